@@ -1,0 +1,46 @@
+# dental-clinic-ai — the README's commands. Everything installs into .venv from the lock files.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+export PORT
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint typecheck pytest lock clean
+
+help: ## Show the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the locked dependencies
+	@$(BIN)/python -m serving.build_info
+
+run: install ## Migrate, load the demo clinic on first start, serve on 127.0.0.1:$PORT
+	$(BIN)/dental serve --demo
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install ## mypy (strict) over serving, flows, evals
+	$(BIN)/mypy
+
+pytest: install ## The test suite only (SQLite and PostgreSQL)
+	$(BIN)/pytest
+
+test: lint typecheck pytest ## Everything CI runs: lint, types, the whole suite
+
+lock: ## Re-resolve the lock files after changing pyproject.toml dependencies
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header -o requirements/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header --extra dev -o requirements/dev.lock
+
+clean: ## Remove the virtualenv and local data under var/
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""Prefect flows: evaluation, agent comparison, load tests, promotion, backup and DR drills."""

@@ -1,0 +1,98 @@
+"""The FastAPI application: `create_app(settings)` builds one, with everything it needs passed in.
+
+There is no module-level app: the CLI (`dental serve`) and tests create apps from explicit
+settings, so nothing is configured by whichever environment happens to import this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from serving import __version__
+from serving.api import health, metrics, version
+from serving.api.errors import internal_error
+from serving.build_info import read_build_info
+from serving.db.engine import Database
+from serving.db.migrate import migration_status
+from serving.demo import load_demo_clinic
+from serving.observability.metrics import AppMetrics
+from serving.observability.middleware import RequestContextMiddleware
+from serving.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+A self-hosted assistant for a dental clinic. Patients talk to it on Telegram or the web chat,
+in Hebrew or English: it books, reschedules and cancels appointments in the clinic's practice
+system, answers invoice and clinic questions, routes emergencies and hands clinical questions to
+a dentist. It never diagnoses or recommends doses.
+
+Every response carries an `X-Request-ID` header (send your own to correlate with your logs);
+unexpected failures answer `500 {"error": "internal_error", "request_id": ...}` and the details
+are in the server log under that id.
+"""
+
+OPENAPI_TAGS = [
+    {
+        "name": "operations",
+        "description": "Probes, metrics and build information for whoever runs the service.",
+    },
+]
+
+
+class DatabaseNotMigrated(RuntimeError):
+    """The database schema is behind this code; `dental db upgrade` brings it to the head."""
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """The app for `settings`; pass `database` to share one (it is then not disposed here)."""
+    build_info = read_build_info()
+    app_metrics = AppMetrics()
+    app_metrics.record_build(build_info)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app_database = Database(settings.database_url) if database is None else database
+        app.state.database = app_database
+        try:
+            if settings.load_demo_data:
+                await _load_demo_data(app_database, settings)
+            yield
+        finally:
+            if database is None:
+                await app_database.dispose()
+
+    app = FastAPI(
+        title="dental-clinic-ai",
+        description=DESCRIPTION,
+        version=__version__,
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = app_metrics
+    app.state.build_info = build_info
+    app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
+    app.add_exception_handler(Exception, internal_error)
+    app.include_router(health.router)
+    app.include_router(version.router)
+    app.include_router(metrics.router)
+    return app
+
+
+async def _load_demo_data(database: Database, settings: Settings) -> None:
+    """Load the fictional demo clinic into an empty database (never over real data)."""
+    status = await migration_status(database.engine)
+    if not status.is_current:
+        raise DatabaseNotMigrated(
+            f"cannot load the demo clinic: the database is at revision {status.current}, "
+            f"this code expects {status.head}; run `dental db upgrade` first"
+        )
+    if await load_demo_clinic(database, settings):
+        logger.info("demo clinic loaded")
+    else:
+        logger.info("demo clinic not loaded: the database already has data")

@@ -1,0 +1,289 @@
+"""`dental`: the front door for whoever runs the clinic's assistant.
+
+Every command reads the same settings as the server (environment, `.env`, secret files, AWS
+Secrets Manager). Failures an operator can fix (an unreachable database, a bad setting) print
+one clear line and exit non-zero; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+import uvicorn
+from alembic.util import CommandError
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from serving.app import create_app
+from serving.build_info import read_build_info
+from serving.db.engine import Database
+from serving.db.migrate import MigrationStatus, migration_status, upgrade_database
+from serving.demo import DemoRefused, load_demo_clinic
+from serving.observability.logging import configure_logging
+from serving.secrets import SecretsUnavailable
+from serving.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 15.0
+"""How long a command waits for the database before saying it is unreachable."""
+
+APP_HELP = """\
+dental-clinic-ai: a self-hosted assistant for a dental clinic.
+
+Patients write to it on Telegram or the web chat, in Hebrew or English. It books, reschedules
+and cancels appointments in the clinic's practice system, answers invoice and clinic questions,
+routes emergencies to the clinic and hands clinical questions to a dentist; it never diagnoses
+or recommends doses.
+
+Try it with the fictional demo clinic on an embedded SQLite database: `dental serve --demo`,
+then open http://127.0.0.1:8000/docs.
+
+Settings come from environment variables or a `.env` file (DATABASE_URL, HOST, PORT, LOG_LEVEL,
+LOAD_DEMO_DATA, ...), secret files in SECRETS_DIR, or AWS Secrets Manager (SECRETS_BACKEND=aws).
+"""
+
+app = typer.Typer(
+    name="dental",
+    help=APP_HELP,
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals in a traceback could include settings and patient data.
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(
+    help="The app database: apply migrations and see which revision it is at. "
+    "Run `dental db upgrade` after every upgrade of the software (`dental serve` does it too).",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+)
+demo_app = typer.Typer(
+    help="The fictional demo clinic (providers, patients, appointments, invoices in Hebrew and "
+    "English) for trying the assistant out. Never loaded into a production environment.",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+
+class CommandFailed(Exception):
+    """A failure the operator can act on; its message is printed as the command's one line."""
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (default: HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: PORT, 8000).", min=1, max=65535)
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Load the fictional demo clinic into an empty database at start-up "
+            "(default: LOAD_DEMO_DATA, off).",
+        ),
+    ] = None,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Bring the database schema to the newest revision before serving. Turn off "
+            "when migrations run as a separate deployment step.",
+        ),
+    ] = True,
+) -> None:
+    """Run the web server: the HTTP API (docs at /docs), probes at /health and /ready, and
+    Prometheus metrics at /metrics. Migrates the database first unless told not to."""
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if demo is not None:
+        overrides["load_demo_data"] = demo
+    with _operator_errors():
+        settings = _settings(**overrides)
+        configure_logging(settings.log_level)
+        if migrate:
+            status = _run_on_database(settings, _upgrade)
+            logger.info("database schema at revision %s", status.current)
+        application = create_app(settings)
+    logger.info("serving on http://%s:%s (API docs at /docs)", settings.host, settings.port)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # keep the JSON logging configured above
+        access_log=False,  # RequestContextMiddleware writes the access lines
+        server_header=False,
+    )
+
+
+@app.command()
+def version(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as a JSON object.")] = False,
+) -> None:
+    """Print the version, git commit and build time of this installation."""
+    build = read_build_info()
+    if as_json:
+        typer.echo(json.dumps(asdict(build)))
+        return
+    typer.echo(f"dental-clinic-ai {build.version}")
+    typer.echo(f"commit:     {build.commit}")
+    typer.echo(f"build time: {build.build_time}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all pending migrations and print the revision the database is now at."""
+    with _operator_errors():
+        settings = _settings()
+        status = _run_on_database(settings, _upgrade)
+    typer.echo(f"{_describe_url(settings)}: at revision {status.current} (newest)")
+
+
+@db_app.command("status")
+def db_status(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit with status 1 when migrations are pending."),
+    ] = False,
+) -> None:
+    """Show the database's revision and whether migrations are pending."""
+    with _operator_errors():
+        settings = _settings()
+        status = _run_on_database(settings, _migration_status)
+    typer.echo(f"database:         {_describe_url(settings)}")
+    typer.echo(f"current revision: {status.current or 'none (never migrated)'}")
+    typer.echo(f"newest revision:  {status.head}")
+    if status.is_current:
+        typer.echo("up to date")
+        return
+    typer.echo("migrations pending: run `dental db upgrade`")
+    if check:
+        raise typer.Exit(code=1)
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Migrate the database if needed, then load the demo clinic unless it already has data."""
+    with _operator_errors():
+        settings = _settings()
+
+        async def migrate_and_load(database: Database) -> bool:
+            if not (await migration_status(database.engine)).is_current:
+                await upgrade_database(database.engine)
+            return await load_demo_clinic(database, settings)
+
+        loaded = _run_on_database(settings, migrate_and_load)
+    where = _describe_url(settings)
+    if loaded:
+        typer.echo(f"loaded the demo clinic into {where}")
+    else:
+        typer.echo(f"{where} already has clinic data; the demo clinic was not loaded")
+
+
+async def _migration_status(database: Database) -> MigrationStatus:
+    return await migration_status(database.engine)
+
+
+async def _upgrade(database: Database) -> MigrationStatus:
+    await upgrade_database(database.engine)
+    return await migration_status(database.engine)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        # Only names and reasons: the rejected values may be secrets.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise CommandFailed(f"invalid configuration: {problems}") from None
+
+
+def _run_on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on a fresh connection to the configured database, mapping the ways a database
+    can be unusable (wrong URL, unreachable, refusing us, ahead of this code) to one line."""
+    try:
+        database = Database(settings.database_url)
+    except (SQLAlchemyError, ImportError):
+        raise CommandFailed(
+            "DATABASE_URL is not a database URL this app supports "
+            "(sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db)"
+        ) from None
+
+    async def run() -> T:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                await database.ping()
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    where = _describe_url(settings)
+    try:
+        return asyncio.run(run())
+    except TimeoutError:
+        raise CommandFailed(
+            f"cannot reach the database at {where}: no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+        ) from None
+    except CommandError as exc:
+        raise CommandFailed(f"cannot migrate the database at {where}: {exc}") from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise CommandFailed(
+            f"cannot use the database at {where}: {_reason(exc, settings)}"
+        ) from None
+
+
+def _describe_url(settings: Settings) -> str:
+    try:
+        return settings.redacted_database_url
+    except ArgumentError:
+        return "(unparseable DATABASE_URL)"
+
+
+def _reason(exc: BaseException, settings: Settings) -> str:
+    """The first line of what the driver said, with the password masked should it appear."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    text = lines[0] if lines else type(cause).__name__
+    password = make_url(settings.database_url).password
+    if password:
+        text = text.replace(str(password), "***")
+    return text[:300]
+
+
+@contextmanager
+def _operator_errors() -> Iterator[None]:
+    """Print operator-fixable failures as one line on stderr and exit 1, without a traceback."""
+    try:
+        yield
+    except (CommandFailed, SecretsUnavailable, DemoRefused) as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The app database: SQLAlchemy models, the async engine and Alembic migrations."""

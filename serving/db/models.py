@@ -1,0 +1,237 @@
+"""Tables of the app database: the built-in practice system (patients, providers, schedule,
+appointments, invoices). Later features add their own tables next to these."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    Time,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from serving.db.types import UTCDateTime, utcnow
+
+Money = Numeric(12, 2)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+provider_treatments = Table(
+    "provider_treatments",
+    Base.metadata,
+    Column("provider_id", ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "treatment_type_id", ForeignKey("treatment_types.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+    __table_args__ = (CheckConstraint("role IN ('dentist', 'hygienist')", name="provider_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_he: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    working_hours: Mapped[list[WorkingHours]] = relationship(
+        back_populates="provider", cascade="all, delete-orphan", order_by="WorkingHours.weekday"
+    )
+    treatment_types: Mapped[list[TreatmentType]] = relationship(secondary=provider_treatments)
+
+
+class WorkingHours(Base):
+    """One weekly working window of a provider; weekday follows Python (Monday = 0)."""
+
+    __tablename__ = "working_hours"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="working_hours_weekday"),
+        CheckConstraint("starts_at < ends_at", name="working_hours_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[time] = mapped_column(Time)
+    ends_at: Mapped[time] = mapped_column(Time)
+
+    provider: Mapped[Provider] = relationship(back_populates="working_hours")
+
+
+class TreatmentType(Base):
+    __tablename__ = "treatment_types"
+    __table_args__ = (CheckConstraint("duration_minutes > 0", name="treatment_duration"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_he: Mapped[str] = mapped_column(String(120))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default="ILS")
+
+
+class ClinicClosure(Base):
+    """A whole day the clinic is closed beyond Shabbat and public holidays (e.g. staff day)."""
+
+    __tablename__ = "clinic_closures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (CheckConstraint("language IN ('he', 'en')", name="patient_language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80))
+    name_he: Mapped[str | None] = mapped_column(String(160))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    language: Mapped[str] = mapped_column(String(2), default="he")
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    allergies: Mapped[list[PatientAllergy]] = relationship(cascade="all, delete-orphan")
+
+
+class PatientAllergy(Base):
+    __tablename__ = "patient_allergies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    substance: Mapped[str] = mapped_column(String(120))
+    reaction: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(20), default="unknown")
+
+
+class PatientNote(Base):
+    __tablename__ = "patient_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TreatmentPlan(Base):
+    __tablename__ = "treatment_plans"
+    __table_args__ = (
+        CheckConstraint("status IN ('proposed', 'active', 'completed')", name="plan_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    items: Mapped[list[TreatmentPlanItem]] = relationship(
+        cascade="all, delete-orphan", order_by="TreatmentPlanItem.id"
+    )
+
+
+class TreatmentPlanItem(Base):
+    __tablename__ = "treatment_plan_items"
+    __table_args__ = (
+        CheckConstraint("status IN ('planned', 'scheduled', 'done')", name="plan_item_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("treatment_plans.id", ondelete="CASCADE"))
+    treatment_type_id: Mapped[int] = mapped_column(ForeignKey("treatment_types.id"))
+    tooth: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="planned")
+    estimated_price: Mapped[Decimal] = mapped_column(Money)
+
+    treatment_type: Mapped[TreatmentType] = relationship()
+
+
+class Appointment(Base):
+    """A booked visit. Overlaps of scheduled visits are refused by the database itself:
+    an exclusion constraint on PostgreSQL and triggers on SQLite (see the migrations)."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="appointment_order"),
+        CheckConstraint(
+            "status IN ('scheduled', 'cancelled', 'completed', 'no_show')",
+            name="appointment_status",
+        ),
+        Index("ix_appointments_provider_starts", "provider_id", "starts_at"),
+        Index("ix_appointments_patient_starts", "patient_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="RESTRICT"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="RESTRICT"))
+    treatment_type_id: Mapped[int] = mapped_column(ForeignKey("treatment_types.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    notes: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    provider: Mapped[Provider] = relationship()
+    treatment_type: Mapped[TreatmentType] = relationship()
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint("amount_paid >= 0", name="invoice_paid_nonnegative"),
+        CheckConstraint("amount_paid <= amount_total", name="invoice_not_overpaid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="RESTRICT"), index=True
+    )
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3), default="ILS")
+    amount_total: Mapped[Decimal] = mapped_column(Money)
+    amount_paid: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        cascade="all, delete-orphan", order_by="InvoiceLine.id"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_price: Mapped[Decimal] = mapped_column(Money)

@@ -1,0 +1,79 @@
+"""Prometheus metrics of one app instance.
+
+Each app gets its own `CollectorRegistry` instead of prometheus_client's global one, so tests
+(and anything else) can create many apps in one process without "duplicated timeseries" errors.
+Labels are bounded on purpose: the route is the template (`/api/v1/items/{id}`), never the raw
+path, which would grow without limit and can carry personal data; unknown methods collapse into
+`OTHER`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client.exposition import choose_encoder
+
+from serving.build_info import BuildInfo
+
+NAMESPACE = "dental"
+UNMATCHED_ROUTE = "unmatched"
+"""Route label of requests no route matched (404s), so scanners cannot mint new series."""
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# Replies that wait on a language model take seconds, so the buckets reach well past the
+# prometheus_client defaults (which stop at 10 s).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class AppMetrics:
+    """The metrics one app exposes on `/metrics`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "requests",
+            "HTTP requests answered, by method, route template and status code.",
+            ("method", "route", "status"),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "request_latency_seconds",
+            "Time from receiving a request to finishing its response, by route template.",
+            ("method", "route"),
+            namespace=NAMESPACE,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "request_errors",
+            "Requests that failed on the server side: 5xx responses and unhandled exceptions.",
+            ("route",),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.build = Info(
+            "build",
+            "The running build; join on it to tell which version produced a metric.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+
+    def record_build(self, build: BuildInfo) -> None:
+        self.build.info({"version": build.version, "commit": build.commit})
+
+    def record_request(
+        self, *, method: str, route: str, status: int, duration_seconds: float, failed: bool
+    ) -> None:
+        """Count one finished request; `failed` marks an unhandled exception in the app."""
+        method_label = method if method in KNOWN_METHODS else "OTHER"
+        self.requests.labels(method_label, route, str(status)).inc()
+        self.latency.labels(method_label, route).observe(duration_seconds)
+        if failed or status >= 500:
+            self.errors.labels(route).inc()
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition body and its content type, in the format the scraper's `Accept` asks
+        for (Prometheus text by default, OpenMetrics on request)."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type

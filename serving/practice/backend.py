@@ -1,0 +1,94 @@
+"""`PracticeBackend`: everything the assistant may do in the clinic's practice system.
+
+Every patient-scoped method takes the `patient_id` of the verified patient and refuses records
+that belong to anyone else (they are reported as not found, so ids cannot be probed).
+Times are timezone-aware; dates are clinic-local dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Protocol, runtime_checkable
+
+from serving.practice.models import (
+    Allergy,
+    Appointment,
+    InvoiceDetails,
+    InvoiceSummary,
+    Patient,
+    PatientNote,
+    Provider,
+    Slot,
+    TreatmentPlan,
+    TreatmentType,
+)
+
+
+@runtime_checkable
+class PracticeBackend(Protocol):
+    async def search_patient(
+        self, *, phone: str | None = None, name: str | None = None, email: str | None = None
+    ) -> list[Patient]:
+        """Patients matching every given criterion; phones compare in E.164 form."""
+        ...
+
+    async def get_patient(self, patient_id: int) -> Patient: ...
+
+    async def list_providers(self) -> list[Provider]: ...
+
+    async def list_treatment_types(self) -> list[TreatmentType]: ...
+
+    async def get_patient_invoices(self, patient_id: int) -> list[InvoiceSummary]: ...
+
+    async def get_invoice_details(self, patient_id: int, invoice_number: str) -> InvoiceDetails: ...
+
+    async def get_available_slots(
+        self,
+        treatment_code: str,
+        date_from: date,
+        date_to: date,
+        *,
+        provider_id: int | None = None,
+        limit: int = 20,
+    ) -> list[Slot]:
+        """Free start times, earliest first, between two clinic-local dates (inclusive)."""
+        ...
+
+    async def create_appointment(
+        self,
+        patient_id: int,
+        treatment_code: str,
+        starts_at: datetime,
+        *,
+        provider_id: int | None = None,
+        notes: str | None = None,
+    ) -> Appointment:
+        """Book; without a provider, the first one free at that time is chosen."""
+        ...
+
+    async def reschedule_appointment(
+        self,
+        patient_id: int,
+        appointment_id: int,
+        new_starts_at: datetime,
+        *,
+        provider_id: int | None = None,
+    ) -> Appointment: ...
+
+    async def cancel_appointment(
+        self, patient_id: int, appointment_id: int, *, reason: str | None = None
+    ) -> Appointment: ...
+
+    async def list_patient_appointments(
+        self, patient_id: int, *, include_past: bool = False
+    ) -> list[Appointment]: ...
+
+    async def get_patient_notes(self, patient_id: int) -> list[PatientNote]: ...
+
+    async def get_treatment_plan(self, patient_id: int) -> TreatmentPlan | None:
+        """The patient's current plan (active first, else the newest proposed), if any."""
+        ...
+
+    async def get_patient_allergies(self, patient_id: int) -> list[Allergy]: ...
+
+    async def add_patient_note(self, patient_id: int, body: str, *, author: str) -> PatientNote: ...

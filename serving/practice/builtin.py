@@ -1,0 +1,612 @@
+"""The built-in practice system, stored in the app database.
+
+Double booking is refused by the database (see migration 0001); the checks here exist to give
+a precise error first. Every method runs in one transaction, so a refused request writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
+
+from serving.db import models as db
+from serving.db.engine import Database
+from serving.db.types import utcnow
+from serving.practice import models as rec
+from serving.practice.errors import (
+    AppointmentNotFound,
+    ClinicClosed,
+    InvalidRequest,
+    InvoiceNotFound,
+    OutsideWorkingHours,
+    PatientNotFound,
+    PracticeError,
+    PracticeUnavailable,
+    SlotUnavailable,
+    TimeInPast,
+    UnknownProvider,
+    UnknownTreatmentType,
+)
+from serving.practice.phone import normalize_phone
+from serving.scheduling.slots import BookingRules, WeeklyWindow, check_bookable, free_starts
+
+MAX_SLOT_SEARCH_DAYS = 62
+MAX_SEARCH_RESULTS = 20
+MAX_NOTE_LENGTH = 4000
+
+
+class BuiltinPracticeBackend:
+    """`PracticeBackend` on the app database."""
+
+    def __init__(
+        self,
+        database: Database,
+        rules: BookingRules,
+        *,
+        default_phone_region: str = "IL",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = database
+        self._rules = rules
+        self._region = default_phone_region
+        self._now = clock
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The clinic's time zone: dates given to and taken from this backend are local to it."""
+        return self._rules.calendar.tz
+
+    # --- patients -----------------------------------------------------------------------------
+
+    async def search_patient(
+        self, *, phone: str | None = None, name: str | None = None, email: str | None = None
+    ) -> list[rec.Patient]:
+        query = select(db.Patient).order_by(db.Patient.id).limit(MAX_SEARCH_RESULTS)
+        if phone is None and name is None and email is None:
+            raise InvalidRequest("search by phone, name or email")
+        if phone is not None:
+            query = query.where(db.Patient.phone == normalize_phone(phone, self._region))
+        if name is not None:
+            query = query.where(_name_matches(name))
+        if email is not None:
+            address = email.strip().lower()
+            if "@" not in address or len(address) > 254:
+                raise InvalidRequest("not a valid email address")
+            query = query.where(func.lower(db.Patient.email) == address)
+        async with self._session() as session:
+            return [_patient(p) for p in (await session.scalars(query)).all()]
+
+    async def get_patient(self, patient_id: int) -> rec.Patient:
+        async with self._session() as session:
+            return _patient(await _require_patient(session, patient_id))
+
+    async def get_patient_allergies(self, patient_id: int) -> list[rec.Allergy]:
+        async with self._session() as session:
+            patient = await _require_patient(session, patient_id)
+            rows = await session.scalars(
+                select(db.PatientAllergy)
+                .where(db.PatientAllergy.patient_id == patient.id)
+                .order_by(db.PatientAllergy.id)
+            )
+            return [
+                rec.Allergy(substance=a.substance, reaction=a.reaction, severity=a.severity)
+                for a in rows
+            ]
+
+    async def get_patient_notes(self, patient_id: int) -> list[rec.PatientNote]:
+        async with self._session() as session:
+            await _require_patient(session, patient_id)
+            rows = await session.scalars(
+                select(db.PatientNote)
+                .where(db.PatientNote.patient_id == patient_id)
+                .order_by(db.PatientNote.created_at, db.PatientNote.id)
+            )
+            return [_note(n) for n in rows]
+
+    async def add_patient_note(self, patient_id: int, body: str, *, author: str) -> rec.PatientNote:
+        text, who = body.strip(), author.strip()
+        if not text:
+            raise InvalidRequest("a note needs some text")
+        if len(text) > MAX_NOTE_LENGTH:
+            raise InvalidRequest(f"a note is at most {MAX_NOTE_LENGTH} characters")
+        if not who or len(who) > 120:
+            raise InvalidRequest("a note needs an author (at most 120 characters)")
+        async with self._session() as session:
+            await _require_patient(session, patient_id)
+            note = db.PatientNote(patient_id=patient_id, author=who, body=text)
+            session.add(note)
+            await session.flush()
+            return _note(note)
+
+    async def get_treatment_plan(self, patient_id: int) -> rec.TreatmentPlan | None:
+        async with self._session() as session:
+            await _require_patient(session, patient_id)
+            plans = (
+                await session.scalars(
+                    select(db.TreatmentPlan)
+                    .where(
+                        db.TreatmentPlan.patient_id == patient_id,
+                        db.TreatmentPlan.status.in_(("active", "proposed")),
+                    )
+                    .options(
+                        selectinload(db.TreatmentPlan.items).selectinload(
+                            db.TreatmentPlanItem.treatment_type
+                        )
+                    )
+                    .order_by(db.TreatmentPlan.created_at.desc(), db.TreatmentPlan.id.desc())
+                )
+            ).all()
+            if not plans:
+                return None
+            plan = next((p for p in plans if p.status == "active"), plans[0])
+            return _plan(plan)
+
+    # --- invoices -----------------------------------------------------------------------------
+
+    async def get_patient_invoices(self, patient_id: int) -> list[rec.InvoiceSummary]:
+        async with self._session() as session:
+            await _require_patient(session, patient_id)
+            rows = await session.scalars(
+                select(db.Invoice)
+                .where(db.Invoice.patient_id == patient_id)
+                .order_by(db.Invoice.issued_on.desc(), db.Invoice.id.desc())
+            )
+            return [_invoice_summary(i) for i in rows]
+
+    async def get_invoice_details(self, patient_id: int, invoice_number: str) -> rec.InvoiceDetails:
+        number = invoice_number.strip().upper()
+        if not number or len(number) > 40:
+            raise InvalidRequest("an invoice number looks like INV/2026/0042")
+        async with self._session() as session:
+            await _require_patient(session, patient_id)
+            invoice = await session.scalar(
+                select(db.Invoice)
+                .where(db.Invoice.number == number, db.Invoice.patient_id == patient_id)
+                .options(selectinload(db.Invoice.lines))
+            )
+            if invoice is None:
+                raise InvoiceNotFound(f"no invoice {number} for this patient")
+            lines = tuple(
+                rec.InvoiceLine(
+                    description=line.description, quantity=line.quantity, unit_price=line.unit_price
+                )
+                for line in invoice.lines
+            )
+            return rec.InvoiceDetails(**_invoice_summary(invoice).model_dump(), lines=lines)
+
+    # --- schedule -----------------------------------------------------------------------------
+
+    async def list_providers(self) -> list[rec.Provider]:
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(db.Provider).where(db.Provider.active).order_by(db.Provider.id)
+            )
+            return [_provider(p) for p in rows]
+
+    async def list_treatment_types(self) -> list[rec.TreatmentType]:
+        async with self._session() as session:
+            rows = await session.scalars(select(db.TreatmentType).order_by(db.TreatmentType.id))
+            return [_treatment(t) for t in rows]
+
+    async def get_available_slots(
+        self,
+        treatment_code: str,
+        date_from: date,
+        date_to: date,
+        *,
+        provider_id: int | None = None,
+        limit: int = 20,
+    ) -> list[rec.Slot]:
+        if date_to < date_from:
+            raise InvalidRequest("the end date is before the start date")
+        if (date_to - date_from).days > MAX_SLOT_SEARCH_DAYS:
+            raise InvalidRequest(f"search at most {MAX_SLOT_SEARCH_DAYS} days at a time")
+        if not 1 <= limit <= 100:
+            raise InvalidRequest("limit must be between 1 and 100")
+        now = self._now()
+        today = now.astimezone(self._rules.calendar.tz).date()
+        if date_to < today:
+            raise TimeInPast("those dates have passed; search from today on")
+        async with self._session() as session:
+            treatment = await _require_treatment(session, treatment_code)
+            providers = await _providers_for(session, treatment, provider_id)
+            rules = await self._rules_with_closures(session)
+            window_start = datetime.combine(max(date_from, today), time.min, rules.calendar.tz)
+            window_end = datetime.combine(date_to + timedelta(days=1), time.min, rules.calendar.tz)
+            busy = await _busy_by_provider(session, providers, window_start, window_end)
+        duration = timedelta(minutes=treatment.duration_minutes)
+        slots: list[rec.Slot] = []
+        day = max(date_from, today)
+        while day <= date_to and len(slots) < limit:
+            for_day = [
+                rec.Slot(
+                    provider_id=p.id,
+                    provider_name=p.name,
+                    provider_name_he=p.name_he,
+                    treatment_code=treatment.code,
+                    starts_at=start,
+                    ends_at=start + duration,
+                )
+                for p in providers
+                for start in free_starts(
+                    day=day,
+                    windows=_windows(p),
+                    busy=busy.get(p.id, []),
+                    duration=duration,
+                    rules=rules,
+                    now=now,
+                )
+            ]
+            slots.extend(sorted(for_day, key=lambda s: (s.starts_at, s.provider_id)))
+            day += timedelta(days=1)
+        return slots[:limit]
+
+    async def list_patient_appointments(
+        self, patient_id: int, *, include_past: bool = False
+    ) -> list[rec.Appointment]:
+        async with self._session() as session:
+            await _require_patient(session, patient_id)
+            query = _appointments().where(db.Appointment.patient_id == patient_id)
+            if not include_past:
+                query = query.where(
+                    db.Appointment.status == "scheduled", db.Appointment.ends_at >= self._now()
+                )
+            rows = await session.scalars(query.order_by(db.Appointment.starts_at))
+            return [_appointment(a) for a in rows]
+
+    async def create_appointment(
+        self,
+        patient_id: int,
+        treatment_code: str,
+        starts_at: datetime,
+        *,
+        provider_id: int | None = None,
+        notes: str | None = None,
+    ) -> rec.Appointment:
+        if notes is not None and len(notes) > MAX_NOTE_LENGTH:
+            raise InvalidRequest(f"appointment notes are at most {MAX_NOTE_LENGTH} characters")
+        async with self._session() as session:
+            await _require_patient(session, patient_id)
+            treatment = await _require_treatment(session, treatment_code)
+            providers = await _providers_for(session, treatment, provider_id)
+            provider, ends_at = await self._first_bookable(
+                session, providers, starts_at, treatment, patient_id, exclude_id=None
+            )
+            appointment = db.Appointment(
+                patient_id=patient_id,
+                provider_id=provider.id,
+                treatment_type_id=treatment.id,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                status="scheduled",
+                notes=notes.strip() if notes else None,
+            )
+            session.add(appointment)
+            await session.flush()
+            return await _load_appointment(session, appointment.id)
+
+    async def reschedule_appointment(
+        self,
+        patient_id: int,
+        appointment_id: int,
+        new_starts_at: datetime,
+        *,
+        provider_id: int | None = None,
+    ) -> rec.Appointment:
+        async with self._session() as session:
+            appointment = await self._changeable_appointment(session, patient_id, appointment_id)
+            treatment = appointment.treatment_type
+            providers = await _providers_for(
+                session, treatment, provider_id or appointment.provider_id
+            )
+            provider, ends_at = await self._first_bookable(
+                session, providers, new_starts_at, treatment, patient_id, exclude_id=appointment.id
+            )
+            appointment.provider_id = provider.id
+            appointment.starts_at = new_starts_at
+            appointment.ends_at = ends_at
+            await session.flush()
+            return await _load_appointment(session, appointment.id)
+
+    async def cancel_appointment(
+        self, patient_id: int, appointment_id: int, *, reason: str | None = None
+    ) -> rec.Appointment:
+        if reason is not None and len(reason) > 200:
+            raise InvalidRequest("a cancellation reason is at most 200 characters")
+        async with self._session() as session:
+            appointment = await self._changeable_appointment(session, patient_id, appointment_id)
+            appointment.status = "cancelled"
+            appointment.cancel_reason = reason.strip() if reason else None
+            await session.flush()
+            return await _load_appointment(session, appointment.id)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """One transaction; database errors become practice errors an operator can act on."""
+        try:
+            async with self._db.transaction() as session:
+                yield session
+        except PracticeError:
+            raise
+        except IntegrityError as exc:
+            if "overlap" in str(exc.orig):
+                raise SlotUnavailable("that time was just taken; please choose another") from None
+            raise InvalidRequest("the change conflicts with existing records") from None
+        except (DBAPIError, OSError) as exc:
+            raise PracticeUnavailable(
+                f"the practice database is unavailable ({type(exc).__name__}); try again shortly"
+            ) from None
+
+    async def _rules_with_closures(self, session: AsyncSession) -> BookingRules:
+        rows = await session.execute(select(db.ClinicClosure.day, db.ClinicClosure.reason))
+        closures = {day: reason for day, reason in rows}
+        calendar = dataclasses.replace(self._rules.calendar, closures=closures)
+        return dataclasses.replace(self._rules, calendar=calendar)
+
+    async def _first_bookable(
+        self,
+        session: AsyncSession,
+        providers: Sequence[db.Provider],
+        starts_at: datetime,
+        treatment: db.TreatmentType,
+        patient_id: int,
+        *,
+        exclude_id: int | None,
+    ) -> tuple[db.Provider, datetime]:
+        """The first provider free at `starts_at`; the most telling refusal otherwise."""
+        rules = await self._rules_with_closures(session)
+        duration = timedelta(minutes=treatment.duration_minutes)
+        now = self._now()
+        refusals: list[SlotUnavailable] = []
+        for provider in providers:
+            try:
+                ends_at = check_bookable(
+                    starts_at=starts_at,
+                    duration=duration,
+                    windows=_windows(provider),
+                    rules=rules,
+                    now=now,
+                )
+            except (OutsideWorkingHours, ClinicClosed) as closed:
+                refusals.append(closed)
+                continue
+            if await _overlapping(
+                session, db.Appointment.patient_id, patient_id, starts_at, ends_at, exclude_id
+            ):
+                raise SlotUnavailable("the patient already has an appointment at that time")
+            if not await _overlapping(
+                session, db.Appointment.provider_id, provider.id, starts_at, ends_at, exclude_id
+            ):
+                return provider, ends_at
+            refusals.append(SlotUnavailable("that time is already booked; please choose another"))
+        for kind in (SlotUnavailable, ClinicClosed, OutsideWorkingHours):
+            for refusal in refusals:
+                if type(refusal) is kind:
+                    raise refusal
+        raise SlotUnavailable("no provider can take that appointment")
+
+    async def _changeable_appointment(
+        self, session: AsyncSession, patient_id: int, appointment_id: int
+    ) -> db.Appointment:
+        await _require_patient(session, patient_id)
+        appointment = await session.scalar(
+            _appointments().where(
+                db.Appointment.id == appointment_id, db.Appointment.patient_id == patient_id
+            )
+        )
+        if appointment is None:
+            raise AppointmentNotFound(f"no appointment {appointment_id} for this patient")
+        if appointment.status != "scheduled":
+            raise InvalidRequest(f"that appointment is already {appointment.status}")
+        if appointment.starts_at <= self._now():
+            raise TimeInPast("that appointment has already started or taken place")
+        return appointment
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+def _name_matches(name: str) -> ColumnElement[bool]:
+    words = name.strip().split()
+    if not words or len(name) > 120:
+        raise InvalidRequest("a name to search for is 1-120 characters")
+    full_name = db.Patient.first_name + " " + db.Patient.last_name
+    conditions = []
+    for word in words:
+        pattern = f"%{word.lower()}%"
+        conditions.append(
+            or_(func.lower(full_name).like(pattern), func.lower(db.Patient.name_he).like(pattern))
+        )
+    return and_(*conditions)
+
+
+async def _require_patient(session: AsyncSession, patient_id: int) -> db.Patient:
+    patient = await session.get(db.Patient, patient_id)
+    if patient is None:
+        raise PatientNotFound(f"no patient with id {patient_id}")
+    return patient
+
+
+async def _require_treatment(session: AsyncSession, code: str) -> db.TreatmentType:
+    normalized = code.strip().lower().replace(" ", "_").replace("-", "_")
+    treatment = await session.scalar(
+        select(db.TreatmentType).where(db.TreatmentType.code == normalized)
+    )
+    if treatment is None:
+        known = await session.scalars(select(db.TreatmentType.code).order_by(db.TreatmentType.id))
+        raise UnknownTreatmentType(
+            f"unknown treatment type {code[:40]!r}; the clinic offers: {', '.join(known)}"
+        )
+    return treatment
+
+
+async def _providers_for(
+    session: AsyncSession, treatment: db.TreatmentType, provider_id: int | None
+) -> list[db.Provider]:
+    query = (
+        select(db.Provider)
+        .where(
+            db.Provider.active,
+            db.Provider.treatment_types.any(db.TreatmentType.id == treatment.id),
+        )
+        .options(selectinload(db.Provider.working_hours))
+        .order_by(db.Provider.id)
+    )
+    if provider_id is not None:
+        query = query.where(db.Provider.id == provider_id)
+    providers = list((await session.scalars(query)).all())
+    if not providers:
+        if provider_id is not None:
+            raise UnknownProvider(
+                f"provider {provider_id} does not exist or does not perform {treatment.code}"
+            )
+        raise UnknownProvider(f"no active provider performs {treatment.code}")
+    return providers
+
+
+async def _busy_by_provider(
+    session: AsyncSession, providers: Sequence[db.Provider], start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    rows = await session.execute(
+        select(db.Appointment.provider_id, db.Appointment.starts_at, db.Appointment.ends_at).where(
+            db.Appointment.provider_id.in_([p.id for p in providers]),
+            db.Appointment.status == "scheduled",
+            db.Appointment.starts_at < end,
+            db.Appointment.ends_at > start,
+        )
+    )
+    busy: dict[int, list[tuple[datetime, datetime]]] = {}
+    for provider_id, busy_start, busy_end in rows:
+        busy.setdefault(provider_id, []).append((busy_start, busy_end))
+    return busy
+
+
+async def _overlapping(
+    session: AsyncSession,
+    column: InstrumentedAttribute[int],
+    value: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    exclude_id: int | None,
+) -> bool:
+    query = select(db.Appointment.id).where(
+        column == value,
+        db.Appointment.status == "scheduled",
+        db.Appointment.starts_at < ends_at,
+        db.Appointment.ends_at > starts_at,
+    )
+    if exclude_id is not None:
+        query = query.where(db.Appointment.id != exclude_id)
+    return (await session.scalar(query.limit(1))) is not None
+
+
+def _appointments() -> Select[db.Appointment]:
+    return select(db.Appointment).options(
+        selectinload(db.Appointment.provider), selectinload(db.Appointment.treatment_type)
+    )
+
+
+async def _load_appointment(session: AsyncSession, appointment_id: int) -> rec.Appointment:
+    appointment = await session.scalar(
+        _appointments()
+        .where(db.Appointment.id == appointment_id)
+        .execution_options(populate_existing=True)
+    )
+    assert appointment is not None
+    return _appointment(appointment)
+
+
+# --- mapping rows to records ------------------------------------------------------------------
+
+
+def _windows(provider: db.Provider) -> list[WeeklyWindow]:
+    return [WeeklyWindow(w.weekday, w.starts_at, w.ends_at) for w in provider.working_hours]
+
+
+def _patient(p: db.Patient) -> rec.Patient:
+    return rec.Patient.model_validate(p, from_attributes=True)
+
+
+def _provider(p: db.Provider) -> rec.Provider:
+    return rec.Provider(
+        id=p.id,
+        name=p.name,
+        name_he=p.name_he,
+        role="hygienist" if p.role == "hygienist" else "dentist",
+    )
+
+
+def _treatment(t: db.TreatmentType) -> rec.TreatmentType:
+    return rec.TreatmentType(
+        code=t.code,
+        name=t.name,
+        name_he=t.name_he,
+        duration_minutes=t.duration_minutes,
+        price=t.price,
+        currency=t.currency,
+    )
+
+
+def _appointment(a: db.Appointment) -> rec.Appointment:
+    return rec.Appointment.model_validate(
+        {
+            "id": a.id,
+            "patient_id": a.patient_id,
+            "provider_id": a.provider_id,
+            "provider_name": a.provider.name,
+            "provider_name_he": a.provider.name_he,
+            "treatment_code": a.treatment_type.code,
+            "treatment_name": a.treatment_type.name,
+            "treatment_name_he": a.treatment_type.name_he,
+            "starts_at": a.starts_at,
+            "ends_at": a.ends_at,
+            "status": a.status,
+        }
+    )
+
+
+def _invoice_summary(i: db.Invoice) -> rec.InvoiceSummary:
+    return rec.InvoiceSummary(
+        number=i.number,
+        issued_on=i.issued_on,
+        due_on=i.due_on,
+        currency=i.currency,
+        amount_total=i.amount_total,
+        amount_paid=i.amount_paid,
+    )
+
+
+def _note(n: db.PatientNote) -> rec.PatientNote:
+    return rec.PatientNote(id=n.id, author=n.author, body=n.body, created_at=n.created_at)
+
+
+def _plan(plan: db.TreatmentPlan) -> rec.TreatmentPlan:
+    return rec.TreatmentPlan.model_validate(
+        {
+            "id": plan.id,
+            "title": plan.title,
+            "status": plan.status,
+            "items": [
+                {
+                    "treatment_code": item.treatment_type.code,
+                    "treatment_name": item.treatment_type.name,
+                    "treatment_name_he": item.treatment_type.name_he,
+                    "tooth": item.tooth,
+                    "status": item.status,
+                    "estimated_price": item.estimated_price,
+                }
+                for item in plan.items
+            ],
+        }
+    )

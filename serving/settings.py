@@ -1,0 +1,131 @@
+"""Application settings and the secrets chain.
+
+One `Settings` object is built at start-up by `load_settings()` and passed to everything else.
+Values resolve in this order: explicit arguments, environment, `.env`, files in `SECRETS_DIR`
+(Docker/Kubernetes secrets), then AWS Secrets Manager for secrets still unset when
+`SECRETS_BACKEND=aws`. Secret values are `SecretStr`, so they never show in reprs or logs.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any, Literal
+
+from pydantic import AliasChoices, DirectoryPath, Field, SecretStr, field_serializer
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from serving.secrets import SECRET_FIELDS, AwsSecretsManager
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/dental.db"
+
+
+class Settings(BaseSettings):
+    """Everything the service is configured by. Field names map to upper-case variables.
+
+    Build it with `load_settings()`: constructing `Settings()` directly skips `SECRETS_DIR` and
+    AWS Secrets Manager.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        # Compose files pass `OPENAI_API_KEY=${OPENAI_API_KEY}` through as "" when unset on the
+        # host; an empty variable must count as unset so later links of the chain can fill it.
+        env_ignore_empty=True,
+        # Validation errors otherwise quote the offending value, which may be a secret.
+        hide_input_in_errors=True,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    load_demo_data: bool = Field(
+        default=False,
+        description="Load the fictional demo clinic into an empty database at start-up.",
+    )
+
+    clinic_name: str = "Smile Dental Clinic"
+    timezone: str = "Asia/Jerusalem"
+    default_phone_region: str = "IL"
+    observe_shabbat: bool = True
+    shabbat_starts_friday: time = time(14, 0)
+    shabbat_ends_saturday: time = time(20, 0)
+    observe_public_holidays: bool = True
+    holidays_country: str = "IL"
+    slot_step_minutes: int = Field(default=15, ge=5, le=120)
+    min_booking_notice_minutes: int = Field(default=60, ge=0)
+    booking_horizon_days: int = Field(default=120, ge=1, le=730)
+
+    secrets_backend: Literal["env", "aws"] = "env"
+    # Must exist when set: pydantic-settings only warns about a missing directory, and a
+    # mistyped mount path would otherwise start the service without its secrets.
+    secrets_dir: DirectoryPath | None = None
+    aws_secrets_prefix: str = "prod"
+    aws_region: str = "eu-central-1"
+    aws_endpoint_url: str | None = None
+
+    openai_api_key: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    neo4j_password: SecretStr | None = None
+    odoo_credentials: SecretStr | None = None
+    integration_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("dental_integration_key", "integration_key")
+    )
+
+    @property
+    def redacted_database_url(self) -> str:
+        """The database URL with any password masked, safe for logs and errors."""
+        try:
+            return make_url(self.database_url).render_as_string(hide_password=True)
+        except ArgumentError:
+            # Unparseable, so we cannot tell where a password would be; show nothing of it.
+            return "<unparseable database URL>"
+
+    @field_serializer("database_url")
+    def _dump_database_url_redacted(self, _value: str) -> str:
+        """Dumps are for display (health pages, debugging); they get the masked URL."""
+        return self.redacted_database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings through the whole secrets chain; the one way the service gets them.
+
+    `overrides` (field names) win over everything, then environment, `.env` in the working
+    directory, files in `SECRETS_DIR`, and last AWS Secrets Manager, which is asked only for
+    secrets still unset (None or empty) so a locally provided value always wins and start-up
+    makes no AWS call when nothing is missing.
+
+    Raises `pydantic.ValidationError` for invalid values and `SecretsUnavailable` when AWS is
+    configured but cannot be read.
+    """
+    settings = Settings(**overrides)
+    if settings.secrets_dir is not None:
+        # A second pass because where the files live is itself a setting from the first pass.
+        settings = Settings(_secrets_dir=settings.secrets_dir, **overrides)
+    if settings.secrets_backend != "aws":
+        return settings
+    missing = [name for name in SECRET_FIELDS if not _is_set(getattr(settings, name))]
+    if not missing:
+        return settings
+    store = AwsSecretsManager(
+        prefix=settings.aws_secrets_prefix,
+        region=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+    )
+    found = store.fetch(missing)
+    return settings.model_copy(update={name: SecretStr(value) for name, value in found.items()})
+
+
+def _is_set(secret: SecretStr | None) -> bool:
+    return secret is not None and secret.get_secret_value() != ""

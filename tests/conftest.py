@@ -1,0 +1,147 @@
+"""Shared fixtures: every database test runs on SQLite and on this machine's PostgreSQL.
+
+PostgreSQL is not optional: if it is unreachable the tests that need it fail with a clear
+message (CI must never silently skip it). Each test gets its own database, copied from a
+template that is migrated and loaded with the demo clinic once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from serving.db.engine import Database
+from serving.db.migrate import upgrade_database
+from serving.demo import load_demo_clinic
+from serving.practice.builtin import BuiltinPracticeBackend
+from serving.practice.factory import booking_rules_from_settings
+from serving.settings import Settings
+
+DB_BACKENDS = ["sqlite", "postgresql"]
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(_dsn(POSTGRES_URL), timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string()} is unreachable "
+            f"({type(exc).__name__}: {exc}). Database tests run on SQLite AND PostgreSQL; "
+            "start it (see .ci/run) or point TEST_POSTGRES_URL at one.",
+            pytrace=False,
+        )
+
+
+async def _create_pg_database(name: str, template: str | None = None) -> str:
+    admin = await _admin()
+    try:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{clause}')
+    finally:
+        await admin.close()
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(name: str) -> None:
+    admin = await _admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    """Test settings: no `.env`, no secrets backends, the given database."""
+    values: dict[str, object] = {"environment": "test", **overrides}
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        **values,
+    )
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def empty_database_url(db_backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A brand-new, unmigrated database of the parametrized backend."""
+    if db_backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"dental_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    url = await _create_pg_database(name)
+    yield url
+    await _drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+async def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, str]]:
+    """Per backend: a database migrated and loaded with the demo clinic, to copy per test."""
+    sqlite_path = tmp_path_factory.mktemp("template") / "demo.db"
+    sqlite_url = f"sqlite+aiosqlite:///{sqlite_path}"
+    pg_name = f"dental_tmpl_{RUN_ID}"
+    templates = {"sqlite": sqlite_url, "postgresql": ""}
+    for backend, url in (("sqlite", sqlite_url), ("postgresql", None)):
+        if url is None:
+            url = await _create_pg_database(pg_name)
+            templates[backend] = url
+        database = Database(url)
+        await upgrade_database(database.engine)
+        await load_demo_clinic(database, make_settings(url))
+        await database.dispose()
+    yield templates
+    await _drop_pg_database(pg_name)
+
+
+@pytest.fixture
+async def database_url(
+    db_backend: str, demo_templates: dict[str, str], tmp_path: Path
+) -> AsyncIterator[str]:
+    """A fresh copy of the migrated demo clinic on the parametrized backend."""
+    if db_backend == "sqlite":
+        source = make_url(demo_templates["sqlite"]).database
+        assert source is not None
+        target = tmp_path / "app.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    name = f"dental_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    template = make_url(demo_templates["postgresql"]).database
+    url = await _create_pg_database(name, template=template)
+    yield url
+    await _drop_pg_database(name)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def backend(database: Database, settings: Settings) -> BuiltinPracticeBackend:
+    return BuiltinPracticeBackend(database, booking_rules_from_settings(settings))

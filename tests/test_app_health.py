@@ -1,0 +1,189 @@
+"""The app's operational surface: probes, version, OpenAPI, errors and its lifespan."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from serving import __version__, build_info
+from serving.app import DatabaseNotMigrated, create_app
+from serving.db import models
+from serving.db.engine import Database
+from serving.db.migrate import head_revision, upgrade_database
+from serving.settings import Settings
+
+
+@pytest.fixture
+def app_database_url(tmp_path: Path) -> str:
+    """A new, unmigrated database for the app under test."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+
+
+@pytest.fixture
+def app_settings(app_database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=app_database_url,
+        environment="test",
+    )
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan started, and a client talking to it in-process."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://clinic.test") as client,
+    ):
+        yield client
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_health_answers_while_the_process_runs(app_settings: Settings) -> None:
+    async with running(create_app(app_settings)) as client:
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_is_503_before_migrations_and_200_after(
+    app_settings: Settings, app_database_url: str
+) -> None:
+    database = Database(app_database_url)
+    try:
+        async with running(create_app(app_settings, database=database)) as client:
+            before = await client.get("/ready")
+            await upgrade_database(database.engine)
+            after = await client.get("/ready")
+    finally:
+        await database.dispose()
+
+    assert before.status_code == 503
+    assert before.json() == {
+        "status": "not_ready",
+        "database": "ok",
+        "migrations": {"current": None, "head": head_revision()},
+        "failed": ["migrations"],
+    }
+    assert after.status_code == 200
+    assert after.json() == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": {"current": head_revision(), "head": head_revision()},
+        "failed": [],
+    }
+
+
+async def test_ready_is_503_when_the_database_is_unreachable_and_hides_its_url() -> None:
+    url = f"postgresql+asyncpg://clinic:s3cret-pw@127.0.0.1:{closed_port()}/clinic"
+    settings = Settings(_env_file=None, database_url=url, environment="test")
+    async with running(create_app(settings)) as client:
+        response = await client.get("/ready")
+        health = await client.get("/health")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "not_ready",
+        "database": "unavailable",
+        "migrations": None,
+        "failed": ["database"],
+    }
+    assert "s3cret-pw" not in response.text and "127.0.0.1" not in response.text
+    assert health.status_code == 200, "liveness must not depend on the database"
+
+
+async def test_version_reports_the_recorded_build(
+    app_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = build_info.write_build_info(
+        tmp_path / "_build_info.json",
+        repo_dir=tmp_path,  # not a git checkout: the commit comes from the build argument
+        environ={"DENTAL_GIT_COMMIT": "4f2c9e1d"},
+    )
+    monkeypatch.setattr(build_info, "BUILD_INFO_PATH", tmp_path / "_build_info.json")
+
+    async with running(create_app(app_settings)) as client:
+        response = await client.get("/api/version")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "app": "dental-clinic-ai",
+        "version": __version__,
+        "commit": "4f2c9e1d",
+        "build_time": recorded.build_time,
+        "bundle": None,
+    }
+
+
+async def test_openapi_describes_the_service(app_settings: Settings) -> None:
+    async with running(create_app(app_settings)) as client:
+        schema = (await client.get("/openapi.json")).json()
+    assert schema["info"]["title"] == "dental-clinic-ai"
+    assert schema["info"]["version"] == __version__
+    assert "dental clinic" in schema["info"]["description"]
+    assert {"/health", "/ready", "/api/version", "/metrics"} <= set(schema["paths"])
+
+
+async def test_unhandled_errors_answer_500_json_without_details(app_settings: Settings) -> None:
+    app = create_app(app_settings)
+
+    @app.get("/api/v1/explode")
+    async def explode() -> None:
+        raise RuntimeError("patient +972501234567 broke SELECT * FROM patients")
+
+    async with running(app) as client:
+        response = await client.get("/api/v1/explode")
+
+    request_id = response.headers["X-Request-ID"]
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "request_id": request_id}
+    assert "972501234567" not in response.text and "SELECT" not in response.text
+
+
+async def test_a_database_passed_in_is_left_open_for_its_owner(
+    app_settings: Settings, app_database_url: str
+) -> None:
+    database = Database(app_database_url)
+    try:
+        async with running(create_app(app_settings, database=database)) as client:
+            assert (await client.get("/health")).status_code == 200
+        await database.ping()  # still usable after the app shut down
+    finally:
+        await database.dispose()
+
+
+async def test_demo_clinic_is_loaded_at_start_up_when_asked(
+    app_settings: Settings, app_database_url: str
+) -> None:
+    database = Database(app_database_url)
+    try:
+        await upgrade_database(database.engine)
+        settings = app_settings.model_copy(update={"load_demo_data": True})
+        async with running(create_app(settings, database=database)) as client:
+            assert (await client.get("/ready")).status_code == 200
+        async with database.transaction() as session:
+            providers = await session.scalar(select(func.count()).select_from(models.Provider))
+    finally:
+        await database.dispose()
+    assert providers
+
+
+async def test_demo_clinic_is_refused_on_an_unmigrated_database(app_settings: Settings) -> None:
+    settings = app_settings.model_copy(update={"load_demo_data": True})
+    app = create_app(settings)
+    with pytest.raises(DatabaseNotMigrated, match="dental db upgrade"):
+        async with app.router.lifespan_context(app):
+            pass

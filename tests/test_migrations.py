@@ -1,0 +1,47 @@
+"""Migrations and the demo loader on a brand-new database of each backend."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from serving.db import models as db
+from serving.db.engine import Database
+from serving.db.migrate import head_revision, migration_status, upgrade_database
+from serving.demo import DemoRefused, load_demo_clinic
+from tests.conftest import make_settings
+
+
+async def test_upgrade_creates_every_table_and_is_idempotent(empty_database_url: str) -> None:
+    database = Database(empty_database_url)
+    try:
+        status = await migration_status(database.engine)
+        assert status.current is None and not status.is_current
+        await upgrade_database(database.engine)
+        await upgrade_database(database.engine)
+        status = await migration_status(database.engine)
+        assert status.is_current and status.current == head_revision()
+        async with database.engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert set(db.Base.metadata.tables) <= tables
+    finally:
+        await database.dispose()
+
+
+async def test_demo_loads_once_and_never_into_production(empty_database_url: str) -> None:
+    database = Database(empty_database_url)
+    try:
+        await upgrade_database(database.engine)
+        with pytest.raises(DemoRefused):
+            await load_demo_clinic(
+                database, make_settings(empty_database_url, environment="production")
+            )
+        async with database.transaction() as session:
+            assert await session.scalar(select(func.count()).select_from(db.Patient)) == 0
+        assert await load_demo_clinic(database, make_settings(empty_database_url)) is True
+        assert await load_demo_clinic(database, make_settings(empty_database_url)) is False
+        async with database.transaction() as session:
+            assert await session.scalar(select(func.count()).select_from(db.Patient)) == 20
+            assert await session.scalar(select(func.count()).select_from(db.Provider)) == 3
+    finally:
+        await database.dispose()
