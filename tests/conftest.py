@@ -145,3 +145,17 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def backend(database: Database, settings: Settings) -> BuiltinPracticeBackend:
     return BuiltinPracticeBackend(database, booking_rules_from_settings(settings))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many database tests ran on each engine, so a run proves both were exercised."""
+    counts = {backend: {"passed": 0, "failed": 0} for backend in DB_BACKENDS}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call" and outcome != "error":
+                continue
+            for backend in DB_BACKENDS:
+                if f"[{backend}" in report.nodeid or f"-{backend}" in report.nodeid:
+                    counts[backend]["passed" if outcome == "passed" else "failed"] += 1
+    line = ", ".join(f"{b}: {c['passed']} passed, {c['failed']} failed" for b, c in counts.items())
+    terminalreporter.write_sep("-", f"database tests by engine — {line}")

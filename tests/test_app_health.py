@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from serving import __version__, build_info
@@ -18,12 +14,13 @@ from serving.db import models
 from serving.db.engine import Database
 from serving.db.migrate import head_revision, upgrade_database
 from serving.settings import Settings
+from tests.asgi import running
 
 
 @pytest.fixture
-def app_database_url(tmp_path: Path) -> str:
-    """A new, unmigrated database for the app under test."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+def app_database_url(empty_database_url: str) -> str:
+    """A new, unmigrated database of each backend for the app under test."""
+    return empty_database_url
 
 
 @pytest.fixture
@@ -33,17 +30,6 @@ def app_settings(app_database_url: str) -> Settings:
         database_url=app_database_url,
         environment="test",
     )
-
-
-@asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan started, and a client talking to it in-process."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://clinic.test") as client,
-    ):
-        yield client
 
 
 def closed_port() -> int:

@@ -3,10 +3,10 @@ SQLite file, and `dental serve` as a real server process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,18 +15,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, inspect, select
 from typer.testing import CliRunner, Result
 
 from serving import __version__, build_info
 from serving.cli import app
+from serving.db.engine import Database
 from serving.db.migrate import head_revision
+from serving.db.models import Provider
 
 SERVE_TIMEOUT_SECONDS = 30
 
 
 @pytest.fixture
-def app_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'clinic.db'}"
+def app_database_url(empty_database_url: str) -> str:
+    return empty_database_url
 
 
 @pytest.fixture
@@ -51,11 +54,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def sqlite_tables(database_url: str) -> set[str]:
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {name for (name,) in rows}
+def table_names(database_url: str) -> set[str]:
+    async def inspect_tables() -> set[str]:
+        database = Database(database_url)
+        try:
+            async with database.engine.connect() as connection:
+                return await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+        finally:
+            await database.dispose()
+
+    return asyncio.run(inspect_tables())
+
+
+def provider_count(database_url: str) -> int:
+    async def count() -> int:
+        database = Database(database_url)
+        try:
+            async with database.transaction() as session:
+                return int(await session.scalar(select(func.count()).select_from(Provider)) or 0)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(count())
 
 
 def test_help_explains_the_product_and_its_commands() -> None:
@@ -87,7 +107,7 @@ def test_db_upgrade_creates_the_tables(app_database_url: str) -> None:
 
     assert result.exit_code == 0, result.output
     assert f"at revision {head_revision()}" in result.output
-    assert {"alembic_version", "patients", "appointments", "invoices"} <= sqlite_tables(
+    assert {"alembic_version", "patients", "appointments", "invoices"} <= table_names(
         app_database_url
     )
 
@@ -113,9 +133,7 @@ def test_demo_load_migrates_then_loads_only_into_an_empty_database(app_database_
     assert "loaded the demo clinic" in first.output
     assert second.exit_code == 0
     assert "already has clinic data" in second.output
-    with sqlite3.connect(app_database_url.removeprefix("sqlite+aiosqlite:///")) as connection:
-        (providers,) = connection.execute("SELECT count(*) FROM providers").fetchone()
-    assert providers > 0
+    assert provider_count(app_database_url) == 3
 
 
 @pytest.mark.usefixtures("operator_env")

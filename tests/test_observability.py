@@ -6,11 +6,9 @@ import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -27,6 +25,7 @@ from serving.observability.logging import (
 )
 from serving.observability.middleware import accept_or_generate_request_id
 from serving.settings import Settings
+from tests.asgi import running
 
 PHONE = "0501234567"
 
@@ -59,16 +58,6 @@ def app(app_database_url: str) -> FastAPI:
 
     app.mount("/tenants/{tenant}", Starlette(routes=[Route("/things/{thing_id}", thing)]))
     return app
-
-
-@asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://clinic.test") as client,
-    ):
-        yield client
 
 
 @pytest.fixture
