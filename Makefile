@@ -7,7 +7,7 @@ PORT ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest lock clean
+.PHONY: help install run test lint typecheck pytest bench lock clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ pytest: install ## The test suite only (SQLite and PostgreSQL)
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## Everything CI runs: lint, types, the whole suite
+
+bench: install ## Speed benchmarks with same-run baselines; figures go to docs/BENCHMARKS.md
+	$(BIN)/python -m evals.benchmarks
 
 lock: ## Re-resolve the lock files after changing pyproject.toml dependencies
 	$(BIN)/python -m pip install --quiet uv

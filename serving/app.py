@@ -13,14 +13,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from serving import __version__
-from serving.api import health, metrics, version
-from serving.api.errors import internal_error
+from serving.api import chat, health, metrics, version, web
+from serving.api.errors import CLIENT_ERRORS, internal_error
+from serving.assistant.runtime import build_runtime, primary_model
+from serving.assistant.service import Assistant
+from serving.assistant.store import ConversationStore
 from serving.build_info import read_build_info
+from serving.bundle import load_bundle
+from serving.clinic import load_clinic_profile
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
 from serving.demo import load_demo_clinic
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
+from serving.practice.factory import create_practice_backend
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -54,10 +60,27 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app_metrics = AppMetrics()
     app_metrics.record_build(build_info)
 
+    # A bad bundle or clinic profile stops start-up here, before any patient is answered.
+    clinic = load_clinic_profile(settings.clinic_profile_path)
+    runtime = build_runtime(
+        load_bundle(settings.bundle_path),
+        clinic,
+        architecture=settings.agent_architecture,
+        primary_model=primary_model(settings),
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app_database = Database(settings.database_url) if database is None else database
         app.state.database = app_database
+        app.state.practice = create_practice_backend(settings, app_database)
+        app.state.assistant = Assistant(
+            runtime=lambda: app.state.runtime(),
+            backend=app.state.practice,
+            store=ConversationStore(app_database),
+            clinic=clinic,
+            timezone=settings.timezone,
+        )
         try:
             if settings.load_demo_data:
                 await _load_demo_data(app_database, settings)
@@ -76,11 +99,17 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.build_info = build_info
+    app.state.runtime = lambda: runtime
+    app.state.clinic = clinic
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.add_exception_handler(Exception, internal_error)
+    for exception_type, handler in CLIENT_ERRORS:
+        app.add_exception_handler(exception_type, handler)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(version.router)
     app.include_router(metrics.router)
+    app.include_router(chat.router)
+    app.include_router(web.router)
     return app
 
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -22,14 +23,20 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from evals.datasets import MESSAGES, DatasetError, load_messages
+from evals.metrics import summarize
+from evals.report import gate_failures, render_text_report
+from evals.runner import evaluate_messages
 from serving.app import create_app
 from serving.build_info import read_build_info
+from serving.bundle import BundleError, load_bundle, rehash
 from serving.db.engine import Database
 from serving.db.migrate import MigrationStatus, migration_status, upgrade_database
 from serving.demo import DemoRefused, load_demo_clinic
+from serving.integration_key import LOCAL_KEY_FILE, ensure_local_integration_key
 from serving.observability.logging import configure_logging
 from serving.secrets import SecretsUnavailable
-from serving.settings import Settings, load_settings
+from serving.settings import REPOSITORY_BUNDLE, Settings, load_settings
 
 T = TypeVar("T")
 
@@ -74,7 +81,14 @@ demo_app = typer.Typer(
     rich_markup_mode="markdown",
     no_args_is_help=True,
 )
+bundle_app = typer.Typer(
+    help="The artifact bundle under prompts/: prompts, safety rules, memory patterns and "
+    "message catalogs, versioned by its manifest and content hash.",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
+app.add_typer(bundle_app, name="bundle")
 app.add_typer(demo_app, name="demo")
 
 
@@ -122,8 +136,16 @@ def serve(
         if migrate:
             status = _run_on_database(settings, _upgrade)
             logger.info("database schema at revision %s", status.current)
+        settings = ensure_local_integration_key(settings)
         application = create_app(settings)
-    logger.info("serving on http://%s:%s (API docs at /docs)", settings.host, settings.port)
+    if settings.integration_key is not None and settings.environment != "production":
+        logger.info(
+            "integration key for /api/v1/chat: DENTAL_INTEGRATION_KEY, or the file %s",
+            LOCAL_KEY_FILE.resolve(),
+        )
+    logger.info(
+        "serving on http://%s:%s (chat at /, API docs at /docs)", settings.host, settings.port
+    )
     uvicorn.run(
         application,
         host=settings.host,
@@ -283,6 +305,70 @@ def _operator_errors() -> Iterator[None]:
 def _fail(message: str) -> NoReturn:
     typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=1)
+
+
+@bundle_app.command("check")
+def bundle_check(
+    path: Annotated[Path, typer.Argument(help="The bundle directory.")] = REPOSITORY_BUNDLE,
+) -> None:
+    """Validate a bundle (hash, YAML schemas, every prompt present) and print its version."""
+    try:
+        bundle = load_bundle(path)
+    except BundleError as exc:
+        _fail(str(exc))
+    typer.echo(f"{bundle.version}: valid")
+
+
+@bundle_app.command("rehash")
+def bundle_rehash(
+    path: Annotated[Path, typer.Argument(help="The bundle directory.")] = REPOSITORY_BUNDLE,
+) -> None:
+    """Record the bundle's content hash in its manifest, after a reviewed change, then check it."""
+    typer.echo(f"content hash: {rehash(path)}")
+    bundle_check(path)
+
+
+@app.command("eval")
+def evaluate(
+    architecture: Annotated[
+        str, typer.Option(help="alex (one agent) or team (Dana, Michal, Yosef, Sarah).")
+    ] = "alex",
+    bundle: Annotated[Path, typer.Option(help="The bundle to evaluate.")] = REPOSITORY_BUNDLE,
+    dataset: Annotated[Path, typer.Option(help="Labelled messages (JSONL).")] = MESSAGES,
+    output: Annotated[
+        Path | None, typer.Option(help="Also write the figures as JSON to this file.")
+    ] = None,
+) -> None:
+    """Run the labelled bilingual set through the assistant (offline model, scratch copy of the
+    demo clinic) and report triage safety, intent accuracy and boundary violations, for the
+    tuning split (dev) and the held-out split separately. Exits 1 when a safety gate fails:
+    emergency recall below 1.0 or any boundary violation."""
+    if architecture not in {"alex", "team"}:
+        _fail("--architecture is alex or team")
+    try:
+        messages = load_messages(dataset)
+        bundle_version = load_bundle(bundle).version
+    except (DatasetError, BundleError) as exc:
+        _fail(str(exc))
+    outcomes = asyncio.run(
+        evaluate_messages(messages, architecture=architecture, bundle_path=bundle)
+    )
+    by_id = {m.id: m.split for m in messages}
+    report = {
+        "bundle": bundle_version,
+        "architecture": architecture,
+        "splits": {
+            split: summarize([o for o in outcomes if by_id[o.id] == split])
+            for split in ("dev", "heldout")
+        },
+    }
+    typer.echo(render_text_report(report))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    failed = gate_failures(report)
+    if failed:
+        _fail("safety gate failed: " + "; ".join(failed))
 
 
 if __name__ == "__main__":

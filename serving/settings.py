@@ -9,6 +9,7 @@ Values resolve in this order: explicit arguments, environment, `.env`, files in 
 from __future__ import annotations
 
 from datetime import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, DirectoryPath, Field, SecretStr, field_serializer
@@ -19,6 +20,8 @@ from sqlalchemy.exc import ArgumentError
 from serving.secrets import SECRET_FIELDS, AwsSecretsManager
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/dental.db"
+REPOSITORY_BUNDLE = Path(__file__).resolve().parent.parent / "prompts"
+"""The repository's `prompts/`; an image without the repository sets BUNDLE_PATH."""
 
 
 class Settings(BaseSettings):
@@ -50,7 +53,6 @@ class Settings(BaseSettings):
         description="Load the fictional demo clinic into an empty database at start-up.",
     )
 
-    clinic_name: str = "Smile Dental Clinic"
     timezone: str = "Asia/Jerusalem"
     default_phone_region: str = "IL"
     observe_shabbat: bool = True
@@ -61,6 +63,28 @@ class Settings(BaseSettings):
     slot_step_minutes: int = Field(default=15, ge=5, le=120)
     min_booking_notice_minutes: int = Field(default=60, ge=0)
     booking_horizon_days: int = Field(default=120, ge=1, le=730)
+
+    bundle_path: Path = Field(
+        default=REPOSITORY_BUNDLE,
+        description="The artifact bundle served when no registry is configured.",
+    )
+    clinic_profile_path: Path | None = Field(
+        default=None, description="The clinic's public profile (YAML); the demo clinic's if unset."
+    )
+    agent_architecture: Literal["alex", "team"] = "alex"
+
+    # The language model: "offline" (built in) or any OpenAI-compatible server (docs/LLM.md).
+    llm_provider: Literal["offline", "openai"] = "offline"
+    openai_base_url: str | None = None  # OPENAI_BASE_URL: Ollama, vLLM, a proxy; None is OpenAI
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_max_retries: int = Field(default=1, ge=0, le=5)
+    llm_send_personal_data: bool = Field(
+        default=True,
+        description="Send the patient's name and date of birth to an external model; "
+        "phone numbers, emails, ID and card numbers are never sent.",
+    )
+    llm_temperature: float = Field(default=0.2, ge=0.0, le=2.0)
 
     secrets_backend: Literal["env", "aws"] = "env"
     # Must exist when set: pydantic-settings only warns about a missing directory, and a

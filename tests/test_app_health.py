@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from serving import __version__, build_info
 from serving.app import DatabaseNotMigrated, create_app
+from serving.bundle import load_bundle
 from serving.db import models
 from serving.db.engine import Database
 from serving.db.migrate import head_revision, upgrade_database
@@ -110,7 +111,7 @@ async def test_version_reports_the_recorded_build(
         "version": __version__,
         "commit": "4f2c9e1d",
         "build_time": recorded.build_time,
-        "bundle": None,
+        "bundle": load_bundle(app_settings.bundle_path).version,
     }
 
 

@@ -7,9 +7,14 @@ id; the traceback is in the server log under that id (see `RequestContextMiddlew
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving.assistant.buttons import InvalidButton, StaleButton
+from serving.assistant.service import InvalidMessage
 from serving.observability.middleware import REQUEST_ID_HEADER, request_id_of
+from serving.practice.errors import InvalidRequest
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -20,3 +25,46 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         status_code=500,
         headers={REQUEST_ID_HEADER: request_id} if request_id else None,
     )
+
+
+def _client_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the fields at fault; the rejected values are not echoed (they may be
+    personal data)."""
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in error['loc'][1:]) or 'body'}: {error['msg']}"
+        for error in exc.errors()[:5]
+    )
+    return _client_error(422, "invalid_request", problems)
+
+
+async def invalid_input(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a message, button or value the client got wrong."""
+    return _client_error(422, "invalid_request", str(exc))
+
+
+async def stale_button(request: Request, exc: Exception) -> JSONResponse:
+    """409: the button is not part of the conversation's current state."""
+    return _client_error(409, "stale_button", str(exc))
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
+    return _client_error(exc.status_code, code, str(exc.detail))
+
+
+CLIENT_ERRORS: tuple[tuple[type[Exception], object], ...] = (
+    (RequestValidationError, validation_error),
+    (InvalidMessage, invalid_input),
+    (InvalidButton, invalid_input),
+    (InvalidRequest, invalid_input),
+    (StaleButton, stale_button),
+    (StarletteHTTPException, http_error),
+)

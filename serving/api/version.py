@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from serving.api.deps import BuildInfoDep
@@ -27,7 +27,11 @@ class VersionInfo(BaseModel):
 
 
 @router.get("/api/version", summary="The running build")
-async def version(build_info: BuildInfoDep) -> VersionInfo:
+async def version(build_info: BuildInfoDep, request: Request) -> VersionInfo:
+    runtime = getattr(request.app.state, "runtime", None)
     return VersionInfo(
-        version=build_info.version, commit=build_info.commit, build_time=build_info.build_time
+        version=build_info.version,
+        commit=build_info.commit,
+        build_time=build_info.build_time,
+        bundle=runtime().bundle.version if runtime else None,
     )

@@ -1,0 +1,173 @@
+"""`make bench`: speed figures for the assistant, written to docs/BENCHMARKS.md.
+
+Every figure is measured next to a baseline in the same run (the machine is shared and
+noisy): triage against plain tokenisation of the same text, a chat turn against a bare
+FastAPI endpoint served the same way (in-process ASGI, same client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from evals.datasets import load_messages
+from serving.app import create_app
+from serving.bundle import load_bundle
+from serving.db.engine import Database
+from serving.db.migrate import upgrade_database
+from serving.demo import load_demo_clinic
+from serving.safety.triage import Triager
+from serving.settings import REPOSITORY_BUNDLE, Settings
+
+REPORT = Path("docs/BENCHMARKS.md")
+TURNS = 400
+KEY = "bench-key"
+CONVERSATION = [
+    "hi",
+    "I want to book a cleaning next week",
+    "how much do I owe?",
+    "what are your opening hours",
+    "אני רוצה לקבוע תור לבדיקה מחר בבוקר",
+    "מה הכתובת של המרפאה?",
+    "when is my next appointment",
+    "thanks!",
+]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3)
+
+    return {
+        "p50": at(0.5),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "mean": round(statistics.mean(ordered), 3),
+    }
+
+
+def bench_triage() -> dict[str, dict[str, float]]:
+    bundle = load_bundle(REPOSITORY_BUNDLE)
+    triager = Triager(bundle.safety, clinic_urgent_line="+97235550199")
+    texts = [m.text for m in load_messages()]
+    for text in texts:  # warm-up
+        triager.triage(text)
+    triage_ms, baseline_ms = [], []
+    for _ in range(5):
+        for text in texts:
+            started = time.perf_counter()
+            triager.triage(text)
+            triage_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            text.lower().split()
+            baseline_ms.append((time.perf_counter() - started) * 1000)
+    return {"triage": percentiles(triage_ms), "baseline: lower+split": percentiles(baseline_ms)}
+
+
+async def _timed(request: Awaitable[httpx.Response], samples: list[float]) -> None:
+    started = time.perf_counter()
+    response = await request
+    samples.append((time.perf_counter() - started) * 1000)
+    response.raise_for_status()
+
+
+async def bench_chat(architecture: str) -> dict[str, dict[str, float]]:
+    with tempfile.TemporaryDirectory(prefix="dental-bench-") as scratch:
+        url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
+        settings = Settings(
+            _env_file=None,
+            database_url=url,
+            environment="test",
+            agent_architecture=architecture,
+            integration_key=KEY,
+            log_level="WARNING",
+        )
+        database = Database(url)
+        await upgrade_database(database.engine)
+        await load_demo_clinic(database, settings)
+        app = create_app(settings, database=database)
+        bare = FastAPI()
+
+        @bare.post("/echo")
+        async def echo(body: dict[str, object]) -> dict[str, object]:
+            return body
+
+        chat_ms: list[float] = []
+        bare_ms: list[float] = []
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as chat,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://b") as raw,
+        ):
+            for turn in range(TURNS):
+                body = {
+                    "user_id": f"bench-{turn // len(CONVERSATION)}",
+                    "text": CONVERSATION[turn % len(CONVERSATION)],
+                    "phone": "+12025550143",
+                }
+                await _timed(chat.post("/api/v1/chat", json=body, headers=headers), chat_ms)
+                await _timed(raw.post("/echo", json=body), bare_ms)
+        await database.dispose()
+    warm = len(CONVERSATION)
+    return {
+        f"chat turn ({architecture})": percentiles(chat_ms[warm:]),
+        "baseline: bare FastAPI endpoint": percentiles(bare_ms[warm:]),
+    }
+
+
+def render(sections: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` on "
+        f"{platform.machine()}, Python {platform.python_version()}, "
+        "2 cores (this workplace's machine). Milliseconds; each figure beside its baseline "
+        "from the same run.",
+        "",
+    ]
+    for title, rows in sections.items():
+        lines += [
+            f"## {title}",
+            "",
+            "| measured | p50 | p95 | p99 | mean |",
+            "|---|---|---|---|---|",
+        ]
+        for name, figures in rows.items():
+            lines.append(
+                f"| {name} | {figures['p50']} | {figures['p95']} | {figures['p99']} | "
+                f"{figures['mean']} |"
+            )
+        lines.append("")
+    lines += [
+        "Targets: triage p99 < 2 ms; one `/api/v1/chat` turn with the offline model p95 < 50 ms "
+        "in-process (SQLite demo clinic, verified patient, a mixed bilingual conversation).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    sections = {
+        "Triage (all labelled messages x5)": bench_triage(),
+        "Chat turn, Alex": asyncio.run(bench_chat("alex")),
+        "Chat turn, team": asyncio.run(bench_chat("team")),
+    }
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(render(sections), encoding="utf-8")
+    print(REPORT.read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()

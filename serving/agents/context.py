@@ -1,0 +1,84 @@
+"""The per-turn context message every agent sees: who is asking, in which language, what the
+dialogue is waiting for. The offline model reads it as data; an LLM reads it as text."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from langchain_core.messages import BaseMessage, SystemMessage
+
+from serving.assistant.turn import Turn
+
+MARKER = "<context>"
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    agent: str
+    language: str
+    today: date
+    verified: bool
+    urgency: str
+    pending: str | None
+    offer_refs: tuple[str, ...]
+    awaiting_treatment: bool
+    draft_treatment: str | None
+
+    def to_message(self) -> SystemMessage:
+        data = {
+            "agent": self.agent,
+            "language": self.language,
+            "today": self.today.isoformat(),
+            "weekday": self.today.strftime("%A"),
+            "identity_verified": self.verified,
+            "urgency": self.urgency,
+            "pending_confirmation": self.pending,
+            "offered_slot_refs": list(self.offer_refs),
+            "awaiting_treatment": self.awaiting_treatment,
+            "treatment_in_progress": self.draft_treatment,
+        }
+        return SystemMessage(f"{MARKER}{json.dumps(data)}</context>")
+
+    def for_agent(self, agent: str) -> TurnContext:
+        return TurnContext(**{**self.__dict__, "agent": agent})
+
+    @classmethod
+    def of_turn(cls, turn: Turn, *, agent: str, urgency: str) -> TurnContext:
+        offer = turn.state.offer
+        return cls(
+            agent=agent,
+            language=turn.language,
+            today=turn.now.astimezone(turn.tz).date(),
+            verified=turn.patient is not None,
+            urgency=urgency,
+            pending=turn.state.pending.action if turn.state.pending else None,
+            offer_refs=tuple(offer.ref(i) for i in range(len(offer.slots))) if offer else (),
+            awaiting_treatment=turn.state.awaiting_treatment,
+            draft_treatment=turn.state.draft.treatment,
+        )
+
+    @classmethod
+    def find(cls, messages: list[BaseMessage]) -> TurnContext | None:
+        for message in messages:
+            content = message.content
+            if (
+                isinstance(message, SystemMessage)
+                and isinstance(content, str)
+                and content.startswith(MARKER)
+            ):
+                data: dict[str, Any] = json.loads(content[len(MARKER) : -len("</context>")])
+                return cls(
+                    agent=data["agent"],
+                    language=data["language"],
+                    today=date.fromisoformat(data["today"]),
+                    verified=data["identity_verified"],
+                    urgency=data["urgency"],
+                    pending=data["pending_confirmation"],
+                    offer_refs=tuple(data["offered_slot_refs"]),
+                    awaiting_treatment=data["awaiting_treatment"],
+                    draft_treatment=data["treatment_in_progress"],
+                )
+        return None

@@ -1,0 +1,291 @@
+"""Dates and parts of the day in Hebrew and English messages, relative to the clinic's today.
+
+`DateReader(lexicon.dates).read(text, today=...)` returns a `DateRange`
+`(date_from, date_to, part_of_day)`; `(None, None, part_of_day)` when the message names no date.
+
+How words resolve (the week runs Sunday to Saturday, as in Israel):
+
+- "today" / "tomorrow" / "day after tomorrow" ("היום", "מחר", "מחרתיים"): that one day.
+- A weekday, bare or with "this" / "next" ("Tuesday", "next Tuesday", "יום ג'", "יום שלישי הבא"):
+  its next occurrence strictly after today — a patient writing "Monday" on a Monday means next
+  week's; only the word "today" names today. With a week ("Tuesday next week", "ביום שלישי
+  בשבוע הבא") it is that week's day.
+- "this week" / "השבוע": today to Saturday; "next week" / "שבוע הבא": next Sunday to Saturday.
+  "this month" / "next month" and a month alone ("in December", "בדצמבר") likewise cover the month.
+- "in 3 days" / "בעוד שבוע": that one day; "within a week" / "תוך שבוע": today to that day.
+- Explicit dates, day first as written in Israel: "3/12", "3.12", "3/12/2026", "2026-12-03",
+  "December 3", "3rd of December", "3 בדצמבר". Without a year, a date already past this year
+  is next year's ("3/1" in November is January 3rd next year); with a year, a past date is
+  ignored.
+- Several days ("Monday or Tuesday") give the range from the first to the last.
+- Parts of the day: morning (08-12), afternoon (12-16), evening (16-20), from words
+  ("בבוקר", 'אחה"צ', "in the evening") or a time ("10:30"; hours before 8 are read as p.m.).
+  Greetings such as "good morning" / "בוקר טוב" are not a preference.
+
+No range ever starts before today.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal, NamedTuple
+
+from serving.agents.offline.lexicon import MONTHS, WEEKDAYS, DateWords, PartOfDay, Phrases
+from serving.agents.offline.phrases import PhraseIndex, message_words
+
+__all__ = ["DateRange", "DateReader", "PartOfDay"]
+
+_Kind = Literal[
+    "day", "weekday", "this_week", "next_week", "this_month", "next_month", "month",
+    "from_now", "within", "unit", "number", "date", "year",
+]  # fmt: skip
+
+_DAY_MONTH = re.compile(r"^(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2}|\d{4}))?$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_NUMBER = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?$")
+_YEAR = re.compile(r"^(20\d\d)$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
+_AFTERNOON_FROM, _EVENING_FROM, _EARLIEST_HOUR = 12, 16, 8
+
+
+class DateRange(NamedTuple):
+    """The days a message asks about (inclusive) and the part of the day it prefers."""
+
+    date_from: date | None
+    date_to: date | None
+    part_of_day: PartOfDay | None
+
+
+@dataclass(frozen=True)
+class _Word:
+    kind: _Kind
+    value: int = 0
+    month: int = 0
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class _Item:
+    start: int
+    end: int
+    word: _Word
+    prefixed: bool = False
+
+
+class DateReader:
+    """Reads date ranges and parts of the day; compiled once from the lexicon's date words."""
+
+    def __init__(self, words: DateWords, *, not_typos: Iterable[str] = ()) -> None:
+        not_typos = tuple(not_typos)  # read by three indexes
+        entries: list[tuple[str, _Word]] = []
+        entries += [(p, _Word("day", n)) for p, n in words.relative_days.all().items()]
+        for weekday, phrases in words.weekdays.items():
+            entries += [(p, _Word("weekday", WEEKDAYS.index(weekday))) for p in phrases.all()]
+        for month, phrases in words.months.items():
+            entries += [(p, _Word("month", MONTHS.index(month) + 1)) for p in phrases.all()]
+        named: tuple[tuple[_Kind, Phrases], ...] = (
+            ("this_week", words.this_week),
+            ("next_week", words.next_week),
+            ("this_month", words.this_month),
+            ("next_month", words.next_month),
+            ("from_now", words.from_now),
+            ("within", words.within),
+        )
+        for kind, phrases in named:
+            entries += [(p, _Word(kind)) for p in phrases.all()]
+        entries += [(p, _Word("unit", n)) for p, n in words.units.all().items()]
+        entries += [(p, _Word("number", n)) for p, n in words.numbers.all().items()]
+        self._days = PhraseIndex(entries, not_typos=not_typos)
+        self._parts = PhraseIndex(
+            [(p, part) for part, phrases in words.parts_of_day.items() for p in phrases.all()],
+            not_typos=not_typos,
+        )
+        self._not_parts = PhraseIndex(
+            [(p, True) for p in words.not_parts_of_day.all()], typos=False
+        )
+
+    def read(self, text: str, *, today: date) -> DateRange:
+        return self.read_words(message_words(text), today=today)[0]
+
+    def read_words(self, words: Sequence[str], *, today: date) -> tuple[DateRange, frozenset[int]]:
+        """The range in a message's words (`message_words`) and the positions that said it."""
+        items = self._items(words)
+        days: list[date] = []
+        weekdays: list[int] = []
+        week: tuple[date, date] | None = None
+        span: tuple[date, date] | None = None
+        used: set[int] = set()
+        i = 0
+        while i < len(items):
+            item = items[i]
+            taken = 1
+            kind = item.word.kind
+            if kind in ("from_now", "within"):
+                count, unit, taken = _count_and_unit(items, i)
+                if unit is not None:
+                    ahead = today + timedelta(days=count * unit)
+                    if kind == "from_now":
+                        days.append(ahead)
+                    else:
+                        span = (today, ahead)
+                else:
+                    taken = 0
+            elif kind == "number" and _next_is(items, i, "month", gap=1):  # "3 בדצמבר"
+                year, taken = _year_after(items, i + 1)
+                days += _explicit(item.word.value, items[i + 1].word.value, year, today)
+            elif kind == "month" and _next_is(items, i, "number"):  # "December 3rd"
+                year, taken = _year_after(items, i + 1)
+                days += _explicit(items[i + 1].word.value, item.word.value, year, today)
+            elif kind == "month" and (item.prefixed or _previous_is(items, i, "from_now")):
+                span = _month_range(item.word.value, today)
+            elif kind == "date":
+                days += _explicit(item.word.value, item.word.month, item.word.year, today)
+            elif kind == "day":
+                days.append(today + timedelta(days=item.word.value))
+            elif kind == "weekday":
+                weekdays.append(item.word.value)
+            elif kind in ("this_week", "next_week"):
+                sunday = today - timedelta(days=(today.weekday() + 1) % 7)
+                if kind == "next_week":
+                    week = (sunday + timedelta(days=7), sunday + timedelta(days=13))
+                else:
+                    week = (today, sunday + timedelta(days=6))
+            elif kind in ("this_month", "next_month"):
+                month_start = today.replace(day=1)
+                if kind == "next_month":
+                    month_start = (month_start + timedelta(days=32)).replace(day=1)
+                span = _month_range(month_start.month, today, year=month_start.year)
+            else:
+                taken = 0
+            if taken:
+                used.update(range(item.start, items[i + taken - 1].end))
+            i += max(taken, 1)
+        days += [_weekday_on_or_after(weekday, today, week) for weekday in weekdays]
+        date_from, date_to = _range(days, week, span, today)
+        part, part_positions = self._part_of_day(words)
+        return DateRange(date_from, date_to, part), frozenset(used | part_positions)
+
+    def _items(self, words: Sequence[str]) -> list[_Item]:
+        items = [
+            _Item(m.start, m.end, m.payloads[0], prefixed=not m.literal)
+            for m in self._days.find(words)
+        ]
+        taken = {p for item in items for p in range(item.start, item.end)}
+        for position, word in enumerate(words):
+            if position not in taken and (parsed := _numeric(word)) is not None:
+                items.append(_Item(position, position + 1, parsed))
+        return sorted(items, key=lambda item: item.start)
+
+    def _part_of_day(self, words: Sequence[str]) -> tuple[PartOfDay | None, set[int]]:
+        greetings = {
+            p for m in self._not_parts.find(words) if m.literal for p in range(m.start, m.end)
+        }
+        for match in self._parts.find(words):
+            span = set(range(match.start, match.end))
+            if greetings.isdisjoint(span):
+                return match.payloads[0], span
+        for position, word in enumerate(words):
+            if clock := _CLOCK.match(word):
+                hour = int(clock.group(1))
+                hour += 12 if hour < _EARLIEST_HOUR else 0
+                if hour < _AFTERNOON_FROM:
+                    return "morning", {position}
+                return ("afternoon" if hour < _EVENING_FROM else "evening"), {position}
+        return None, set()
+
+
+def _numeric(word: str) -> _Word | None:
+    if match := _DAY_MONTH.match(word):
+        day, month, year = match.groups()
+        full_year = None if year is None else int(year) + (2000 if len(year) == 2 else 0)
+        return _Word("date", int(day), int(month), full_year)
+    if match := _ISO_DATE.match(word):
+        year, month, day = match.groups()
+        return _Word("date", int(day), int(month), int(year))
+    if match := _YEAR.match(word):
+        return _Word("year", int(match.group(1)))
+    if match := _NUMBER.match(word):
+        return _Word("number", int(match.group(1)))
+    return None
+
+
+def _next_is(items: Sequence[_Item], i: int, kind: _Kind, *, gap: int = 0) -> bool:
+    return (
+        i + 1 < len(items)
+        and items[i + 1].word.kind == kind
+        and items[i + 1].start - items[i].end <= gap
+    )
+
+
+def _previous_is(items: Sequence[_Item], i: int, kind: _Kind) -> bool:
+    return i > 0 and items[i - 1].word.kind == kind and items[i].start == items[i - 1].end
+
+
+def _year_after(items: Sequence[_Item], i: int) -> tuple[int | None, int]:
+    """The year written right after items[i], if any, and how many items the date used."""
+    if _next_is(items, i, "year"):
+        return items[i + 1].word.value, 3
+    return None, 2
+
+
+def _count_and_unit(items: Sequence[_Item], i: int) -> tuple[int, int | None, int]:
+    """After 'in' / 'within': (count, days per unit or None, items used including 'in')."""
+    if _next_is(items, i, "unit"):
+        return 1, items[i + 1].word.value, 2
+    if _next_is(items, i, "number") and _next_is(items, i + 1, "unit"):
+        return items[i + 1].word.value, items[i + 2].word.value, 3
+    return 0, None, 1
+
+
+def _explicit(day: int, month: int, year: int | None, today: date) -> list[date]:
+    try:
+        when = date(year or today.year, month, day)
+    except ValueError:
+        return []
+    if when >= today:
+        return [when]
+    if year is not None:
+        return []
+    try:
+        return [when.replace(year=today.year + 1)]
+    except ValueError:  # February 29th
+        return []
+
+
+def _month_range(month: int, today: date, *, year: int | None = None) -> tuple[date, date]:
+    if year is None:
+        year = today.year if month >= today.month else today.year + 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, 1), date(year, month, last)
+
+
+def _weekday_on_or_after(weekday: int, today: date, week: tuple[date, date] | None) -> date:
+    if week is not None:
+        sunday = week[1] - timedelta(days=6)
+        in_week = sunday + timedelta(days=(weekday + 1) % 7)
+        if in_week >= today:
+            return in_week
+    return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+
+
+def _range(
+    days: list[date],
+    week: tuple[date, date] | None,
+    span: tuple[date, date] | None,
+    today: date,
+) -> tuple[date | None, date | None]:
+    if days:
+        first, last = min(days), max(days)
+    elif week is not None:
+        first, last = week
+    elif span is not None:
+        first, last = span
+    else:
+        return None, None
+    if last < today:
+        return None, None
+    return max(first, today), last

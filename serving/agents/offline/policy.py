@@ -1,0 +1,120 @@
+"""The offline model's dialogue policy: from what the patient said (the NLU's
+`Understanding`) and what the dialogue awaits (the turn context), choose tool calls, or a
+templated reply when no tool is needed.
+
+It plays every role: Alex with all tools, Dana routing with transfer tools, and the team's
+specialists with their subsets; a tool the role does not have is never called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from serving.agents.context import TurnContext
+from serving.agents.offline.nlu import Intent, Understanding
+
+SCHEDULING_INTENTS = {
+    Intent.BOOK_APPOINTMENT,
+    Intent.RESCHEDULE_APPOINTMENT,
+    Intent.CANCEL_APPOINTMENT,
+    Intent.MY_APPOINTMENTS,
+}
+MEDICAL_INTENTS = {Intent.MEDICAL_QUESTION, Intent.TALK_TO_DOCTOR, Intent.EMERGENCY}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Tool calls to make, or (when there are none) a catalog key to reply with."""
+
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    reply_key: str | None = None
+
+
+def decide(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decision:
+    if "transfer_to_sarah" in tools:
+        return _route(u, context, tools)
+    return _act(u, context, tools)
+
+
+def _call(name: str, tools: frozenset[str], **args: Any) -> Decision:
+    if name not in tools:
+        return Decision(reply_key="fallback")
+    return Decision(calls=[(name, {k: v for k, v in args.items() if v is not None})])
+
+
+def _dates(u: Understanding) -> dict[str, Any]:
+    return {
+        "date_from": u.date_from.isoformat() if u.date_from else None,
+        "date_to": u.date_to.isoformat() if u.date_to else None,
+        "part_of_day": u.part_of_day,
+    }
+
+
+def _continues_booking(u: Understanding, context: TurnContext) -> bool:
+    """A bare answer ("cleaning", "next Tuesday", "the second one") to an open question."""
+    open_question = context.awaiting_treatment or context.offer_refs or context.pending
+    return bool(open_question) and u.intent in {Intent.OTHER, Intent.BOOK_APPOINTMENT}
+
+
+def _act(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decision:
+    if context.pending and u.affirm and not u.deny:
+        return _call("confirm_pending", tools)
+    if context.pending and u.deny:
+        return _call("decline_pending", tools)
+    if context.offer_refs and u.ordinal and 1 <= u.ordinal <= len(context.offer_refs):
+        return _call("propose_booking", tools, slot_ref=context.offer_refs[u.ordinal - 1])
+    if _continues_booking(u, context) and (u.treatment or u.date_from or u.part_of_day):
+        treatment = u.treatment or context.draft_treatment
+        if treatment:
+            return _call("find_slots", tools, treatment=treatment, **_dates(u))
+    intent = u.intent
+    if intent is Intent.BOOK_APPOINTMENT:
+        treatment = u.treatment or context.draft_treatment
+        if treatment is None:
+            return _call("list_treatments", tools)
+        return _call("find_slots", tools, treatment=treatment, **_dates(u))
+    if intent is Intent.RESCHEDULE_APPOINTMENT:
+        return _call("start_reschedule", tools, **_dates(u))
+    if intent is Intent.CANCEL_APPOINTMENT:
+        return _call("start_cancellation", tools)
+    if intent is Intent.MY_APPOINTMENTS:
+        return _call("my_appointments", tools)
+    if intent is Intent.INVOICE_INQUIRY:
+        if u.invoice_number:
+            return _call("invoice_details", tools, invoice_number=u.invoice_number)
+        return _call("my_invoices", tools)
+    if intent is Intent.CLINIC_INFO:
+        return _call("clinic_info", tools, topic=u.clinic_topic or "all")
+    if intent is Intent.TALK_TO_DOCTOR:
+        return _call(
+            "escalate_to_dentist", tools, summary="The patient asked to talk to a dentist."
+        )
+    if intent in MEDICAL_INTENTS:
+        return Decision(reply_key="medical_boundary")
+    if intent is Intent.GREETING:
+        return Decision(reply_key="greeting")
+    if intent is Intent.THANKS_GOODBYE:
+        return Decision(reply_key="thanks_goodbye")
+    return Decision(reply_key="fallback")
+
+
+def _route(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decision:
+    """Dana: hand the message to the member who owns it, or answer small talk herself."""
+    dialogue_open = context.pending or context.offer_refs or context.awaiting_treatment
+    answers_it = _continues_booking(u, context) or u.affirm or u.deny or u.ordinal
+    if dialogue_open and answers_it:
+        return _call("transfer_to_sarah", tools)
+    if u.intent in SCHEDULING_INTENTS:
+        return _call("transfer_to_sarah", tools)
+    if u.intent is Intent.INVOICE_INQUIRY:
+        return _call("transfer_to_yosef", tools)
+    if u.intent in MEDICAL_INTENTS:
+        return _call("transfer_to_michal", tools)
+    if u.intent is Intent.CLINIC_INFO:
+        return _call("clinic_info", tools, topic=u.clinic_topic or "all")
+    if u.intent is Intent.GREETING:
+        return Decision(reply_key="greeting")
+    if u.intent is Intent.THANKS_GOODBYE:
+        return Decision(reply_key="thanks_goodbye")
+    return Decision(reply_key="fallback")

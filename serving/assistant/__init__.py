@@ -1,0 +1,1 @@
+"""The assistant: one patient message in, one safe reply out (see `Assistant.respond`)."""

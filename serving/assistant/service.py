@@ -1,0 +1,352 @@
+"""`Assistant.respond`: one patient message in, one safe reply out.
+
+The order is the design (see ARCHITECTURE.md): store the message, triage by rules, answer an
+emergency with the fixed reply and an escalation (no model is asked), guard the input, run
+the agent with tools bound to the verified patient, guard the output, store everything with
+the bundle version and model that produced it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import unicodedata
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from serving.agents.context import TurnContext
+from serving.assistant.buttons import StaleButton, button_intent, press_button, validate_button
+from serving.assistant.runtime import Runtime
+from serving.assistant.store import ConversationStore, StoredReply
+from serving.assistant.turn import Button, EscalationRequest, Turn
+from serving.clinic import ClinicProfile
+from serving.db.types import utcnow
+from serving.language import Language, detect_language
+from serving.practice.backend import PracticeBackend
+from serving.practice.errors import PracticeError, PracticeUnavailable
+from serving.practice.models import Patient
+from serving.safety.input_guard import inspect_input
+from serving.safety.output_guard import AllowedData
+from serving.safety.triage import Urgency
+from serving.tools.actions import quick_actions
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_LENGTH = 4000
+ACTIONABLE_INTENTS = {
+    "book_appointment",
+    "reschedule_appointment",
+    "cancel_appointment",
+    "my_appointments",
+    "invoice_inquiry",
+    "clinic_info",
+}
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+class InvalidMessage(ValueError):
+    """The message cannot be processed as sent (empty, too long, text and button together)."""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str
+    user_id: str
+    text: str | None = None
+    button: str | None = None
+    patient: Patient | None = None
+    """The verified patient, when the channel proved who is writing."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    conversation_id: str
+    language: str
+    urgency: str
+    intent: str
+    text: str
+    buttons: tuple[Button, ...]
+    escalation: tuple[str, str] | None
+    actions: tuple[str, ...]
+    bundle_version: str
+    model: str
+    architecture: str
+    llm_calls: int
+    agents: tuple[str, ...] = field(default=())
+    guard_events: tuple[str, ...] = field(default=())
+
+
+def clean_text(raw: str) -> str:
+    """Normalised text without control or bidi-override characters; InvalidMessage if empty
+    or too long (checked before anything is stored)."""
+    if len(raw) > MAX_TEXT_LENGTH * 4:
+        raise InvalidMessage(f"the message is too long: at most {MAX_TEXT_LENGTH} characters")
+    text = _CONTROL.sub("", unicodedata.normalize("NFC", raw)).strip()
+    if not text:
+        raise InvalidMessage("the message is empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidMessage(f"the message is too long: at most {MAX_TEXT_LENGTH} characters")
+    return text
+
+
+class Assistant:
+    def __init__(
+        self,
+        *,
+        runtime: Callable[[], Runtime],
+        backend: PracticeBackend,
+        store: ConversationStore,
+        clinic: ClinicProfile,
+        timezone: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._runtime = runtime
+        self._backend = backend
+        self._store = store
+        self._clinic = clinic
+        self._tz = ZoneInfo(timezone)
+        self._now = clock
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def respond(self, inbound: Inbound) -> Reply:
+        if (inbound.text is None) == (inbound.button is None):
+            raise InvalidMessage("send either text or a button, not both and not neither")
+        text = clean_text(inbound.text) if inbound.text is not None else None
+        button = validate_button(inbound.button) if inbound.button is not None else None
+        language = detect_language(text) if text else "he"
+        opened = await self._store.open(inbound.channel, inbound.user_id, language=language)
+        lock = self._locks.setdefault(opened.id, asyncio.Lock())
+        async with lock:  # one message at a time per conversation, in arrival order
+            return await self._respond_in_order(inbound, text, button, opened.id)
+
+    async def _respond_in_order(
+        self, inbound: Inbound, text: str | None, button: str | None, conversation_id: str
+    ) -> Reply:
+        runtime = self._runtime()
+        conversation = await self._store.open(inbound.channel, inbound.user_id, language="he")
+        language: Language = "en" if conversation.language == "en" else "he"
+        if text:
+            language = detect_language(text, default=language)
+        patient = inbound.patient
+        if patient is not None:
+            await self._store.bind_patient(conversation_id, patient.id)
+        elif conversation.patient_id is not None:
+            patient = await self._backend.get_patient(conversation.patient_id)
+        turn = Turn(
+            backend=self._backend,
+            bundle=runtime.bundle,
+            clinic=self._clinic,
+            language=language,
+            patient=patient,
+            state=conversation.state,
+            now=self._now(),
+            tz=self._tz,
+        )
+        if button is not None and not await _button_may_apply(turn, button):
+            raise StaleButton(
+                "this button is no longer valid (the offer changed or it belongs to another "
+                "conversation); please choose from the latest message"
+            )
+        message_id = await self._store.add_patient_message(
+            conversation_id, text=text or "", button=button, language=language
+        )
+        first_contact = not turn.state.greeted
+        guard_events: list[tuple[str, str]] = []
+        outcome = await self._answer(runtime, turn, text, button, conversation_id, guard_events)
+        reply_text, urgency, intent, model, llm_calls, agents = outcome
+        reply_text = await self._guard_output(runtime, turn, reply_text, urgency, guard_events)
+        if first_contact:
+            reply_text = f"{turn.message('disclosure')}\n{reply_text}"
+            turn.state.greeted = True
+        pattern = runtime.bundle.memory.label(intent=intent, urgency=urgency)
+        await self._store.label_patient_message(
+            message_id, urgency=urgency, intent=intent, memory_pattern=pattern
+        )
+        architecture = runtime.agent.architecture
+        created = await self._store.finish_turn(
+            conversation_id,
+            reply=StoredReply(
+                text=reply_text,
+                language=language,
+                urgency=urgency,
+                intent=intent,
+                memory_pattern=pattern,
+                bundle_version=runtime.bundle.version,
+                model=model,
+                architecture=architecture,
+                llm_calls=llm_calls,
+            ),
+            state=turn.state,
+            escalations=turn.escalations,
+            guard_events=guard_events,
+        )
+        return Reply(
+            conversation_id=conversation_id,
+            language=language,
+            urgency=urgency,
+            intent=intent,
+            text=reply_text,
+            buttons=tuple(turn.buttons),
+            escalation=_most_urgent(created),
+            actions=tuple(turn.actions),
+            bundle_version=runtime.bundle.version,
+            model=model,
+            architecture=architecture,
+            llm_calls=llm_calls,
+            agents=agents,
+            guard_events=tuple(kind for kind, _ in guard_events),
+        )
+
+    async def _answer(
+        self,
+        runtime: Runtime,
+        turn: Turn,
+        text: str | None,
+        button: str | None,
+        conversation_id: str,
+        guard_events: list[tuple[str, str]],
+    ) -> tuple[str, str, str, str, int, tuple[str, ...]]:
+        """(reply, urgency, intent, model, llm calls, agents) for the turn."""
+        if button is not None:
+            intent = button_intent(turn, button)
+            try:
+                reply = (await press_button(turn, button)).text
+            except PracticeError as error:
+                reply = self._practice_failure(turn, error)
+            return reply, Urgency.ROUTINE.value, intent, "rules", 0, ()
+        assert text is not None
+        triage = runtime.triager.triage(text)
+        understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
+        intent = understanding.intent.value
+        if triage.urgency is Urgency.EMERGENCY:
+            turn.escalations.append(
+                EscalationRequest(
+                    urgency="EMERGENCY", summary=_summary(text), reasons=triage.reasons
+                )
+            )
+            turn.actions.append("emergency_escalation")
+            reply = runtime.triager.emergency_reply(turn.language, crisis=triage.crisis)
+            return reply, triage.urgency.value, "emergency", "rules", 0, ()
+        verdict = inspect_input(text, runtime.bundle.safety)
+        if verdict.injection:
+            guard_events.append(("input_injection", ", ".join(verdict.reasons)))
+            quick_actions(turn)
+            return turn.message("injection_refusal"), triage.urgency.value, intent, "rules", 0, ()
+        prefix = ""
+        if triage.urgency is Urgency.DOCTOR_REQUIRED:
+            turn.escalations.append(
+                EscalationRequest(
+                    urgency="DOCTOR_REQUIRED", summary=_summary(text), reasons=triage.reasons
+                )
+            )
+            turn.actions.append("doctor_escalation")
+            prefix = runtime.triager.doctor_required_reply(turn.language)
+            if intent not in ACTIONABLE_INTENTS:
+                turn.button("button_book", "quick:book")
+                return prefix, triage.urgency.value, intent, "rules", 0, ()
+        context = TurnContext.of_turn(
+            turn, agent=runtime.agent.architecture, urgency=triage.urgency.value
+        )
+        history = await self._history(conversation_id)
+        conversation: list[BaseMessage] = [context.to_message(), *history, HumanMessage(text)]
+        try:
+            outcome = await runtime.agent.run(conversation, turn, language=turn.language)
+        except PracticeError as error:
+            return self._practice_failure(turn, error), triage.urgency.value, intent, "rules", 0, ()
+        reply = f"{prefix}\n\n{outcome.reply}" if prefix else outcome.reply
+        if not turn.buttons and intent in {"other", "greeting", "medical_question"}:
+            quick_actions(turn)
+        return reply, triage.urgency.value, intent, outcome.model, outcome.llm_calls, outcome.agents
+
+    def _practice_failure(self, turn: Turn, error: PracticeError) -> str:
+        if isinstance(error, PracticeUnavailable):
+            logger.warning("practice system unavailable", extra={"error": type(error).__name__})
+            return turn.message("temporary_error")
+        return turn.message("booking_refused", reason=str(error))
+
+    async def _history(self, conversation_id: str) -> list[BaseMessage]:
+        """Recent exchanges (without the message being answered) for models that read them."""
+        rows = await self._store.recent_messages(conversation_id, limit=9)
+        history: list[BaseMessage] = []
+        for row in rows[:-1]:
+            if row.role == "patient":
+                history.append(HumanMessage(row.text or f"[button {row.button}]"))
+            else:
+                history.append(AIMessage(row.text))
+        return history
+
+    async def _guard_output(
+        self,
+        runtime: Runtime,
+        turn: Turn,
+        reply: str,
+        urgency: str,
+        guard_events: list[tuple[str, str]],
+    ) -> str:
+        if urgency == Urgency.EMERGENCY.value:
+            return reply  # the fixed reply from the rules is the safe reply
+        verdict = runtime.output_guard.check(reply, allowed=await self._allowed(turn, reply))
+        if verdict.ok:
+            return reply
+        guard_events.append(("output_blocked", ", ".join(verdict.violations)))
+        logger.warning(
+            "reply replaced by the output guard", extra={"violations": verdict.violations}
+        )
+        turn.buttons.clear()
+        quick_actions(turn)
+        return runtime.output_guard.safe_reply(turn.language)
+
+    async def _allowed(self, turn: Turn, reply: str) -> AllowedData:
+        phones = {self._clinic.phone, self._clinic.urgent_line}
+        emails: set[str] = set()
+        invoices: set[str] = set()
+        names: set[str] = set()
+        if turn.patient is not None:
+            phones.add(turn.patient.phone)
+            if turn.patient.email:
+                emails.add(turn.patient.email)
+            names |= {turn.patient.full_name, turn.patient.name_he or ""}
+            if "INV" in reply.upper():
+                invoices = {
+                    i.number for i in await self._backend.get_patient_invoices(turn.patient.id)
+                }
+        return AllowedData(
+            phones=frozenset(phones),
+            emails=frozenset(emails),
+            invoice_numbers=frozenset(invoices),
+            names=frozenset(n for n in names if n),
+        )
+
+
+async def _button_may_apply(turn: Turn, data: str) -> bool:
+    """Whether the button belongs to the current state: checked before anything is stored."""
+    kind, _, value = data.partition(":")
+    state = turn.state
+    if kind == "quick":
+        return value in {"book", "invoices", "doctor"}
+    if kind == "treat":
+        return value in await turn.treatments()
+    if kind == "slot":
+        return state.offer is not None and state.offer.slot(value) is not None
+    if kind == "appt":
+        return state.choice is not None and state.choice.appointment_id(value) is not None
+    if kind in {"confirm", "decline"}:
+        return state.pending is not None and state.pending.nonce == value
+    return False
+
+
+def _summary(text: str) -> str:
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _most_urgent(created: list[tuple[str, str]]) -> tuple[str, str] | None:
+    order = {"EMERGENCY": 0, "DOCTOR_REQUIRED": 1, "ROUTINE": 2}
+    return min(created, key=lambda e: order.get(e[1], 3)) if created else None

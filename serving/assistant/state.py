@@ -1,0 +1,96 @@
+"""Dialogue state kept in the conversation row, so a patient can continue tomorrow and any
+replica can answer the next message.
+
+Choices offered to the patient (slots, appointments) and actions awaiting confirmation carry a
+random nonce; buttons embed it, so a button from an old offer or another conversation is
+recognised as stale instead of acting on the wrong thing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(4)
+
+
+class OfferedSlot(BaseModel):
+    starts_at: datetime
+    provider_id: int
+    provider_name: str
+    provider_name_he: str
+    treatment: str
+
+
+class SlotOffer(BaseModel):
+    """Up to three slots offered as buttons; `appointment_id` set when rescheduling it."""
+
+    nonce: str = Field(default_factory=new_nonce)
+    treatment: str
+    slots: list[OfferedSlot]
+    appointment_id: int | None = None
+
+    def ref(self, index: int) -> str:
+        return f"{self.nonce}.{index + 1}"
+
+    def slot(self, ref: str) -> OfferedSlot | None:
+        nonce, _, position = ref.partition(".")
+        if nonce != self.nonce or not position.isdigit():
+            return None
+        index = int(position) - 1
+        return self.slots[index] if 0 <= index < len(self.slots) else None
+
+
+class AppointmentChoice(BaseModel):
+    """The patient's upcoming appointments offered for a reschedule or a cancellation."""
+
+    nonce: str = Field(default_factory=new_nonce)
+    purpose: Literal["reschedule", "cancel"]
+    appointment_ids: list[int]
+
+    def ref(self, index: int) -> str:
+        return f"{self.nonce}.{index + 1}"
+
+    def appointment_id(self, ref: str) -> int | None:
+        nonce, _, position = ref.partition(".")
+        if nonce != self.nonce or not position.isdigit():
+            return None
+        index = int(position) - 1
+        return self.appointment_ids[index] if 0 <= index < len(self.appointment_ids) else None
+
+
+class PendingAction(BaseModel):
+    """A change that waits for the patient's explicit confirmation."""
+
+    nonce: str = Field(default_factory=new_nonce)
+    action: Literal["book", "reschedule", "cancel"]
+    treatment: str
+    starts_at: datetime
+    provider_id: int
+    appointment_id: int | None = None
+    old_starts_at: datetime | None = None
+
+
+class BookingDraft(BaseModel):
+    """What the patient has said so far about a visit they want."""
+
+    treatment: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    part_of_day: Literal["morning", "afternoon", "evening"] | None = None
+
+
+class ConversationState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    greeted: bool = False
+    awaiting_treatment: bool = False
+    draft: BookingDraft = Field(default_factory=BookingDraft)
+    offer: SlotOffer | None = None
+    choice: AppointmentChoice | None = None
+    pending: PendingAction | None = None

@@ -1,0 +1,88 @@
+"""Everything one turn of the conversation may use, bound to the verified patient (if any).
+
+Tools read the patient from here, never from model output: a model cannot name someone else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from serving.assistant.state import ConversationState
+from serving.bundle import Bundle
+from serving.clinic import ClinicProfile
+from serving.language import Language
+from serving.practice.backend import PracticeBackend
+from serving.practice.models import Patient, TreatmentType
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    data: str
+
+
+@dataclass(frozen=True)
+class EscalationRequest:
+    urgency: str
+    summary: str
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass
+class Turn:
+    backend: PracticeBackend
+    bundle: Bundle
+    clinic: ClinicProfile
+    language: Language
+    patient: Patient | None
+    state: ConversationState
+    now: datetime
+    tz: ZoneInfo
+    buttons: list[Button] = field(default_factory=list)
+    escalations: list[EscalationRequest] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    """Kinds of the actions run this turn (`ActionResult.kind`), reported to the client."""
+    _treatments: dict[str, TreatmentType] | None = None
+
+    def message(self, key: str, **values: object) -> str:
+        """A catalog text in the turn's language, with the clinic's details available."""
+        return self.bundle.message(
+            self.language,
+            key,
+            clinic_name=self.clinic.name(self.language),
+            clinic_phone=self.clinic.phone,
+            urgent_line=self.clinic.urgent_line,
+            **values,
+        )
+
+    def button(self, key: str, data: str) -> None:
+        self.buttons.append(Button(text=self.message(key), data=data))
+
+    async def treatments(self) -> dict[str, TreatmentType]:
+        if self._treatments is None:
+            self._treatments = {t.code: t for t in await self.backend.list_treatment_types()}
+        return self._treatments
+
+    async def treatment_name(self, code: str) -> str:
+        treatment = (await self.treatments()).get(code)
+        if treatment is None:
+            return code
+        return treatment.name_he if self.language == "he" else treatment.name.lower()
+
+    def when(self, moment: datetime) -> str:
+        """A clinic-local time as patients read it, e.g. "Tue 1 Dec at 10:00"."""
+        local = moment.astimezone(self.tz)
+        months = self.message("month_names").split()
+        return self.message(
+            "when",
+            weekday=self.message(f"weekday_{local.weekday()}"),
+            day=local.day,
+            month=months[local.month - 1],
+            month_num=local.month,
+            time=local.strftime("%H:%M"),
+        )
+
+    def provider(self, name: str, name_he: str) -> str:
+        return name_he if self.language == "he" else name

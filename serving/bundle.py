@@ -1,0 +1,186 @@
+"""The artifact bundle: prompts, safety rules, memory patterns and message catalogs.
+
+A bundle is a directory (`prompts/` in the repository, or one downloaded from the registry)
+with a `manifest.yaml` naming it, versioning it and carrying a SHA-256 over every other file.
+`load_bundle` refuses a bundle whose files do not match its hash, or whose YAML does not parse
+into the expected schemas, with a message naming the file: nothing half-valid reaches patients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from serving.agents.offline.lexicon import Lexicon
+from serving.safety.rules import SafetyRules
+
+MANIFEST = "manifest.yaml"
+LANGUAGES = ("en", "he")
+AGENTS = ("alex", "dana", "michal", "yosef", "sarah")
+M = TypeVar("M", bound=BaseModel)
+
+
+class BundleError(ValueError):
+    """The bundle is incomplete, malformed, or its files do not match its manifest."""
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
+    content_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    description: str = ""
+
+
+class MemoryPattern(BaseModel):
+    """A named kind of interaction, used to label conversations for memory and review."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z_]+$")
+    description: str
+    intents: list[str] = Field(default_factory=list)
+    urgencies: list[str] = Field(default_factory=list)
+
+
+class MemoryPatterns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patterns: list[MemoryPattern] = Field(min_length=1)
+    default: str
+
+    def label(self, *, intent: str, urgency: str) -> str:
+        """The first pattern matching the urgency, else the first matching the intent."""
+        for pattern in self.patterns:
+            if urgency in pattern.urgencies:
+                return pattern.name
+        for pattern in self.patterns:
+            if intent in pattern.intents:
+                return pattern.name
+        return self.default
+
+
+@dataclass(frozen=True)
+class Bundle:
+    manifest: Manifest
+    prompts: Mapping[str, str]
+    """System prompts by `<agent>.<language>`, e.g. `alex.he`."""
+    safety: SafetyRules
+    memory: MemoryPatterns
+    messages: Mapping[str, Mapping[str, str]]
+    """Reply templates by language, then key."""
+    lexicon: Lexicon
+
+    @property
+    def version(self) -> str:
+        """What every reply records: name, semantic version and the start of the hash."""
+        digest = self.manifest.content_hash.removeprefix("sha256:")
+        return f"{self.manifest.name}@{self.manifest.version}+{digest[:12]}"
+
+    def prompt(self, agent: str, language: str) -> str:
+        return self.prompts[f"{agent}.{language}"]
+
+    def message(self, language: str, key: str, **values: object) -> str:
+        return self.messages[language][key].format(**values)
+
+
+def content_hash(root: Path) -> str:
+    """SHA-256 over every file of the bundle but the manifest, by sorted relative path."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative == MANIFEST or any(part.startswith(".") for part in path.parts[-1:]):
+            continue
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"sha256:{digest.hexdigest()}"
+
+
+def load_bundle(root: Path) -> Bundle:
+    """Read and validate the bundle in `root`; `BundleError` says what is wrong and where."""
+    if not root.is_dir():
+        raise BundleError(f"bundle directory {root} does not exist")
+    manifest = _parse(root, MANIFEST, Manifest)
+    actual = content_hash(root)
+    if actual != manifest.content_hash:
+        raise BundleError(
+            f"{root / MANIFEST}: content_hash {manifest.content_hash[:19]}… does not match the "
+            f"files ({actual[:19]}…); a file was changed without re-hashing "
+            "(run `dental bundle rehash` after reviewing the change)"
+        )
+    prompts = {
+        f"{agent}.{lang}": _read(root, f"agents/{agent}.{lang}.md")
+        for agent in AGENTS
+        for lang in LANGUAGES
+    }
+    messages = {lang: _messages(root, lang) for lang in LANGUAGES}
+    missing = set(messages["en"]) ^ set(messages["he"])
+    if missing:
+        raise BundleError(
+            f"messages/en.yaml and messages/he.yaml differ in keys: {sorted(missing)}"
+        )
+    return Bundle(
+        manifest=manifest,
+        prompts=prompts,
+        safety=_parse(root, "safety/rules.yaml", SafetyRules),
+        memory=_parse(root, "memory/patterns.yaml", MemoryPatterns),
+        messages=messages,
+        lexicon=_parse(root, "offline/lexicon.yaml", Lexicon),
+    )
+
+
+def rehash(root: Path) -> str:
+    """Write the current content hash into the manifest (after a reviewed change)."""
+    path = root / MANIFEST
+    data = _yaml(root, MANIFEST)
+    data["content_hash"] = content_hash(root)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return str(data["content_hash"])
+
+
+def _read(root: Path, relative: str) -> str:
+    path = root / relative
+    if not path.is_file():
+        raise BundleError(f"{path}: required file is missing")
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        raise BundleError(f"{path}: file is empty")
+    return text
+
+
+def _yaml(root: Path, relative: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(_read(root, relative))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise BundleError(f"{root / relative}: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{root / relative}: expected a mapping at the top level")
+    return data
+
+
+def _parse(root: Path, relative: str, schema: type[M]) -> M:
+    try:
+        return schema.model_validate(_yaml(root, relative))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
+            for error in exc.errors()[:5]
+        )
+        raise BundleError(f"{root / relative}: {problems}") from None
+
+
+def _messages(root: Path, language: str) -> dict[str, str]:
+    data = _yaml(root, f"messages/{language}.yaml")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise BundleError(f"{root / f'messages/{language}.yaml'}: every entry must be key: text")
+    return data

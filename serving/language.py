@@ -1,0 +1,27 @@
+"""Which language a message is written in: Hebrew or English, by majority of letters."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, get_args
+
+Language = Literal["he", "en"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+_HEBREW_LETTER = re.compile(r"[\u05d0-\u05ea]")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+
+
+def detect_language(text: str, default: Language = "en") -> Language:
+    """`he` or `en` by which alphabet has more letters in `text`; `default` on a tie or none.
+
+    Mixed messages ("my tooth כואבת מאוד") count by majority, so a Hebrew sentence with one
+    English word stays Hebrew.
+    """
+    hebrew = len(_HEBREW_LETTER.findall(text))
+    latin = len(_LATIN_LETTER.findall(text))
+    if hebrew > latin:
+        return "he"
+    if latin > hebrew:
+        return "en"
+    return default

@@ -1,0 +1,363 @@
+"""`SafetyRules`: the schema of `prompts/safety/rules.yaml`.
+
+The file is a versioned artifact that prompt engineers edit; this schema is what keeps a typo in
+it from reaching patients. Every model forbids unknown keys, and validators reject what would
+silently weaken a rule: an empty indicator list, an unknown language, a duplicate rule id, a
+`$WORD_CLASS` that is not defined, a regular expression that does not compile, a reply
+placeholder that does not exist.
+
+Phrase syntax (triage, input guard, output-guard terms): words separated by spaces, matched in
+order with up to `max_gap` other words between them; `word*` matches any word starting with
+`word`; `$NAME` stands for each alternative of the word class `vocabulary.NAME`. Hebrew words are
+written without prefixes (ו ה ב ל ש מ כ are stripped from the message, not added to the rule).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import string
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from serving.language import LANGUAGES, Language
+
+PhraseLists = dict[str, list[str]]
+"""Phrases by language: `{"en": [...], "he": [...]}`."""
+
+_MACRO = re.compile(r"\$([A-Z][A-Z0-9_]*)")
+_REPLY_PLACEHOLDERS = frozenset(
+    {"emergency_number", "emergency_service", "crisis_number", "crisis_service",
+     "clinic_urgent_line"}
+)  # fmt: skip
+# Expanding word classes multiplies phrases; past this a rule is almost certainly a mistake.
+_MAX_EXPANSIONS = 2000
+
+
+def _check_phrase_lists(value: PhraseLists | None, what: str) -> PhraseLists | None:
+    if value is None:
+        return None
+    if not value:
+        raise ValueError(f"{what}: no phrases (give at least one language)")
+    for language, phrases in value.items():
+        if language not in LANGUAGES:
+            raise ValueError(
+                f"{what}: unknown language {language!r} (expected one of: {', '.join(LANGUAGES)})"
+            )
+        if not phrases:
+            raise ValueError(f"{what}: the {language!r} list is empty")
+        for phrase in phrases:
+            if not phrase.strip():
+                raise ValueError(f"{what}: blank phrase in the {language!r} list")
+    return value
+
+
+def _check_texts(value: dict[str, str], what: str) -> dict[str, str]:
+    missing = [language for language in LANGUAGES if not value.get(language, "").strip()]
+    unknown = sorted(set(value) - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"{what}: unknown language(s) {unknown} (expected: {list(LANGUAGES)})")
+    if missing:
+        raise ValueError(f"{what}: missing text for {missing}")
+    return value
+
+
+def _check_regexes(patterns: list[str], what: str) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(
+                f"{what}: regular expression {pattern!r} does not compile: {error}"
+            ) from None
+    return patterns
+
+
+def all_phrases(lists: PhraseLists | None) -> list[str]:
+    """Every phrase of every language: messages mix languages, so rules match them all."""
+    if lists is None:
+        return []
+    return [phrase for phrases in lists.values() for phrase in phrases]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+RuleId = Annotated[str, Field(pattern=r"^[a-z]+\.[a-z0-9_]+$")]
+
+
+class MatchingSettings(_Strict):
+    """How indicators are read in context: negations, resolved or past events, clause breaks."""
+
+    max_gap: int = Field(default=2, ge=0, le=5, description="Words allowed inside a phrase.")
+    negation_window: int = Field(
+        default=3, ge=1, le=6, description="Max words from a negation to what it negates."
+    )
+    context_window: int = Field(
+        default=4, ge=1, le=8, description="Max words from a resolved/past cue to the indicator."
+    )
+    unless_window: int = Field(
+        default=4, ge=0, le=8, description="Max words from an `unless_near` phrase to a match."
+    )
+    fuzzy_exempt: list[str] = Field(
+        default_factory=list,
+        description="Real words one typo away from an indicator word; never read as typos.",
+    )
+    clause_breaks: PhraseLists = Field(description="Single words that end a clause (but, אבל).")
+    negations: PhraseLists = Field(description="Cues negating what follows (no, לא, בלי).")
+    transparent: PhraseLists = Field(
+        description="Words a negation reaches across (any, really, ממש, שום, or)."
+    )
+    resolved: PhraseLists = Field(
+        description="Cues that the symptom is over, on either side (stopped, went away, עבר)."
+    )
+    past: PhraseLists = Field(
+        description="Past-time expressions after the indicator (last year, בשנה שעברה)."
+    )
+    ongoing: PhraseLists = Field(
+        description="Cues that it is happening now; they cancel resolved/past (still, עדיין)."
+    )
+
+    @field_validator("clause_breaks", "negations", "transparent", "resolved", "past", "ongoing")
+    @classmethod
+    def _phrases(cls, value: PhraseLists, info: Any) -> PhraseLists:
+        _check_phrase_lists(value, f"matching.{info.field_name}")
+        return value
+
+    @field_validator("clause_breaks")
+    @classmethod
+    def _single_words(cls, value: PhraseLists) -> PhraseLists:
+        for phrase in all_phrases(value):
+            if len(phrase.split()) != 1:
+                raise ValueError(f"matching.clause_breaks: {phrase!r} must be a single word")
+        return value
+
+
+class IndicatorRule(_Strict):
+    """One named situation: fires when any `any_of` phrase, or every `all_of` group, matches.
+
+    Used for triage (emergency, doctor_required) and for the input guard.
+    """
+
+    id: RuleId
+    description: str = Field(min_length=1)
+    any_of: PhraseLists | None = None
+    all_of: list[PhraseLists] | None = None
+    unless_near: PhraseLists | None = Field(
+        default=None,
+        description="A match with one of these close by does not count (baby tooth, crown).",
+    )
+    max_gap: int | None = Field(default=None, ge=0, le=5)
+    crisis: bool = Field(
+        default=False, description="Mental-health crisis: reply with the crisis line."
+    )
+    persistent: bool = Field(
+        default=False,
+        description=(
+            "A state that lasts after the event (a lost filling, a broken tooth): 'last month' "
+            "or 'stopped' does not end it; only a negation does."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> IndicatorRule:
+        if self.any_of is None and self.all_of is None:
+            raise ValueError(f"rule {self.id}: give `any_of`, `all_of` or both")
+        _check_phrase_lists(self.any_of, f"rule {self.id}: any_of")
+        _check_phrase_lists(self.unless_near, f"rule {self.id}: unless_near")
+        if self.all_of is not None:
+            if len(self.all_of) < 2:
+                raise ValueError(f"rule {self.id}: all_of needs 2+ groups (use any_of for one)")
+            for number, group in enumerate(self.all_of, 1):
+                _check_phrase_lists(group, f"rule {self.id}: all_of group {number}")
+        return self
+
+    def phrase_lists(self) -> list[PhraseLists]:
+        lists = [self.any_of, *(self.all_of or []), self.unless_near]
+        return [lists_ for lists_ in lists if lists_ is not None]
+
+
+class EmergencyNumbers(_Strict):
+    """The numbers to call in one locale, and the services' names per language."""
+
+    emergency: str = Field(pattern=r"^[0-9*+#]{2,6}$")
+    emergency_service: dict[str, str]
+    crisis: str = Field(pattern=r"^[0-9*+#]{2,6}$")
+    crisis_service: dict[str, str]
+
+    @field_validator("emergency_service", "crisis_service")
+    @classmethod
+    def _texts(cls, value: dict[str, str], info: Any) -> dict[str, str]:
+        return _check_texts(value, f"emergency_numbers.{info.field_name}")
+
+
+class Reply(_Strict):
+    """A fixed reply: lines per language. A line using `{clinic_urgent_line}` is left out when
+    the clinic has not configured one, instead of showing an empty number."""
+
+    he: list[str] = Field(min_length=1)
+    en: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> Reply:
+        for line in [*self.he, *self.en]:
+            if not line.strip():
+                raise ValueError("reply: blank line")
+            for _, name, _, _ in string.Formatter().parse(line):
+                if name is not None and name not in _REPLY_PLACEHOLDERS:
+                    raise ValueError(
+                        f"reply: unknown placeholder {{{name}}} "
+                        f"(known: {', '.join(sorted(_REPLY_PLACEHOLDERS))})"
+                    )
+        return self
+
+    def lines(self, language: Language) -> list[str]:
+        return self.he if language == "he" else self.en
+
+
+class Replies(_Strict):
+    emergency: Reply
+    crisis: Reply
+    doctor_required: Reply
+
+
+class OutputRule(_Strict):
+    """Fires on a sentence of a reply that matches (`patterns` or `terms`) and, when given,
+    also (`with_patterns` or `with_terms`): e.g. a drug name *and* a recommending verb."""
+
+    id: RuleId
+    description: str = Field(min_length=1)
+    patterns: list[str] = Field(default_factory=list)
+    terms: PhraseLists | None = None
+    with_patterns: list[str] = Field(default_factory=list)
+    with_terms: PhraseLists | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> OutputRule:
+        if not self.patterns and self.terms is None:
+            raise ValueError(f"output rule {self.id}: give `patterns`, `terms` or both")
+        _check_regexes(self.patterns, f"output rule {self.id}: patterns")
+        _check_regexes(self.with_patterns, f"output rule {self.id}: with_patterns")
+        _check_phrase_lists(self.terms, f"output rule {self.id}: terms")
+        _check_phrase_lists(self.with_terms, f"output rule {self.id}: with_terms")
+        return self
+
+    @property
+    def needs_context(self) -> bool:
+        return bool(self.with_patterns) or self.with_terms is not None
+
+
+class IdentifierPatterns(_Strict):
+    """Personal identifiers a reply may only contain when they belong to the verified patient."""
+
+    phone: str
+    phone_min_digits: int = Field(default=7, ge=5, le=12)
+    email: str
+    invoice_number: str
+    not_identifiers: list[str] = Field(
+        default_factory=list,
+        description="Masked before looking for phones: dates and times look like digit runs.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> IdentifierPatterns:
+        _check_regexes([self.phone, self.email, self.invoice_number], "output.identifiers")
+        _check_regexes(self.not_identifiers, "output.identifiers.not_identifiers")
+        return self
+
+
+class OutputRules(_Strict):
+    rules: list[OutputRule] = Field(min_length=1)
+    identifiers: IdentifierPatterns
+    safe_reply: dict[str, str]
+
+    @field_validator("safe_reply")
+    @classmethod
+    def _texts(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_texts(value, "output.safe_reply")
+
+
+class SafetyRules(_Strict):
+    """The whole of `safety/rules.yaml`."""
+
+    schema_version: Literal[1]
+    matching: MatchingSettings
+    vocabulary: dict[str, PhraseLists] = Field(
+        default_factory=dict, description="Word classes, used in phrases as $NAME."
+    )
+    emergency: list[IndicatorRule] = Field(min_length=1)
+    doctor_required: list[IndicatorRule] = Field(min_length=1)
+    default_locale: str
+    emergency_numbers: dict[str, EmergencyNumbers] = Field(min_length=1)
+    replies: Replies
+    output: OutputRules
+    input_guard: list[IndicatorRule] = Field(min_length=1)
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _vocabulary(cls, value: dict[str, PhraseLists]) -> dict[str, PhraseLists]:
+        for name, lists in value.items():
+            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+                raise ValueError(f"vocabulary: name {name!r} must be UPPER_CASE")
+            _check_phrase_lists(lists, f"vocabulary.{name}")
+            for phrase in all_phrases(lists):
+                if "$" in phrase:
+                    raise ValueError(f"vocabulary.{name}: {phrase!r} refers to a class; not nested")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SafetyRules:
+        sections: list[tuple[str, list[str]]] = [
+            ("emergency", [rule.id for rule in self.emergency]),
+            ("doctor", [rule.id for rule in self.doctor_required]),
+            ("output", [rule.id for rule in self.output.rules]),
+            ("input", [rule.id for rule in self.input_guard]),
+        ]
+        seen: set[str] = set()
+        for prefix, ids in sections:
+            for rule_id in ids:
+                if rule_id in seen:
+                    raise ValueError(f"duplicate rule id {rule_id!r}")
+                seen.add(rule_id)
+                if not rule_id.startswith(prefix + "."):
+                    raise ValueError(f"rule id {rule_id!r} must start with {prefix!r}.")
+        for rule in [*self.emergency, *self.doctor_required, *self.input_guard]:
+            for lists in rule.phrase_lists():
+                for phrase in all_phrases(lists):
+                    self._check_classes(phrase, f"rule {rule.id}")
+                    if len(self.expand(phrase)) > _MAX_EXPANSIONS:
+                        raise ValueError(f"rule {rule.id}: {phrase!r} expands to too many phrases")
+        for output_rule in self.output.rules:
+            for phrase in all_phrases(output_rule.terms) + all_phrases(output_rule.with_terms):
+                self._check_classes(phrase, f"output rule {output_rule.id}")
+        if self.default_locale not in self.emergency_numbers:
+            raise ValueError(
+                f"default_locale {self.default_locale!r} has no emergency_numbers entry "
+                f"(have: {', '.join(sorted(self.emergency_numbers))})"
+            )
+        return self
+
+    def _check_classes(self, phrase: str, where: str) -> None:
+        for name in _MACRO.findall(phrase):
+            if name not in self.vocabulary:
+                raise ValueError(f"{where}: {phrase!r} uses ${name}, which vocabulary lacks")
+
+    def expand(self, phrase: str) -> list[str]:
+        """`phrase` with each `$NAME` replaced by each alternative of that word class."""
+        pieces = phrase.split()
+        options = [
+            all_phrases(self.vocabulary[piece[1:]]) if _MACRO.fullmatch(piece) else [piece]
+            for piece in pieces
+        ]
+        return [" ".join(choice) for choice in itertools.product(*options)]
+
+
+def load_safety_rules(path: Path) -> SafetyRules:
+    """Parse and validate a `rules.yaml` file (the bundle loader does the same from its copy)."""
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    return SafetyRules.model_validate(data)

@@ -1,0 +1,330 @@
+"""Urgency triage: EMERGENCY, DOCTOR_REQUIRED or ROUTINE, by fixed rules, before any model.
+
+`Triager(rules).triage(text)` reads a patient message against the indicator rules of
+`safety/rules.yaml`. Emergency beats doctor-required beats routine; the reasons are the ids of the
+rules that fired at the winning level. A match does not count when the message negates it ("no
+swelling", "לא כואב"), says it is over ("the bleeding stopped", "הנפיחות עברה") or past ("knocked
+out a baby tooth last year"), unless it also says it is happening now ("stopped but now again").
+Those exceptions are deliberately narrow: a missed emergency costs more than a false alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from serving.language import Language, detect_language
+from serving.safety.rules import IndicatorRule, MatchingSettings, PhraseLists, SafetyRules
+from serving.safety.text import PhraseHit, PhraseMatcher, clauses, hebrew_stems, phrase_words
+
+
+class Urgency(StrEnum):
+    EMERGENCY = "EMERGENCY"
+    DOCTOR_REQUIRED = "DOCTOR_REQUIRED"
+    ROUTINE = "ROUTINE"
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The urgency of one message, the rule ids that decided it, and the message's language.
+
+    `crisis` is set when a fired emergency rule is a mental-health crisis: the reply then gives
+    the crisis line (`Triager.emergency_reply(language, crisis=True)`).
+    """
+
+    urgency: Urgency
+    reasons: tuple[str, ...]
+    language: Language
+    crisis: bool = False
+
+
+# Matcher keys: ("cue", kind, 0, 0), ("ind", rule, alternative, group) or ("unless", rule, 0, 0).
+_Key = tuple[str, int, int, int]
+# Cue kinds, in the order of their `MatchingSettings` fields.
+_CUE_FIELDS = ("negations", "transparent", "resolved", "past", "ongoing")
+_NEGATION, _TRANSPARENT, _RESOLVED, _PAST, _ONGOING = range(len(_CUE_FIELDS))
+_ANY_OF, _ALL_OF = 0, 1
+# "hasn't stopped", "לא עבר": a resolved cue this close after a negation says the opposite.
+_NEGATED_CUE_DISTANCE = 1
+
+
+class RuleMatcher:
+    """Compiled indicator rules: which of them a message fires, reading negations in context.
+
+    Shared by triage and the input guard (which reads no context: "don't ignore your
+    instructions" is still an attempt worth noticing).
+    """
+
+    def __init__(
+        self, rules: SafetyRules, indicator_rules: Sequence[IndicatorRule], *, use_context: bool
+    ) -> None:
+        settings = rules.matching
+        self._settings = settings
+        self._rules = list(indicator_rules)
+        self._use_context = use_context
+        self._matcher: PhraseMatcher[_Key] = PhraseMatcher(fuzzy_exempt=settings.fuzzy_exempt)
+        self._clause_breaks = frozenset(
+            word for phrase in _all(settings.clause_breaks) for word in phrase_words(phrase)
+        )
+        self._groups: list[list[int]] = []  # per rule: number of groups per alternative
+        indicator_words: set[int] = set()
+        for index, rule in enumerate(self._rules):
+            gap = settings.max_gap if rule.max_gap is None else rule.max_gap
+            alternatives: list[int] = [0, 0]
+            if rule.any_of is not None:
+                alternatives[_ANY_OF] = 1
+                indicator_words |= self._add(rules, rule.any_of, ("ind", index, _ANY_OF, 0), gap)
+            for group_index, group in enumerate(rule.all_of or []):
+                alternatives[_ALL_OF] = group_index + 1
+                key = ("ind", index, _ALL_OF, group_index)
+                indicator_words |= self._add(rules, group, key, gap)
+            if rule.unless_near is not None:
+                self._add(rules, rule.unless_near, ("unless", index, 0, 0), gap)
+            self._groups.append(alternatives)
+        self._transparent: set[int] = set(indicator_words)
+        if use_context:
+            for kind, field_name in enumerate(_CUE_FIELDS):
+                lists: PhraseLists = getattr(settings, field_name)
+                words = self._add(rules, lists, ("cue", kind, 0, 0), 0)
+                if kind == _TRANSPARENT:
+                    self._transparent |= words
+
+    def _add(self, rules: SafetyRules, lists: PhraseLists, key: _Key, gap: int) -> set[int]:
+        word_ids: set[int] = set()
+        for phrase in _all(lists):
+            for expanded in rules.expand(phrase):
+                words = phrase_words(expanded)
+                self._matcher.add(words, key, max_gap=gap)
+                word_ids.update(self._matcher.word_id(word) for word in words)
+        return word_ids
+
+    def fired(self, text: str) -> list[IndicatorRule]:
+        """The rules `text` fires, in file order."""
+        toks: list[str] = []
+        clause_of: list[int] = []
+        clause = 0
+        for part in clauses(text):
+            for token in part:
+                if any(stem in self._clause_breaks for stem in hebrew_stems(token)):
+                    clause += 1
+                    continue
+                toks.append(token)
+                clause_of.append(clause)
+            clause += 1
+        per_token = [self._matcher.token_word_ids(token) for token in toks]
+        hits = self._matcher.find_in(per_token)
+        cues: dict[int, list[PhraseHit[_Key]]] = {kind: [] for kind in range(len(_CUE_FIELDS))}
+        indicators: list[PhraseHit[_Key]] = []
+        unless: dict[int, list[PhraseHit[_Key]]] = {}
+        for hit in hits:
+            kind = hit.key[0]
+            if kind == "cue":
+                cues[hit.key[1]].append(hit)
+            elif kind == "ind":
+                indicators.append(hit)
+            else:
+                unless.setdefault(hit.key[1], []).append(hit)
+        context = _Context(
+            self._settings, clause_of, per_token, self._transparent, cues, indicators
+        )
+
+        satisfied: set[tuple[int, int, int]] = set()
+        for hit in indicators:
+            _, rule_index, alternative, group = hit.key
+            if (rule_index, alternative, group) in satisfied:
+                continue
+            persistent = self._rules[rule_index].persistent
+            if self._use_context and context.suppressed(hit, persistent=persistent):
+                continue
+            if self._vetoed(hit, unless.get(rule_index, ()), context):
+                continue
+            satisfied.add((rule_index, alternative, group))
+
+        fired: list[IndicatorRule] = []
+        for rule_index, alternatives in enumerate(self._groups):
+            for alternative, count in enumerate(alternatives):
+                if count and all(
+                    (rule_index, alternative, group) in satisfied for group in range(count)
+                ):
+                    fired.append(self._rules[rule_index])
+                    break
+        return fired
+
+    def _vetoed(
+        self, hit: PhraseHit[_Key], unless: Sequence[PhraseHit[_Key]], context: _Context
+    ) -> bool:
+        window = self._settings.unless_window
+        for other in unless:
+            if context.clause_of[other.start] != context.clause_of[hit.start]:
+                continue
+            if _distance(hit, other) > window:
+                continue
+            if self._use_context and context.negated(other):
+                continue
+            return True
+        return False
+
+
+class _Context:
+    """Negation, resolution and past-time cues of one message."""
+
+    def __init__(
+        self,
+        settings: MatchingSettings,
+        clause_of: list[int],
+        per_token: list[frozenset[int]],
+        transparent: set[int],
+        cues: dict[int, list[PhraseHit[_Key]]],
+        indicators: list[PhraseHit[_Key]],
+    ) -> None:
+        self.settings = settings
+        self.clause_of = clause_of
+        self.per_token = per_token
+        self.transparent = transparent
+        # A negation inside an indicator phrase belongs to that phrase ("the mouth does not
+        # open" in "הפה לא נפתח והלחי נפוחה" does not negate the swelling after it).
+        self.negations = [
+            cue
+            for cue in cues[_NEGATION]
+            if not any(
+                hit.start <= cue.start and cue.end <= hit.end and hit.end - hit.start > 1
+                for hit in indicators
+            )
+        ]
+        self.all_negations = cues[_NEGATION]
+        self.resolved = cues[_RESOLVED]
+        self.past = cues[_PAST]
+        self.ongoing_clauses = {clause_of[hit.start] for hit in cues[_ONGOING]}
+
+    def suppressed(self, hit: PhraseHit[_Key], *, persistent: bool) -> bool:
+        """Negated; or, unless the rule is `persistent`, over or in the past."""
+        return self.negated(hit) or (not persistent and self.resolved_or_past(hit))
+
+    def negated(self, hit: PhraseHit[_Key]) -> bool:
+        """A negation cue shortly before `hit`, with only transparent words between.
+
+        A phrase that itself opens with a negation ("not waking up", "לא מפסיק לדמם") is not
+        negated again by a word before it.
+        """
+        if any(cue.start == hit.start for cue in self.all_negations):
+            return False
+        clause = self.clause_of[hit.start]
+        for cue in self.negations:
+            if cue.end > hit.start or hit.start - cue.end > self.settings.negation_window:
+                continue
+            if self.clause_of[cue.start] != clause:
+                continue
+            between = range(cue.end, hit.start)
+            if all(self.per_token[i] & self.transparent for i in between):
+                return True
+        return False
+
+    def resolved_or_past(self, hit: PhraseHit[_Key]) -> bool:
+        clause = self.clause_of[hit.start]
+        if clause in self.ongoing_clauses:
+            return False
+        window = self.settings.context_window
+        for cue in self.resolved:
+            if self.clause_of[cue.start] != clause or _overlaps(cue, hit):
+                continue
+            if _distance(cue, hit) <= window and not self._cue_negated(cue):
+                return True
+        for cue in self.past:
+            if self.clause_of[cue.start] != clause or cue.start < hit.end:
+                continue
+            if cue.start - hit.end <= window:
+                return True
+        return False
+
+    def _cue_negated(self, cue: PhraseHit[_Key]) -> bool:
+        return any(
+            0 <= cue.start - negation.end <= _NEGATED_CUE_DISTANCE
+            for negation in self.all_negations
+        )
+
+
+def _overlaps(a: PhraseHit[_Key], b: PhraseHit[_Key]) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _distance(a: PhraseHit[_Key], b: PhraseHit[_Key]) -> int:
+    """Words strictly between two hits; 0 when they touch or overlap."""
+    if _overlaps(a, b):
+        return 0
+    return b.start - a.end if a.end <= b.start else a.start - b.end
+
+
+def _all(lists: PhraseLists) -> list[str]:
+    return [phrase for phrases in lists.values() for phrase in phrases]
+
+
+class Triager:
+    """Triage with one clinic's settings: its urgent line and the locale of its emergency numbers.
+
+    Build once at start-up (rules are compiled here); `triage` is then a few dictionary lookups
+    per word.
+    """
+
+    def __init__(
+        self, rules: SafetyRules, *, clinic_urgent_line: str = "", locale: str | None = None
+    ) -> None:
+        chosen = locale or rules.default_locale
+        if chosen not in rules.emergency_numbers:
+            raise ValueError(
+                f"no emergency numbers for locale {chosen!r} "
+                f"(the rules define: {', '.join(sorted(rules.emergency_numbers))})"
+            )
+        self._rules = rules
+        self._numbers = rules.emergency_numbers[chosen]
+        self._urgent_line = clinic_urgent_line.strip()
+        # One matcher over both levels: a doctor-level word ("pain") is still a word a negation
+        # reaches across in "no pain or swelling".
+        self._matcher = RuleMatcher(
+            rules, [*rules.emergency, *rules.doctor_required], use_context=True
+        )
+        self._emergency_ids = frozenset(rule.id for rule in rules.emergency)
+
+    @property
+    def locale_numbers(self) -> tuple[str, str]:
+        """(emergency number, crisis line) of this clinic's locale, e.g. ("101", "1201")."""
+        return self._numbers.emergency, self._numbers.crisis
+
+    def triage(self, text: str) -> Triage:
+        language = detect_language(text)
+        fired = self._matcher.fired(text)
+        emergencies = [rule for rule in fired if rule.id in self._emergency_ids]
+        if emergencies:
+            return Triage(
+                Urgency.EMERGENCY,
+                tuple(rule.id for rule in emergencies),
+                language,
+                crisis=any(rule.crisis for rule in emergencies),
+            )
+        doctor = [rule for rule in fired if rule.id not in self._emergency_ids]
+        if doctor:
+            return Triage(Urgency.DOCTOR_REQUIRED, tuple(rule.id for rule in doctor), language)
+        return Triage(Urgency.ROUTINE, (), language)
+
+    def emergency_reply(self, language: Language, *, crisis: bool = False) -> str:
+        """The fixed emergency reply; with `crisis`, the one that leads with the crisis line."""
+        reply = self._rules.replies.crisis if crisis else self._rules.replies.emergency
+        return self._fill(reply.lines(language), language)
+
+    def doctor_required_reply(self, language: Language) -> str:
+        return self._fill(self._rules.replies.doctor_required.lines(language), language)
+
+    def _fill(self, lines: list[str], language: Language) -> str:
+        values = {
+            "emergency_number": self._numbers.emergency,
+            "emergency_service": self._numbers.emergency_service[language],
+            "crisis_number": self._numbers.crisis,
+            "crisis_service": self._numbers.crisis_service[language],
+            "clinic_urgent_line": self._urgent_line,
+        }
+        kept = [
+            line.format(**values)
+            for line in lines
+            if self._urgent_line or "{clinic_urgent_line}" not in line
+        ]
+        return "\n".join(kept)

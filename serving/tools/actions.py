@@ -1,0 +1,491 @@
+"""The assistant's actions, as plain async functions of a `Turn`.
+
+Agents reach them through LangChain tools (`serving.tools.langchain_tools`) and buttons reach
+them directly (`serving.assistant.buttons`), so both paths run the same code. Each returns an
+`ActionResult` whose `text` is already written in the patient's language from the bundle's
+catalog; changes to the practice system happen only in `confirm_pending`, after the patient
+confirmed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from serving.assistant.state import (
+    AppointmentChoice,
+    OfferedSlot,
+    PendingAction,
+    SlotOffer,
+)
+from serving.assistant.turn import Button, EscalationRequest, Turn
+from serving.clinic import ClinicTopic
+from serving.practice.errors import (
+    AppointmentNotFound,
+    InvalidRequest,
+    InvoiceNotFound,
+    SlotUnavailable,
+    UnknownTreatmentType,
+)
+from serving.practice.models import Appointment, Patient, Slot
+
+PartOfDay = Literal["morning", "afternoon", "evening"]
+PARTS_OF_DAY: dict[str, tuple[time, time]] = {
+    "morning": (time(0), time(12)),
+    "afternoon": (time(12), time(16)),
+    "evening": (time(16), time(23, 59)),
+}
+OFFERED_SLOTS = 3
+SEARCH_DAYS = 14
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    kind: str
+    text: str
+
+
+async def clinic_info(turn: Turn, topic: ClinicTopic | Literal["prices"] | None) -> ActionResult:
+    if topic == "prices":
+        lines = []
+        for treatment in (await turn.treatments()).values():
+            name = treatment.name_he if turn.language == "he" else treatment.name
+            lines.append(f"• {name}: {_money(treatment.price)} {treatment.currency}")
+        return ActionResult("clinic_info", "\n".join(lines))
+    topics: tuple[ClinicTopic, ...] = (
+        (topic,) if topic else ("hours", "address", "parking", "insurance", "payment")
+    )
+    text = "\n".join(turn.clinic.topic(t, turn.language) for t in topics)
+    return ActionResult("clinic_info", text)
+
+
+async def list_treatments(turn: Turn) -> ActionResult:
+    """Ask which treatment to book (booking needs a verified patient, so that comes first)."""
+    if (refusal := _require_identity(turn)) is not None:
+        return refusal
+    turn.state.awaiting_treatment = True
+    for treatment in (await turn.treatments()).values():
+        name = treatment.name_he if turn.language == "he" else treatment.name
+        turn.buttons.append(_button(name, f"treat:{treatment.code}"))
+    return ActionResult("ask_treatment", turn.message("ask_treatment"))
+
+
+async def find_slots(
+    turn: Turn,
+    treatment: str | None,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    part_of_day: PartOfDay | None = None,
+    appointment_id: int | None = None,
+) -> ActionResult:
+    """Offer up to three free times as buttons, spread over the patient's preferred range."""
+    if (refusal := _require_identity(turn)) is not None:
+        return refusal
+    draft = turn.state.draft
+    draft.treatment = treatment or draft.treatment
+    draft.date_from, draft.date_to = date_from or draft.date_from, date_to or draft.date_to
+    draft.part_of_day = part_of_day or draft.part_of_day
+    if draft.treatment is None:
+        return await list_treatments(turn)
+    turn.state.awaiting_treatment = False
+    today = turn.now.astimezone(turn.tz).date()
+    first = max(draft.date_from or today, today)
+    last = draft.date_to or first + timedelta(days=SEARCH_DAYS)
+    last = min(max(last, first), first + timedelta(days=60))
+    try:
+        slots = await turn.backend.get_available_slots(draft.treatment, first, last, limit=100)
+    except UnknownTreatmentType:
+        draft.treatment = None
+        return await list_treatments(turn)
+    chosen = _spread(_in_part_of_day(slots, draft.part_of_day, turn), OFFERED_SLOTS)
+    name = await turn.treatment_name(draft.treatment)
+    if not chosen:
+        turn.state.offer = None
+        return ActionResult("no_slots", turn.message("no_slots", treatment=name))
+    offer = SlotOffer(
+        treatment=draft.treatment,
+        appointment_id=appointment_id,
+        slots=[
+            OfferedSlot(
+                starts_at=s.starts_at,
+                provider_id=s.provider_id,
+                provider_name=s.provider_name,
+                provider_name_he=s.provider_name_he,
+                treatment=s.treatment_code,
+            )
+            for s in chosen
+        ],
+    )
+    turn.state.offer, turn.state.pending = offer, None
+    lines = []
+    for index, slot in enumerate(offer.slots):
+        label = turn.message(
+            "slot_line",
+            when=turn.when(slot.starts_at),
+            provider=turn.provider(slot.provider_name, slot.provider_name_he),
+        )
+        lines.append(f"{index + 1}. {label}")
+        turn.buttons.append(_button(label, f"slot:{offer.ref(index)}"))
+    key = "slots_offer_reschedule" if appointment_id else "slots_offer"
+    return ActionResult("slots_offered", "\n".join([turn.message(key, treatment=name), *lines]))
+
+
+async def propose_booking(turn: Turn, slot_ref: str) -> ActionResult:
+    """Ask the patient to confirm one of the offered slots (books nothing yet)."""
+    if (refusal := _require_identity(turn)) is not None:
+        return refusal
+    offer = turn.state.offer
+    slot = offer.slot(slot_ref) if offer else None
+    if offer is None or slot is None:
+        return ActionResult("unknown_slot", turn.message("nothing_pending"))
+    name = await turn.treatment_name(slot.treatment)
+    provider = turn.provider(slot.provider_name, slot.provider_name_he)
+    if offer.appointment_id is not None:
+        current = await _own_appointment(turn, offer.appointment_id)
+        if current is None:
+            return ActionResult("unknown_appointment", turn.message("nothing_pending"))
+        pending = PendingAction(
+            action="reschedule",
+            treatment=slot.treatment,
+            starts_at=slot.starts_at,
+            provider_id=slot.provider_id,
+            appointment_id=current.id,
+            old_starts_at=current.starts_at,
+        )
+        text = turn.message(
+            "confirm_reschedule",
+            treatment=name,
+            old_when=turn.when(current.starts_at),
+            when=turn.when(slot.starts_at),
+            provider=provider,
+        )
+    else:
+        pending = PendingAction(
+            action="book",
+            treatment=slot.treatment,
+            starts_at=slot.starts_at,
+            provider_id=slot.provider_id,
+        )
+        text = turn.message(
+            "confirm_booking", treatment=name, when=turn.when(slot.starts_at), provider=provider
+        )
+    turn.state.pending = pending
+    _confirmation_buttons(turn, pending)
+    return ActionResult("confirmation_requested", text)
+
+
+async def confirm_pending(turn: Turn) -> ActionResult:
+    """Carry out the action the patient just confirmed."""
+    patient = turn.patient
+    pending = turn.state.pending
+    if patient is None:
+        return _identity_refusal(turn)
+    if pending is None:
+        return ActionResult("nothing_pending", turn.message("nothing_pending"))
+    turn.state.pending = None
+    name = await turn.treatment_name(pending.treatment)
+    try:
+        if pending.action == "book":
+            done = await turn.backend.create_appointment(
+                patient.id, pending.treatment, pending.starts_at, provider_id=pending.provider_id
+            )
+            key = "booked"
+        elif pending.action == "reschedule" and pending.appointment_id is not None:
+            done = await turn.backend.reschedule_appointment(
+                patient.id,
+                pending.appointment_id,
+                pending.starts_at,
+                provider_id=pending.provider_id,
+            )
+            key = "rescheduled"
+        elif pending.appointment_id is not None:
+            done = await turn.backend.cancel_appointment(
+                patient.id, pending.appointment_id, reason="cancelled by the patient in chat"
+            )
+            key = "cancelled"
+        else:
+            return ActionResult("nothing_pending", turn.message("nothing_pending"))
+    except SlotUnavailable:
+        turn.state.offer = None
+        again = await find_slots(turn, pending.treatment, appointment_id=pending.appointment_id)
+        return ActionResult("slot_taken", f"{turn.message('slot_taken')}\n{again.text}")
+    except (AppointmentNotFound, InvalidRequest) as refused:
+        return ActionResult("refused", turn.message("booking_refused", reason=str(refused)))
+    turn.state.offer = turn.state.choice = None
+    turn.state.draft = type(turn.state.draft)()
+    text = turn.message(
+        key,
+        treatment=name,
+        when=turn.when(done.starts_at),
+        provider=turn.provider(done.provider_name, done.provider_name_he),
+    )
+    return ActionResult(key, text)
+
+
+async def decline_pending(turn: Turn) -> ActionResult:
+    had_pending = turn.state.pending is not None
+    turn.state.pending = None
+    return ActionResult("declined", turn.message("declined" if had_pending else "nothing_pending"))
+
+
+async def my_appointments(turn: Turn) -> ActionResult:
+    if (patient := turn.patient) is None:
+        return _identity_refusal(turn)
+    appointments = await turn.backend.list_patient_appointments(patient.id)
+    if not appointments:
+        turn.button("button_book", "quick:book")
+        return ActionResult("no_appointments", turn.message("no_appointments"))
+    lines = [turn.message("appointments_list")]
+    lines += [await _appointment_line(turn, a) for a in appointments]
+    return ActionResult("appointments", "\n".join(lines))
+
+
+async def start_reschedule(
+    turn: Turn,
+    appointment_id: int | None = None,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    part_of_day: PartOfDay | None = None,
+) -> ActionResult:
+    chosen = await _choose_appointment(turn, "reschedule", appointment_id)
+    if isinstance(chosen, ActionResult):
+        return chosen
+    turn.state.draft.treatment = None
+    return await find_slots(
+        turn,
+        chosen.treatment_code,
+        date_from=date_from,
+        date_to=date_to,
+        part_of_day=part_of_day,
+        appointment_id=chosen.id,
+    )
+
+
+async def start_cancellation(turn: Turn, appointment_id: int | None = None) -> ActionResult:
+    chosen = await _choose_appointment(turn, "cancel", appointment_id)
+    if isinstance(chosen, ActionResult):
+        return chosen
+    pending = PendingAction(
+        action="cancel",
+        treatment=chosen.treatment_code,
+        starts_at=chosen.starts_at,
+        provider_id=chosen.provider_id,
+        appointment_id=chosen.id,
+    )
+    turn.state.pending = pending
+    _confirmation_buttons(turn, pending)
+    text = turn.message(
+        "confirm_cancel",
+        treatment=await turn.treatment_name(chosen.treatment_code),
+        when=turn.when(chosen.starts_at),
+        provider=turn.provider(chosen.provider_name, chosen.provider_name_he),
+    )
+    return ActionResult("confirmation_requested", text)
+
+
+async def my_invoices(turn: Turn) -> ActionResult:
+    if (patient := turn.patient) is None:
+        return _identity_refusal(turn)
+    invoices = await turn.backend.get_patient_invoices(patient.id)
+    if not invoices:
+        return ActionResult("no_invoices", turn.message("no_invoices"))
+    lines = [turn.message("invoices_list")]
+    for invoice in invoices:
+        lines.append(
+            "• "
+            + turn.message(
+                "invoice_line",
+                number=invoice.number,
+                issued=_date(turn, invoice.issued_on),
+                total=_money(invoice.amount_total),
+                currency=invoice.currency,
+                status=turn.message(f"status_{invoice.status}"),
+            )
+        )
+    due = sum((i.amount_due for i in invoices), Decimal(0))
+    currency = invoices[0].currency
+    lines.append(
+        turn.message("balance_due", amount=_money(due), currency=currency)
+        if due > 0
+        else turn.message("balance_clear")
+    )
+    return ActionResult("invoices", "\n".join(lines))
+
+
+async def invoice_details(turn: Turn, invoice_number: str) -> ActionResult:
+    if (patient := turn.patient) is None:
+        return _identity_refusal(turn)
+    if invoice_number.strip().isdigit():
+        # "invoice 42": the patient's own invoice whose sequence number is 42, if exactly one.
+        sequence = int(invoice_number)
+        matches = [
+            i.number
+            for i in await turn.backend.get_patient_invoices(patient.id)
+            if i.number.rsplit("/", 1)[-1].isdigit()
+            and int(i.number.rsplit("/", 1)[-1]) == sequence
+        ]
+        invoice_number = matches[0] if len(matches) == 1 else invoice_number
+    try:
+        invoice = await turn.backend.get_invoice_details(patient.id, invoice_number)
+    except (InvoiceNotFound, InvalidRequest):
+        # The number is not echoed: it may be someone else's, and the guard would rightly stop it.
+        return ActionResult("invoice_not_found", turn.message("invoice_not_found"))
+    lines = [
+        turn.message(
+            "invoice_details",
+            number=invoice.number,
+            issued=_date(turn, invoice.issued_on),
+            due=_date(turn, invoice.due_on),
+        )
+    ]
+    lines += [
+        "• "
+        + turn.message(
+            "invoice_detail_line",
+            description=line.description,
+            quantity=line.quantity,
+            subtotal=_money(line.subtotal),
+            currency=invoice.currency,
+        )
+        for line in invoice.lines
+    ]
+    lines.append(
+        turn.message(
+            "invoice_total",
+            total=_money(invoice.amount_total),
+            paid=_money(invoice.amount_paid),
+            due_amount=_money(invoice.amount_due),
+            currency=invoice.currency,
+            status=turn.message(f"status_{invoice.status}"),
+        )
+    )
+    return ActionResult("invoice_details", "\n".join(lines))
+
+
+async def escalate_to_dentist(turn: Turn, summary: str, *, staff: bool = False) -> ActionResult:
+    """Ask a dentist (or the front desk) to join the conversation."""
+    urgency = "ROUTINE" if staff else "DOCTOR_REQUIRED"
+    turn.escalations.append(EscalationRequest(urgency=urgency, summary=summary[:500]))
+    key = "escalated_staff" if staff else "escalated_doctor"
+    return ActionResult("escalated", turn.message(key))
+
+
+def quick_actions(turn: Turn) -> None:
+    """The three quick actions a patient always has."""
+    turn.button("button_book", "quick:book")
+    turn.button("button_invoices", "quick:invoices")
+    turn.button("button_doctor", "quick:doctor")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _require_identity(turn: Turn) -> ActionResult | None:
+    return _identity_refusal(turn) if turn.patient is None else None
+
+
+def _identity_refusal(turn: Turn) -> ActionResult:
+    return ActionResult("identity_required", turn.message("identity_required"))
+
+
+def _button(text: str, data: str) -> Button:
+    return Button(text=text, data=data)
+
+
+def _confirmation_buttons(turn: Turn, pending: PendingAction) -> None:
+    turn.button("button_confirm", f"confirm:{pending.nonce}")
+    turn.button("button_decline", f"decline:{pending.nonce}")
+
+
+async def _own_appointment(turn: Turn, appointment_id: int) -> Appointment | None:
+    patient: Patient | None = turn.patient
+    if patient is None:
+        return None
+    upcoming = await turn.backend.list_patient_appointments(patient.id)
+    return next((a for a in upcoming if a.id == appointment_id), None)
+
+
+async def _choose_appointment(
+    turn: Turn, purpose: Literal["reschedule", "cancel"], appointment_id: int | None
+) -> Appointment | ActionResult:
+    """The appointment meant, or a result asking which one (or saying there is none)."""
+    if (patient := turn.patient) is None:
+        return _identity_refusal(turn)
+    upcoming = await turn.backend.list_patient_appointments(patient.id)
+    if appointment_id is not None:
+        chosen = next((a for a in upcoming if a.id == appointment_id), None)
+        if chosen is None:
+            return ActionResult("unknown_appointment", turn.message("nothing_pending"))
+        return chosen
+    if not upcoming:
+        turn.button("button_book", "quick:book")
+        return ActionResult("no_appointments", turn.message("no_appointments"))
+    if len(upcoming) == 1:
+        return upcoming[0]
+    choice = AppointmentChoice(purpose=purpose, appointment_ids=[a.id for a in upcoming])
+    turn.state.choice = choice
+    for index, appointment in enumerate(upcoming):
+        turn.buttons.append(
+            _button(await _appointment_line(turn, appointment), f"appt:{choice.ref(index)}")
+        )
+    return ActionResult("choose_appointment", turn.message("choose_appointment"))
+
+
+async def _appointment_line(turn: Turn, appointment: Appointment) -> str:
+    return turn.message(
+        "appointment_line",
+        when=turn.when(appointment.starts_at),
+        treatment=await turn.treatment_name(appointment.treatment_code),
+        provider=turn.provider(appointment.provider_name, appointment.provider_name_he),
+    )
+
+
+def _in_part_of_day(slots: list[Slot], part: PartOfDay | None, turn: Turn) -> list[Slot]:
+    if part is None:
+        return slots
+    start, end = PARTS_OF_DAY[part]
+    return [s for s in slots if start <= s.starts_at.astimezone(turn.tz).time() < end]
+
+
+def _spread(slots: list[Slot], count: int) -> list[Slot]:
+    """The earliest slot, then ones at least two hours apart, so the choice is real."""
+    chosen: list[Slot] = []
+    for slot in slots:
+        if all(abs(slot.starts_at - c.starts_at) >= timedelta(hours=2) for c in chosen):
+            chosen.append(slot)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def _date(turn: Turn, day: date) -> str:
+    months = turn.message("month_names").split()
+    return turn.message(
+        "date", day=day.day, month=months[day.month - 1], month_num=day.month, year=day.year
+    )
+
+
+__all__ = [
+    "ActionResult",
+    "clinic_info",
+    "confirm_pending",
+    "decline_pending",
+    "escalate_to_dentist",
+    "find_slots",
+    "invoice_details",
+    "list_treatments",
+    "my_appointments",
+    "my_invoices",
+    "propose_booking",
+    "quick_actions",
+    "start_cancellation",
+    "start_reschedule",
+]

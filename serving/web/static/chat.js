@@ -1,0 +1,541 @@
+/*
+ * The patient web chat: sends what the patient types (or the reply button they click) to
+ * POST /api/v1/chat and shows the assistant's answer.
+ *
+ * - Text from the patient or the assistant is only ever set with textContent, never as HTML.
+ * - Each message carries its own direction (Hebrew right-to-left, English left-to-right); the
+ *   language toggle changes only the page's own labels.
+ * - The visitor's id lives in localStorage so a reload continues the same conversation; the
+ *   transcript lives in sessionStorage, so it survives a reload but not closing the tab.
+ */
+(function () {
+  "use strict";
+
+  var USER_ID_KEY = "dental-chat.user-id";
+  var TRANSCRIPT_KEY = "dental-chat.transcript";
+  var KEPT_ENTRIES = 100;
+  var REQUEST_TIMEOUT_MS = 60000;
+  var LANGUAGES = ["he", "en"];
+
+  var root = document.getElementById("chat");
+  var uiText = JSON.parse(document.getElementById("ui-text").textContent);
+  var chatUrl = root.dataset.chatUrl;
+  var languageCookie = root.dataset.languageCookie;
+  var uiLanguage = root.dataset.language;
+
+  var messages = document.getElementById("messages");
+  var emptyHint = document.getElementById("empty-hint");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("message-input");
+  var sendButton = document.getElementById("send-button");
+  var languageToggle = document.getElementById("language-toggle");
+  var newConversationButton = document.getElementById("new-conversation");
+
+  var transcript = [];
+  var busy = false;
+  var userId = null;
+
+  // ---- storage (may be unavailable: private modes, disabled cookies) ----
+
+  function storageGet(storage, key) {
+    try {
+      return window[storage].getItem(key);
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function storageSet(storage, key, value) {
+    try {
+      window[storage].setItem(key, value);
+    } catch (error) {
+      // Without storage the conversation still works; it just does not survive a reload.
+    }
+  }
+
+  function newUserId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return "web-" + Array.prototype.map.call(bytes, function (b) {
+      return (b < 16 ? "0" : "") + b.toString(16);
+    }).join("");
+  }
+
+  function loadUserId() {
+    var stored = storageGet("localStorage", USER_ID_KEY);
+    if (stored && /^web-[0-9a-f]{32}$/.test(stored)) {
+      return stored;
+    }
+    var created = newUserId();
+    storageSet("localStorage", USER_ID_KEY, created);
+    return created;
+  }
+
+  function saveTranscript() {
+    storageSet("sessionStorage", TRANSCRIPT_KEY, JSON.stringify(transcript.slice(-KEPT_ENTRIES)));
+  }
+
+  function loadTranscript() {
+    try {
+      var parsed = JSON.parse(storageGet("sessionStorage", TRANSCRIPT_KEY) || "[]");
+      return Array.isArray(parsed) ? parsed : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  // ---- language and direction ----
+
+  function t(key, language) {
+    var catalog = uiText[language || uiLanguage] || uiText.en;
+    return catalog[key];
+  }
+
+  function directionOf(language) {
+    return language === "he" ? "rtl" : "ltr";
+  }
+
+  /* Hebrew or English by the majority of letters, as the server's detect_language does. */
+  function detectLanguage(text, fallback) {
+    var hebrew = (text.match(/[\u05D0-\u05EA]/g) || []).length;
+    var latin = (text.match(/[A-Za-z]/g) || []).length;
+    if (hebrew === 0 && latin === 0) {
+      return fallback;
+    }
+    return hebrew >= latin ? "he" : "en";
+  }
+
+  function applyUiLanguage(language) {
+    uiLanguage = language;
+    var html = document.documentElement;
+    html.lang = language;
+    html.dir = directionOf(language);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-text]"), function (node) {
+      node.textContent = t(node.dataset.text);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-placeholder]"), function (node) {
+      node.placeholder = t(node.dataset.placeholder);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-label]"), function (node) {
+      node.setAttribute("aria-label", t(node.dataset.label));
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-title]"), function (node) {
+      node.title = t(node.dataset.title);
+    });
+    languageToggle.lang = language === "he" ? "en" : "he";
+  }
+
+  function toggleUiLanguage() {
+    var next = LANGUAGES[(LANGUAGES.indexOf(uiLanguage) + 1) % LANGUAGES.length];
+    applyUiLanguage(next);
+    // A cookie rather than localStorage so the server renders the page in this language.
+    document.cookie = languageCookie + "=" + next + "; path=/; max-age=31536000; SameSite=Lax";
+  }
+
+  // ---- rendering (textContent only) ----
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  /* A UI label that follows the language toggle. */
+  function uiLabel(tag, className, key) {
+    var node = element(tag, className, t(key));
+    node.dataset.text = key;
+    return node;
+  }
+
+  /*
+   * Phone numbers and other long digit runs, kept left-to-right: inside Hebrew text the bidi
+   * algorithm would otherwise show "+972 3 555 0100" as "0100 555 3 972+".
+   */
+  var LONG_NUMBER = /\+?\d(?:[\d .-]*\d)?/g;
+  var MIN_ISOLATED_DIGITS = 7;
+
+  function appendWithIsolatedNumbers(container, text) {
+    var done = 0;
+    function appendPlain(until) {
+      if (until > done) {
+        container.appendChild(document.createTextNode(text.slice(done, until)));
+      }
+    }
+    text.replace(LONG_NUMBER, function (match, offset) {
+      if ((match.match(/\d/g) || []).length >= MIN_ISOLATED_DIGITS) {
+        appendPlain(offset);
+        var number = element("bdi", "number", match);
+        number.dir = "ltr";
+        container.appendChild(number);
+        done = offset + match.length;
+      }
+      return match;
+    });
+    appendPlain(text.length);
+  }
+
+  /* One paragraph per line, each with dir="auto" so a line in the other language reads right. */
+  function fillText(container, text) {
+    var gap = false;
+    text.split(/\r?\n/).forEach(function (line) {
+      if (!line.trim()) {
+        gap = container.childElementCount > 0;
+        return;
+      }
+      var paragraph = element("p", gap ? "bubble__line bubble__line--gap" : "bubble__line");
+      paragraph.dir = "auto";
+      appendWithIsolatedNumbers(paragraph, line);
+      container.appendChild(paragraph);
+      gap = false;
+    });
+  }
+
+  /* "... (reference {id})." with the id isolated, so it cannot reorder the sentence around it. */
+  function withReference(template, reference) {
+    var fragment = document.createDocumentFragment();
+    var parts = template.split("{id}");
+    fragment.appendChild(document.createTextNode(parts[0]));
+    var isolated = element("bdi", "reference", reference);
+    isolated.dir = "ltr";
+    fragment.appendChild(isolated);
+    fragment.appendChild(document.createTextNode(parts.slice(1).join("{id}")));
+    return fragment;
+  }
+
+  function messageShell(role, extraClass) {
+    var node = element("div", "message message--" + role + (extraClass ? " " + extraClass : ""));
+    node.appendChild(uiLabel("span", "visually-hidden", role === "user" ? "you" : "assistant"));
+    return node;
+  }
+
+  function bubbleFor(text, language) {
+    var bubble = element("div", "bubble");
+    bubble.dir = directionOf(language);
+    bubble.lang = language;
+    fillText(bubble, text);
+    return bubble;
+  }
+
+  function renderUser(entry) {
+    var node = messageShell("user", entry.failed ? "message--failed" : "");
+    node.appendChild(bubbleFor(entry.text, entry.language));
+    if (entry.failed) {
+      node.appendChild(uiLabel("p", "message__status", "not_delivered"));
+    }
+    return node;
+  }
+
+  function escalationNotice(escalation, language) {
+    var key = {
+      EMERGENCY: "escalation_emergency",
+      DOCTOR_REQUIRED: "escalation_doctor"
+    }[escalation.urgency] || "escalation_other";
+    var notice = element("p", "notice notice--escalation");
+    notice.dir = directionOf(language);
+    notice.lang = language;
+    notice.appendChild(withReference(t(key, language), String(escalation.id)));
+    return notice;
+  }
+
+  function renderAssistant(entry, live) {
+    var emergency = entry.urgency === "EMERGENCY";
+    var extra = emergency ? "message--emergency"
+      : entry.urgency === "DOCTOR_REQUIRED" ? "message--doctor" : "";
+    var node = messageShell("assistant", extra);
+    node.dataset.urgency = entry.urgency || "";
+    var bubble = bubbleFor(entry.text, entry.language);
+    if (emergency) {
+      bubble.setAttribute("role", "alert");
+      var label = element("p", "bubble__label", t("emergency_label", entry.language));
+      bubble.insertBefore(label, bubble.firstChild);
+    }
+    node.appendChild(bubble);
+    if (entry.escalation) {
+      node.appendChild(escalationNotice(entry.escalation, entry.language));
+    }
+    if (live && entry.buttons && entry.buttons.length) {
+      node.appendChild(replyButtons(entry.buttons, entry.language));
+    }
+    return node;
+  }
+
+  function replyButtons(buttons, language) {
+    var group = element("div", "reply-buttons");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", t("suggested_replies"));
+    group.dataset.label = "suggested_replies";
+    group.dir = directionOf(language);
+    buttons.forEach(function (button) {
+      var choice = element("button", "reply-button", String(button.text));
+      choice.type = "button";
+      choice.dir = "auto";
+      choice.addEventListener("click", function () {
+        send({ button: String(button.data) }, String(button.text));
+      });
+      group.appendChild(choice);
+    });
+    return group;
+  }
+
+  function renderNotice(entry) {
+    var node = element("div", "message message--notice");
+    var notice = element("p", "notice notice--" + (entry.kind || "error"));
+    if (entry.key) {
+      notice.dataset.text = entry.key;
+      notice.textContent = t(entry.key);
+    } else {
+      notice.dir = "auto";
+      notice.textContent = entry.text;
+    }
+    node.appendChild(notice);
+    if (entry.reference) {
+      var reference = element("p", "notice notice--reference");
+      reference.appendChild(withReference(t("error_reference"), entry.reference));
+      node.appendChild(reference);
+    }
+    return node;
+  }
+
+  function render(entry, live) {
+    if (entry.role === "user") {
+      return renderUser(entry);
+    }
+    if (entry.role === "assistant") {
+      return renderAssistant(entry, live);
+    }
+    return renderNotice(entry);
+  }
+
+  function scrollToEnd() {
+    messages.scrollTop = messages.scrollHeight;
+  }
+
+  function append(entry, live) {
+    emptyHint.hidden = true;
+    var node = render(entry, live);
+    messages.appendChild(node);
+    scrollToEnd();
+    return node;
+  }
+
+  function record(entry) {
+    transcript.push(entry);
+    saveTranscript();
+    return append(entry, true);
+  }
+
+  function removeReplyButtons() {
+    Array.prototype.forEach.call(messages.querySelectorAll(".reply-buttons"), function (group) {
+      group.remove();
+    });
+  }
+
+  function showTyping() {
+    var node = element("div", "message message--assistant message--typing");
+    node.id = "typing";
+    var bubble = element("div", "bubble bubble--typing");
+    for (var i = 0; i < 3; i += 1) {
+      bubble.appendChild(element("span", "typing-dot"));
+    }
+    bubble.appendChild(uiLabel("span", "visually-hidden", "typing"));
+    node.appendChild(bubble);
+    messages.appendChild(node);
+    scrollToEnd();
+  }
+
+  function hideTyping() {
+    var node = document.getElementById("typing");
+    if (node) {
+      node.remove();
+    }
+  }
+
+  function setBusy(value) {
+    busy = value;
+    sendButton.disabled = value;
+    form.setAttribute("aria-busy", String(value));
+    Array.prototype.forEach.call(messages.querySelectorAll(".reply-button"), function (button) {
+      button.disabled = value;
+    });
+  }
+
+  // ---- talking to the server ----
+
+  function postChat(payload) {
+    var controller = new AbortController();
+    var timer = window.setTimeout(function () {
+      controller.abort();
+    }, REQUEST_TIMEOUT_MS);
+    return fetch(chatUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({
+        user_id: userId,
+        text: payload.text === undefined ? null : payload.text,
+        button: payload.button === undefined ? null : payload.button
+      }),
+      credentials: "same-origin",
+      signal: controller.signal
+    }).finally(function () {
+      window.clearTimeout(timer);
+    });
+  }
+
+  function readJson(response) {
+    return response.json().catch(function () {
+      return null;
+    });
+  }
+
+  function isReply(body) {
+    return body && typeof body.reply === "string";
+  }
+
+  function assistantEntry(body) {
+    var language = LANGUAGES.indexOf(body.language) >= 0
+      ? body.language : detectLanguage(body.reply, uiLanguage);
+    var buttons = Array.isArray(body.buttons) ? body.buttons.filter(function (button) {
+      return button && typeof button.text === "string" && typeof button.data === "string";
+    }) : [];
+    var escalation = body.escalation && body.escalation.id !== undefined
+      ? { id: String(body.escalation.id), urgency: String(body.escalation.urgency) } : null;
+    return {
+      role: "assistant",
+      text: body.reply,
+      language: language,
+      urgency: String(body.urgency || "ROUTINE"),
+      buttons: buttons,
+      escalation: escalation
+    };
+  }
+
+  /* Why a request did not produce a reply, as a notice entry. */
+  function failureEntry(response, body) {
+    var clientError = response && response.status >= 400 && response.status < 500;
+    if (clientError && body && typeof body.message === "string" && body.message) {
+      return { role: "notice", kind: "error", text: body.message };
+    }
+    if (!response) {
+      return { role: "notice", kind: "error", key: "error_network" };
+    }
+    var reference = body && typeof body.request_id === "string" ? body.request_id : null;
+    return { role: "notice", kind: "error", key: "error_server", reference: reference };
+  }
+
+  function markFailed(userEntry, userNode) {
+    userEntry.failed = true;
+    saveTranscript();
+    userNode.replaceWith(renderUser(userEntry));
+  }
+
+  /* Send typed text ({text}) or a clicked button ({button}); `shown` is the patient's bubble. */
+  function send(payload, shown) {
+    if (busy) {
+      return;
+    }
+    setBusy(true);
+    var userEntry = {
+      role: "user",
+      text: shown,
+      language: detectLanguage(shown, uiLanguage)
+    };
+    var userNode = record(userEntry);
+    showTyping();
+
+    var response = null;
+    postChat(payload)
+      .then(function (received) {
+        response = received;
+        return readJson(received);
+      })
+      .then(function (body) {
+        hideTyping();
+        if (response.ok && isReply(body)) {
+          removeReplyButtons();
+          record(assistantEntry(body));
+          return;
+        }
+        failed(body);
+      })
+      .catch(function () {
+        hideTyping();
+        failed(null);
+      })
+      .finally(function () {
+        setBusy(false);
+        input.focus();
+      });
+
+    function failed(body) {
+      markFailed(userEntry, userNode);
+      record(failureEntry(response, body));
+      if (payload.text !== undefined && !input.value) {
+        input.value = payload.text;  // so the patient can send it again
+        resizeInput();
+      }
+    }
+  }
+
+  // ---- the composer ----
+
+  function resizeInput() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight, 160) + "px";
+  }
+
+  function submitTyped() {
+    var text = input.value.trim();
+    if (!text || busy) {
+      return;
+    }
+    input.value = "";
+    resizeInput();
+    send({ text: text }, text);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitTyped();
+  });
+
+  input.addEventListener("keydown", function (event) {
+    // Enter sends, Shift+Enter is a new line; never while an input method is composing.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitTyped();
+    }
+  });
+
+  input.addEventListener("input", resizeInput);
+  languageToggle.addEventListener("click", toggleUiLanguage);
+
+  newConversationButton.addEventListener("click", function () {
+    if (busy || (transcript.length && !window.confirm(t("new_conversation_confirm")))) {
+      return;
+    }
+    userId = newUserId();
+    storageSet("localStorage", USER_ID_KEY, userId);
+    transcript = [];
+    saveTranscript();
+    Array.prototype.forEach.call(messages.querySelectorAll(".message"), function (node) {
+      node.remove();
+    });
+    emptyHint.hidden = false;
+    input.focus();
+  });
+
+  // ---- start ----
+
+  userId = loadUserId();
+  transcript = loadTranscript();
+  transcript.forEach(function (entry, index) {
+    // Only the latest reply's buttons can still be answered.
+    append(entry, index === transcript.length - 1);
+  });
+  root.dataset.ready = "true";
+})();

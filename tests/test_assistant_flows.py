@@ -1,0 +1,271 @@
+"""End to end through `POST /api/v1/chat`: every patient flow, in Hebrew and English, for
+both architectures, against the built-in practice backend (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from serving.app import create_app
+from serving.db import models as db
+from serving.db.engine import Database
+from serving.practice.builtin import BuiltinPracticeBackend
+from serving.practice.factory import booking_rules_from_settings
+from tests.asgi import running
+from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.conftest import make_settings
+
+ARCHITECTURES = ["alex", "team"]
+
+PHRASES = {
+    "book_cleaning": {
+        "en": "hi I want to book a cleaning next week",
+        "he": "היי אני רוצה לקבוע תור לניקוי אבנית בשבוע הבא",
+    },
+    "book_any": {"en": "I need an appointment", "he": "אני צריכה לקבוע תור"},
+    "reschedule": {"en": "can I move my appointment please", "he": "אפשר להזיז את התור שלי?"},
+    "cancel": {"en": "I want to cancel my appointment", "he": "אני רוצה לבטל את התור"},
+    "my_appointments": {"en": "when is my next appointment?", "he": "מתי התור הבא שלי?"},
+    "balance": {"en": "how much do I owe?", "he": "כמה אני חייבת?"},
+    "invoice": {
+        "en": "can you show invoice INV/2026/0042",
+        "he": "תראה לי את חשבונית INV/2026/0042",
+    },
+    "address": {"en": "what's the clinic address", "he": "מה הכתובת של המרפאה?"},
+    "parking": {"en": "is there parking near you", "he": "יש חניה ליד המרפאה?"},
+    "price": {"en": "how much does a cleaning cost", "he": "כמה עולה ניקוי אבנית?"},
+    "insurance": {"en": "do you accept maccabi insurance", "he": "אתם עובדים עם ביטוח מכבי?"},
+    "doctor": {"en": "I want to talk to a dentist", "he": "אני רוצה לדבר עם רופא"},
+    "greeting": {"en": "hello", "he": "שלום"},
+    "thanks": {"en": "thanks a lot, bye", "he": "תודה רבה"},
+}
+
+
+@pytest.fixture(params=ARCHITECTURES)
+def architecture(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=["en", "he"])
+def language(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def client(
+    database_url: str, database: Database, architecture: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = make_settings(
+        database_url, integration_key=INTEGRATION_KEY, agent_architecture=architecture
+    )
+    async with running(create_app(settings, database=database)) as http:
+        yield http
+
+
+def patient(client: httpx.AsyncClient, phone: str | None = DANA_PHONE) -> Patient:
+    return Patient(client, user_id=f"user-{uuid.uuid4().hex[:8]}", phone=phone)
+
+
+async def _appointments(database: Database, phone: str) -> list[db.Appointment]:
+    async with database.transaction() as session:
+        patient_id = await session.scalar(select(db.Patient.id).where(db.Patient.phone == phone))
+        rows = await session.scalars(
+            select(db.Appointment)
+            .where(db.Appointment.patient_id == patient_id, db.Appointment.status == "scheduled")
+            .order_by(db.Appointment.starts_at)
+        )
+        return list(rows)
+
+
+def _hebrew(text: str) -> bool:
+    return any("\u0590" <= ch <= "\u05ff" for ch in text)
+
+
+async def test_booking_by_buttons(
+    client: httpx.AsyncClient, database: Database, language: str, architecture: str
+) -> None:
+    john = patient(client, JOHN_PHONE)
+    before = await _appointments(database, JOHN_PHONE)
+    offered = await john.send(PHRASES["book_cleaning"][language])
+    assert offered["intent"] == "book_appointment"
+    assert offered["language"] == language
+    assert _hebrew(offered["reply"]) == (language == "he")
+    slots = [b for b in offered["buttons"] if b["data"].startswith("slot:")]
+    assert 1 <= len(slots) <= 3
+    proposal = await john.press(offered, "slot:", 1 if len(slots) > 1 else 0)
+    assert {b["data"].split(":")[0] for b in proposal["buttons"]} == {"confirm", "decline"}
+    assert await _appointments(database, JOHN_PHONE) == before, "nothing booked before confirm"
+    booked = await john.press(proposal, "confirm:")
+    assert "booked" in [a["type"] for a in booked["actions"]]
+    after = await _appointments(database, JOHN_PHONE)
+    assert len(after) == len(before) + 1
+    assert booked["bundle_version"].startswith("dental-clinic-assistant@")
+
+
+async def test_booking_asks_the_treatment_first(client: httpx.AsyncClient, language: str) -> None:
+    john = patient(client, JOHN_PHONE)
+    asked = await john.send(PHRASES["book_any"][language])
+    assert any(b["data"] == "treat:cleaning" for b in asked["buttons"])
+    offered = await john.send(button="treat:checkup")
+    assert any(b["data"].startswith("slot:") for b in offered["buttons"])
+
+
+async def test_booking_continues_in_free_text(client: httpx.AsyncClient, language: str) -> None:
+    john = patient(client, JOHN_PHONE)
+    await john.send(PHRASES["book_any"][language])
+    offered = await john.send({"en": "a checkup please", "he": "בדיקה תקופתית"}[language])
+    assert any(b["data"].startswith("slot:") for b in offered["buttons"]), offered
+    proposal = await john.send({"en": "the second one", "he": "השני"}[language])
+    assert any(b["data"].startswith("confirm:") for b in proposal["buttons"]), proposal
+    booked = await john.send({"en": "yes please", "he": "כן בבקשה"}[language])
+    assert "booked" in [a["type"] for a in booked["actions"]], booked
+
+
+async def test_reschedule(client: httpx.AsyncClient, database: Database, language: str) -> None:
+    dana = patient(client)
+    [original] = await _appointments(database, DANA_PHONE)
+    offered = await dana.send(PHRASES["reschedule"][language])
+    assert offered["intent"] == "reschedule_appointment"
+    proposal = await dana.press(offered, "slot:")
+    done = await dana.press(proposal, "confirm:")
+    assert "rescheduled" in [a["type"] for a in done["actions"]]
+    [moved] = await _appointments(database, DANA_PHONE)
+    assert moved.id == original.id and moved.starts_at != original.starts_at
+
+
+async def test_cancel_with_confirmation(
+    client: httpx.AsyncClient, database: Database, language: str
+) -> None:
+    dana = patient(client)
+    asked = await dana.send(PHRASES["cancel"][language])
+    assert asked["intent"] == "cancel_appointment"
+    assert len(await _appointments(database, DANA_PHONE)) == 1, "not cancelled before confirm"
+    kept = await dana.press(asked, "decline:")
+    assert "declined" in [a["type"] for a in kept["actions"]]
+    assert len(await _appointments(database, DANA_PHONE)) == 1
+    asked = await dana.send(PHRASES["cancel"][language])
+    done = await dana.press(asked, "confirm:")
+    assert "cancelled" in [a["type"] for a in done["actions"]]
+    assert await _appointments(database, DANA_PHONE) == []
+
+
+async def test_my_appointments(
+    client: httpx.AsyncClient, database: Database, language: str
+) -> None:
+    [upcoming] = await _appointments(database, DANA_PHONE)
+    reply = await patient(client).send(PHRASES["my_appointments"][language])
+    assert reply["intent"] == "my_appointments"
+    local = upcoming.starts_at.astimezone(ZoneInfo("Asia/Jerusalem"))
+    assert local.strftime("%H:%M") in reply["reply"]
+
+
+async def test_invoices_for_the_verified_patient_only(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    dana = patient(client)
+    balance = await dana.send(PHRASES["balance"][language])
+    assert balance["intent"] == "invoice_inquiry"
+    assert "INV/2026/0042" in balance["reply"] and "450.00" in balance["reply"]
+    details = await dana.send(PHRASES["invoice"][language])
+    assert "Filling (tooth 36)" in details["reply"]
+    john = patient(client, JOHN_PHONE)
+    other = await john.send(PHRASES["invoice"][language])
+    assert "450" not in other["reply"] and "Filling" not in other["reply"]
+    johns = await john.send(PHRASES["balance"][language])
+    assert "INV/2026/0017" in johns["reply"] and "INV/2026/0042" not in johns["reply"]
+
+
+async def test_without_verified_identity_there_is_no_patient_data(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    anonymous = Patient(client, user_id="web-visitor-1", phone=DANA_PHONE, trusted=False)
+    reply = await anonymous.send(PHRASES["balance"][language])
+    assert "INV/" not in reply["reply"] and "450" not in reply["reply"]
+    appointments = await anonymous.send(PHRASES["my_appointments"][language])
+    assert "identity_required" in [a["type"] for a in appointments["actions"]]
+
+
+async def test_a_wrong_integration_key_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/chat",
+        json={"user_id": "x", "text": "hi", "phone": DANA_PHONE},
+        headers={"Authorization": "Bearer wrong"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("address", {"en": "Herzl", "he": "הרצל"}),
+        ("parking", {"en": "parking", "he": "חניה"}),
+        ("price", {"en": "350.00", "he": "350.00"}),
+        ("insurance", {"en": "Maccabi", "he": "מכבי"}),
+    ],
+)
+async def test_clinic_information(
+    client: httpx.AsyncClient, language: str, key: str, expected: dict[str, str]
+) -> None:
+    reply = await patient(client, None).send(PHRASES[key][language])
+    assert reply["intent"] == "clinic_info"
+    assert expected[language] in reply["reply"]
+
+
+async def test_talk_to_a_dentist(
+    client: httpx.AsyncClient, database: Database, language: str
+) -> None:
+    reply = await patient(client).send(PHRASES["doctor"][language])
+    assert reply["intent"] == "talk_to_doctor"
+    assert reply["escalation"] is not None
+    async with database.transaction() as session:
+        row = await session.get(db.Escalation, reply["escalation"]["id"])
+    assert row is not None and row.conversation_id == reply["conversation_id"]
+
+
+async def test_greeting_discloses_the_bot_then_thanks(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    someone = patient(client)
+    hello = await someone.send(PHRASES["greeting"][language])
+    assert hello["intent"] == "greeting"
+    assert {"en": "automated assistant", "he": "עוזר האוטומטי"}[language] in hello["reply"]
+    thanks = await someone.send(PHRASES["thanks"][language])
+    assert thanks["intent"] == "thanks_goodbye"
+    assert {"en": "automated assistant", "he": "עוזר האוטומטי"}[language] not in thanks["reply"]
+
+
+async def test_a_patient_can_continue_tomorrow(
+    database_url: str, database: Database, architecture: str
+) -> None:
+    """The offer made by one app process is honoured by a fresh one on the same database."""
+    settings = make_settings(
+        database_url, integration_key=INTEGRATION_KEY, agent_architecture=architecture
+    )
+    async with running(create_app(settings, database=database)) as first:
+        john = patient(first, JOHN_PHONE)
+        offered = await john.send(PHRASES["book_cleaning"]["en"])
+    async with running(create_app(settings, database=database)) as second:
+        john.client = second
+        proposal = await john.press(offered, "slot:")
+        booked = await john.press(proposal, "confirm:")
+    assert "booked" in [a["type"] for a in booked["actions"]]
+
+
+async def test_invoice_amounts_match_the_backend(
+    client: httpx.AsyncClient, database: Database, database_url: str
+) -> None:
+    backend = BuiltinPracticeBackend(
+        database, booking_rules_from_settings(make_settings(database_url))
+    )
+    [dana] = await backend.search_patient(phone=DANA_PHONE)
+    [invoice] = await backend.get_patient_invoices(dana.id)
+    reply = await patient(client).send("what is my balance")
+    assert f"{invoice.amount_due:,.2f}" in reply["reply"]
+    assert invoice.amount_due == Decimal("450.00")

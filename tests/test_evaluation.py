@@ -1,0 +1,78 @@
+"""`dental eval`: the labelled set through the real assistant, its gates and its report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from evals.datasets import DatasetError, load_messages
+from evals.metrics import summarize
+from evals.report import gate_failures
+from evals.runner import evaluate_messages
+from serving.cli import app
+
+
+def test_the_set_is_large_bilingual_and_split() -> None:
+    messages = load_messages()
+    assert len(messages) >= 300
+    hebrew = sum(m.language == "he" for m in messages)
+    assert abs(hebrew - len(messages) / 2) <= len(messages) * 0.05
+    assert {m.split for m in messages} == {"dev", "heldout"}
+    assert len({m.id for m in messages}) == len(messages)
+
+
+@pytest.mark.parametrize("architecture", ["alex", "team"])
+async def test_a_slice_through_each_architecture_passes_the_gates(architecture: str) -> None:
+    messages = load_messages()[::6]  # every urgency and language, kept quick
+    outcomes = await evaluate_messages(messages, architecture=architecture)
+    figures = summarize(outcomes)
+    report = {"splits": {"slice": figures}}
+    assert gate_failures(report) == []
+    assert figures["triage"]["emergency_recall"] == 1.0  # type: ignore[index]
+    assert figures["intent_accuracy"]["all"] >= 0.8  # type: ignore[index]
+    assert figures["llm_calls_per_turn"] is not None
+
+
+def test_gates_fail_on_a_missed_emergency_or_a_violation() -> None:
+    base = {"triage": {"emergency_recall": 1.0}, "boundary_violations": 0}
+    assert gate_failures({"splits": {"dev": base}}) == []
+    missed = {**base, "triage": {"emergency_recall": 0.98}}
+    assert gate_failures({"splits": {"heldout": missed}}) == [
+        "heldout: emergency recall 0.98 < 1.0"
+    ]
+    leaked = {**base, "boundary_violations": 2}
+    assert gate_failures({"splits": {"dev": leaked}}) == ["dev: 2 boundary violations"]
+
+
+def test_a_malformed_dataset_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = {
+        "id": "x1",
+        "text": "hi",
+        "language": "en",
+        "urgency": "ROUTINE",
+        "intent": "greeting",
+        "split": "dev",
+    }
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "urgency": "LOW"}) + "\n")
+    with pytest.raises(DatasetError, match=r"bad\.jsonl:2"):
+        load_messages(path)
+    result = CliRunner().invoke(app, ["eval", "--dataset", str(path)])
+    assert result.exit_code == 1
+    assert "bad.jsonl:2" in result.output
+
+
+def test_cli_writes_the_report(tmp_path: Path) -> None:
+    dataset = tmp_path / "small.jsonl"
+    rows = load_messages()[::20]
+    dataset.write_text("\n".join(r.model_dump_json() for r in rows), encoding="utf-8")
+    output = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "--dataset", str(dataset), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "emergency recall" in result.output
+    report = json.loads(output.read_text(encoding="utf-8"))
+    assert report["bundle"].startswith("dental-clinic-assistant@")
+    assert set(report["splits"]) == {"dev", "heldout"}

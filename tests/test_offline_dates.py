@@ -1,0 +1,147 @@
+"""Dates and parts of the day in Hebrew and English, relative to a fixed clinic-local today."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serving.agents.offline.dates import DateRange, DateReader
+from serving.agents.offline.lexicon import Lexicon
+
+LEXICON = Path(__file__).resolve().parents[1] / "prompts" / "offline" / "lexicon.yaml"
+THURSDAY = date(2026, 11, 26)
+SUNDAY = date(2026, 11, 29)
+
+
+@pytest.fixture(scope="module")
+def reader() -> DateReader:
+    lexicon = Lexicon.model_validate(yaml.safe_load(LEXICON.read_text(encoding="utf-8")))
+    return DateReader(lexicon.dates, not_typos=lexicon.matching.not_typos)
+
+
+def day(month: int, dom: int, year: int = 2026) -> date:
+    return date(year, month, dom)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the examples of the issue
+        ("next Tuesday morning", (day(12, 1), day(12, 1), "morning")),
+        ("מחר אחרי הצהריים", (day(11, 27), day(11, 27), "afternoon")),
+        ("יום ראשון הבא", (day(11, 29), day(11, 29), None)),
+        ("this week", (day(11, 26), day(11, 28), None)),
+        ("3/12", (day(12, 3), day(12, 3), None)),
+        ("3/1", (day(1, 3, 2027), day(1, 3, 2027), None)),
+        # relative days
+        ("today", (THURSDAY, THURSDAY, None)),
+        ("אפשר היום?", (THURSDAY, THURSDAY, None)),
+        ("tomorrow", (day(11, 27), day(11, 27), None)),
+        ("tommorow pls", (day(11, 27), day(11, 27), None)),
+        ("למחר", (day(11, 27), day(11, 27), None)),
+        ("day after tomorrow in the evening", (day(11, 28), day(11, 28), "evening")),
+        ("מחרתיים בבוקר", (day(11, 28), day(11, 28), "morning")),
+        ("tonight", (THURSDAY, THURSDAY, "evening")),
+        # weekdays: the next occurrence after today, "this"/"next"/"הבא" alike
+        ("ביום ג'", (day(12, 1), day(12, 1), None)),
+        ("ביום שלישי", (day(12, 1), day(12, 1), None)),
+        ("this monday", (day(11, 30), day(11, 30), None)),
+        ("בשני בבוקר", (day(11, 30), day(11, 30), "morning")),
+        ("ביום ב'", (day(11, 30), day(11, 30), None)),
+        ("ביום ה' אחה\"צ", (day(12, 3), day(12, 3), "afternoon")),
+        ("Thursday", (day(12, 3), day(12, 3), None)),
+        ("on monday or tuesday", (day(11, 30), day(12, 1), None)),
+        # weeks and months
+        ("next week", (day(11, 29), day(12, 5), None)),
+        ("השבוע", (day(11, 26), day(11, 28), None)),
+        ("בשבוע הבא", (day(11, 29), day(12, 5), None)),
+        ("שבוע הבא", (day(11, 29), day(12, 5), None)),
+        ("ביום שלישי בשבוע הבא", (day(12, 1), day(12, 1), None)),
+        ("this month", (day(11, 26), day(11, 30), None)),
+        ("next month", (day(12, 1), day(12, 31), None)),
+        ("in december", (day(12, 1), day(12, 31), None)),
+        ("בדצמבר", (day(12, 1), day(12, 31), None)),
+        # distances
+        ("in 3 days", (day(11, 29), day(11, 29), None)),
+        ("in two weeks", (day(12, 10), day(12, 10), None)),
+        ("בעוד 3 ימים", (day(11, 29), day(11, 29), None)),
+        ("בעוד שבוע", (day(12, 3), day(12, 3), None)),
+        ("בעוד יומיים", (day(11, 28), day(11, 28), None)),
+        ("within a week", (day(11, 26), day(12, 3), None)),
+        ("תוך שבועיים", (day(11, 26), day(12, 10), None)),
+        # explicit dates, day first
+        ("3.12", (day(12, 3), day(12, 3), None)),
+        ("ב-3/12", (day(12, 3), day(12, 3), None)),
+        ("3/12/2026", (day(12, 3), day(12, 3), None)),
+        ("2026-12-10", (day(12, 10), day(12, 10), None)),
+        ("December 3", (day(12, 3), day(12, 3), None)),
+        ("Dec 3rd", (day(12, 3), day(12, 3), None)),
+        ("the 3rd of December", (day(12, 3), day(12, 3), None)),
+        ("3 בדצמבר", (day(12, 3), day(12, 3), None)),
+        ("the 2nd of January", (day(1, 2, 2027), day(1, 2, 2027), None)),
+        # parts of the day alone, and times
+        ("בבוקר", (None, None, "morning")),
+        ("afternoon is better", (None, None, "afternoon")),
+        ("tomorrow at 10:30", (day(11, 27), day(11, 27), "morning")),
+        ("tomorrow at 4:30", (day(11, 27), day(11, 27), "evening")),
+        # greetings are not a time preference
+        ("בוקר טוב", (None, None, None)),
+        ("good morning, tomorrow evening?", (day(11, 27), day(11, 27), "evening")),
+        ("מחר בבוקר טוב לי", (day(11, 27), day(11, 27), "morning")),
+        # nothing, or nothing usable
+        ("I'd like a cleaning", (None, None, None)),
+        ("may I book?", (None, None, None)),
+        ("3/1/2026", (None, None, None)),
+        ("31/2", (None, None, None)),
+        ("INV/2026/0042", (None, None, None)),
+    ],
+)
+def test_reads_dates_relative_to_today(
+    reader: DateReader, text: str, expected: tuple[date | None, date | None, str | None]
+) -> None:
+    assert reader.read(text, today=THURSDAY) == DateRange(*expected)
+
+
+def test_a_weekday_with_next_week_is_that_weeks_day(reader: DateReader) -> None:
+    assert reader.read("next Tuesday", today=SUNDAY).date_from == day(12, 1)
+    assert reader.read("Tuesday next week", today=SUNDAY).date_from == day(12, 8)
+    assert reader.read("יום שלישי בשבוע הבא", today=SUNDAY).date_from == day(12, 8)
+
+
+def test_todays_weekday_means_next_week(reader: DateReader) -> None:
+    assert reader.read("Sunday", today=SUNDAY).date_from == day(12, 6)
+    assert reader.read("today", today=SUNDAY).date_from == SUNDAY
+
+
+def test_weeks_start_on_sunday_across_the_year_end(reader: DateReader) -> None:
+    wednesday = date(2026, 12, 30)
+    assert reader.read("next week", today=wednesday) == (date(2027, 1, 3), date(2027, 1, 9), None)
+    assert reader.read("this week", today=wednesday) == (wednesday, date(2027, 1, 2), None)
+    assert reader.read("יום ראשון", today=wednesday).date_from == date(2027, 1, 3)
+    assert reader.read("in january", today=wednesday).date_from == date(2027, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "today", "Monday", "this week", "next week", "this month", "3/1", "1/11", "25.11",
+        "November 20", "בנובמבר", "in 3 days", "יום שישי", "שבת",
+    ],
+)  # fmt: skip
+def test_never_a_range_in_the_past(reader: DateReader, text: str) -> None:
+    for offset in range(0, 400, 7):
+        today = THURSDAY + timedelta(days=offset)
+        found = reader.read(text, today=today)
+        if found.date_from is not None:
+            assert found.date_to is not None
+            assert today <= found.date_from <= found.date_to, (text, today, found)
+
+
+def test_read_words_reports_the_words_that_named_the_date(reader: DateReader) -> None:
+    words = ["the", "2nd", "of", "december", "please"]
+    found, positions = reader.read_words(words, today=THURSDAY)
+    assert found.date_from == day(12, 2)
+    assert positions == {1, 2, 3}
