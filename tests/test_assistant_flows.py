@@ -41,6 +41,8 @@ PHRASES = {
     "parking": {"en": "is there parking near you", "he": "יש חניה ליד המרפאה?"},
     "price": {"en": "how much does a cleaning cost", "he": "כמה עולה ניקוי אבנית?"},
     "insurance": {"en": "do you accept maccabi insurance", "he": "אתם עובדים עם ביטוח מכבי?"},
+    "hours": {"en": "what are your opening hours on friday", "he": "מה שעות הפתיחה שלכם?"},
+    "payment": {"en": "can I pay by credit card", "he": "אפשר לשלם באשראי?"},
     "doctor": {"en": "I want to talk to a dentist", "he": "אני רוצה לדבר עם רופא"},
     "greeting": {"en": "hello", "he": "שלום"},
     "thanks": {"en": "thanks a lot, bye", "he": "תודה רבה"},
@@ -208,6 +210,8 @@ async def test_a_wrong_integration_key_is_refused(client: httpx.AsyncClient) -> 
         ("parking", {"en": "parking", "he": "חניה"}),
         ("price", {"en": "350.00", "he": "350.00"}),
         ("insurance", {"en": "Maccabi", "he": "מכבי"}),
+        ("hours", {"en": "Fri 08:00-13:00", "he": "ו' 08:00-13:00"}),
+        ("payment", {"en": "credit cards", "he": "כרטיסי אשראי"}),
     ],
 )
 async def test_clinic_information(
