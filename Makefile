@@ -43,7 +43,7 @@ bench: install ## Speed benchmarks with same-run baselines; figures go to docs/B
 lock: ## Re-resolve the lock files after changing pyproject.toml dependencies
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header -o requirements/runtime.lock
-	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header --extra dev -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml -q --python-version 3.11 --no-header --extra dev --extra mlops -o requirements/dev.lock
 
 clean: ## Remove the virtualenv and local data under var/
 	rm -rf $(VENV) var
