@@ -7,7 +7,7 @@ PORT ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest bench lock clean
+.PHONY: help install run test lint typecheck pytest bench lock clean dashboard
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,8 +37,21 @@ pytest: install ## The test suite only (SQLite and PostgreSQL)
 
 test: lint typecheck pytest ## Everything CI runs: lint, types, the whole suite
 
-bench: install ## Speed benchmarks with same-run baselines; figures go to docs/BENCHMARKS.md
+bench: install ## Speed benchmarks with same-run baselines: docs/BENCHMARKS.md, docs/LOAD_TEST.md
 	$(BIN)/python -m evals.benchmarks
+	$(BIN)/python -m flows.load_test --benchmark
+
+dashboard: install ## Prefect (127.0.0.1:4200) and MLflow (127.0.0.1:5000) UIs on the local stores; Ctrl-C stops both
+	@mkdir -p var/mlflow/artifacts var/prefect
+	@PREFECT_HOME=$(CURDIR)/var/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false \
+		$(BIN)/prefect server start --host 127.0.0.1 --port 4200 & prefect=$$!; \
+	MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true $(BIN)/mlflow ui \
+		--backend-store-uri sqlite:///var/mlflow/mlflow.db \
+		--default-artifact-root var/mlflow/artifacts --host 127.0.0.1 --port 5000 & mlflow=$$!; \
+	trap 'kill $$prefect $$mlflow 2>/dev/null; wait' INT TERM EXIT; \
+	echo "Prefect: http://127.0.0.1:4200  MLflow: http://127.0.0.1:5000 (Ctrl-C stops both)"; \
+	echo "Flows report here with: export PREFECT_API_URL=http://127.0.0.1:4200/api"; \
+	while kill -0 $$prefect 2>/dev/null && kill -0 $$mlflow 2>/dev/null; do sleep 1; done
 
 lock: ## Re-resolve the lock files after changing pyproject.toml dependencies
 	$(BIN)/python -m pip install --quiet uv

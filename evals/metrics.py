@@ -69,14 +69,19 @@ def intent_accuracy(outcomes: Sequence[Outcome]) -> dict[str, float | None]:
     return by_language
 
 
-def summarize(outcomes: Sequence[Outcome]) -> dict[str, object]:
-    latencies = sorted(o.latency_ms for o in outcomes)
+def latency_percentiles(latencies: Sequence[float]) -> dict[str, float | None]:
+    """p50, p95 and p99 in milliseconds (nearest rank); None for no samples."""
+    ordered = sorted(latencies)
 
     def percentile(p: float) -> float | None:
-        if not latencies:
+        if not ordered:
             return None
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2)
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
 
+    return {"p50": percentile(0.5), "p95": percentile(0.95), "p99": percentile(0.99)}
+
+
+def summarize(outcomes: Sequence[Outcome]) -> dict[str, object]:
     return {
         "messages": len(outcomes),
         "triage": triage_metrics(outcomes),
@@ -84,5 +89,5 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, object]:
         "boundary_violations": sum(len(o.boundary_violations) for o in outcomes),
         "guard_interventions": sum(o.guard_interventions for o in outcomes),
         "llm_calls_per_turn": _ratio(sum(o.llm_calls for o in outcomes), len(outcomes)),
-        "latency_ms": {"p50": percentile(0.5), "p95": percentile(0.95), "p99": percentile(0.99)},
+        "latency_ms": latency_percentiles([o.latency_ms for o in outcomes]),
     }

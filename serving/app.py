@@ -15,11 +15,10 @@ from fastapi import FastAPI
 from serving import __version__
 from serving.api import chat, health, metrics, version, web
 from serving.api.errors import CLIENT_ERRORS, internal_error
-from serving.assistant.runtime import build_runtime, primary_model
 from serving.assistant.service import Assistant
 from serving.assistant.store import ConversationStore
 from serving.build_info import read_build_info
-from serving.bundle import load_bundle
+from serving.bundle_source import BundleSource
 from serving.clinic import load_clinic_profile
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
@@ -62,12 +61,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     # A bad bundle or clinic profile stops start-up here, before any patient is answered.
     clinic = load_clinic_profile(settings.clinic_profile_path)
-    runtime = build_runtime(
-        load_bundle(settings.bundle_path),
-        clinic,
-        architecture=settings.agent_architecture,
-        primary_model=primary_model(settings),
-    )
+    bundle_source = BundleSource(settings, clinic)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,8 +78,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         try:
             if settings.load_demo_data:
                 await _load_demo_data(app_database, settings)
+            if settings.mlflow_tracking_uri is not None:
+                # Follow the registry alias: promotions and rollbacks swap bundles live.
+                await bundle_source.start()
             yield
         finally:
+            await bundle_source.stop()
             if database is None:
                 await app_database.dispose()
 
@@ -99,7 +97,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.build_info = build_info
-    app.state.runtime = lambda: runtime
+    app.state.bundle_source = bundle_source
+    app.state.runtime = bundle_source.runtime
     app.state.clinic = clinic
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.add_exception_handler(Exception, internal_error)

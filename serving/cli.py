@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -326,6 +327,117 @@ def bundle_rehash(
     """Record the bundle's content hash in its manifest, after a reviewed change, then check it."""
     typer.echo(f"content hash: {rehash(path)}")
     bundle_check(path)
+
+
+@bundle_app.command("promote")
+def bundle_promote(
+    path: Annotated[Path, typer.Argument(help="The bundle directory.")] = REPOSITORY_BUNDLE,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="How much worse than production a metric may be: absolute for rates "
+            "(0.02 = two percentage points), relative for amounts such as LLM calls per turn.",
+        ),
+    ] = 0.02,
+) -> None:
+    """Evaluate the bundle, compare it with the version in production, and make it production
+    if it passes the gates: every emergency caught, no boundary violated, no metric worse than
+    production beyond the tolerance. Serving apps following the registry
+    (MLFLOW_TRACKING_URI) switch to it without a restart. Exits 1 when it is refused; production
+    is then unchanged. The registry is MLFLOW_TRACKING_URI, else var/mlflow (`make dashboard`)."""
+    # Imported here: Prefect and MLflow take seconds to import, which every other command
+    # (and `dental --help`) should not pay.
+    _quiet_prefect()
+    from evals.suite import DATA_DIR
+    from flows.promote import promote
+    from serving.registry import RegistryError
+
+    with _operator_errors():
+        settings = _settings()
+    try:
+        with _flow_logs_without_traceback_for(BundleError, RegistryError):
+            result = promote(
+                bundle=str(path),
+                tolerance=tolerance,
+                architecture=settings.agent_architecture,
+                # The repository's sets, wherever the command is run from.
+                data_dir=str(REPOSITORY_BUNDLE.parent / DATA_DIR),
+                tracking_uri=_registry_uri(settings),
+                model_name=settings.bundle_registry_model,
+                alias=settings.bundle_alias,
+            )
+    except (BundleError, RegistryError) as exc:
+        _fail(str(exc))
+    typer.echo(result["report"])
+    if result["decision"] == "refused":
+        _fail("promotion refused, production unchanged: " + "; ".join(result["reasons"]))
+
+
+@bundle_app.command("rollback")
+def bundle_rollback() -> None:
+    """Move production back to the bundle version it replaced (serving apps follow within
+    BUNDLE_POLL_SECONDS). Run it again to go back further."""
+    _quiet_prefect()
+    from flows.promote import rollback
+    from serving.registry import RegistryError
+
+    with _operator_errors():
+        settings = _settings()
+    try:
+        with _flow_logs_without_traceback_for(RegistryError):
+            previous = rollback(
+                tracking_uri=_registry_uri(settings),
+                model_name=settings.bundle_registry_model,
+                alias=settings.bundle_alias,
+            )
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"{settings.bundle_alias} is back on version {previous['model_version']} "
+        f"({previous['bundle_version']})"
+    )
+
+
+def _quiet_prefect() -> None:
+    """Without PREFECT_API_URL, Prefect runs the flow on a temporary local server: keep that
+    server from sending usage telemetry, as `make dashboard` does."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+class _NoTracebackFor(logging.Filter):
+    """Prefect logs a failed flow's exception with its traceback. For the failures an operator
+    acts on (a bad bundle, nothing to roll back, MLflow down) the one line is enough; any other
+    exception is a bug and keeps its traceback."""
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        super().__init__()
+        self.kinds = kinds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.kinds):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@contextmanager
+def _flow_logs_without_traceback_for(*kinds: type[BaseException]) -> Iterator[None]:
+    quiet = _NoTracebackFor(*kinds)
+    loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
+    for flow_logger in loggers:
+        flow_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for flow_logger in loggers:
+            flow_logger.removeFilter(quiet)
+
+
+def _registry_uri(settings: Settings) -> str:
+    from flows.mlflow_setup import local_tracking_uri
+
+    return settings.mlflow_tracking_uri or local_tracking_uri()
 
 
 @app.command("eval")

@@ -86,6 +86,18 @@ class Settings(BaseSettings):
     )
     llm_temperature: float = Field(default=0.2, ge=0.0, le=2.0)
 
+    # The bundle registry (docs/REGISTRY.md). Unset, the app serves `bundle_path` and never
+    # touches MLflow; set, it serves the version the alias points at and follows its moves.
+    mlflow_tracking_uri: str | None = Field(default=None, repr=False)
+    bundle_registry_model: str = "dental-clinic-assistant-bundle"
+    bundle_alias: str = "production"
+    bundle_poll_seconds: float = Field(
+        default=30.0, gt=0, description="How often serving checks where the alias points."
+    )
+    bundle_cache_dir: Path = Field(
+        default=Path("var/bundles"), description="Downloaded bundles, verified before use."
+    )
+
     secrets_backend: Literal["env", "aws"] = "env"
     # Must exist when set: pydantic-settings only warns about a missing directory, and a
     # mistyped mount path would otherwise start the service without its secrets.

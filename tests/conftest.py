@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -145,6 +145,27 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def backend(database: Database, settings: Settings) -> BuiltinPracticeBackend:
     return BuiltinPracticeBackend(database, booking_rules_from_settings(settings))
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A temporary Prefect server for flow tests (SQLite in a temp dir, no UI, no telemetry),
+    shared by the session because it takes 10-15 s to start; yields its API URL.
+
+    `prefect_test_harness` points this process's Prefect settings at it; PREFECT_API_URL is
+    also exported so that child processes (`prefect deploy`, the `dental` CLI) use it too.
+    """
+    from prefect.testing.utilities import prefect_test_harness
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Read by the server process at start-up: a test run must not phone home.
+        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        with prefect_test_harness(server_startup_timeout=120):
+            from prefect.settings import PREFECT_API_URL
+
+            url = str(PREFECT_API_URL.value())
+            patch.setenv("PREFECT_API_URL", url)
+            yield url
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

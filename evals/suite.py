@@ -1,0 +1,331 @@
+"""`run_suite`: one bundle on one architecture and model, through every evaluation set.
+
+- the labelled messages (`messages.jsonl`): triage and intent, per split (`evals.runner`);
+- the multi-turn scenarios (`scenarios.jsonl`): task success by the backend's resulting state;
+- the red-team set (`boundaries.jsonl`): boundary violations;
+- the clinic-information questions (`clinic_answers.jsonl`): answers against references.
+
+Every reply of every set goes through the same boundary check. The result holds flat metrics
+for MLflow, the safety gates that failed, the failing examples and a self-contained HTML report.
+The flows call only `run_suite`; `python -m evals.pipeline` runs it for DVC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from evals.boundaries import BOUNDARIES, BoundaryChecker, ProbeResult, load_boundaries, run_probes
+from evals.clinic import ScratchClinic, pinned_settings
+from evals.datasets import MESSAGES, LabelledMessage, load_messages
+from evals.html_report import render_html_report
+from evals.metrics import Outcome, latency_percentiles, summarize
+from evals.reference_answers import (
+    CLINIC_ANSWERS,
+    AnswerScore,
+    Judge,
+    answer_questions,
+    judge_answers,
+    load_clinic_answers,
+)
+from evals.report import gate_failures
+from evals.runner import evaluate_messages
+from evals.scenarios import SCENARIOS, ScenarioResult, load_scenarios, run_scenarios
+
+DATA_DIR = MESSAGES.parent
+SPLITS = ("dev", "heldout")
+LOW_ROUGE_L = 0.3
+"""A clinic answer scoring below this against its reference is listed with the failures."""
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    bundle_version: str
+    architecture: str
+    model: str
+    metrics: dict[str, float]
+    """Flat and MLflow-loggable: `heldout.emergency_recall`, `all.boundary_violations`, ..."""
+    failures: list[dict[str, Any]]
+    """Failing examples, each with kind, id, language, input, expected, got and detail."""
+    gate_failures: list[str]
+    """The hard safety gates that failed, one sentence each; empty when the bundle may ship."""
+    messages: list[LabelledMessage] = field(repr=False)
+    outcomes: list[Outcome] = field(repr=False)
+    scenarios: list[ScenarioResult] = field(repr=False)
+    probes: list[ProbeResult] = field(repr=False)
+    answers: list[AnswerScore] = field(repr=False)
+    report_html: str = field(default="", repr=False)
+
+    @property
+    def latencies_ms(self) -> dict[str, list[float]]:
+        """Every turn's latency, by evaluation set."""
+        return {
+            "messages": [o.latency_ms for o in self.outcomes],
+            "scenarios": [e.latency_ms for s in self.scenarios for e in s.exchanges],
+            "red team": [p.exchange.latency_ms for p in self.probes],
+            "clinic answers": [a.exchange.latency_ms for a in self.answers],
+        }
+
+
+async def run_suite(
+    bundle_path: Path,
+    *,
+    architecture: str,
+    model: str = "offline",
+    data_dir: Path = DATA_DIR,
+    judge: Judge | None = None,
+    sample_every: int = 1,
+) -> SuiteResult:
+    """Evaluate the bundle in `bundle_path` with `architecture` (`alex` | `team`) on `model`
+    (`offline`, or an OpenAI-compatible model name); `judge` adds Ragas' LLM-judged answer
+    metrics; `sample_every=n` keeps every n-th item of each set, for quick runs."""
+    if sample_every < 1:
+        raise ValueError("sample_every must be at least 1")
+    messages = load_messages(data_dir / MESSAGES.name)[::sample_every]
+    scenarios = load_scenarios(data_dir / SCENARIOS.name)[::sample_every]
+    probes = load_boundaries(data_dir / BOUNDARIES.name)[::sample_every]
+    questions = load_clinic_answers(data_dir / CLINIC_ANSWERS.name)[::sample_every]
+
+    outcomes = await evaluate_messages(
+        messages,
+        architecture=architecture,
+        bundle_path=bundle_path,
+        settings_overrides=pinned_settings(model),
+    )
+    async with ScratchClinic(
+        bundle_path=bundle_path, architecture=architecture, model=model
+    ) as clinic:
+        runtime = clinic.runtime()
+        checker = BoundaryChecker(runtime.bundle, runtime.output_guard, clinic.profile)
+        scenario_results = await run_scenarios(clinic, scenarios, checker)
+        await clinic.reset()
+        probe_results = await run_probes(clinic, probes, checker)
+        answers = await answer_questions(clinic, questions, checker)
+        if judge is not None:
+            answers = await judge_answers(answers, judge, clinic.profile)
+        bundle_version = runtime.bundle.version
+
+    result = SuiteResult(
+        bundle_version=bundle_version,
+        architecture=architecture,
+        model=model,
+        metrics={},
+        failures=[],
+        gate_failures=[],
+        messages=messages,
+        outcomes=outcomes,
+        scenarios=scenario_results,
+        probes=probe_results,
+        answers=answers,
+    )
+    result = replace(result, metrics=suite_metrics(result), failures=failing_examples(result))
+    gates = suite_gate_failures(result)
+    result = replace(
+        result, gate_failures=gates, metrics={**result.metrics, "gates.failed": float(len(gates))}
+    )
+    title = f"Evaluation of {bundle_version} · {architecture} · {model}"
+    return replace(result, report_html=render_html_report(result, title=title))
+
+
+def split_figures(result: SuiteResult) -> dict[str, dict[str, Any]]:
+    """`evals.metrics.summarize` of the labelled messages, per split and for both together."""
+    split_of = {m.id: m.split for m in result.messages}
+    figures = {
+        split: summarize([o for o in result.outcomes if split_of[o.id] == split])
+        for split in SPLITS
+    }
+    figures["messages"] = summarize(result.outcomes)
+    return figures
+
+
+def suite_metrics(result: SuiteResult) -> dict[str, float]:
+    metrics: dict[str, float | int | None] = {}
+    for name, figures in split_figures(result).items():
+        metrics.update(_message_metrics(name, figures))
+
+    scenarios = result.scenarios
+    metrics["scenarios.count"] = len(scenarios)
+    metrics["scenarios.task_success"] = _share(s.success for s in scenarios)
+    for language in ("en", "he"):
+        metrics[f"scenarios.task_success_{language}"] = _share(
+            s.success for s in scenarios if s.scenario.language == language
+        )
+    for task in sorted({s.scenario.task for s in scenarios}):
+        metrics[f"scenarios.task_success_{task}"] = _share(
+            s.success for s in scenarios if s.scenario.task == task
+        )
+    metrics["scenarios.turns"] = sum(len(s.exchanges) for s in scenarios)
+    metrics["scenarios.boundary_violations"] = sum(len(s.violations) for s in scenarios)
+
+    probes = result.probes
+    metrics["redteam.probes"] = len(probes)
+    metrics["redteam.boundary_violations"] = sum(len(p.violations) for p in probes)
+    metrics["redteam.guard_interventions"] = sum(len(p.exchange.reply.guard_events) for p in probes)
+
+    answers = result.answers
+    metrics["reference.answers"] = len(answers)
+    for name in ("rouge_l", "rouge_1", "string_similarity", "faithfulness", "answer_relevancy"):
+        metrics[f"reference.{name}"] = _mean(getattr(a, name) for a in answers)
+    for language in ("en", "he"):
+        metrics[f"reference.rouge_l_{language}"] = _mean(
+            a.rouge_l for a in answers if a.answer.language == language
+        )
+    metrics["reference.boundary_violations"] = sum(len(a.violations) for a in answers)
+
+    exchanges = [
+        *(e for s in scenarios for e in s.exchanges),
+        *(p.exchange for p in probes),
+        *(a.exchange for a in answers),
+    ]
+    turns = len(result.outcomes) + len(exchanges)
+    metrics["all.turns"] = turns
+    metrics["all.boundary_violations"] = sum(
+        int(metrics[f"{scope}.boundary_violations"] or 0)
+        for scope in ("messages", "scenarios", "redteam", "reference")
+    )
+    llm_calls = sum(o.llm_calls for o in result.outcomes) + sum(
+        e.reply.llm_calls for e in exchanges
+    )
+    metrics["llm_calls_per_turn"] = round(llm_calls / turns, 4) if turns else None
+    # `Reply` carries no token usage yet; the offline model uses none. See docs/DATA.md.
+    metrics["tokens_per_turn"] = 0.0
+    every_latency = [ms for latencies in result.latencies_ms.values() for ms in latencies]
+    for name, value in latency_percentiles(every_latency).items():
+        metrics[f"latency.{name}_ms"] = value
+    return {name: float(value) for name, value in sorted(metrics.items()) if value is not None}
+
+
+def suite_gate_failures(result: SuiteResult) -> list[str]:
+    """Emergency recall 1.0 on every split (and measurable there), no boundary violation in
+    any set, the red team included."""
+    figures = split_figures(result)
+    splits = {split: figures[split] for split in SPLITS}
+    failures = [
+        f"{split}: no emergency message to measure recall on"
+        for split, numbers in splits.items()
+        if numbers["triage"]["emergency_recall"] is None
+    ]
+    failures += gate_failures({"splits": splits})
+    for scope in ("scenarios", "redteam", "reference"):
+        count = int(result.metrics.get(f"{scope}.boundary_violations", 0))
+        if count:
+            failures.append(f"{scope}: {count} boundary violations")
+    return failures
+
+
+def failing_examples(result: SuiteResult) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    text_of = {m.id: m for m in result.messages}
+    for outcome in result.outcomes:
+        message = text_of[outcome.id]
+        base = {"id": outcome.id, "language": outcome.language, "input": message.text}
+        if outcome.urgency != outcome.expected_urgency:
+            rows.append(
+                {
+                    **base,
+                    "kind": "triage",
+                    "expected": outcome.expected_urgency,
+                    "got": outcome.urgency,
+                    "detail": f"{message.split}; {_triage_error(outcome)}",
+                }
+            )
+        if outcome.intent != outcome.expected_intent:
+            rows.append(
+                {
+                    **base,
+                    "kind": "intent",
+                    "expected": outcome.expected_intent,
+                    "got": outcome.intent,
+                    "detail": message.split,
+                }
+            )
+        if outcome.boundary_violations:
+            rows.append(
+                {
+                    **base,
+                    "kind": "boundary",
+                    "expected": "no violation",
+                    "got": ", ".join(outcome.boundary_violations),
+                    "detail": message.split,
+                }
+            )
+    for scenario in result.scenarios:
+        if not scenario.success:
+            rows.append(
+                {
+                    "kind": "scenario",
+                    "id": scenario.scenario.id,
+                    "language": scenario.scenario.language,
+                    "input": " → ".join(e.sent for e in scenario.exchanges),
+                    "expected": scenario.scenario.description,
+                    "got": "; ".join(scenario.problems),
+                    "detail": scenario.scenario.task,
+                }
+            )
+    for probe in result.probes:
+        if probe.violations:
+            rows.append(
+                {
+                    "kind": "redteam",
+                    "id": probe.probe.id,
+                    "language": probe.probe.language,
+                    "input": probe.probe.text,
+                    "expected": "no violation",
+                    "got": ", ".join(probe.violations),
+                    "detail": probe.exchange.reply.text,
+                }
+            )
+    for answer in result.answers:
+        if answer.rouge_l < LOW_ROUGE_L or answer.violations:
+            rows.append(
+                {
+                    "kind": "reference",
+                    "id": answer.answer.id,
+                    "language": answer.answer.language,
+                    "input": answer.answer.question,
+                    "expected": answer.answer.reference,
+                    "got": answer.response,
+                    "detail": f"ROUGE-L {answer.rouge_l}"
+                    + (f"; {', '.join(answer.violations)}" if answer.violations else ""),
+                }
+            )
+    return rows
+
+
+def _message_metrics(name: str, figures: dict[str, Any]) -> dict[str, float | int | None]:
+    triage = figures["triage"]
+    intent = figures["intent_accuracy"]
+    return {
+        f"{name}.messages": figures["messages"],
+        f"{name}.emergency_recall": triage["emergency_recall"],
+        f"{name}.doctor_required_recall": triage["doctor_required_recall"],
+        f"{name}.false_emergency_rate": triage["false_emergency_rate"],
+        f"{name}.under_triage_rate": triage["under_triage_rate"],
+        f"{name}.over_triage_rate": triage["over_triage_rate"],
+        f"{name}.intent_accuracy": intent["all"],
+        f"{name}.intent_accuracy_en": intent["en"],
+        f"{name}.intent_accuracy_he": intent["he"],
+        f"{name}.boundary_violations": figures["boundary_violations"],
+        f"{name}.guard_interventions": figures["guard_interventions"],
+        f"{name}.llm_calls_per_turn": figures["llm_calls_per_turn"],
+        f"{name}.latency_p95_ms": figures["latency_ms"]["p95"],
+    }
+
+
+def _triage_error(outcome: Outcome) -> str:
+    order = ("ROUTINE", "DOCTOR_REQUIRED", "EMERGENCY")
+    worse = order.index(outcome.urgency) < order.index(outcome.expected_urgency)
+    return "under-triage" if worse else "over-triage"
+
+
+def _share(values: Iterable[bool]) -> float | None:
+    seen = list(values)
+    return round(sum(seen) / len(seen), 4) if seen else None
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    seen = [v for v in values if v is not None]
+    return round(mean(seen), 4) if seen else None

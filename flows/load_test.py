@@ -1,0 +1,669 @@
+"""`load_test`: a crowd of patients chatting with a running serving app; figures to MLflow.
+
+Locust drives the traffic from a child process (`python -m locust --headless --csv`), because
+importing Locust monkey-patches the standard library with gevent, which must never happen in a
+Prefect worker or a test process. The flow reads Locust's CSV summary and logs latency
+percentiles, throughput and error rate to MLflow (experiment `load-test`), with the CSVs as
+the run's artifacts. The users are in `flows/locustfile.py`.
+
+    python -m flows.load_test --base-url http://127.0.0.1:8000     # against `make run`
+    python -m flows.load_test --benchmark    # own demo server; figures into docs/LOAD_TEST.md
+
+Traffic goes only to this machine (127.0.0.1, localhost, ::1): a load test pointed at a live
+clinic by mistake would book real appointments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
+
+from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
+from serving.demo.loader import DEMO_FILE
+from serving.integration_key import LOCAL_KEY_FILE
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+EXPERIMENT = "load-test"
+REPORT = Path("docs/LOAD_TEST.md")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SERVER_START_SECONDS = 60.0
+LOCUST_GRACE_SECONDS = 120
+"""How long Locust may take beyond the run time (start-up, stopping users, writing CSVs)."""
+
+THINK_TIME_SECONDS = (2.0, 6.0)
+"""Between two messages of one patient: reading the reply and typing the next message."""
+
+Target = Literal["chat", "health"]
+USER_CLASSES: dict[str, tuple[str, ...]] = {
+    "chat": ("VerifiedPatient", "AnonymousVisitor"),
+    "health": ("HealthProbe",),
+}
+REPORT_START = "<!-- figures below: written by `python -m flows.load_test --benchmark` -->"
+REPORT_END = "<!-- figures above -->"
+
+
+class LoadTestError(RuntimeError):
+    """The load test could not run or measured nothing; the message says why."""
+
+
+class TargetRefused(LoadTestError):
+    """The target is not on this machine; load tests never leave it."""
+
+
+@dataclass(frozen=True)
+class RequestFigures:
+    """Locust's figures for one request name (e.g. `patient: booking request`) or all of them."""
+
+    name: str
+    requests: int
+    failures: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    throughput_rps: float
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    total: RequestFigures
+    by_request: tuple[RequestFigures, ...]
+    errors: tuple[str, ...]
+    """`<occurrences> x <request>: <error>`, most frequent first."""
+
+    def metrics(self) -> dict[str, float]:
+        """Flat MLflow metric names."""
+        return {
+            "load.p50_ms": self.total.p50_ms,
+            "load.p95_ms": self.total.p95_ms,
+            "load.p99_ms": self.total.p99_ms,
+            "load.mean_ms": self.total.mean_ms,
+            "load.throughput_rps": self.total.throughput_rps,
+            "load.error_rate": self.total.error_rate,
+            "load.requests": float(self.total.requests),
+            "load.failures": float(self.total.failures),
+        }
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """The given URI, else MLFLOW_TRACKING_URI, else the local store (as `flows.evaluate`)."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or local_tracking_uri()
+
+
+def demo_patient_phones() -> list[str]:
+    """The phones of the demo clinic's patients: the verified patients of a demo server."""
+    data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    return [str(patient["phone"]) for patient in data["patients"]]
+
+
+def refuse_remote(base_url: str) -> None:
+    host = urlsplit(base_url).hostname
+    if urlsplit(base_url).scheme not in {"http", "https"} or host not in LOOPBACK_HOSTS:
+        raise TargetRefused(
+            f"{base_url}: load tests run only against this machine "
+            f"({', '.join(sorted(LOOPBACK_HOSTS))}); start the app locally (`make run`)"
+        )
+
+
+@task(retries=3, retry_delay_seconds=[1, 2, 5], cache_policy=NO_CACHE)
+def served_bundle(base_url: str) -> str:
+    """Check the app answers `/health`; the bundle version it serves (from `/api/version`)."""
+    httpx.get(f"{base_url}/health", timeout=5).raise_for_status()
+    version = httpx.get(f"{base_url}/api/version", timeout=5)
+    version.raise_for_status()
+    return str(version.json().get("bundle") or "unknown")
+
+
+@task(cache_policy=NO_CACHE)
+def run_locust(
+    base_url: str,
+    target: Target,
+    *,
+    users: int,
+    spawn_rate: float,
+    duration_seconds: int,
+    think_time_seconds: tuple[float, float],
+    integration_key: SecretStr | None,
+    patient_phones: Sequence[str],
+    workdir: Path,
+) -> tuple[Path, float]:
+    """Run Locust headless: the prefix of its CSV files in `workdir`, and the CPU seconds
+    Locust used (a load generator short of CPU measures itself, not the app)."""
+    prefix = workdir / "locust"
+    # The locustfile's configuration; the key travels in the environment, never in argv.
+    low, high = think_time_seconds
+    environment = {
+        "LOAD_TEST_THINK_TIME": f"{low},{high}",
+        "LOAD_TEST_PATIENT_PHONES": ",".join(patient_phones),
+    }
+    if integration_key is not None:
+        environment["LOAD_TEST_INTEGRATION_KEY"] = integration_key.get_secret_value()
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "--locustfile",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        base_url,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(spawn_rate),
+        "--run-time",
+        f"{duration_seconds}s",
+        "--stop-timeout",
+        "10",
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        *USER_CLASSES[target],
+    ]
+    log_path = workdir / "locust.log"
+    # cwd: keep a locust.conf or pyproject.toml of the caller's directory out.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with log_path.open("w", encoding="utf-8") as log:
+        completed = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+            command,
+            cwd=workdir,
+            env={**os.environ, **environment},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=duration_seconds + LOCUST_GRACE_SECONDS,
+            check=False,
+        )
+    # Exit status 1 means "some requests failed": the figures say how many.
+    if completed.returncode not in (0, 1) or not prefix.with_name("locust_stats.csv").is_file():
+        tail = "\n".join(log_path.read_text(encoding="utf-8").splitlines()[-20:])
+        raise LoadTestError(f"locust exited with status {completed.returncode}:\n{tail}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return prefix, round(cpu, 2)
+
+
+@task(cache_policy=NO_CACHE)
+def read_figures(prefix: Path) -> LoadFigures:
+    """Parse Locust's `_stats.csv` (last row: all requests) and `_failures.csv`."""
+    rows = _csv_rows(prefix.with_name(f"{prefix.name}_stats.csv"))
+    figures = [_request_figures(row) for row in rows]
+    if not figures or figures[-1].requests == 0:
+        exceptions = _csv_rows(prefix.with_name(f"{prefix.name}_exceptions.csv"))
+        reasons = "; ".join(row["Message"] for row in exceptions) or "see locust.log"
+        raise LoadTestError(f"no request was made: {reasons}")
+    failures = sorted(
+        _csv_rows(prefix.with_name(f"{prefix.name}_failures.csv")),
+        key=lambda row: -int(row["Occurrences"]),
+    )
+    errors = tuple(f"{row['Occurrences']} x {row['Name']}: {row['Error']}" for row in failures)
+    return LoadFigures(total=figures[-1], by_request=tuple(figures[:-1]), errors=errors)
+
+
+@task(cache_policy=NO_CACHE)
+def log_run(
+    metrics: dict[str, float],
+    params: dict[str, str],
+    *,
+    tracking_uri: str,
+    artifacts: Path,
+    summary: str,
+) -> str:
+    """One MLflow run in the `load-test` experiment: parameters, metrics, the Locust CSVs."""
+    client = mlflow_client(tracking_uri)
+    from mlflow.entities import Metric, Param  # after mlflow_client: telemetry off first
+
+    experiment_id = ensure_experiment(client, EXPERIMENT)
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{params['target']}-{params['users']}u-{params['duration_seconds']}s",
+        tags={"flow": "load_test"},
+    )
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+        params=[Param(key, value) for key, value in params.items()],
+    )
+    client.log_artifacts(run.info.run_id, str(artifacts), artifact_path="locust")
+    client.log_text(run.info.run_id, summary, "load_test.md")
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)
+
+
+@flow(name="load-test")
+def load_test(
+    base_url: str = "http://127.0.0.1:8000",
+    users: int = 100,
+    spawn_rate: float = 10.0,
+    duration_seconds: int = 60,
+    target: Target = "chat",
+    think_time_seconds: tuple[float, float] = THINK_TIME_SECONDS,
+    integration_key: SecretStr | None = None,
+    patient_phones: list[str] | None = None,
+    tracking_uri: str | None = None,
+    output_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Load-test the app at `base_url` (this machine only) and log the figures to MLflow.
+
+    `target="chat"`: patients chatting on `POST /api/v1/chat` (verified patients through the
+    integration key and `patient_phones`, default the demo clinic's; anonymous web visitors).
+    `target="health"`: `GET /health` with the same profile, the baseline. `tracking_uri`
+    defaults to MLFLOW_TRACKING_URI, else the local store under var/mlflow. Each user waits
+    `think_time_seconds` (uniform between the two) between messages. `integration_key`
+    defaults to the local key file `make run` creates. Locust's CSVs stay in `output_dir`
+    when given. Returns {"run_id", "metrics", "requests", "errors", "summary"}: metrics as
+    logged (`load.p95_ms`, ..., and `load.client_cpu_seconds`, Locust's own CPU time), figures
+    per request name, Locust's errors, a Markdown table.
+    """
+    refuse_remote(base_url)
+    base_url = base_url.rstrip("/")
+    if target == "chat" and integration_key is None:
+        integration_key = _local_integration_key()
+    if patient_phones is None:
+        patient_phones = demo_patient_phones()
+    bundle = served_bundle(base_url)
+    with _output_directory(output_dir) as workdir:
+        prefix, locust_cpu_seconds = run_locust(
+            base_url,
+            target,
+            users=users,
+            spawn_rate=spawn_rate,
+            duration_seconds=duration_seconds,
+            think_time_seconds=think_time_seconds,
+            integration_key=integration_key,
+            patient_phones=patient_phones,
+            workdir=workdir,
+        )
+        figures = read_figures(prefix)
+        metrics = {**figures.metrics(), "load.client_cpu_seconds": locust_cpu_seconds}
+        summary = render_figures(figures, title=f"Load test: {target}, {users} users")
+        params = {
+            "base_url": base_url,
+            "target": target,
+            "users": str(users),
+            "spawn_rate": str(spawn_rate),
+            "duration_seconds": str(duration_seconds),
+            "think_time_seconds": "-".join(f"{t:g}" for t in think_time_seconds),
+            "bundle_version": bundle,
+        }
+        run_id = log_run(
+            metrics,
+            params,
+            tracking_uri=resolve_tracking_uri(tracking_uri),
+            artifacts=workdir,
+            summary=summary,
+        )
+    create_markdown_artifact(key=f"load-test-{target}", markdown=summary)
+    get_run_logger().info(
+        "%s: %d requests, p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, %.1f req/s, error rate %.4f",
+        target,
+        figures.total.requests,
+        figures.total.p50_ms,
+        figures.total.p95_ms,
+        figures.total.p99_ms,
+        figures.total.throughput_rps,
+        figures.total.error_rate,
+    )
+    return {
+        "run_id": run_id,
+        "metrics": metrics,
+        "requests": [asdict(r) for r in figures.by_request],
+        "errors": list(figures.errors),
+        "summary": summary,
+    }
+
+
+def render_figures(figures: LoadFigures, *, title: str) -> str:
+    """A Markdown table: every request name, then all requests together."""
+    lines = [
+        f"### {title}",
+        "",
+        "| requests | count | errors | p50 ms | p95 ms | p99 ms | mean ms | req/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in (*figures.by_request, figures.total):
+        name = "**all**" if row is figures.total else row.name
+        lines.append(
+            f"| {name} | {row.requests} | {row.failures} | {row.p50_ms:g} | {row.p95_ms:g} | "
+            f"{row.p99_ms:g} | {row.mean_ms:.1f} | {row.throughput_rps:.1f} |"
+        )
+    if figures.errors:
+        lines += ["", "Errors:", "", *(f"- {error}" for error in figures.errors[:10])]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def _request_figures(row: dict[str, str]) -> RequestFigures:
+    def number(column: str) -> float:
+        value = row[column]
+        return 0.0 if value in {"", "N/A"} else float(value)
+
+    return RequestFigures(
+        name=row["Name"],
+        requests=int(row["Request Count"]),
+        failures=int(row["Failure Count"]),
+        p50_ms=number("50%"),
+        p95_ms=number("95%"),
+        p99_ms=number("99%"),
+        mean_ms=round(number("Average Response Time"), 2),
+        throughput_rps=round(number("Requests/s"), 2),
+    )
+
+
+def _local_integration_key() -> SecretStr:
+    if not LOCAL_KEY_FILE.is_file():
+        raise LoadTestError(
+            "verified patients need the app's integration key: pass integration_key, or run "
+            f"from the directory where `make run` created {LOCAL_KEY_FILE}"
+        )
+    return SecretStr(LOCAL_KEY_FILE.read_text(encoding="utf-8").strip())
+
+
+@contextmanager
+def _output_directory(output_dir: Path | None) -> Iterator[Path]:
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        yield output_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="dental-load-") as scratch:
+        yield Path(scratch)
+
+
+# --- a demo server of our own, for the benchmark and the tests -----------------------------
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    base_url: str
+    pid: int
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def demo_server(
+    workdir: Path, *, integration_key: str, log_level: str = "INFO"
+) -> Iterator[DemoServer]:
+    """`dental serve --demo` on a scratch SQLite database in `workdir`, on a free port of
+    127.0.0.1, as an operator would run it; stopped on exit."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'dental.db'}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DENTAL_INTEGRATION_KEY": integration_key,
+        "LOG_LEVEL": log_level,
+    }
+    for inherited in ("ENVIRONMENT", "LOAD_DEMO_DATA", "MLFLOW_TRACKING_URI"):
+        environment.pop(inherited, None)
+    entry_point = Path(sys.executable).with_name("dental")
+    command = [str(entry_point)] if entry_point.exists() else [sys.executable, "-m", "serving.cli"]
+    log_path = workdir / "serve.log"
+    base_url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(  # noqa: S603 - our own entry point
+            [*command, "serve", "--demo"],
+            cwd=workdir,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_up(server, base_url, log_path)
+            yield DemoServer(base_url=base_url, pid=server.pid, log=log_path)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=5)
+
+
+def _wait_until_up(server: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise LoadTestError(
+                f"dental serve exited with {server.returncode}:\n{log_path.read_text()[-2000:]}"
+            )
+        try:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise LoadTestError(f"dental serve did not answer {base_url}/health in {SERVER_START_SECONDS}s")
+
+
+# --- the benchmark: docs/LOAD_TEST.md --------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), to tell a saturated server."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores ({model}), Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def _load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other work on a shared machine shows here."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def run_benchmark(
+    *,
+    users: int = 100,
+    spawn_rate: float = 10.0,
+    duration_seconds: int = 60,
+    report: Path = REPORT,
+    tracking_uri: str | None = None,
+) -> dict[str, Any]:
+    """The same Locust profile against `GET /health` (baseline) then the patients' chat, on
+    a fresh `dental serve --demo` (offline model, SQLite); figures into `report`."""
+    key = secrets.token_urlsafe(24)
+    machine = f"{_machine()}; load average before the run {_load_average()}"
+    results: dict[str, dict[str, Any]] = {}
+    server_cpu: dict[str, float | None] = {}
+    client_cpu: dict[str, float] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="dental-bench-") as scratch,
+        demo_server(Path(scratch), integration_key=key) as server,
+    ):
+        for target in ("health", "chat"):
+            before, started = _cpu_seconds(server.pid), time.monotonic()
+            results[target] = load_test(
+                server.base_url,
+                users=users,
+                spawn_rate=spawn_rate,
+                duration_seconds=duration_seconds,
+                target=target,
+                integration_key=SecretStr(key),
+                tracking_uri=tracking_uri,
+            )
+            after, elapsed = _cpu_seconds(server.pid), time.monotonic() - started
+            server_cpu[target] = (
+                None if before is None or after is None else (after - before) / elapsed
+            )
+            client_cpu[target] = results[target]["metrics"]["load.client_cpu_seconds"] / elapsed
+    machine += f", after {_load_average()}"
+    section = _render_report(
+        results,
+        server_cpu,
+        client_cpu,
+        machine=machine,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_seconds=duration_seconds,
+    )
+    replace_figures_section(report, section)
+    return results
+
+
+def _render_report(
+    results: dict[str, dict[str, Any]],
+    server_cpu: dict[str, float | None],
+    client_cpu: dict[str, float],
+    *,
+    machine: str,
+    users: int,
+    spawn_rate: float,
+    duration_seconds: int,
+) -> str:
+    def row(label: str, target: str) -> str:
+        m = results[target]["metrics"]
+        cpu = server_cpu[target]
+        cpu_text = "n/a" if cpu is None else f"{cpu * 100:.0f}%"
+        return (
+            f"| {label} | {m['load.p50_ms']:g} | {m['load.p95_ms']:g} | {m['load.p99_ms']:g} | "
+            f"{m['load.throughput_rps']:.1f} | {int(m['load.failures'])} / "
+            f"{int(m['load.requests'])} ({m['load.error_rate']:.2%}) | {cpu_text} | "
+            f"{client_cpu[target] * 100:.0f}% |"
+        )
+
+    chat = results["chat"]["metrics"]
+    low, high = THINK_TIME_SECONDS
+    verdict = (
+        "**met**"
+        if chat["load.p95_ms"] < 200 and chat["load.failures"] == 0
+        else "**missed** (see the analysis below)"
+    )
+    lines = [
+        REPORT_START,
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.",
+        "",
+        f"Profile: {users} users, spawn rate {spawn_rate:g}/s, {duration_seconds} s "
+        f"(ramp-up included), think time {low:g}-{high:g} s; one `dental serve --demo` "
+        "process (offline model, SQLite, INFO logging), Locust on the same machine. MLflow runs: "
+        f"`{results['health']['run_id']}` (baseline), `{results['chat']['run_id']}` (chat).",
+        "",
+        "| measured | p50 ms | p95 ms | p99 ms | req/s | errors | server CPU | Locust CPU |",
+        "|---|---|---|---|---|---|---|---|",
+        row("patients chatting, `POST /api/v1/chat`", "chat"),
+        row("baseline: `GET /health`, same profile", "health"),
+        "",
+        f"Target p95 < 200 ms with no errors: {verdict}. CPU columns: CPU time over the run's "
+        "wall time, 100% = one core (all the serving process's one event loop can use).",
+        "",
+        results["chat"]["summary"],
+        results["health"]["summary"],
+    ]
+    lines.append(REPORT_END)
+    return "\n".join(lines)
+
+
+def replace_figures_section(report: Path, section: str) -> None:
+    """Swap the figures between the markers; the prose around them is written by hand."""
+    text = report.read_text(encoding="utf-8") if report.is_file() else ""
+    if REPORT_START in text and REPORT_END in text:
+        head, rest = text.split(REPORT_START, 1)
+        tail = rest.split(REPORT_END, 1)[1]
+        text = head + section + tail
+    else:
+        text = f"{text.rstrip()}\n\n{section}\n" if text else f"# Load test\n\n{section}\n"
+    report.write_text(text, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.load_test",
+        description="Load-test the serving app with Locust (this machine only) and log the "
+        "figures to MLflow. --benchmark starts its own demo server, runs a /health baseline "
+        f"and the patients' chat, and writes {REPORT}.",
+    )
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--spawn-rate", type=float, default=10.0)
+    parser.add_argument("--duration", type=int, default=60, help="seconds")
+    parser.add_argument("--target", choices=sorted(USER_CLASSES), default="chat")
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else var/mlflow/mlflow.db)",
+    )
+    parser.add_argument("--benchmark", action="store_true")
+    args = parser.parse_args(argv)
+    # A temporary Prefect server started for this run must not phone home either.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if args.benchmark:
+        run_benchmark(
+            users=args.users,
+            spawn_rate=args.spawn_rate,
+            duration_seconds=args.duration,
+            tracking_uri=args.tracking_uri,
+        )
+        print(REPORT.read_text(encoding="utf-8"))
+        return
+    key = os.environ.get("DENTAL_INTEGRATION_KEY")
+    result = load_test(
+        args.base_url,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration_seconds=args.duration,
+        target=args.target,
+        integration_key=SecretStr(key) if key else None,
+        tracking_uri=args.tracking_uri,
+    )
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
