@@ -33,13 +33,14 @@ async def evaluate_messages(
 ) -> list[Outcome]:
     with tempfile.TemporaryDirectory(prefix="dental-eval-") as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'eval.db'}"
+        # The bundle under evaluation, never the registry's production one (MLFLOW_TRACKING_URI).
         settings = Settings(
             _env_file=None,
             database_url=url,
             environment="test",
             agent_architecture=architecture,
             bundle_path=bundle_path,
-            **(settings_overrides or {}),
+            **{"mlflow_tracking_uri": None, **(settings_overrides or {})},
         )
         database = Database(url)
         try:

@@ -92,11 +92,25 @@ class RequestFigures:
 
 
 @dataclass(frozen=True)
+class Window:
+    """All requests of the last 10 s, as Locust's history recorded them each second."""
+
+    second: int
+    users: int
+    throughput_rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
 class LoadFigures:
     total: RequestFigures
     by_request: tuple[RequestFigures, ...]
     errors: tuple[str, ...]
     """`<occurrences> x <request>: <error>`, most frequent first."""
+    windows: tuple[Window, ...] = ()
+    """Second by second: shows whether slow requests cluster in the ramp-up or persist."""
 
     def metrics(self) -> dict[str, float]:
         """Flat MLflow metric names."""
@@ -184,6 +198,7 @@ def run_locust(
         "10",
         "--csv",
         str(prefix),
+        "--csv-full-history",  # the history then holds 10 s window percentiles, not totals
         "--only-summary",
         "--loglevel",
         "WARNING",
@@ -225,7 +240,11 @@ def read_figures(prefix: Path) -> LoadFigures:
         key=lambda row: -int(row["Occurrences"]),
     )
     errors = tuple(f"{row['Occurrences']} x {row['Name']}: {row['Error']}" for row in failures)
-    return LoadFigures(total=figures[-1], by_request=tuple(figures[:-1]), errors=errors)
+    history = _csv_rows(prefix.with_name(f"{prefix.name}_stats_history.csv"))
+    windows = _windows([row for row in history if row["Name"] == "Aggregated"])
+    return LoadFigures(
+        total=figures[-1], by_request=tuple(figures[:-1]), errors=errors, windows=windows
+    )
 
 
 @task(cache_policy=NO_CACHE)
@@ -280,9 +299,11 @@ def load_test(
     defaults to MLFLOW_TRACKING_URI, else the local store under var/mlflow. Each user waits
     `think_time_seconds` (uniform between the two) between messages. `integration_key`
     defaults to the local key file `make run` creates. Locust's CSVs stay in `output_dir`
-    when given. Returns {"run_id", "metrics", "requests", "errors", "summary"}: metrics as
-    logged (`load.p95_ms`, ..., and `load.client_cpu_seconds`, Locust's own CPU time), figures
-    per request name, Locust's errors, a Markdown table.
+    when given. Returns {"run_id", "metrics", "requests", "errors", "windows",
+    "steady_state_p95_ms", "summary"}: metrics as logged (`load.p95_ms`, ..., and
+    `load.client_cpu_seconds`, Locust's own CPU time), figures per request name, Locust's
+    errors, 10 s window figures second by second, the lowest and highest window p95 once every
+    user runs (None for a short run), a Markdown table.
     """
     refuse_remote(base_url)
     base_url = base_url.rstrip("/")
@@ -338,6 +359,8 @@ def load_test(
         "metrics": metrics,
         "requests": [asdict(r) for r in figures.by_request],
         "errors": list(figures.errors),
+        "windows": [asdict(w) for w in figures.windows],
+        "steady_state_p95_ms": steady_state_p95(figures, users),
         "summary": summary,
     }
 
@@ -383,6 +406,37 @@ def _request_figures(row: dict[str, str]) -> RequestFigures:
         mean_ms=round(number("Average Response Time"), 2),
         throughput_rps=round(number("Requests/s"), 2),
     )
+
+
+def _windows(rows: list[dict[str, str]]) -> tuple[Window, ...]:
+    if not rows:
+        return ()
+    start = int(rows[0]["Timestamp"])
+
+    def number(row: dict[str, str], column: str) -> float:
+        return 0.0 if row[column] in {"", "N/A"} else float(row[column])
+
+    return tuple(
+        Window(
+            second=int(row["Timestamp"]) - start,
+            users=int(row["User Count"]),
+            throughput_rps=round(number(row, "Requests/s"), 2),
+            p50_ms=number(row, "50%"),
+            p95_ms=number(row, "95%"),
+            p99_ms=number(row, "99%"),
+        )
+        for row in rows
+    )
+
+
+def steady_state_p95(figures: LoadFigures, users: int) -> tuple[float, float] | None:
+    """The lowest and highest 10 s window p95 once all `users` run and the first 10 s window
+    after the ramp-up has passed; None for a run too short to have one."""
+    full = [w.second for w in figures.windows if w.users >= users]
+    if not full:
+        return None
+    settled = [w.p95_ms for w in figures.windows if w.second >= full[0] + 10 and w.p95_ms > 0]
+    return (min(settled), max(settled)) if settled else None
 
 
 def _local_integration_key() -> SecretStr:
@@ -604,11 +658,19 @@ def _render_report(
         f"Target p95 < 200 ms with no errors: {verdict}. CPU columns: CPU time over the run's "
         "wall time, 100% = one core (all the serving process's one event loop can use).",
         "",
+        f"After the ramp-up (10 s windows once all {users} users run): chat p95 "
+        f"{_range(results['chat']['steady_state_p95_ms'])}, `/health` p95 "
+        f"{_range(results['health']['steady_state_p95_ms'])}.",
+        "",
         results["chat"]["summary"],
         results["health"]["summary"],
     ]
     lines.append(REPORT_END)
     return "\n".join(lines)
+
+
+def _range(bounds: tuple[float, float] | None) -> str:
+    return "n/a (run too short)" if bounds is None else f"{bounds[0]:g}-{bounds[1]:g} ms"
 
 
 def replace_figures_section(report: Path, section: str) -> None:

@@ -154,6 +154,9 @@ def serve(
         log_config=None,  # keep the JSON logging configured above
         access_log=False,  # RequestContextMiddleware writes the access lines
         server_header=False,
+        # Longer than patients' think time and load balancers' idle timeouts (uvicorn's 5 s
+        # default closed connections clients were about to reuse).
+        timeout_keep_alive=75,
     )
 
 

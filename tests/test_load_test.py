@@ -47,6 +47,7 @@ def test_a_small_crowd_of_patients_is_served_without_errors_and_logged(tmp_path:
     assert metrics["load.throughput_rps"] > 0
     steps = {row["name"] for row in result["requests"]}
     assert {"patient: greeting", "anonymous: greeting"} <= steps
+    assert max(window["users"] for window in result["windows"]) == 10
 
     client = MlflowClient(tracking_uri=tracking_uri)
     run = client.get_run(result["run_id"])
