@@ -56,38 +56,56 @@ def validate_button(data: str) -> str:
     return data
 
 
+STALE = (
+    "this button is no longer valid (the offer changed or it belongs to another "
+    "conversation); please choose from the latest message"
+)
+
+
+async def button_applies(turn: Turn, data: str) -> bool:
+    """Whether the button belongs to the conversation's current state (checked before anything
+    is stored, and again when it is pressed)."""
+    kind, _, value = data.partition(":")
+    state = turn.state
+    if kind == "quick":
+        return value in {"book", "invoices", "doctor"}
+    if kind == "treat":
+        return value in await turn.treatments()
+    if kind == "slot":
+        return state.offer is not None and state.offer.slot(value) is not None
+    if kind == "appt":
+        return state.choice is not None and state.choice.appointment_id(value) is not None
+    if kind in {"confirm", "decline"}:
+        return state.pending is not None and state.pending.nonce == value
+    return False
+
+
 async def press_button(turn: Turn, data: str) -> ActionResult:
     kind, _, value = validate_button(data).partition(":")
+    if not await button_applies(turn, data):
+        raise StaleButton(STALE)
     state = turn.state
-    result: ActionResult | None = None
-    if kind == "quick" and value == "book":
+    if data == "quick:book":
         result = await actions.list_treatments(turn)
-    elif kind == "quick" and value == "invoices":
+    elif data == "quick:invoices":
         result = await actions.my_invoices(turn)
-    elif kind == "quick" and value == "doctor":
+    elif data == "quick:doctor":
         result = await actions.escalate_to_dentist(
             turn, "The patient asked to talk to a dentist (button)."
         )
-    elif kind == "treat" and value in await turn.treatments():
+    elif kind == "treat":
         result = await actions.find_slots(turn, value)
-    elif kind == "slot" and state.offer is not None and state.offer.slot(value) is not None:
+    elif kind == "slot":
         result = await actions.propose_booking(turn, value)
     elif kind == "appt" and state.choice is not None:
         appointment_id = state.choice.appointment_id(value)
-        if appointment_id is not None:
-            if state.choice.purpose == "reschedule":
-                result = await actions.start_reschedule(turn, appointment_id)
-            else:
-                result = await actions.start_cancellation(turn, appointment_id)
-    elif kind in {"confirm", "decline"} and state.pending and state.pending.nonce == value:
-        if kind == "confirm":
-            result = await actions.confirm_pending(turn)
+        if state.choice.purpose == "reschedule":
+            result = await actions.start_reschedule(turn, appointment_id)
         else:
-            result = await actions.decline_pending(turn)
-    if result is None:
-        raise StaleButton(
-            "this button is no longer valid (the offer changed or it belongs to another "
-            "conversation); please choose from the latest message"
-        )
+            result = await actions.start_cancellation(turn, appointment_id)
+    elif kind == "confirm":
+        result = await actions.confirm_pending(turn)
+    else:
+        result = await actions.decline_pending(turn)
     turn.actions.append(result.kind)
     return result

@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from serving.agents.context import TurnContext
-from serving.assistant.buttons import StaleButton, button_intent, press_button, validate_button
+from serving.assistant.buttons import (
+    STALE,
+    StaleButton,
+    button_applies,
+    button_intent,
+    press_button,
+    validate_button,
+)
 from serving.assistant.runtime import Runtime
 from serving.assistant.store import ConversationStore, StoredReply
 from serving.assistant.turn import Button, EscalationRequest, Turn
@@ -121,17 +128,23 @@ class Assistant:
             raise InvalidMessage("send either text or a button, not both and not neither")
         text = clean_text(inbound.text) if inbound.text is not None else None
         button = validate_button(inbound.button) if inbound.button is not None else None
-        language = detect_language(text) if text else "he"
-        opened = await self._store.open(inbound.channel, inbound.user_id, language=language)
-        lock = self._locks.setdefault(opened.id, asyncio.Lock())
+        # A channel's user has one conversation, so the user key serves as the lock key: the
+        # conversation is opened (and its state read) once, inside the lock.
+        key = f"{inbound.channel}:{inbound.user_id}"
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # one message at a time per conversation, in arrival order
-            return await self._respond_in_order(inbound, text, button, opened.id)
+            return await self._respond_in_order(inbound, text, button)
 
     async def _respond_in_order(
-        self, inbound: Inbound, text: str | None, button: str | None, conversation_id: str
+        self, inbound: Inbound, text: str | None, button: str | None
     ) -> Reply:
         runtime = self._runtime()
-        conversation = await self._store.open(inbound.channel, inbound.user_id, language="he")
+        conversation = await self._store.open(
+            inbound.channel,
+            inbound.user_id,
+            language=detect_language(text) if text else "he",
+        )
+        conversation_id = conversation.id
         language: Language = "en" if conversation.language == "en" else "he"
         if text:
             language = detect_language(text, default=language)
@@ -150,11 +163,8 @@ class Assistant:
             now=self._now(),
             tz=self._tz,
         )
-        if button is not None and not await _button_may_apply(turn, button):
-            raise StaleButton(
-                "this button is no longer valid (the offer changed or it belongs to another "
-                "conversation); please choose from the latest message"
-            )
+        if button is not None and not await button_applies(turn, button):
+            raise StaleButton(STALE)
         message_id = await self._store.add_patient_message(
             conversation_id, text=text or "", button=button, language=language
         )
@@ -324,23 +334,6 @@ class Assistant:
             invoice_numbers=frozenset(invoices),
             names=frozenset(n for n in names if n),
         )
-
-
-async def _button_may_apply(turn: Turn, data: str) -> bool:
-    """Whether the button belongs to the current state: checked before anything is stored."""
-    kind, _, value = data.partition(":")
-    state = turn.state
-    if kind == "quick":
-        return value in {"book", "invoices", "doctor"}
-    if kind == "treat":
-        return value in await turn.treatments()
-    if kind == "slot":
-        return state.offer is not None and state.offer.slot(value) is not None
-    if kind == "appt":
-        return state.choice is not None and state.choice.appointment_id(value) is not None
-    if kind in {"confirm", "decline"}:
-        return state.pending is not None and state.pending.nonce == value
-    return False
 
 
 def _summary(text: str) -> str:
