@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DEMO_PROFILE = Path(__file__).parent / "demo" / "clinic_profile.yaml"
 ClinicTopic = Literal["hours", "address", "parking", "insurance", "payment"]
@@ -26,6 +26,15 @@ class Bilingual(BaseModel):
         return self.he if language == "he" else self.en
 
 
+class Location(BaseModel):
+    """Where the clinic is on a map (WGS 84), for channels that can show it (Telegram venue)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
 class ClinicProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,6 +46,7 @@ class ClinicProfile(BaseModel):
     hours: Bilingual
     insurance: Bilingual
     payment: Bilingual
+    location: Location | None = None
 
     def topic(self, topic: ClinicTopic, language: str) -> str:
         value: Bilingual = getattr(self, topic)

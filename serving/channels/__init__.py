@@ -1,0 +1,1 @@
+"""Channels patients write on (Telegram); each hands messages to `Assistant.respond`."""

@@ -1,0 +1,26 @@
+"""The command menu Telegram shows next to the text box, in Hebrew and in English."""
+
+from __future__ import annotations
+
+from telegram import Bot, BotCommand
+
+from serving.bundle import Bundle
+from serving.channels.telegram.handlers import COMMANDS
+
+MENU_LANGUAGES = ("he", "en")
+
+
+async def publish_commands(bot: Bot, bundle: Bundle) -> list[str]:
+    """setMyCommands for Hebrew and English users, and English for everyone else.
+
+    Returns the language codes set ("" is the default menu).
+    """
+    published = []
+    for code, language in (("he", "he"), ("en", "en"), ("", "en")):
+        commands = [
+            BotCommand(name, bundle.message(language, f"telegram_command_{name}"))
+            for name in COMMANDS
+        ]
+        await bot.set_my_commands(commands, language_code=code or None)
+        published.append(code)
+    return published

@@ -1,0 +1,399 @@
+"""One Telegram update in, the Bot API calls that answer it out (its outbox).
+
+Patient messages and button presses go through `Assistant.respond`, exactly like the chat API,
+so triage, emergencies, guards and identity rules are the same. What is Telegram's own is here:
+commands, the shared-contact check, keyboards, the clinic's location and the care card.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import Bot, CallbackQuery, Message, Update, User
+
+from serving.assistant.buttons import InvalidButton, StaleButton
+from serving.assistant.runtime import Runtime
+from serving.assistant.service import Assistant, Inbound, InvalidMessage, Reply
+from serving.assistant.state import ConversationState
+from serving.assistant.store import ConversationRecord, ConversationStore
+from serving.assistant.turn import Turn
+from serving.channels.telegram.files import care_card
+from serving.channels.telegram.formatting import escape_html, html_chunks
+from serving.channels.telegram.keyboards import REMOVE_SPEC, contact_spec, inline_spec
+from serving.channels.telegram.outbound import Outgoing, Sender
+from serving.channels.telegram.updates import kind_of
+from serving.clinic import ClinicProfile
+from serving.db.types import utcnow
+from serving.language import Language
+from serving.practice.backend import PracticeBackend
+from serving.practice.errors import InvalidRequest, PracticeError
+from serving.practice.phone import normalize_phone
+from serving.tools.actions import quick_actions
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+DEEP_LINK_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEEP_LINK_BUTTONS = {"book": "quick:book", "invoices": "quick:invoices", "doctor": "quick:doctor"}
+BOOKING_INTENTS = frozenset(
+    {"book_appointment", "reschedule_appointment", "cancel_appointment", "my_appointments"}
+)
+COMMANDS = ("start", "help", "language", "location")
+"""The commands of the menu (setMyCommands), each described by `telegram_command_<name>`."""
+
+
+def language_hint(user: User | None) -> Language:
+    """Telegram's language code is only a hint, used until the patient writes or chooses."""
+    code = (user.language_code or "") if user is not None else ""
+    if not code or code.startswith(("he", "iw")):
+        return "he"
+    return "en"
+
+
+class UpdateHandler:
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        assistant: Assistant,
+        store: ConversationStore,
+        backend: PracticeBackend,
+        clinic: ClinicProfile,
+        runtime: Callable[[], Runtime],
+        sender: Sender,
+        phone_region: str,
+        timezone: str,
+    ) -> None:
+        self._bot = bot
+        self._assistant = assistant
+        self._store = store
+        self._backend = backend
+        self._clinic = clinic
+        self._runtime = runtime
+        self._sender = sender
+        self._region = phone_region
+        self._tz = ZoneInfo(timezone)
+
+    async def plan(self, payload: dict[str, Any]) -> list[Outgoing]:
+        """The calls that answer the update (empty for updates that need no answer)."""
+        update = Update.de_json(payload, self._bot)
+        if update.callback_query is not None:
+            return await self._callback(update.callback_query)
+        if update.message is not None:
+            return await self._message(update.message)
+        # Edited messages are not answered again (the original was); channel posts, polls,
+        # membership changes and types newer than this code need no answer.
+        logger.info("telegram update ignored", extra={"kind": kind_of(payload)})
+        return []
+
+    async def apology(self, payload: dict[str, Any]) -> list[Outgoing]:
+        """The message for an update that could not be processed (after its retries)."""
+        update = Update.de_json(payload, self._bot)
+        chat = update.effective_chat
+        if chat is None or chat.type != "private":
+            return []
+        language = language_hint(update.effective_user)
+        return [self._text(chat.id, self._message_text(language, "temporary_error"))]
+
+    # --- messages -------------------------------------------------------------------------
+
+    async def _message(self, message: Message) -> list[Outgoing]:
+        user = message.from_user
+        chat_id = message.chat.id
+        if message.chat.type != "private":
+            # Patients' data never goes to groups or channels: say so once and leave.
+            logger.info("telegram group chat declined", extra={"chat_type": message.chat.type})
+            declined = self._message_text(language_hint(user), "telegram_group_declined")
+            leave = Outgoing("leave_chat", {"chat_id": chat_id}, essential=False)
+            return [self._text(chat_id, declined), leave]
+        if user is None or user.is_bot:
+            return []
+        conversation = await self._open(user)
+        language = _language(conversation)
+        if message.contact is not None:
+            return await self._contact(message, conversation, language)
+        text = message.text
+        if text is None:
+            logger.info("telegram message without text", extra={"content": _content(message)})
+            return [self._text(chat_id, self._message_text(language, "telegram_unsupported"))]
+        if text.startswith("/"):
+            return await self._command(message, text, conversation, language)
+        return await self._ask(chat_id, user, conversation, text=text)
+
+    async def _ask(
+        self,
+        chat_id: int,
+        user: User,
+        conversation: ConversationRecord,
+        *,
+        text: str | None = None,
+        button: str | None = None,
+    ) -> list[Outgoing]:
+        if button is None:  # a pressed button shows its own spinner until answered
+            await self._sender.typing(chat_id)
+        try:
+            reply = await self._assistant.respond(
+                Inbound(channel=CHANNEL, user_id=str(user.id), text=text, button=button)
+            )
+        except InvalidMessage:
+            key = "telegram_invalid_message"
+            return [self._text(chat_id, self._message_text(_language(conversation), key))]
+        return self._answer(chat_id, reply, text)
+
+    def _answer(self, chat_id: int, reply: Reply, text: str | None) -> list[Outgoing]:
+        language = _as_language(reply.language)
+        chunks = html_chunks(reply.text)
+        keyboard = (
+            contact_spec(self._message_text(language, "telegram_share_phone_button"))
+            if "identity_required" in reply.actions
+            else inline_spec(reply.buttons)
+        )
+        calls = [self._html(chat_id, chunk) for chunk in chunks[:-1]]
+        calls.append(self._html(chat_id, chunks[-1], keyboard))
+        if text is not None and reply.urgency != "EMERGENCY":
+            calls += self._extras(chat_id, reply, language, text)
+        return calls
+
+    def _extras(self, chat_id: int, reply: Reply, language: Language, text: str) -> list[Outgoing]:
+        """The clinic on a map when the patient asked where it is; the care card when the
+        patient asked about an extraction (other than booking one)."""
+        understanding = self._runtime().nlu.understand(text, today=self._today())
+        extras: list[Outgoing] = []
+        if reply.intent == "clinic_info" and understanding.clinic_topic == "address":
+            extras += self._location(chat_id, language)
+        if understanding.treatment == "extraction" and reply.intent not in BOOKING_INTENTS:
+            extras.append(self._care_card(chat_id, language))
+        return extras
+
+    # --- commands --------------------------------------------------------------------------
+
+    async def _command(
+        self, message: Message, text: str, conversation: ConversationRecord, language: Language
+    ) -> list[Outgoing]:
+        head, _, argument = text.partition(" ")
+        command = head[1:].split("@", 1)[0].lower()
+        argument = argument.strip()
+        chat_id = message.chat.id
+        if command == "start":
+            return await self._start(message, argument, conversation, language)
+        if command == "help":
+            keyboard = await self._menu_keyboard(conversation, language)
+            help_text = self._message_text(language, "telegram_help")
+            return [self._html(chat_id, escape_html(help_text), keyboard)]
+        if command == "language":
+            if argument.lower() not in ("he", "en"):
+                usage = self._message_text(language, "telegram_language_usage")
+                return [self._text(chat_id, usage)]
+            chosen: Language = "he" if argument.lower() == "he" else "en"
+            await self._store.set_language(conversation.id, chosen)
+            return [self._text(chat_id, self._message_text(chosen, "telegram_language_set"))]
+        if command == "location":
+            return self._location(chat_id, language)
+        return [self._text(chat_id, self._message_text(language, "telegram_unknown_command"))]
+
+    async def _start(
+        self, message: Message, payload: str, conversation: ConversationRecord, language: Language
+    ) -> list[Outgoing]:
+        """Welcome (the bot disclosure and what it can do) with the quick actions; a deep link
+        (`t.me/<bot>?start=<payload>`) may choose the language or start a quick action."""
+        chat_id = message.chat.id
+        if payload and not DEEP_LINK_PAYLOAD.match(payload):
+            payload = ""
+        if payload in ("he", "en"):
+            language = "he" if payload == "he" else "en"
+            await self._store.set_language(conversation.id, language)
+        elif payload and payload not in DEEP_LINK_BUTTONS:
+            logger.info("unknown deep-link payload", extra={"length": len(payload)})
+        welcome = "\n".join(
+            (self._message_text(language, "disclosure"), self._message_text(language, "greeting"))
+        )
+        await self._store.mark_greeted(conversation.id)
+        calls = [self._html(chat_id, escape_html(welcome), self._quick_actions(language))]
+        if conversation.patient_id is None:
+            prompt = self._message_text(language, "telegram_share_phone_prompt")
+            label = self._message_text(language, "telegram_share_phone_button")
+            calls.append(self._html(chat_id, escape_html(prompt), contact_spec(label)))
+        if payload in DEEP_LINK_BUTTONS and message.from_user is not None:
+            calls += await self._ask(
+                chat_id, message.from_user, conversation, button=DEEP_LINK_BUTTONS[payload]
+            )
+        return calls
+
+    async def _menu_keyboard(
+        self, conversation: ConversationRecord, language: Language
+    ) -> dict[str, Any] | None:
+        if conversation.patient_id is None:
+            return contact_spec(self._message_text(language, "telegram_share_phone_button"))
+        return self._quick_actions(language)
+
+    # --- identity --------------------------------------------------------------------------
+
+    async def _contact(
+        self, message: Message, conversation: ConversationRecord, language: Language
+    ) -> list[Outgoing]:
+        """A shared contact verifies the patient only when it is the sender's own."""
+        contact, chat_id = message.contact, message.chat.id
+        assert contact is not None and message.from_user is not None
+        if contact.user_id != message.from_user.id:
+            logger.info("telegram contact refused: not the sender's own")
+            label = self._message_text(language, "telegram_share_phone_button")
+            refusal = self._message_text(language, "telegram_contact_not_own")
+            return [self._html(chat_id, escape_html(refusal), contact_spec(label))]
+        try:
+            phone = normalize_phone(_international(contact.phone_number), self._region)
+            matches = await self._backend.search_patient(phone=phone)
+        except InvalidRequest:
+            invalid = self._message_text(language, "telegram_contact_invalid")
+            return [self._html(chat_id, escape_html(invalid), REMOVE_SPEC)]
+        except PracticeError as error:
+            logger.warning("practice system unavailable", extra={"error": type(error).__name__})
+            failure = self._message_text(language, "temporary_error")
+            return [self._html(chat_id, escape_html(failure), REMOVE_SPEC)]
+        if len(matches) != 1:
+            logger.info("telegram contact verified but no single patient matches")
+            unknown = self._message_text(language, "patient_unknown")
+            return [self._html(chat_id, escape_html(unknown), REMOVE_SPEC)]
+        patient = matches[0]
+        await self._store.bind_patient(conversation.id, patient.id)
+        logger.info("telegram patient verified by shared contact")
+        name = patient.name_he if language == "he" and patient.name_he else patient.first_name
+        verified = self._message_text(language, "telegram_contact_verified", name=name)
+        return [
+            self._html(chat_id, escape_html(verified), REMOVE_SPEC),
+            self._html(
+                chat_id,
+                escape_html(self._message_text(language, "greeting")),
+                self._quick_actions(language),
+            ),
+        ]
+
+    # --- buttons ---------------------------------------------------------------------------
+
+    async def _callback(self, query: CallbackQuery) -> list[Outgoing]:
+        """Every press is answered (or the patient's app shows a spinner), stale ones too."""
+        answer = Outgoing("answer_callback_query", {"callback_query_id": query.id}, False)
+        message = query.message
+        user = query.from_user
+        if not query.data or not isinstance(message, Message) or message.chat.type != "private":
+            return [answer]
+        conversation = await self._open(user)
+        language = _language(conversation)
+        try:
+            calls = await self._ask(message.chat.id, user, conversation, button=query.data)
+        except (StaleButton, InvalidButton):
+            stale = self._message_text(language, "telegram_stale_button")
+            return [
+                Outgoing(
+                    "answer_callback_query", {"callback_query_id": query.id, "text": stale}, False
+                )
+            ]
+        remove_old_keyboard = Outgoing(
+            "edit_message_reply_markup",
+            {"chat_id": message.chat.id, "message_id": message.message_id},
+            False,
+        )
+        return [answer, remove_old_keyboard, *calls]
+
+    # --- building blocks -------------------------------------------------------------------
+
+    async def _open(self, user: User) -> ConversationRecord:
+        """The user's conversation (created on first contact), read outside a turn: this
+        chat's updates are processed one at a time, so nothing else writes it meanwhile."""
+        return await self._store.conversation(CHANNEL, str(user.id), language=language_hint(user))
+
+    def _location(self, chat_id: int, language: Language) -> list[Outgoing]:
+        clinic = self._clinic
+        address = clinic.address(language)
+        if clinic.location is None:
+            return [self._text(chat_id, address)]
+        params = {
+            "chat_id": chat_id,
+            "latitude": clinic.location.latitude,
+            "longitude": clinic.location.longitude,
+            "title": clinic.name(language),
+            "address": address,
+        }
+        return [Outgoing("send_venue", params)]
+
+    def _care_card(self, chat_id: int, language: Language) -> Outgoing:
+        caption = escape_html(self._message_text(language, "telegram_care_card_caption"))
+        params = {"chat_id": chat_id, "asset": care_card(language), "caption": caption}
+        return Outgoing("send_photo", params)
+
+    def _quick_actions(self, language: Language) -> dict[str, Any] | None:
+        runtime = self._runtime()
+        turn = Turn(
+            backend=self._backend,
+            bundle=runtime.bundle,
+            clinic=self._clinic,
+            language=language,
+            patient=None,
+            state=ConversationState(),
+            now=utcnow(),
+            tz=self._tz,
+        )
+        quick_actions(turn)
+        return inline_spec(turn.buttons)
+
+    def _message_text(self, language: Language, key: str, **values: object) -> str:
+        return self._runtime().bundle.message(
+            language,
+            key,
+            clinic_name=self._clinic.name(language),
+            clinic_phone=self._clinic.phone,
+            urgent_line=self._clinic.urgent_line,
+            **values,
+        )
+
+    def _text(self, chat_id: int, text: str) -> Outgoing:
+        return self._html(chat_id, escape_html(text))
+
+    @staticmethod
+    def _html(chat_id: int, html: str, keyboard: dict[str, Any] | None = None) -> Outgoing:
+        params: dict[str, Any] = {"chat_id": chat_id, "text": html}
+        if keyboard is not None:
+            params["keyboard"] = keyboard
+        return Outgoing("send_message", params)
+
+    def _today(self) -> date:
+        return datetime.now(self._tz).date()
+
+
+def _language(conversation: ConversationRecord) -> Language:
+    return _as_language(conversation.language)
+
+
+def _as_language(value: str) -> Language:
+    return "en" if value == "en" else "he"
+
+
+def _international(phone: str) -> str:
+    """Telegram sends contacts' numbers in international form, often without the `+`."""
+    phone = phone.strip()
+    return f"+{phone}" if phone[:1].isdigit() and not phone.startswith("0") else phone
+
+
+def _content(message: Message) -> str:
+    """The kind of a non-text message (sticker, voice, photo, ...), never its content."""
+    for kind in (
+        "sticker",
+        "voice",
+        "photo",
+        "video",
+        "video_note",
+        "audio",
+        "document",
+        "location",
+        "venue",
+        "animation",
+        "poll",
+        "dice",
+    ):
+        if getattr(message, kind, None):
+            return kind
+    return "other"

@@ -1,0 +1,166 @@
+"""Processing the inbox: each chat's updates one at a time in `update_id` order, up to
+`concurrency` chats at once, under the chat's lease (renewed while working).
+
+An update is planned once (the handler's calls are saved as its outbox before anything is
+sent) and each call is marked sent as it goes, so a retry after a crash or an error resumes
+where it stopped: nothing is answered twice. A failing update is retried a few times, then
+answered with an apology and marked failed, so one bad update never blocks its chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from serving.channels.telegram.handlers import UpdateHandler
+from serving.channels.telegram.inbox import Inbox, QueuedUpdate
+from serving.channels.telegram.outbound import Outgoing, Sender
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 3
+RETRY_DELAY = timedelta(seconds=5)
+POLL_SECONDS = 0.5
+"""How often the inbox is looked at without a wake-up (other replicas' updates, expired
+leases); an update received by this replica wakes the worker at once."""
+
+
+class ChatWorker:
+    def __init__(
+        self,
+        inbox: Inbox,
+        handler: UpdateHandler,
+        sender: Sender,
+        *,
+        concurrency: int,
+        lease: timedelta = LEASE,
+        poll_seconds: float = POLL_SECONDS,
+        retry_delay: timedelta = RETRY_DELAY,
+    ) -> None:
+        self._inbox = inbox
+        self._handler = handler
+        self._sender = sender
+        self._concurrency = concurrency
+        self._lease = lease
+        self._poll_seconds = poll_seconds
+        self._retry_delay = retry_delay
+        self._wake = asyncio.Event()
+        self._dispatching = asyncio.Lock()
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self._loop: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._run(), name="telegram-worker")
+
+    async def stop(self) -> None:
+        """Stop taking chats; chats being served finish their current update."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        if self._active:
+            await asyncio.wait(list(self._active.values()), timeout=self._lease.total_seconds())
+        for task in list(self._active.values()):
+            task.cancel()
+
+    async def drain(self) -> None:
+        """Serve until no chat has pending work (polling once, and tests)."""
+        while True:
+            await self.dispatch()
+            if self._active:
+                await asyncio.wait(list(self._active.values()))
+                continue
+            if not await self._inbox.ready_chats(limit=1, exclude=set()):
+                return
+
+    async def dispatch(self) -> None:
+        """Claim ready chats up to the concurrency limit and start serving them."""
+        async with self._dispatching:  # the loop and `drain` must not claim side by side
+            free = self._concurrency - len(self._active)
+            if free <= 0:
+                return
+            for chat_id in await self._inbox.ready_chats(limit=free, exclude=set(self._active)):
+                if await self._inbox.claim(chat_id, self._lease):
+                    self._active[chat_id] = asyncio.create_task(self._serve(chat_id))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.dispatch()
+            except Exception as error:  # the database may be briefly unreachable
+                logger.error("telegram inbox unavailable", extra={"error": type(error).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+
+    async def _serve(self, chat_id: int) -> None:
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._keep_lease(chat_id, lost))
+        retry_after: timedelta | None = None
+        try:
+            while not lost.is_set():
+                item = await self._inbox.next_update(chat_id)
+                if item is None:
+                    break
+                if not await self._process(item):
+                    retry_after = self._retry_delay
+                    break
+        except Exception as error:
+            logger.error("telegram chat not served", extra={"error": type(error).__name__})
+            retry_after = self._retry_delay
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(Exception):
+                await self._inbox.release(chat_id, retry_after=retry_after)
+            self._active.pop(chat_id, None)
+            self._wake.set()  # updates that arrived meanwhile
+
+    async def _keep_lease(self, chat_id: int, lost: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            if not await self._inbox.renew(chat_id, self._lease):
+                logger.warning("telegram chat lease lost to another replica")
+                lost.set()
+                return
+
+    async def _process(self, item: QueuedUpdate) -> bool:
+        """Plan (once), send what is not sent yet, finish; False when it must be retried."""
+        try:
+            outbox = item.outbox
+            if outbox is None:
+                if item.attempts > MAX_ATTEMPTS:
+                    logger.error("telegram update given up", extra={"update_id": item.update_id})
+                    calls = await self._handler.apology(item.payload)
+                    status = "failed"
+                else:
+                    calls = await self._handler.plan(item.payload)
+                    status = "done" if calls else "ignored"
+                outbox = [call.to_json() for call in calls]
+                await self._inbox.save_outbox(item.update_id, outbox)
+            else:
+                status = "done"
+            for index in range(item.sent, len(outbox)):
+                await self._sender.deliver(
+                    Outgoing.from_json(outbox[index]), update_id=item.update_id
+                )
+                await self._inbox.mark_sent(item.update_id, index + 1)
+            await self._inbox.finish(item.update_id, status)
+            return True
+        except Exception as error:
+            logger.error(
+                "telegram update not processed",
+                extra={
+                    "update_id": item.update_id,
+                    "attempt": item.attempts,
+                    "error": type(error).__name__,
+                },
+            )
+            return False
