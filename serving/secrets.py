@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 SECRET_FIELDS: tuple[str, ...] = (
     "openai_api_key",
     "telegram_bot_token",
+    "telegram_webhook_secret",
     "jwt_secret",
     "neo4j_password",
     "odoo_credentials",

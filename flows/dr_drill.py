@@ -1,0 +1,90 @@
+"""The `dr_drill` flow: "repository corrupted, laptop lost, database gone", timed.
+
+Wipes a scratch environment, restores the newest backup set from S3 by running the commands of
+docs/RECOVERY_RUNBOOK.md, serves the restored app, measures RTO and RPO, writes
+docs/DR_DRILL_REPORT.md and fails when a figure is over its target (serving.backup.drill).
+Scheduled weekly (prefect.yaml, `dr_drill/weekly`); `dental dr drill` runs the same code.
+
+    .venv/bin/python -m flows.dr_drill --backup-first
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from serving.backup.cli import DRILL_REPORT, RUNBOOK
+from serving.backup.create import create_backup
+from serving.backup.drill import FRESH_SET_NOTE, DrillResult, render_report, run_drill
+from serving.backup.errors import DrillFailed
+from serving.settings import load_settings
+
+
+@task(cache_policy=NO_CACHE)
+def fresh_backup() -> str:
+    return create_backup(load_settings(), progress=get_run_logger().info).set_id
+
+
+@task(cache_policy=NO_CACHE)
+def drill(
+    runbook: Path,
+    target: Path,
+    database_url: str | None,
+    port: int,
+    report: Path,
+    note: str | None,
+) -> DrillResult:
+    return run_drill(
+        load_settings(),
+        runbook=runbook,
+        target=target,
+        database_url=database_url,
+        port=port,
+        report=report,
+        note=note,
+    )
+
+
+@flow(name="dr_drill")
+def dr_drill(
+    target: str = "var/dr-drill",
+    database_url: str | None = None,
+    port: int = 8765,
+    backup_first: bool = False,
+    runbook: str = str(RUNBOOK),
+    report: str = str(DRILL_REPORT),
+) -> dict[str, Any]:
+    """Returns the figures; raises `DrillFailed` (after writing the report) when over target."""
+    if backup_first:
+        fresh_backup()
+    try:
+        note = FRESH_SET_NOTE if backup_first else None
+        result = drill(Path(runbook), Path(target), database_url, port, Path(report), note)
+    except DrillFailed:
+        if Path(report).is_file():
+            create_markdown_artifact(Path(report).read_text(encoding="utf-8"), key="dr-drill")
+        raise
+    create_markdown_artifact(render_report(result), key="dr-drill")
+    print(f"RTO {result.rto_seconds:.1f} s, RPO {result.rpo_seconds:.1f} s")
+    return {
+        "rto_seconds": result.rto_seconds,
+        "rpo_seconds": result.rpo_seconds,
+        "set_id": result.set_id,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the disaster-recovery drill.")
+    parser.add_argument("--backup-first", action="store_true")
+    parser.add_argument("--target", default="var/dr-drill")
+    arguments = parser.parse_args()
+    print(dr_drill(target=arguments.target, backup_first=arguments.backup_first))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+provider "aws" {
+  region = var.primary_region
+
+  default_tags {
+    tags = local.tags
+  }
+}
+
+# The secondary region: the replica of the backups lives here, so a regional outage (or the loss
+# of the primary bucket) leaves a complete copy.
+provider "aws" {
+  alias  = "secondary"
+  region = var.secondary_region
+
+  default_tags {
+    tags = local.tags
+  }
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  root_arn   = "arn:${local.partition}:iam::${local.account_id}:root"
+
+  tags = merge(var.tags, {
+    project     = "dental-clinic-ai"
+    environment = var.environment
+    managed-by  = "terraform"
+  })
+
+  # The work plan's secret names; the app derives them as <prefix>/<field-with-dashes>
+  # (serving/secrets.py). Values are never set here: see README.md, "Setting secret values".
+  app_secrets = toset([
+    "openai-api-key",
+    "neo4j-password",
+    "odoo-credentials",
+    "telegram-bot-token",
+    "telegram-webhook-secret",
+    "jwt-secret",
+  ])
+  # Read by restore only (BreakGlassRole, RecoveryDrillRole), never by the serving agent.
+  recovery_secrets = toset(["backup-age-identity"])
+}

@@ -1,0 +1,243 @@
+"""`dental backup ...` and `dental dr drill`: the operator's commands for backups and recovery.
+
+They call `serving.backup` directly rather than through Prefect, so a restore works on a new
+laptop with nothing but the package, the bucket and the key (the Prefect server may be lost in
+the same disaster). The scheduled flows run the same code. Options and variables:
+docs/BACKUP.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from serving.backup.errors import BackupError
+from serving.secrets import SecretsUnavailable
+from serving.settings import Settings, load_settings
+
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RECOVERY_RUNBOOK.md"
+DRILL_REPORT = Path(__file__).resolve().parents[2] / "docs" / "DR_DRILL_REPORT.md"
+
+backup_app = typer.Typer(
+    help="Encrypted, verified, replicated backup sets in S3, and their restore "
+    "(docs/BACKUP.md, docs/RECOVERY_RUNBOOK.md).",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+)
+dr_app = typer.Typer(
+    help="Disaster recovery: the timed drill (docs/RTO_RPO_DEFINITION.md).",
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        names = ", ".join(".".join(map(str, e["loc"])).upper() for e in exc.errors())
+        _fail(f"invalid configuration: {names}")
+    except SecretsUnavailable as exc:
+        _fail(str(exc))
+
+
+def _progress(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@backup_app.command("create")
+def create(
+    dvc: Annotated[
+        bool, typer.Option("--dvc/--no-dvc", help="Also `dvc push` data/ to the backup buckets.")
+    ] = True,
+    database: Annotated[
+        bool,
+        typer.Option(
+            "--database/--no-database",
+            help="Snapshot DATABASE_URL (off for a CI job that has no app database).",
+        ),
+    ] = True,
+) -> None:
+    """Make one backup set: git bundle, database snapshot, conversations as JSONL, session
+    exports, MLflow store; encrypt to BACKUP_AGE_RECIPIENTS, upload to BACKUP_BUCKET, verify,
+    copy to BACKUP_SECONDARY_BUCKET, verify. Prints the set id."""
+    from serving.backup.create import create_backup
+
+    settings = _settings()
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        manifest = create_backup(settings, dvc=dvc, database=database, progress=_progress)
+    except BackupError as exc:
+        _fail(str(exc))
+    for part in manifest.parts:
+        _progress(f"  {part.name}: {part.size} bytes, sha256 {part.sha256[:16]}...")
+    for name, why in manifest.skipped.items():
+        _progress(f"  skipped {name}: {why}")
+    typer.echo(manifest.set_id)
+
+
+@backup_app.command("list")
+def list_sets() -> None:
+    """List the complete sets, oldest first, from the primary bucket (the secondary if the
+    primary cannot be read)."""
+    from serving.backup.restore import list_sets as complete_sets
+
+    settings = _settings()
+    try:
+        bucket, ids = complete_sets(settings)
+    except BackupError as exc:
+        _fail(str(exc))
+    _progress(f"{len(ids)} complete set(s) in the {bucket.name}")
+    for set_id in ids:
+        typer.echo(set_id)
+
+
+@backup_app.command("restore")
+def restore(
+    target: Annotated[
+        Path, typer.Option(help="A new directory: the checkout, MLflow store, exports go here.")
+    ],
+    set_id: Annotated[
+        str | None, typer.Option("--set", help="The set to restore (default: the newest).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The NEW database to restore into (default for SQLite sets: "
+            "<target>/dental.db; required for PostgreSQL sets)."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a database or checkout that already holds data.")
+    ] = False,
+    allow_other_version: Annotated[
+        bool, typer.Option(help="Restore a set made by another app version.")
+    ] = False,
+    dvc: Annotated[bool, typer.Option("--dvc/--no-dvc", help="`dvc pull` data/.")] = True,
+    service_check: Annotated[
+        bool,
+        typer.Option(
+            "--service-check/--no-service-check",
+            help="Start the app on a scratch copy and ask it a known conversation and appointment.",
+        ),
+    ] = True,
+) -> None:
+    """Fetch a set (primary bucket, else secondary), verify every object, decrypt with
+    BACKUP_AGE_IDENTITY into a private temporary directory, restore into a fresh environment
+    and check it. Never writes over a database that holds data unless --overwrite."""
+    from serving.backup.restore import restore_backup
+
+    settings = _settings()
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        report = restore_backup(
+            settings,
+            target=target,
+            set_id=set_id,
+            database_url=database_url,
+            overwrite=overwrite,
+            allow_other_version=allow_other_version,
+            dvc=dvc,
+            service_check=service_check,
+            progress=_progress,
+        )
+    except BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"restored {report.set_id} from the {report.bucket} in {report.seconds:.1f} s")
+    typer.echo(f"database: {report.database_url} (data as of {report.snapshot_at})")
+    typer.echo(f"checkout: {report.target / 'repository'}")
+    for check in report.checks:
+        typer.echo(f"  ok: {check}")
+
+
+@backup_app.command("prune")
+def prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what the policy would delete.")
+    ] = False,
+) -> None:
+    """Apply the retention policy (BACKUP_KEEP_LAST newest sets, and every set younger than
+    BACKUP_KEEP_DAYS) to each bucket. The newest complete set is never deleted. The plan is
+    listed first; with --dry-run nothing is deleted."""
+    from serving.backup.restore import buckets
+    from serving.backup.retention import apply_retention, plan_retention
+
+    settings = _settings()
+    try:
+        for bucket in buckets(settings):
+            plan = plan_retention(
+                bucket.set_ids(),
+                keep_last=settings.backup_keep_last,
+                keep_days=settings.backup_keep_days,
+            )
+            typer.echo(f"{bucket.name}: keep {len(plan.keep)}, delete {len(plan.delete)}")
+            for set_id in plan.delete:
+                typer.echo(f"  delete {set_id}")
+            if not dry_run and plan.delete:
+                deleted = apply_retention(bucket, plan)
+                typer.echo(f"  deleted {deleted} objects")
+    except BackupError as exc:
+        _fail(str(exc))
+
+
+@backup_app.command("keygen")
+def keygen() -> None:
+    """Print a new age key pair: the public key goes into BACKUP_AGE_RECIPIENTS, the private
+    key into the secrets store (AWS secret <prefix>/backup-age-identity) and the offline copy
+    described in docs/RECOVERY_RUNBOOK.md. Never into git or a log."""
+    from serving.backup.encryption import generate_key_pair
+
+    public, private = generate_key_pair()
+    typer.echo(f"public key (BACKUP_AGE_RECIPIENTS): {public}")
+    typer.echo(f"private key (BACKUP_AGE_IDENTITY):  {private}")
+
+
+@dr_app.command("drill")
+def drill(
+    target: Annotated[
+        Path, typer.Option(help="The scratch environment wiped and restored into.")
+    ] = Path("var/dr-drill"),
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Scratch database (default: SQLite in the target). It is DROPPED."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port the restored app is served on.")] = 8765,
+    runbook: Annotated[Path, typer.Option(help="The runbook whose commands run.")] = RUNBOOK,
+    report: Annotated[Path, typer.Option(help="Where the report is written.")] = DRILL_REPORT,
+    backup_first: Annotated[
+        bool, typer.Option(help="Make a fresh backup set first (else the newest set is used).")
+    ] = False,
+) -> None:
+    """Simulate "repository corrupted, laptop lost, database gone": wipe the scratch
+    environment, restore from S3 with the runbook's own commands, serve, and measure RTO and
+    RPO. Writes the report; exits 1 when a step fails or a figure is over its target."""
+    from serving.backup.create import create_backup
+    from serving.backup.drill import FRESH_SET_NOTE, run_drill
+
+    settings = _settings()
+    try:
+        if backup_first:
+            typer.echo(f"backup set {create_backup(settings, progress=_progress).set_id}")
+        result = run_drill(
+            settings,
+            runbook=runbook,
+            target=target,
+            database_url=database_url,
+            port=port,
+            report=report,
+            note=FRESH_SET_NOTE if backup_first else None,
+        )
+    except BackupError as exc:
+        _fail(str(exc))
+    typer.echo(f"RTO {result.rto_seconds:.1f} s (target {result.rto_target_seconds:.0f} s)")
+    typer.echo(f"RPO {result.rpo_seconds:.1f} s (target {result.rpo_target_seconds:.0f} s)")
+    typer.echo(f"report: {report}")

@@ -1,0 +1,146 @@
+"""The disaster-recovery drill, end to end: a backup set in moto's S3 (real HTTP), then the
+drill wipes a scratch environment and runs the runbook's own commands (`dental backup list`,
+`dental backup restore`, `dental serve`) as subprocesses, probes the restored app over HTTP and
+reports RTO and RPO. Also the backup flow on Prefect's test server."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.backup import backup
+from serving.backup.drill import DrillResult, render_report, runbook_steps
+from serving.backup.errors import DrillFailed
+from serving.backup.restore import list_sets
+from serving.cli import app
+from serving.settings import Settings
+from tests.aws_stand_in import (  # noqa: F401 - fixtures register by being imported
+    aws_stand_in_fixture,
+    closed_port_url_fixture,
+    moto_server_fixture,
+    offline_aws_fixture,
+)
+from tests.backup_stand_ins import (  # noqa: F401
+    Buckets,
+    age_keys_fixture,
+    backup_settings_fixture,
+    buckets_fixture,
+    repository_fixture,
+    session_exporter_fixture,
+)
+
+RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "RECOVERY_RUNBOOK.md"
+sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _export(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings as the environment a scheduled worker or an operator's shell has."""
+    values = {
+        "DATABASE_URL": settings.database_url,
+        "BACKUP_BUCKET": settings.backup_bucket,
+        "BACKUP_REGION": settings.backup_region,
+        "BACKUP_SECONDARY_BUCKET": settings.backup_secondary_bucket,
+        "BACKUP_SECONDARY_REGION": settings.backup_secondary_region,
+        "BACKUP_AGE_RECIPIENTS": settings.backup_age_recipients,
+        "BACKUP_REPOSITORY": str(settings.backup_repository),
+        "BACKUP_WORK_DIR": str(settings.backup_work_dir),
+        "BACKUP_SESSION_API_URL": settings.backup_session_api_url,
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+    }
+    for name, value in values.items():
+        assert value is not None
+        monkeypatch.setenv(name, value)
+    for name, secret in (
+        ("BACKUP_AGE_IDENTITY", settings.backup_age_identity),
+        ("BACKUP_SESSION_API_TOKEN", settings.backup_session_api_token),
+    ):
+        assert secret is not None
+        monkeypatch.setenv(name, secret.get_secret_value())
+
+
+@sqlite_only
+def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
+    backup_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _export(backup_settings, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "DR_DRILL_REPORT.md"
+    scratch = tmp_path / "scratch"
+    (scratch / "repository").mkdir(parents=True)
+    (scratch / "repository" / "corrupted").write_text("garbage")  # the disaster's leftovers
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "dr",
+            "drill",
+            "--backup-first",
+            "--target",
+            str(scratch),
+            "--port",
+            str(_free_port()),
+            "--runbook",
+            str(RUNBOOK),
+            "--report",
+            str(report),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    print(result.stdout)  # the figures, in the test log
+    assert "RTO " in result.stdout and "RPO " in result.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "**Result: PASSED**" in text
+    assert "a known conversation continues" in text
+    assert "a known appointment is answered" in text
+    assert "`dental backup restore --target" in text, "the runbook's own commands ran"
+    assert not (scratch / "repository" / "corrupted").exists(), "restored from scratch"
+    assert (scratch / "repository" / "README.md").is_file()
+
+
+def test_a_figure_over_its_target_fails_the_drill() -> None:
+    result = DrillResult(
+        disaster_at="2026-11-30T03:00:00+00:00",
+        served_at="2026-11-30T03:20:00+00:00",
+        set_id="20261130T010000Z-abcdef",
+        snapshot_at="2026-11-30T01:00:00+00:00",
+        newest_record_at=None,
+        rto_seconds=1200,
+        rpo_seconds=7200,
+        rto_target_seconds=900,
+        rpo_target_seconds=3600,
+        database_engine="sqlite",
+    )
+    assert result.failures == [
+        "RTO 1200 s is over the 900 s target",
+        "RPO 7200 s is over the 3600 s target",
+    ]
+    assert "**Result: FAILED: RTO 1200 s is over" in render_report(result)
+
+
+def test_a_runbook_without_drill_blocks_is_refused(tmp_path: Path) -> None:
+    runbook = tmp_path / "RUNBOOK.md"
+    runbook.write_text("# Recovery\n\n```bash\ndental backup list\n```\n", encoding="utf-8")
+    with pytest.raises(DrillFailed, match="drill-serve"):
+        runbook_steps(runbook)
+    assert [s.kind for s in runbook_steps(RUNBOOK)][-1] == "drill-serve"
+
+
+@sqlite_only
+def test_the_backup_flow_makes_a_set(
+    prefect_api: str, backup_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _export(backup_settings, monkeypatch)
+    result = backup(dvc=False)
+    _, ids = list_sets(backup_settings)
+    assert ids == [result["set_id"]]
+    assert "database.sqlite" in result["parts"]
