@@ -7,10 +7,10 @@ PORT ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest bench lock clean dashboard
+.PHONY: help install run test lint typecheck pytest bench lock clean dashboard hooks infra-check
 
 help: ## Show the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,11 +35,31 @@ typecheck: install ## mypy (strict) over serving, flows, evals
 pytest: install ## The test suite only (SQLite and PostgreSQL)
 	$(BIN)/pytest
 
-test: lint typecheck pytest ## Everything CI runs: lint, types, the whole suite
+test: lint typecheck infra-check pytest ## Everything CI runs: lint, types, infra lint, the whole suite
 
-bench: install ## Speed benchmarks with same-run baselines: docs/BENCHMARKS.md, docs/LOAD_TEST.md
+# Infrastructure linters, each in its own virtualenv from pinned versions (their dependencies
+# conflict with the app's), created on first use and rebuilt when the pins change. Both run
+# offline: no API key, no downloads, no GitHub API.
+TOOLS := var/tools
+$(TOOLS)/%/.installed: requirements/tools-%.txt
+	rm -rf $(TOOLS)/$*
+	$(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+infra-check: $(TOOLS)/checkov/.installed $(TOOLS)/zizmor/.installed ## checkov on infra/terraform, zizmor on .github/workflows (offline)
+	$(PYTHON) infra/terraform/checkov_gate.py $(TOOLS)/checkov/bin/checkov infra/terraform
+	$(TOOLS)/zizmor/bin/zizmor --offline --pedantic .github/workflows
+
+hooks: ## Check commit messages here: install infra/git/hooks and the .gitmessage template
+	git config core.hooksPath infra/git/hooks
+	git config commit.template .gitmessage
+	@echo "commit-msg hook and template installed (docs/GIT_PROTOCOL.md)"
+
+bench: install ## Speed benchmarks with same-run baselines: docs/BENCHMARKS.md, docs/LOAD_TEST.md, docs/TELEGRAM_BENCH.md
 	$(BIN)/python -m evals.benchmarks
 	$(BIN)/python -m flows.load_test --benchmark
+	$(BIN)/python -m evals.telegram_bench
 
 dashboard: install ## Prefect (127.0.0.1:4200) and MLflow (127.0.0.1:5000) UIs on the local stores; Ctrl-C stops both
 	@mkdir -p var/mlflow/artifacts var/prefect

@@ -24,6 +24,7 @@ class Outcome:
     guard_interventions: int
     llm_calls: int
     latency_ms: float
+    tokens: int = 0
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -89,5 +90,6 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, object]:
         "boundary_violations": sum(len(o.boundary_violations) for o in outcomes),
         "guard_interventions": sum(o.guard_interventions for o in outcomes),
         "llm_calls_per_turn": _ratio(sum(o.llm_calls for o in outcomes), len(outcomes)),
+        "tokens_per_turn": _ratio(sum(o.tokens for o in outcomes), len(outcomes)),
         "latency_ms": latency_percentiles([o.latency_ms for o in outcomes]),
     }

@@ -14,7 +14,8 @@ the Porter stemmer as Ragas does. Nothing in this path downloads anything.
 Only when a judge model is configured (`Judge`, `openai_judge`): Ragas' LLM-judged
 `Faithfulness` (is the answer supported by the profile text it should come from) and
 `ResponseRelevancy` (does it answer the question). That needs the judge's API and network, is
-never run by default or in CI, and imports Ragas with a stand-in for the missing module.
+never run by default (CI runs it against a local stand-in, tests/test_ragas_judge.py), and
+imports Ragas with a stand-in for the missing module.
 """
 
 from __future__ import annotations
@@ -208,7 +209,11 @@ class Judge:
 
 def openai_judge(model: str, *, embeddings_model: str = "text-embedding-3-small") -> Judge:
     """A judge on an OpenAI-compatible server: OPENAI_API_KEY / OPENAI_BASE_URL as for serving
-    (docs/LLM.md), temperature 0. Opens no connection until it is asked something."""
+    (docs/LLM.md), temperature 0. Opens no connection until it is asked something.
+
+    The embeddings are asked with plain text (`check_embedding_ctx_length=False`): by default
+    LangChain first tokenizes with tiktoken, which downloads its vocabulary from an OpenAI
+    blob store on first use and then sends token ids, which Ollama-style servers refuse."""
     from langchain_openai import OpenAIEmbeddings
 
     from serving.agents.models import build_openai_chat_model
@@ -219,6 +224,9 @@ def openai_judge(model: str, *, embeddings_model: str = "text-embedding-3-small"
         model=embeddings_model,
         openai_api_base=llm.openai_api_base,
         openai_api_key=llm.openai_api_key,
+        check_embedding_ctx_length=False,
+        request_timeout=settings.llm_timeout_seconds,
+        max_retries=settings.llm_max_retries,
     )
     return Judge(llm=llm, embeddings=embeddings)
 

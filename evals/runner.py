@@ -93,6 +93,7 @@ async def _run_all(
                 guard_interventions=len(reply.guard_events),
                 llm_calls=reply.llm_calls,
                 latency_ms=elapsed,
+                tokens=reply.tokens,
             )
         )
     return outcomes

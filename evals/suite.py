@@ -190,8 +190,8 @@ def suite_metrics(result: SuiteResult) -> dict[str, float]:
         e.reply.llm_calls for e in exchanges
     )
     metrics["llm_calls_per_turn"] = round(llm_calls / turns, 4) if turns else None
-    # `Reply` carries no token usage yet; the offline model uses none. See docs/DATA.md.
-    metrics["tokens_per_turn"] = 0.0
+    tokens = sum(o.tokens for o in result.outcomes) + sum(e.reply.tokens for e in exchanges)
+    metrics["tokens_per_turn"] = round(tokens / turns, 4) if turns else None
     every_latency = [ms for latencies in result.latencies_ms.values() for ms in latencies]
     for name, value in latency_percentiles(every_latency).items():
         metrics[f"latency.{name}_ms"] = value

@@ -41,6 +41,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
+from evals.scratch_database import Engine, scratch_database
 from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
 from serving.demo.loader import DEMO_FILE
 from serving.integration_key import LOCAL_KEY_FILE
@@ -476,14 +477,27 @@ def free_port() -> int:
 
 @contextmanager
 def demo_server(
-    workdir: Path, *, integration_key: str, log_level: str = "INFO"
+    workdir: Path,
+    *,
+    integration_key: str,
+    log_level: str = "INFO",
+    workers: int = 1,
+    engine: Engine = "sqlite",
 ) -> Iterator[DemoServer]:
-    """`dental serve --demo` on a scratch SQLite database in `workdir`, on a free port of
-    127.0.0.1, as an operator would run it; stopped on exit."""
+    """`dental serve --demo --workers N` on a scratch database (a SQLite file in `workdir`, or
+    a new PostgreSQL database), on a free port of 127.0.0.1, as an operator would run it;
+    stopped on exit."""
+    with scratch_database(engine, workdir, prefix="load_test") as database_url:
+        yield from _serve_demo(workdir, database_url, integration_key, log_level, workers)
+
+
+def _serve_demo(
+    workdir: Path, database_url: str, integration_key: str, log_level: str, workers: int
+) -> Iterator[DemoServer]:
     port = free_port()
     environment = {
         **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'dental.db'}",
+        "DATABASE_URL": database_url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DENTAL_INTEGRATION_KEY": integration_key,
@@ -497,7 +511,7 @@ def demo_server(
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         server = subprocess.Popen(  # noqa: S603 - our own entry point
-            [*command, "serve", "--demo"],
+            [*command, "serve", "--demo", "--workers", str(workers)],
             cwd=workdir,
             env=environment,
             stdout=log,
@@ -535,12 +549,15 @@ def _wait_until_up(server: subprocess.Popen[bytes], base_url: str, log_path: Pat
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), to tell a saturated server."""
+    """User + system CPU time of a process and its live children (the workers of
+    `dental serve --workers N`), from Linux /proc, to tell a saturated server."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) or 0.0 for child in children)
 
 
 def _machine() -> str:
@@ -563,43 +580,83 @@ def _load_average() -> str:
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+@dataclass(frozen=True)
+class BenchmarkRun:
+    """One measured configuration: what was loaded, on how many serving workers."""
+
+    label: str
+    target: Literal["chat", "health"]
+    workers: int
+    engine: Engine = "sqlite"
+
+    @property
+    def short(self) -> str:
+        """E.g. "chat, 2 workers, postgresql"."""
+        what = "/health" if self.target == "health" else "chat"
+        return f"{what}, {self.workers} worker{'s' if self.workers > 1 else ''}, {self.engine}"
+
+
+def benchmark_runs(workers: int) -> tuple[BenchmarkRun, ...]:
+    """The baseline, the embedded default (one process on SQLite), and `workers` processes on
+    SQLite and on PostgreSQL (the production engine)."""
+    runs = [
+        BenchmarkRun("baseline: `GET /health`, same profile, 1 worker, SQLite", "health", 1),
+        BenchmarkRun("patients chatting, `POST /api/v1/chat`, 1 worker, SQLite", "chat", 1),
+    ]
+    if workers > 1:
+        engines: tuple[tuple[Engine, str], ...] = (
+            ("sqlite", "SQLite"),
+            ("postgresql", "PostgreSQL"),
+        )
+        for engine, name in engines:
+            label = f"patients chatting, `POST /api/v1/chat`, {workers} workers, {name}"
+            runs.append(BenchmarkRun(label, "chat", workers, engine))
+    return tuple(runs)
+
+
 def run_benchmark(
     *,
     users: int = 100,
     spawn_rate: float = 10.0,
     duration_seconds: int = 60,
+    workers: int = 2,
     report: Path = REPORT,
     tracking_uri: str | None = None,
-) -> dict[str, Any]:
-    """The same Locust profile against `GET /health` (baseline) then the patients' chat, on
-    a fresh `dental serve --demo` (offline model, SQLite); figures into `report`."""
+) -> dict[str, dict[str, Any]]:
+    """The same Locust profile against `GET /health` (baseline), then the patients' chat on
+    one serving worker and on `workers` workers, each on a fresh `dental serve --demo`
+    (offline model, SQLite); figures into `report`."""
     key = secrets.token_urlsafe(24)
     machine = f"{_machine()}; load average before the run {_load_average()}"
     results: dict[str, dict[str, Any]] = {}
     server_cpu: dict[str, float | None] = {}
     client_cpu: dict[str, float] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="dental-bench-") as scratch,
-        demo_server(Path(scratch), integration_key=key) as server,
-    ):
-        for target in ("health", "chat"):
+    for run in benchmark_runs(workers):
+        with (
+            tempfile.TemporaryDirectory(prefix="dental-bench-") as scratch,
+            demo_server(
+                Path(scratch), integration_key=key, workers=run.workers, engine=run.engine
+            ) as server,
+        ):
             before, started = _cpu_seconds(server.pid), time.monotonic()
-            results[target] = load_test(
+            results[run.label] = load_test(
                 server.base_url,
                 users=users,
                 spawn_rate=spawn_rate,
                 duration_seconds=duration_seconds,
-                target=target,
+                target=run.target,
                 integration_key=SecretStr(key),
                 tracking_uri=tracking_uri,
             )
             after, elapsed = _cpu_seconds(server.pid), time.monotonic() - started
-            server_cpu[target] = (
+            server_cpu[run.label] = (
                 None if before is None or after is None else (after - before) / elapsed
             )
-            client_cpu[target] = results[target]["metrics"]["load.client_cpu_seconds"] / elapsed
+            metrics = results[run.label]["metrics"]
+            client_cpu[run.label] = metrics["load.client_cpu_seconds"] / elapsed
     machine += f", after {_load_average()}"
     section = _render_report(
+        benchmark_runs(workers),
         results,
         server_cpu,
         client_cpu,
@@ -613,6 +670,7 @@ def run_benchmark(
 
 
 def _render_report(
+    runs: Sequence[BenchmarkRun],
     results: dict[str, dict[str, Any]],
     server_cpu: dict[str, float | None],
     client_cpu: dict[str, float],
@@ -622,49 +680,55 @@ def _render_report(
     spawn_rate: float,
     duration_seconds: int,
 ) -> str:
-    def row(label: str, target: str) -> str:
-        m = results[target]["metrics"]
-        cpu = server_cpu[target]
+    def row(run: BenchmarkRun) -> str:
+        m = results[run.label]["metrics"]
+        cpu = server_cpu[run.label]
         cpu_text = "n/a" if cpu is None else f"{cpu * 100:.0f}%"
         return (
-            f"| {label} | {m['load.p50_ms']:g} | {m['load.p95_ms']:g} | {m['load.p99_ms']:g} | "
-            f"{m['load.throughput_rps']:.1f} | {int(m['load.failures'])} / "
-            f"{int(m['load.requests'])} ({m['load.error_rate']:.2%}) | {cpu_text} | "
-            f"{client_cpu[target] * 100:.0f}% |"
+            f"| {run.label} | {m['load.p50_ms']:g} | {m['load.p95_ms']:g} | "
+            f"{m['load.p99_ms']:g} | {m['load.throughput_rps']:.1f} | "
+            f"{int(m['load.failures'])} / {int(m['load.requests'])} "
+            f"({m['load.error_rate']:.2%}) | {cpu_text} | {client_cpu[run.label] * 100:.0f}% |"
         )
 
-    chat = results["chat"]["metrics"]
+    def verdict(run: BenchmarkRun) -> str:
+        m = results[run.label]["metrics"]
+        met = m["load.p95_ms"] < 200 and m["load.failures"] == 0
+        return f"{run.short}: " + ("**met**" if met else "**missed**")
+
+    chats = [run for run in runs if run.target == "chat"]
     low, high = THINK_TIME_SECONDS
-    verdict = (
-        "**met**"
-        if chat["load.p95_ms"] < 200 and chat["load.failures"] == 0
-        else "**missed** (see the analysis below)"
-    )
     lines = [
         REPORT_START,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}.",
         "",
         f"Profile: {users} users, spawn rate {spawn_rate:g}/s, {duration_seconds} s "
-        f"(ramp-up included), think time {low:g}-{high:g} s; one `dental serve --demo` "
-        "process (offline model, SQLite, INFO logging), Locust on the same machine. MLflow runs: "
-        f"`{results['health']['run_id']}` (baseline), `{results['chat']['run_id']}` (chat).",
+        f"(ramp-up included), think time {low:g}-{high:g} s; a fresh `dental serve --demo "
+        "--workers N` on a new database per row (offline model, INFO logging), Locust on the "
+        "same machine. MLflow runs: "
+        + ", ".join(f"`{results[run.label]['run_id']}` ({run.label})" for run in runs)
+        + ".",
         "",
         "| measured | p50 ms | p95 ms | p99 ms | req/s | errors | server CPU | Locust CPU |",
         "|---|---|---|---|---|---|---|---|",
-        row("patients chatting, `POST /api/v1/chat`", "chat"),
-        row("baseline: `GET /health`, same profile", "health"),
+        *(row(run) for run in runs),
         "",
-        f"Target p95 < 200 ms with no errors: {verdict}. CPU columns: CPU time over the run's "
-        "wall time, 100% = one core (all the serving process's one event loop can use).",
+        "Target p95 < 200 ms with no errors: "
+        + "; ".join(verdict(run) for run in chats)
+        + ". CPU columns: CPU time over the run's wall time, 100% = one core (all one "
+        "worker's event loop can use; the workers together).",
         "",
-        f"After the ramp-up (10 s windows once all {users} users run): chat p95 "
-        f"{_range(results['chat']['steady_state_p95_ms'])}, `/health` p95 "
-        f"{_range(results['health']['steady_state_p95_ms'])}.",
+        f"After the ramp-up (10 s windows once all {users} users run), p95: "
+        + "; ".join(
+            f"{run.short} {_range(results[run.label]['steady_state_p95_ms'])}" for run in runs
+        )
+        + ".",
         "",
-        results["chat"]["summary"],
-        results["health"]["summary"],
     ]
+    for run in runs:
+        table = results[run.label]["summary"].split("\n", 1)[1]  # without its own title
+        lines += [f"### {run.label}", table]
     lines.append(REPORT_END)
     return "\n".join(lines)
 
@@ -702,6 +766,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else var/mlflow/mlflow.db)",
     )
     parser.add_argument("--benchmark", action="store_true")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="--benchmark: serving workers of the multi-worker row (default 2, one per core)",
+    )
     args = parser.parse_args(argv)
     # A temporary Prefect server started for this run must not phone home either.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -710,6 +780,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             users=args.users,
             spawn_rate=args.spawn_rate,
             duration_seconds=args.duration,
+            workers=args.workers,
             tracking_uri=args.tracking_uri,
         )
         print(REPORT.read_text(encoding="utf-8"))

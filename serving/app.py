@@ -19,14 +19,18 @@ from serving.assistant.service import Assistant
 from serving.assistant.store import ConversationStore
 from serving.build_info import read_build_info
 from serving.bundle_source import BundleSource
+from serving.channels.telegram import webhook as telegram_webhook
+from serving.channels.telegram.channel import TelegramChannel
 from serving.clinic import load_clinic_profile
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
 from serving.demo import load_demo_clinic
+from serving.integration_key import ensure_local_integration_key
+from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
 from serving.practice.factory import create_practice_backend
-from serving.settings import Settings
+from serving.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +79,28 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             clinic=clinic,
             timezone=settings.timezone,
         )
+        app.state.telegram = None
+        if settings.telegram_bot_token is not None:
+            app.state.telegram = TelegramChannel(
+                settings,
+                database=app_database,
+                assistant=app.state.assistant,
+                backend=app.state.practice,
+                clinic=clinic,
+                runtime=lambda: app.state.runtime(),
+            )
         try:
             if settings.load_demo_data:
-                await _load_demo_data(app_database, settings)
+                await load_demo_data(app_database, settings)
+            if app.state.telegram is not None:
+                await app.state.telegram.start()
             if settings.mlflow_tracking_uri is not None:
                 # Follow the registry alias: promotions and rollbacks swap bundles live.
                 await bundle_source.start()
             yield
         finally:
+            if app.state.telegram is not None:
+                await app.state.telegram.stop()
             await bundle_source.stop()
             if database is None:
                 await app_database.dispose()
@@ -109,10 +127,19 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.include_router(metrics.router)
     app.include_router(chat.router)
     app.include_router(web.router)
+    app.include_router(telegram_webhook.router)
     return app
 
 
-async def _load_demo_data(database: Database, settings: Settings) -> None:
+def create_app_from_environment() -> FastAPI:
+    """The app of one worker process of `dental serve --workers N`: each worker builds its
+    settings from the environment the command prepared (uvicorn imports this factory)."""
+    settings = ensure_local_integration_key(load_settings())
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+async def load_demo_data(database: Database, settings: Settings) -> None:
     """Load the fictional demo clinic into an empty database (never over real data)."""
     status = await migration_status(database.engine)
     if not status.is_current:

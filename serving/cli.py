@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 import uvicorn
 from alembic.util import CommandError
+from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
@@ -28,15 +29,18 @@ from evals.datasets import MESSAGES, DatasetError, load_messages
 from evals.metrics import summarize
 from evals.report import gate_failures, render_text_report
 from evals.runner import evaluate_messages
-from serving.app import create_app
+from serving.app import create_app, load_demo_data
+from serving.backup.cli import backup_app, dr_app
 from serving.build_info import read_build_info
 from serving.bundle import BundleError, load_bundle, rehash
+from serving.channels.telegram.cli import telegram_app
 from serving.db.engine import Database
 from serving.db.migrate import MigrationStatus, migration_status, upgrade_database
 from serving.demo import DemoRefused, load_demo_clinic
 from serving.integration_key import LOCAL_KEY_FILE, ensure_local_integration_key
 from serving.observability.logging import configure_logging
 from serving.secrets import SecretsUnavailable
+from serving.secrets_cli import secrets_app
 from serving.settings import REPOSITORY_BUNDLE, Settings, load_settings
 
 T = TypeVar("T")
@@ -91,6 +95,10 @@ bundle_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(demo_app, name="demo")
+app.add_typer(telegram_app, name="telegram")
+app.add_typer(backup_app, name="backup")
+app.add_typer(dr_app, name="dr")
+app.add_typer(secrets_app, name="secrets")
 
 
 class CommandFailed(Exception):
@@ -121,6 +129,16 @@ def serve(
             "when migrations run as a separate deployment step.",
         ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes sharing the port: one per core uses the whole machine "
+            "(each worker answers one request at a time on its own event loop). Turns of one "
+            "conversation stay in order across workers.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
 ) -> None:
     """Run the web server: the HTTP API (docs at /docs), probes at /health and /ready, and
     Prometheus metrics at /metrics. Migrates the database first unless told not to."""
@@ -138,7 +156,14 @@ def serve(
             status = _run_on_database(settings, _upgrade)
             logger.info("database schema at revision %s", status.current)
         settings = ensure_local_integration_key(settings)
-        application = create_app(settings)
+        # Built here either way: a broken bundle or clinic profile stops the command before
+        # any worker starts.
+        application: FastAPI | str = create_app(settings)
+        if workers > 1:
+            application = "serving.app:create_app_from_environment"
+            if settings.load_demo_data:
+                # Once, here: workers starting together would each find the database empty.
+                _run_on_database(settings, lambda database: load_demo_data(database, settings))
     if settings.integration_key is not None and settings.environment != "production":
         logger.info(
             "integration key for /api/v1/chat: DENTAL_INTEGRATION_KEY, or the file %s",
@@ -147,8 +172,18 @@ def serve(
     logger.info(
         "serving on http://%s:%s (chat at /, API docs at /docs)", settings.host, settings.port
     )
+    options: dict[str, Any] = {}
+    if workers > 1:
+        # Each worker builds its app from the environment: pass this command's options on.
+        os.environ.update(
+            {"HOST": settings.host, "PORT": str(settings.port), "LOAD_DEMO_DATA": "false"}
+        )
+        # A worker imports the whole app before it answers the supervisor's health check:
+        # uvicorn's 5 s default kills workers starting on a busy machine.
+        options = {"factory": True, "workers": workers, "timeout_worker_healthcheck": 60}
     uvicorn.run(
         application,
+        **options,
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep the JSON logging configured above

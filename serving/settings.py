@@ -115,6 +115,78 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("dental_integration_key", "integration_key")
     )
 
+    # Telegram (docs/TELEGRAM.md). The channel is on when both the token and the secret are set.
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Za-z0-9_-.",
+    )
+    telegram_api_base_url: str = Field(
+        default="https://api.telegram.org/bot",
+        description="The Bot API's base URL (the token is appended); a local Bot API server "
+        "or a test stand-in replaces it.",
+    )
+    telegram_workers: int = Field(
+        default=8, ge=1, le=64, description="Chats one replica processes at the same time."
+    )
+    telegram_answer_updates: bool = Field(
+        default=True,
+        description="Answer stored updates in this process; off for webhook-only replicas "
+        "when `dental telegram work` processes run the answering side.",
+    )
+
+    # Backups and disaster recovery (docs/BACKUP.md, docs/RECOVERY_RUNBOOK.md).
+    backup_bucket: str | None = Field(
+        default=None, description="Primary S3 bucket of the backup sets (BACKUP_BUCKET)."
+    )
+    backup_region: str | None = Field(
+        default=None, description="The primary bucket's region; AWS_REGION when unset."
+    )
+    backup_secondary_bucket: str | None = Field(
+        default=None, description="The copy in another region; restore falls back to it."
+    )
+    backup_secondary_region: str | None = None
+    backup_kms_key_id: str | None = Field(
+        default=None,
+        description="KMS key (id, ARN or alias) for SSE-KMS on the primary bucket's objects, "
+        "on top of the client-side age encryption; unset, the bucket's default encryption.",
+    )
+    backup_secondary_kms_key_id: str | None = Field(
+        default=None, description="The same for the secondary bucket (a key in its region)."
+    )
+    backup_prefix: str = Field(default="backups", description="Key prefix of the sets.")
+    backup_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint (MinIO, a stand-in); AWS_ENDPOINT_URL when unset."
+    )
+    backup_age_recipients: str | None = Field(
+        default=None,
+        description="age public keys (age1...) the sets are encrypted to, comma-separated.",
+    )
+    backup_age_identity: SecretStr | None = Field(
+        default=None,
+        description="The age private key (AGE-SECRET-KEY-1...) that decrypts the sets; from the "
+        "secrets chain, AWS secret <prefix>/backup-age-identity; only restore needs it.",
+    )
+    backup_repository: Path = Field(
+        default=REPOSITORY_BUNDLE.parent, description="The git repository that is backed up."
+    )
+    backup_work_dir: Path = Field(
+        default=Path("var/backup-work"),
+        description="Where a set is assembled and encrypted before upload; emptied after.",
+    )
+    backup_session_api_url: str | None = Field(
+        default=None, description="The AI development session exporter's API base URL."
+    )
+    backup_session_api_token: SecretStr | None = None
+    backup_session_ids: str = Field(
+        default="",
+        description="Session ids to export, comma-separated, besides those named in commit "
+        "trailers (Session-ID, Manus-Session-ID).",
+    )
+    backup_keep_last: int = Field(default=14, ge=1, description="Sets kept whatever their age.")
+    backup_keep_days: int = Field(default=35, ge=1, description="Sets younger than this are kept.")
+    backup_rto_target_minutes: float = Field(default=15.0, gt=0)
+    backup_rpo_target_minutes: float = Field(default=60.0, gt=0)
+
     @property
     def redacted_database_url(self) -> str:
         """The database URL with any password masked, safe for logs and errors."""

@@ -117,6 +117,27 @@ def aws_stand_in_fixture(
     return AwsStandIn(endpoint_url=moto_server, client=client)
 
 
+def offline_aws_environment(endpoint_url: str, no_files: Path) -> dict[str, str]:
+    """`offline_aws`'s variables for a subprocess (a server under test), pointed at
+    `endpoint_url`: dummy credentials, no instance metadata, no ~/.aws files (`no_files` is an
+    empty directory). Start from an environment without `_REAL_AWS_VARIABLES`."""
+    return {
+        "AWS_CONFIG_FILE": str(no_files / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(no_files / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint_url,
+    }
+
+
+def without_real_aws(environment: dict[str, str]) -> dict[str, str]:
+    """`environment` less the variables through which botocore could find real AWS."""
+    return {name: value for name, value in environment.items() if name not in _REAL_AWS_VARIABLES}
+
+
 def _reset(endpoint_url: str) -> None:
     """Forget everything the server holds (moto's documented reset endpoint)."""
     url = f"{endpoint_url}/moto-api/reset"

@@ -6,13 +6,17 @@ encoding, tool-call parsing, usage, status-code errors, retries and timeouts all
 
 - `POST /v1/chat/completions`: answers with the next scripted reply, as one JSON body, or as
   server-sent events when the request asks for `"stream": true`.
+- `POST /v1/embeddings`: deterministic vectors for text input (`stand_in_embedding`), as
+  float lists or base64 (the `openai` SDK asks for base64 unless told otherwise).
 - `GET /v1/models`: lists the one model the stand-in pretends to be.
 
 Script it before the call: `reply_text(...)`, `reply_tool_calls([...])`, `fail(status)`,
-`hang(seconds)`; each queued item answers one request, in order. Every request is recorded in
-`.requests` (headers and parsed JSON body) for assertions. A chat request that arrives with
-nothing queued gets HTTP 500 and is counted in `.unscripted`; the fixture then fails the test,
-because a silent error would let a fallback hide a test that forgot to script the model.
+`hang(seconds)`; each queued item answers one request, in order. For callers that send many
+structured prompts (an evaluation judge), `respond_with(rule)` answers every chat request that
+finds the queue empty with `rule(request)`. Every request is recorded in `.requests` (headers
+and parsed JSON body) for assertions. A chat request that arrives with nothing queued and no
+rule gets HTTP 500 and is counted in `.unscripted`; the fixture then fails the test, because a
+silent error would let a fallback hide a test that forgot to script the model.
 
 Import the fixture into a test module to use it (registered as `llm_stand_in`, so a test's
 parameter does not shadow the imported function):
@@ -22,12 +26,17 @@ parameter does not shadow the imported function):
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
+import math
+import re
+import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +45,23 @@ from typing import Any
 import pytest
 
 STAND_IN_MODEL = "stand-in-model"
+EMBEDDING_DIMENSIONS = 64
+_WORD = re.compile(r"\w+")
+
+
+def stand_in_embedding(text: str) -> list[float]:
+    """The vector `/v1/embeddings` returns for `text`: its lower-cased words hashed into
+    `EMBEDDING_DIMENSIONS` buckets (a bag of words), unit length. Texts with the same words
+    get the same vector; the cosine of two texts grows with the words they share. A text
+    without words gets a fixed vector, so a cosine is always defined."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+        vector[int.from_bytes(digest, "big") % EMBEDDING_DIMENSIONS] += 1.0
+    if not any(vector):
+        vector[0] = 1.0
+    norm = math.sqrt(sum(value * value for value in vector))
+    return [value / norm for value in vector]
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,7 @@ class LlmStandIn:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     _call_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+    _rule: Callable[[RecordedRequest], str] | None = field(default=None, repr=False)
 
     def reply_text(self, text: str, *, prompt_tokens: int = 25, completion_tokens: int = 7) -> None:
         """Answer the next chat request with an assistant message holding `text`."""
@@ -149,13 +176,27 @@ class LlmStandIn:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def respond_with(self, rule: Callable[[RecordedRequest], str] | None) -> None:
+        """Answer every chat request that finds the queue empty with an assistant message
+        holding `rule(request)` (None: back to "unscripted"). An exception in `rule` becomes
+        HTTP 500 and is counted in `.unscripted`, so the fixture fails the test."""
+        with self._lock:
+            self._rule = rule
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
+
     def _push(self, item: _Scripted) -> None:
         with self._lock:
             self._queue.append(item)
 
-    def _next(self) -> _Scripted | None:
+    def _next(self, request: RecordedRequest) -> _Scripted | None:
         with self._lock:
-            return self._queue.popleft() if self._queue else None
+            if self._queue:
+                return self._queue.popleft()
+            rule = self._rule
+        return None if rule is None else _Reply(rule(request), (), 25, 7)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -196,11 +237,18 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = {"_unparseable": raw.decode("utf-8", "replace")}
-        stand_in._record(RecordedRequest("POST", self.path, self._headers(), body))
+        request = RecordedRequest("POST", self.path, self._headers(), body)
+        stand_in._record(request)
+        if self.path.rstrip("/") == "/v1/embeddings":
+            self._send_embeddings(body or {})
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_error(404, f"no route {self.path}", None)
             return
-        scripted = stand_in._next()
+        try:
+            scripted = stand_in._next(request)
+        except Exception:  # a test's rule failed: report it like an unscripted request
+            scripted = None
         if scripted is None:
             with stand_in._lock:
                 stand_in.unscripted += 1
@@ -215,12 +263,14 @@ class _Handler(BaseHTTPRequestHandler):
             if (body or {}).get("stream"):
                 self._send_stream(scripted, model)
             else:
-                self._send_json(200, self._completion(scripted, model))
+                choices = int((body or {}).get("n") or 1)
+                self._send_json(200, self._completion(scripted, model, choices))
 
     def _headers(self) -> dict[str, str]:
         return {name.lower(): value for name, value in self.headers.items()}
 
-    def _completion(self, reply: _Reply, model: str) -> dict[str, Any]:
+    def _completion(self, reply: _Reply, model: str, choices: int = 1) -> dict[str, Any]:
+        """The reply as a completion; `choices` copies of it when the request asked for `n`."""
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.tool_calls:
             message["tool_calls"] = [self._tool_call(call) for call in reply.tool_calls]
@@ -231,14 +281,36 @@ class _Handler(BaseHTTPRequestHandler):
             "model": model,
             "choices": [
                 {
-                    "index": 0,
+                    "index": index,
                     "message": message,
                     "finish_reason": "tool_calls" if reply.tool_calls else "stop",
                     "logprobs": None,
                 }
+                for index in range(choices)
             ],
             "usage": _usage(reply),
         }
+
+    def _send_embeddings(self, body: Mapping[str, Any]) -> None:
+        """`stand_in_embedding` of each input text; token-id input is refused (400)."""
+        raw = body.get("input")
+        texts = [raw] if isinstance(raw, str) else raw
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self._send_error(400, "llm stand-in: embeddings input must be text", None)
+            return
+        base64_encoded = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector = stand_in_embedding(text)
+            embedding: list[float] | str = vector
+            if base64_encoded:
+                packed = struct.pack(f"<{len(vector)}f", *vector)
+                embedding = base64.b64encode(packed).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        words = sum(len(_WORD.findall(text)) for text in texts)
+        usage = {"prompt_tokens": words, "total_tokens": words}
+        model = str(body.get("model") or STAND_IN_MODEL)
+        self._send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
 
     def _tool_call(self, call: ToolCall) -> dict[str, Any]:
         return {

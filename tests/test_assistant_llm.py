@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from serving.app import create_app
+from serving.db import models as db
 from serving.db.engine import Database
 from tests.asgi import running
 from tests.assistant_client import INTEGRATION_KEY, JOHN_PHONE, Patient
@@ -45,13 +47,23 @@ def _script_route(stand_in: LlmStandIn, request: pytest.FixtureRequest, member: 
 
 
 async def test_the_llm_calls_the_clinic_tools(
-    client: httpx.AsyncClient, llm_stand_in: LlmStandIn, request: pytest.FixtureRequest
+    client: httpx.AsyncClient,
+    llm_stand_in: LlmStandIn,
+    request: pytest.FixtureRequest,
+    database: Database,
 ) -> None:
     _script_route(llm_stand_in, request, "sarah")
     llm_stand_in.reply_tool_calls([("find_slots", {"treatment": "checkup"})])
     llm_stand_in.reply_text("Here are three times for a checkup; tap one to choose it.")
     reply = await Patient(client, "llm-1", JOHN_PHONE).send("I need a checkup")
     assert "Here are three times" in reply["reply"]
+    # The stored reply carries the usage the server reported: 40 + 12 for each tool call
+    # (the team's transfer is one), 25 + 7 for the final text.
+    async with database.transaction() as session:
+        stored = await session.scalar(
+            select(db.Message.tokens).where(db.Message.role == "assistant")
+        )
+    assert stored == 52 * ("team" in request.node.callspec.id) + 52 + 32
     assert any(b["data"].startswith("slot:") for b in reply["buttons"])
     assert "slots_offered" in [a["type"] for a in reply["actions"]]
     tool_result = next(m for m in llm_stand_in.chat_requests[-1].messages if m["role"] == "tool")

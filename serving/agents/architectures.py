@@ -40,6 +40,9 @@ class AgentOutcome:
     llm_calls: int
     model: str
     agents: tuple[str, ...]
+    tokens: int = 0
+    """Tokens in and out over the turn's model calls, as the model reported them (the
+    offline model reports none)."""
 
 
 class Agent(Protocol):
@@ -72,7 +75,10 @@ def _outcome(messages: Sequence[BaseMessage], agents: tuple[str, ...]) -> AgentO
     replies = [m for m in messages if isinstance(m, AIMessage)]
     final = replies[-1] if replies else AIMessage(content="")
     model = str(final.response_metadata.get("model_name", "unknown"))
-    return AgentOutcome(reply=final.text, llm_calls=len(replies), model=model, agents=agents)
+    tokens = sum(m.usage_metadata["total_tokens"] for m in replies if m.usage_metadata)
+    return AgentOutcome(
+        reply=final.text, llm_calls=len(replies), model=model, agents=agents, tokens=tokens
+    )
 
 
 class AlexAgent:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.assistant.buttons import InvalidButton, StaleButton
 from serving.assistant.service import InvalidMessage
+from serving.assistant.store import ConversationBusy
 from serving.observability.middleware import REQUEST_ID_HEADER, request_id_of
 from serving.practice.errors import InvalidRequest
 
@@ -52,6 +53,13 @@ async def stale_button(request: Request, exc: Exception) -> JSONResponse:
     return _client_error(409, "stale_button", str(exc))
 
 
+async def conversation_busy(request: Request, exc: Exception) -> JSONResponse:
+    """409 with Retry-After: the conversation's previous message is still being answered."""
+    response = _client_error(409, "conversation_busy", str(exc))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
@@ -66,5 +74,6 @@ CLIENT_ERRORS: tuple[tuple[type[Exception], object], ...] = (
     (InvalidButton, invalid_input),
     (InvalidRequest, invalid_input),
     (StaleButton, stale_button),
+    (ConversationBusy, conversation_busy),
     (StarletteHTTPException, http_error),
 )

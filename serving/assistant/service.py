@@ -30,7 +30,12 @@ from serving.assistant.buttons import (
     validate_button,
 )
 from serving.assistant.runtime import Runtime
-from serving.assistant.store import ConversationStore, StoredReply
+from serving.assistant.store import (
+    ConversationRecord,
+    ConversationStore,
+    PatientMessageLabels,
+    StoredReply,
+)
 from serving.assistant.turn import Button, EscalationRequest, Turn
 from serving.clinic import ClinicProfile
 from serving.db.types import utcnow
@@ -46,6 +51,8 @@ from serving.tools.actions import quick_actions
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_LENGTH = 4000
+HISTORY_MESSAGES = 8
+"""Earlier messages a model reads with the new one (four exchanges)."""
 ACTIONABLE_INTENTS = {
     "book_appointment",
     "reschedule_appointment",
@@ -87,8 +94,23 @@ class Reply:
     model: str
     architecture: str
     llm_calls: int
+    tokens: int = 0
+    """Tokens the language model read and wrote for this turn (0: rules or offline model)."""
     agents: tuple[str, ...] = field(default=())
     guard_events: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a turn answered, before the output guard, and what produced it."""
+
+    text: str
+    urgency: str
+    intent: str
+    model: str = "rules"
+    llm_calls: int = 0
+    tokens: int = 0
+    agents: tuple[str, ...] = ()
 
 
 def clean_text(raw: str) -> str:
@@ -139,19 +161,37 @@ class Assistant:
         self, inbound: Inbound, text: str | None, button: str | None
     ) -> Reply:
         runtime = self._runtime()
-        conversation = await self._store.open(
+        conversation = await self._store.open_turn(
             inbound.channel,
             inbound.user_id,
             language=detect_language(text) if text else "he",
+            patient_id=inbound.patient.id if inbound.patient is not None else None,
+            history=HISTORY_MESSAGES,
+            text=text,
         )
+        finished = False
+        try:
+            reply = await self._answer_turn(runtime, conversation, inbound, text, button)
+            finished = True
+            return reply
+        finally:
+            if not finished:
+                await self._store.abandon_turn(conversation)
+
+    async def _answer_turn(
+        self,
+        runtime: Runtime,
+        conversation: ConversationRecord,
+        inbound: Inbound,
+        text: str | None,
+        button: str | None,
+    ) -> Reply:
         conversation_id = conversation.id
         language: Language = "en" if conversation.language == "en" else "he"
         if text:
             language = detect_language(text, default=language)
         patient = inbound.patient
-        if patient is not None:
-            await self._store.bind_patient(conversation_id, patient.id)
-        elif conversation.patient_id is not None:
+        if patient is None and conversation.patient_id is not None:
             patient = await self._backend.get_patient(conversation.patient_id)
         turn = Turn(
             backend=self._backend,
@@ -165,24 +205,26 @@ class Assistant:
         )
         if button is not None and not await button_applies(turn, button):
             raise StaleButton(STALE)
-        message_id = await self._store.add_patient_message(
-            conversation_id, text=text or "", button=button, language=language
-        )
+        message_id = conversation.message_id
+        if message_id is None:  # a button: stored once it is known to apply
+            message_id = await self._store.add_patient_message(
+                conversation_id, text="", button=button, language=language
+            )
         first_contact = not turn.state.greeted
         guard_events: list[tuple[str, str]] = []
-        outcome = await self._answer(runtime, turn, text, button, conversation_id, guard_events)
-        reply_text, urgency, intent, model, llm_calls, agents = outcome
-        reply_text = await self._guard_output(runtime, turn, reply_text, urgency, guard_events)
+        answer = await self._answer(runtime, turn, text, button, conversation, guard_events)
+        urgency, intent = answer.urgency, answer.intent
+        reply_text = await self._guard_output(runtime, turn, answer.text, urgency, guard_events)
         if first_contact:
             reply_text = f"{turn.message('disclosure')}\n{reply_text}"
             turn.state.greeted = True
         pattern = runtime.bundle.memory.label(intent=intent, urgency=urgency)
-        await self._store.label_patient_message(
-            message_id, urgency=urgency, intent=intent, memory_pattern=pattern
-        )
         architecture = runtime.agent.architecture
         created = await self._store.finish_turn(
-            conversation_id,
+            conversation,
+            message=PatientMessageLabels(
+                message_id=message_id, urgency=urgency, intent=intent, memory_pattern=pattern
+            ),
             reply=StoredReply(
                 text=reply_text,
                 language=language,
@@ -190,9 +232,10 @@ class Assistant:
                 intent=intent,
                 memory_pattern=pattern,
                 bundle_version=runtime.bundle.version,
-                model=model,
+                model=answer.model,
                 architecture=architecture,
-                llm_calls=llm_calls,
+                llm_calls=answer.llm_calls,
+                tokens=answer.tokens,
             ),
             state=turn.state,
             escalations=turn.escalations,
@@ -208,10 +251,11 @@ class Assistant:
             escalation=_most_urgent(created),
             actions=tuple(turn.actions),
             bundle_version=runtime.bundle.version,
-            model=model,
+            model=answer.model,
             architecture=architecture,
-            llm_calls=llm_calls,
-            agents=agents,
+            llm_calls=answer.llm_calls,
+            tokens=answer.tokens,
+            agents=answer.agents,
             guard_events=tuple(kind for kind, _ in guard_events),
         )
 
@@ -221,17 +265,16 @@ class Assistant:
         turn: Turn,
         text: str | None,
         button: str | None,
-        conversation_id: str,
+        conversation: ConversationRecord,
         guard_events: list[tuple[str, str]],
-    ) -> tuple[str, str, str, str, int, tuple[str, ...]]:
-        """(reply, urgency, intent, model, llm calls, agents) for the turn."""
+    ) -> Answer:
         if button is not None:
             intent = button_intent(turn, button)
             try:
                 reply = (await press_button(turn, button)).text
             except PracticeError as error:
                 reply = self._practice_failure(turn, error)
-            return reply, Urgency.ROUTINE.value, intent, "rules", 0, ()
+            return Answer(reply, Urgency.ROUTINE.value, intent)
         assert text is not None
         triage = runtime.triager.triage(text)
         understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
@@ -244,12 +287,12 @@ class Assistant:
             )
             turn.actions.append("emergency_escalation")
             reply = runtime.triager.emergency_reply(turn.language, crisis=triage.crisis)
-            return reply, triage.urgency.value, "emergency", "rules", 0, ()
+            return Answer(reply, triage.urgency.value, "emergency")
         verdict = inspect_input(text, runtime.bundle.safety)
         if verdict.injection:
             guard_events.append(("input_injection", ", ".join(verdict.reasons)))
             quick_actions(turn)
-            return turn.message("injection_refusal"), triage.urgency.value, intent, "rules", 0, ()
+            return Answer(turn.message("injection_refusal"), triage.urgency.value, intent)
         prefix = ""
         if triage.urgency is Urgency.DOCTOR_REQUIRED:
             turn.escalations.append(
@@ -261,37 +304,37 @@ class Assistant:
             prefix = runtime.triager.doctor_required_reply(turn.language)
             if intent not in ACTIONABLE_INTENTS:
                 turn.button("button_book", "quick:book")
-                return prefix, triage.urgency.value, intent, "rules", 0, ()
+                return Answer(prefix, triage.urgency.value, intent)
         context = TurnContext.of_turn(
             turn, agent=runtime.agent.architecture, urgency=triage.urgency.value
         )
-        history = await self._history(conversation_id)
-        conversation: list[BaseMessage] = [context.to_message(), *history, HumanMessage(text)]
+        messages: list[BaseMessage] = [
+            context.to_message(),
+            *_history(conversation),
+            HumanMessage(text),
+        ]
         try:
-            outcome = await runtime.agent.run(conversation, turn, language=turn.language)
+            outcome = await runtime.agent.run(messages, turn, language=turn.language)
         except PracticeError as error:
-            return self._practice_failure(turn, error), triage.urgency.value, intent, "rules", 0, ()
+            return Answer(self._practice_failure(turn, error), triage.urgency.value, intent)
         reply = f"{prefix}\n\n{outcome.reply}" if prefix else outcome.reply
         if not turn.buttons and intent in {"other", "greeting", "medical_question"}:
             quick_actions(turn)
-        return reply, triage.urgency.value, intent, outcome.model, outcome.llm_calls, outcome.agents
+        return Answer(
+            reply,
+            triage.urgency.value,
+            intent,
+            model=outcome.model,
+            llm_calls=outcome.llm_calls,
+            tokens=outcome.tokens,
+            agents=outcome.agents,
+        )
 
     def _practice_failure(self, turn: Turn, error: PracticeError) -> str:
         if isinstance(error, PracticeUnavailable):
             logger.warning("practice system unavailable", extra={"error": type(error).__name__})
             return turn.message("temporary_error")
         return turn.message("booking_refused", reason=str(error))
-
-    async def _history(self, conversation_id: str) -> list[BaseMessage]:
-        """Recent exchanges (without the message being answered) for models that read them."""
-        rows = await self._store.recent_messages(conversation_id, limit=9)
-        history: list[BaseMessage] = []
-        for row in rows[:-1]:
-            if row.role == "patient":
-                history.append(HumanMessage(row.text or f"[button {row.button}]"))
-            else:
-                history.append(AIMessage(row.text))
-        return history
 
     async def _guard_output(
         self,
@@ -325,15 +368,24 @@ class Assistant:
                 emails.add(turn.patient.email)
             names |= {turn.patient.full_name, turn.patient.name_he or ""}
             if "INV" in reply.upper():
-                invoices = {
-                    i.number for i in await self._backend.get_patient_invoices(turn.patient.id)
-                }
+                invoices = {i.number for i in await turn.patient_invoices()}
         return AllowedData(
             phones=frozenset(phones),
             emails=frozenset(emails),
             invoice_numbers=frozenset(invoices),
             names=frozenset(n for n in names if n),
         )
+
+
+def _history(conversation: ConversationRecord) -> list[BaseMessage]:
+    """Recent exchanges (without the message being answered) for models that read them."""
+    history: list[BaseMessage] = []
+    for message in conversation.history:
+        if message.role == "patient":
+            history.append(HumanMessage(message.text or f"[button {message.button}]"))
+        else:
+            history.append(AIMessage(message.text))
+    return history
 
 
 def _summary(text: str) -> str:

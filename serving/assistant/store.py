@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Result, case, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from serving.assistant.state import ConversationState
 from serving.assistant.turn import EscalationRequest
 from serving.db import models as db
 from serving.db.engine import Database
+from serving.db.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,30 @@ class ConversationRecord:
     language: str
     state: ConversationState
     is_new: bool
+    turn_owner: str | None = None
+    """The lease this turn holds (see `ConversationStore.open_turn`); None when the
+    conversation was only looked at (`ConversationStore.conversation`)."""
+    history: tuple[HistoryMessage, ...] = ()
+    """The conversation's latest messages before this turn, oldest first."""
+    message_id: int | None = None
+    """The patient's text message, stored when the turn opened."""
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    role: str
+    text: str
+    button: str | None
+
+
+@dataclass(frozen=True)
+class PatientMessageLabels:
+    """What the turn learned about the patient's message, stored with the reply."""
+
+    message_id: int
+    urgency: str
+    intent: str
+    memory_pattern: str
 
 
 @dataclass(frozen=True)
@@ -36,16 +66,114 @@ class StoredReply:
     model: str
     architecture: str
     llm_calls: int
+    tokens: int = 0
+
+
+class ConversationBusy(RuntimeError):
+    """Another turn of this conversation is still being answered (by this or another process)
+    and did not finish in time."""
+
+
+TURN_LEASE = timedelta(seconds=120)
+"""Longer than any turn (model timeouts and retries included); a process that dies mid-turn
+holds the conversation at most this long."""
+_BUSY_BACKOFF_SECONDS = (0.005, 0.01, 0.02, 0.05, 0.1)
 
 
 class ConversationStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._db = database
+        self._now = clock
 
-    async def open(
+    async def open_turn(
+        self,
+        channel: str,
+        external_user_id: str,
+        *,
+        language: str,
+        patient_id: int | None,
+        history: int,
+        text: str | None = None,
+        wait_seconds: float = 30.0,
+    ) -> ConversationRecord:
+        """Start answering the user's next message: the conversation (created on first
+        contact) with the turn's lease taken, the verified patient bound, the last `history`
+        messages, and the patient's `text` stored (before it is answered: nothing a patient
+        sends is lost), in one transaction. `finish_turn` labels the stored message.
+
+        Turns of one conversation are answered one at a time across every serving process:
+        while another process holds the lease, wait (up to `wait_seconds`, then
+        ConversationBusy). Every opened turn ends with `finish_turn` or `abandon_turn`.
+        """
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + wait_seconds
+        attempt = 0
+        while True:
+            try:
+                record = await self._try_open(
+                    channel, external_user_id, owner, language, patient_id, history, text
+                )
+            except IntegrityError:  # a concurrent first message created it: read it again
+                record = None
+            if record is not None:
+                return record
+            if time.monotonic() >= deadline:
+                raise ConversationBusy("the previous message is still being answered")
+            await asyncio.sleep(_BUSY_BACKOFF_SECONDS[min(attempt, len(_BUSY_BACKOFF_SECONDS) - 1)])
+            attempt += 1
+
+    async def _try_open(
+        self,
+        channel: str,
+        external_user_id: str,
+        owner: str,
+        language: str,
+        patient_id: int | None,
+        history: int,
+        text: str | None,
+    ) -> ConversationRecord | None:
+        now = self._now()
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(db.Conversation)
+                .where(
+                    db.Conversation.channel == channel,
+                    db.Conversation.external_user_id == external_user_id,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                row = _new_conversation(channel, external_user_id, language)
+                row.patient_id = patient_id
+                row.turn_owner, row.turn_expires_at = owner, now + TURN_LEASE
+                session.add(row)
+                await session.flush()
+                message_id = await _store_text(session, row, text)
+                return _record(row, owner=owner, is_new=True, history=[], message_id=message_id)
+            if row.turn_owner is not None and (
+                row.turn_expires_at is None or row.turn_expires_at > now
+            ):
+                return None
+            row.turn_owner, row.turn_expires_at = owner, now + TURN_LEASE
+            if patient_id is not None and row.patient_id != patient_id:
+                row.patient_id = patient_id
+            recent: list[db.Message] = []
+            if history > 0:
+                found = await session.scalars(
+                    select(db.Message)
+                    .where(db.Message.conversation_id == row.id)
+                    .order_by(db.Message.id.desc())
+                    .limit(history)
+                )
+                recent = list(reversed(found.all()))
+            message_id = await _store_text(session, row, text)
+            return _record(row, owner=owner, is_new=False, history=recent, message_id=message_id)
+
+    async def conversation(
         self, channel: str, external_user_id: str, *, language: str
     ) -> ConversationRecord:
-        """The user's conversation on the channel, created on first contact."""
+        """The user's conversation (created on first contact), without taking its turn: for a
+        channel that reads it outside a turn (Telegram's commands and contact sharing)."""
         for _ in range(2):  # a concurrent first message may create it between our two steps
             async with self._db.transaction() as session:
                 row = await session.scalar(
@@ -55,32 +183,36 @@ class ConversationStore:
                     )
                 )
                 if row is not None:
-                    return _record(row, is_new=False)
+                    return _record(row, owner=None, is_new=False, history=[], message_id=None)
             try:
                 async with self._db.transaction() as session:
-                    row = db.Conversation(
-                        id=uuid.uuid4().hex,
-                        channel=channel,
-                        external_user_id=external_user_id,
-                        language=language,
-                        state=ConversationState().model_dump(mode="json"),
-                    )
+                    row = _new_conversation(channel, external_user_id, language)
                     session.add(row)
-                return _record(row, is_new=True)
+                return _record(row, owner=None, is_new=True, history=[], message_id=None)
             except IntegrityError:
                 continue
         raise RuntimeError("could not open the conversation")
 
-    async def has_assistant_messages(self, conversation_id: str) -> bool:
+    async def set_language(self, conversation_id: str, language: str) -> None:
+        """The patient's chosen language (Telegram's /language), the default of later turns."""
         async with self._db.transaction() as session:
-            found = await session.scalar(
-                select(db.Message.id)
-                .where(
-                    db.Message.conversation_id == conversation_id, db.Message.role == "assistant"
-                )
-                .limit(1)
+            await session.execute(
+                update(db.Conversation)
+                .where(db.Conversation.id == conversation_id)
+                .execution_options(synchronize_session=False)
+                .values(language=language, updated_at=self._now())
             )
-        return found is not None
+
+    async def mark_greeted(self, conversation_id: str) -> None:
+        """Record that the bot disclosure was shown, so the first answer does not repeat it."""
+        async with self._db.transaction() as session:
+            row = await session.get(db.Conversation, conversation_id)
+            if row is None:
+                return
+            state = ConversationState.model_validate(row.state or {})
+            if not state.greeted:
+                state.greeted = True
+                row.state = state.model_dump(mode="json")
 
     async def bind_patient(self, conversation_id: str, patient_id: int | None) -> None:
         async with self._db.transaction() as session:
@@ -104,47 +236,50 @@ class ConversationStore:
             await session.flush()
             return row.id
 
-    async def label_patient_message(
-        self, message_id: int, *, urgency: str, intent: str, memory_pattern: str
-    ) -> None:
-        async with self._db.transaction() as session:
-            row = await session.get(db.Message, message_id)
-            if row is not None:
-                row.urgency, row.intent, row.memory_pattern = urgency, intent, memory_pattern
-
-    async def recent_messages(self, conversation_id: str, limit: int = 10) -> list[db.Message]:
-        async with self._db.transaction() as session:
-            rows = await session.scalars(
-                select(db.Message)
-                .where(db.Message.conversation_id == conversation_id)
-                .order_by(db.Message.id.desc())
-                .limit(limit)
-            )
-            return list(reversed(rows.all()))
-
     async def finish_turn(
         self,
-        conversation_id: str,
+        conversation: ConversationRecord,
         *,
+        message: PatientMessageLabels,
         reply: StoredReply,
         state: ConversationState,
         escalations: Sequence[EscalationRequest],
         guard_events: Sequence[tuple[str, str]],
     ) -> list[tuple[str, str]]:
-        """Store the reply, the new dialogue state, escalations and guard events together.
+        """Store the reply, the patient message's labels, the new dialogue state, escalations
+        and guard events together, and hand the conversation to its next turn.
 
         Returns the (id, urgency) of each escalation created.
         """
         created: list[tuple[str, str]] = []
         async with self._db.transaction() as session:
-            conversation = await session.get(db.Conversation, conversation_id)
-            if conversation is None:
-                raise LookupError(f"conversation {conversation_id} vanished")
-            conversation.state = state.model_dump(mode="json")
-            conversation.language = reply.language
+            updated = await session.execute(
+                update(db.Conversation)
+                .where(db.Conversation.id == conversation.id)
+                .execution_options(synchronize_session=False)
+                .values(
+                    state=state.model_dump(mode="json"),
+                    language=reply.language,
+                    updated_at=self._now(),
+                    **_released(conversation.turn_owner),
+                )
+            )
+            if _rowcount(updated) == 0:
+                raise LookupError(f"conversation {conversation.id} vanished")
+            await session.execute(
+                update(db.Message)
+                .where(db.Message.id == message.message_id)
+                .execution_options(synchronize_session=False)
+                .values(
+                    language=reply.language,
+                    urgency=message.urgency,
+                    intent=message.intent,
+                    memory_pattern=message.memory_pattern,
+                )
+            )
             session.add(
                 db.Message(
-                    conversation_id=conversation_id,
+                    conversation_id=conversation.id,
                     role="assistant",
                     text=reply.text,
                     language=reply.language,
@@ -155,6 +290,7 @@ class ConversationStore:
                     model=reply.model,
                     architecture=reply.architecture,
                     llm_calls=reply.llm_calls,
+                    tokens=reply.tokens,
                 )
             )
             for request in escalations:
@@ -162,7 +298,7 @@ class ConversationStore:
                 session.add(
                     db.Escalation(
                         id=escalation_id,
-                        conversation_id=conversation_id,
+                        conversation_id=conversation.id,
                         urgency=request.urgency,
                         reasons=", ".join(request.reasons),
                         summary=request.summary,
@@ -171,12 +307,65 @@ class ConversationStore:
                 created.append((escalation_id, request.urgency))
             for kind, reasons in guard_events:
                 session.add(
-                    db.GuardEvent(conversation_id=conversation_id, kind=kind, reasons=reasons)
+                    db.GuardEvent(conversation_id=conversation.id, kind=kind, reasons=reasons)
                 )
         return created
 
+    async def abandon_turn(self, conversation: ConversationRecord) -> None:
+        """Give the conversation back after a turn that ended without a reply (an error)."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(db.Conversation)
+                .where(db.Conversation.id == conversation.id)
+                .execution_options(synchronize_session=False)
+                .values(**_released(conversation.turn_owner))
+            )
 
-def _record(row: db.Conversation, *, is_new: bool) -> ConversationRecord:
+
+def _new_conversation(channel: str, external_user_id: str, language: str) -> db.Conversation:
+    return db.Conversation(
+        id=uuid.uuid4().hex,
+        channel=channel,
+        external_user_id=external_user_id,
+        language=language,
+        state=ConversationState().model_dump(mode="json"),
+    )
+
+
+def _released(owner: str | None) -> dict[str, Any]:
+    """Column values that end the lease, unless it expired and another turn took it over."""
+    ours = db.Conversation.turn_owner == owner
+    return {
+        "turn_owner": case((ours, None), else_=db.Conversation.turn_owner),
+        "turn_expires_at": case((ours, None), else_=db.Conversation.turn_expires_at),
+    }
+
+
+def _rowcount(result: Result[Any]) -> int:
+    count: int = getattr(result, "rowcount", 0)
+    return count
+
+
+async def _store_text(session: AsyncSession, row: db.Conversation, text: str | None) -> int | None:
+    if text is None:
+        return None
+    # The conversation's language until the turn knows better (finish_turn labels it).
+    message = db.Message(
+        conversation_id=row.id, role="patient", text=text, button=None, language=row.language
+    )
+    session.add(message)
+    await session.flush()
+    return message.id
+
+
+def _record(
+    row: db.Conversation,
+    *,
+    owner: str | None,
+    is_new: bool,
+    history: list[db.Message],
+    message_id: int | None,
+) -> ConversationRecord:
     return ConversationRecord(
         id=row.id,
         channel=row.channel,
@@ -184,4 +373,9 @@ def _record(row: db.Conversation, *, is_new: bool) -> ConversationRecord:
         language=row.language,
         state=ConversationState.model_validate(row.state or {}),
         is_new=is_new,
+        turn_owner=owner,
+        history=tuple(
+            HistoryMessage(role=m.role, text=m.text or "", button=m.button) for m in history
+        ),
+        message_id=message_id,
     )

@@ -14,7 +14,7 @@ from serving.bundle import Bundle
 from serving.clinic import ClinicProfile
 from serving.language import Language
 from serving.practice.backend import PracticeBackend
-from serving.practice.models import Patient, TreatmentType
+from serving.practice.models import InvoiceSummary, Patient, TreatmentType
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Turn:
     actions: list[str] = field(default_factory=list)
     """Kinds of the actions run this turn (`ActionResult.kind`), reported to the client."""
     _treatments: dict[str, TreatmentType] | None = None
+    _invoices: list[InvoiceSummary] | None = None
 
     def message(self, key: str, **values: object) -> str:
         """A catalog text in the turn's language, with the clinic's details available."""
@@ -64,6 +65,15 @@ class Turn:
         if self._treatments is None:
             self._treatments = {t.code: t for t in await self.backend.list_treatment_types()}
         return self._treatments
+
+    async def patient_invoices(self) -> list[InvoiceSummary]:
+        """The verified patient's invoices, read once per turn (the tools and the output guard
+        both need them); no patient, no invoices."""
+        if self.patient is None:
+            return []
+        if self._invoices is None:
+            self._invoices = await self.backend.get_patient_invoices(self.patient.id)
+        return self._invoices
 
     async def treatment_name(self, code: str) -> str:
         treatment = (await self.treatments()).get(code)

@@ -252,6 +252,10 @@ class Conversation(Base):
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
     language: Mapped[str] = mapped_column(String(2), default="he")
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Who is answering this conversation now: one turn at a time across every serving process.
+    # The lease expires, so a process that died mid-turn does not block the patient forever.
+    turn_owner: Mapped[str | None] = mapped_column(String(32))
+    turn_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -278,6 +282,7 @@ class Message(Base):
     model: Mapped[str | None] = mapped_column(String(120))
     architecture: Mapped[str | None] = mapped_column(String(20))
     llm_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -104,10 +104,12 @@ def configure_logging(level: str | int = "INFO", *, stream: TextIO | None = None
     root.setLevel(level.upper() if isinstance(level, str) else level)
 
     # uvicorn installs its own plain-text handlers unless told otherwise; route it through ours.
+    # Its access lines are dropped: RequestContextMiddleware writes richer ones (with the
+    # request id), and `dental serve --workers N` workers would otherwise log both.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
-        server_logger.propagate = True
+        server_logger.propagate = name != "uvicorn.access"
     _add_filter_once(logging.getLogger("uvicorn.error"), _SkipErrorsAlreadyLogged)
     _add_filter_once(logging.getLogger("alembic.runtime.migration"), _SkipAlembicContextChatter)
 

@@ -82,15 +82,15 @@ class BuiltinPracticeBackend:
             if "@" not in address or len(address) > 254:
                 raise InvalidRequest("not a valid email address")
             query = query.where(func.lower(db.Patient.email) == address)
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             return [_patient(p) for p in (await session.scalars(query)).all()]
 
     async def get_patient(self, patient_id: int) -> rec.Patient:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             return _patient(await _require_patient(session, patient_id))
 
     async def get_patient_allergies(self, patient_id: int) -> list[rec.Allergy]:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             patient = await _require_patient(session, patient_id)
             rows = await session.scalars(
                 select(db.PatientAllergy)
@@ -103,7 +103,7 @@ class BuiltinPracticeBackend:
             ]
 
     async def get_patient_notes(self, patient_id: int) -> list[rec.PatientNote]:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             await _require_patient(session, patient_id)
             rows = await session.scalars(
                 select(db.PatientNote)
@@ -128,7 +128,7 @@ class BuiltinPracticeBackend:
             return _note(note)
 
     async def get_treatment_plan(self, patient_id: int) -> rec.TreatmentPlan | None:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             await _require_patient(session, patient_id)
             plans = (
                 await session.scalars(
@@ -153,7 +153,7 @@ class BuiltinPracticeBackend:
     # --- invoices -----------------------------------------------------------------------------
 
     async def get_patient_invoices(self, patient_id: int) -> list[rec.InvoiceSummary]:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             await _require_patient(session, patient_id)
             rows = await session.scalars(
                 select(db.Invoice)
@@ -166,7 +166,7 @@ class BuiltinPracticeBackend:
         number = invoice_number.strip().upper()
         if not number or len(number) > 40:
             raise InvalidRequest("an invoice number looks like INV/2026/0042")
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             await _require_patient(session, patient_id)
             invoice = await session.scalar(
                 select(db.Invoice)
@@ -186,14 +186,14 @@ class BuiltinPracticeBackend:
     # --- schedule -----------------------------------------------------------------------------
 
     async def list_providers(self) -> list[rec.Provider]:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             rows = await session.scalars(
                 select(db.Provider).where(db.Provider.active).order_by(db.Provider.id)
             )
             return [_provider(p) for p in rows]
 
     async def list_treatment_types(self) -> list[rec.TreatmentType]:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             rows = await session.scalars(select(db.TreatmentType).order_by(db.TreatmentType.id))
             return [_treatment(t) for t in rows]
 
@@ -216,7 +216,7 @@ class BuiltinPracticeBackend:
         today = now.astimezone(self._rules.calendar.tz).date()
         if date_to < today:
             raise TimeInPast("those dates have passed; search from today on")
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             treatment = await _require_treatment(session, treatment_code)
             providers = await _providers_for(session, treatment, provider_id)
             rules = await self._rules_with_closures(session)
@@ -253,7 +253,7 @@ class BuiltinPracticeBackend:
     async def list_patient_appointments(
         self, patient_id: int, *, include_past: bool = False
     ) -> list[rec.Appointment]:
-        async with self._session() as session:
+        async with self._session(read_only=True) as session:
             await _require_patient(session, patient_id)
             query = _appointments().where(db.Appointment.patient_id == patient_id)
             if not include_past:
@@ -332,10 +332,11 @@ class BuiltinPracticeBackend:
     # --- internals ----------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        """One transaction; database errors become practice errors an operator can act on."""
+    async def _session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction (`read_only`: one that only reads, and so never waits for a writer);
+        database errors become practice errors an operator can act on."""
         try:
-            async with self._db.transaction() as session:
+            async with self._db.read() if read_only else self._db.transaction() as session:
                 yield session
         except PracticeError:
             raise

@@ -288,9 +288,9 @@ async def start_cancellation(turn: Turn, appointment_id: int | None = None) -> A
 
 
 async def my_invoices(turn: Turn) -> ActionResult:
-    if (patient := turn.patient) is None:
+    if turn.patient is None:
         return _identity_refusal(turn)
-    invoices = await turn.backend.get_patient_invoices(patient.id)
+    invoices = await turn.patient_invoices()
     if not invoices:
         return ActionResult("no_invoices", turn.message("no_invoices"))
     lines = [turn.message("invoices_list")]
@@ -324,7 +324,7 @@ async def invoice_details(turn: Turn, invoice_number: str) -> ActionResult:
         sequence = int(invoice_number)
         matches = [
             i.number
-            for i in await turn.backend.get_patient_invoices(patient.id)
+            for i in await turn.patient_invoices()
             if i.number.rsplit("/", 1)[-1].isdigit()
             and int(i.number.rsplit("/", 1)[-1]) == sequence
         ]

@@ -1,0 +1,199 @@
+"""One turn at a time per conversation, across serving processes (replicas or
+`dental serve --workers N`): the conversation's turn lease in the app database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from serving.app import create_app
+from serving.assistant.state import ConversationState
+from serving.assistant.store import (
+    TURN_LEASE,
+    ConversationBusy,
+    ConversationStore,
+    PatientMessageLabels,
+    StoredReply,
+)
+from serving.db import models as db
+from serving.db.engine import Database
+from serving.db.types import utcnow
+from tests.asgi import running
+from tests.assistant_client import INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.conftest import make_settings
+
+REPLY = StoredReply(
+    text="ok",
+    language="en",
+    urgency="ROUTINE",
+    intent="other",
+    memory_pattern="none",
+    bundle_version="test",
+    model="rules",
+    architecture="alex",
+    llm_calls=0,
+)
+
+
+def _labels(message_id: int | None) -> PatientMessageLabels:
+    assert message_id is not None
+    return PatientMessageLabels(
+        message_id=message_id, urgency="ROUTINE", intent="other", memory_pattern="none"
+    )
+
+
+async def _roles(database: Database) -> list[str]:
+    async with database.transaction() as session:
+        rows = await session.scalars(select(db.Message.role).order_by(db.Message.id))
+        return list(rows.all())
+
+
+async def test_two_replicas_answer_one_conversation_one_turn_at_a_time(
+    database_url: str,
+) -> None:
+    """Messages of one patient arriving together at two replicas are answered in turn: each
+    reply is stored before the next message is taken (without the lease both messages
+    would be stored first, then both replies, each turn reading a stale state)."""
+    settings = make_settings(database_url, integration_key=INTEGRATION_KEY)
+    replica_a, replica_b = create_app(settings), create_app(settings)
+    async with running(replica_a) as client_a, running(replica_b) as client_b:
+        on_a = Patient(client_a, "patient-7", JOHN_PHONE)
+        on_b = Patient(client_b, "patient-7", JOHN_PHONE)
+        first, second = await asyncio.gather(
+            on_a.send("I want to book a cleaning next week"), on_b.send("how much do I owe?")
+        )
+        assert first["conversation_id"] == second["conversation_id"]
+        # The booking flow continues on the other replica from the state the first stored.
+        offered = first if first["intent"] == "book_appointment" else second
+        assert any(b["data"].startswith("slot:") for b in offered["buttons"])
+        database = Database(database_url)
+        try:
+            assert await _roles(database) == ["patient", "assistant"] * 2
+        finally:
+            await database.dispose()
+
+
+async def test_a_busy_conversation_waits_and_then_gives_up_clearly(database: Database) -> None:
+    first, second = ConversationStore(database), ConversationStore(database)
+    turn = await first.open_turn("api", "u-1", language="en", patient_id=None, history=8, text="a")
+    with pytest.raises(ConversationBusy, match="still being answered"):
+        await second.open_turn(
+            "api", "u-1", language="en", patient_id=None, history=8, text="b", wait_seconds=0.05
+        )
+    assert await _roles(database) == ["patient"]  # the waiting message was not stored
+
+    waiting = asyncio.create_task(
+        second.open_turn("api", "u-1", language="en", patient_id=None, history=8, text="b")
+    )
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await first.finish_turn(
+        turn,
+        message=_labels(turn.message_id),
+        reply=REPLY,
+        state=ConversationState(),
+        escalations=(),
+        guard_events=(),
+    )
+    taken = await asyncio.wait_for(waiting, timeout=10)
+    assert [m.role for m in taken.history] == ["patient", "assistant"]
+    await second.abandon_turn(taken)
+    assert await _roles(database) == ["patient", "assistant", "patient"]
+
+
+async def test_a_lease_left_by_a_dead_process_expires(database: Database) -> None:
+    later: list[datetime] = []
+
+    def clock() -> datetime:
+        return later[0] if later else utcnow()
+
+    dead, survivor = ConversationStore(database), ConversationStore(database, clock=clock)
+    crashed = await dead.open_turn("api", "u-2", language="en", patient_id=None, history=0)
+    later.append(utcnow() + TURN_LEASE + timedelta(seconds=1))
+    taken = await survivor.open_turn(
+        "api", "u-2", language="en", patient_id=None, history=0, wait_seconds=0.05
+    )
+    # The dead turn coming back late must not release the lease it lost.
+    await dead.abandon_turn(crashed)
+    async with database.transaction() as session:
+        row = await session.scalar(select(db.Conversation))
+        assert row is not None and row.turn_owner == taken.turn_owner
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
+    """`dental serve --workers 2`: the demo clinic is loaded once, every worker serves the
+    chat, and a conversation spans the workers (each request may land on either)."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'clinic.db'}",
+        "DENTAL_INTEGRATION_KEY": INTEGRATION_KEY,
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "serving.cli", "serve", "--demo", "--workers", "2"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.5)
+            headers = {"Authorization": f"Bearer {INTEGRATION_KEY}"}
+            replies = []
+            for text in ("hi", "when is my next appointment?", "thanks"):
+                # A new connection each time, so the kernel may hand it to either worker.
+                response = httpx.post(
+                    f"{base}/api/v1/chat",
+                    json={"user_id": "w-1", "text": text, "phone": JOHN_PHONE},
+                    headers=headers,
+                    timeout=30,
+                )
+                assert response.status_code == 200, response.text
+                replies.append(response.json())
+            assert len({r["conversation_id"] for r in replies}) == 1
+        children = subprocess.run(
+            ["ps", "-o", "args=", "--ppid", str(server.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        workers = [
+            line
+            for line in children.stdout.splitlines()
+            if "spawn_main" in line and "resource_tracker" not in line
+        ]
+        assert len(workers) == 2, children.stdout
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        _, errors = server.communicate(timeout=60)
+    assert b"Traceback" not in errors, errors.decode()[-2000:]
