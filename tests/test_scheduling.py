@@ -37,6 +37,9 @@ from tests.conftest import make_settings
 
 DANA, JOHN = "+972501234567", "+12025550143"
 COHEN = 1  # Dr. Avi Cohen works Sun-Tue and Thu 08-16, Wed 12-20
+# The demo clinic books its upcoming visits 3 to 19 days after loading (demo_clinic.json,
+# `days_ahead`): days used as a free schedule must lie beyond them, whatever today is.
+DEMO_FREE_AFTER_DAYS = 28
 MIZRAHI = 2  # Dr. Rivka Mizrahi works Sun-Tue and Thu 12-20, Fri 08-13
 
 
@@ -76,7 +79,7 @@ async def test_slots_respect_hours_closures_and_bookings(backend: BuiltinPractic
 
 
 async def test_slots_for_one_provider(backend: BuiltinPracticeBackend) -> None:
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     slots = await backend.get_available_slots("filling", monday, monday, provider_id=COHEN)
     assert slots and {s.provider_id for s in slots} == {COHEN}
     assert slots[0].starts_at == local(monday, 8)
@@ -112,7 +115,7 @@ async def test_bad_slot_searches(
 
 async def test_book_reschedule_cancel(backend: BuiltinPracticeBackend, database: Database) -> None:
     john = await _patient_id(backend, JOHN)
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     booked = await backend.create_appointment(john, "Root Canal", local(monday, 8))
     assert (booked.provider_id, booked.treatment_code, booked.status) == (
         COHEN,
@@ -147,7 +150,7 @@ async def test_without_provider_the_first_free_one_is_chosen(
     backend: BuiltinPracticeBackend,
 ) -> None:
     dana, john = await _patient_id(backend, DANA), await _patient_id(backend, JOHN)
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     first = await backend.create_appointment(john, "checkup", local(monday, 13))
     second = await backend.create_appointment(dana, "checkup", local(monday, 13))
     assert {first.provider_id, second.provider_id} == {COHEN, MIZRAHI}
@@ -170,7 +173,7 @@ async def test_bad_bookings_are_typed_and_write_nothing(
     backend: BuiltinPracticeBackend, database: Database
 ) -> None:
     john = await _patient_id(backend, JOHN)
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     yesterday = today() - timedelta(days=1)
     cases: list[tuple[type[Exception], str, dict[str, object]]] = [
         (TimeInPast, "passed", {"starts_at": local(yesterday, 10)}),
@@ -243,7 +246,7 @@ async def test_shabbat_and_holidays_are_configurable(database: Database, databas
 
 
 async def test_configured_closure_day(backend: BuiltinPracticeBackend, database: Database) -> None:
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     async with database.transaction() as session:
         session.add(db.ClinicClosure(day=monday, reason="staff training"))
     with pytest.raises(ClinicClosed, match="staff training"):
@@ -257,7 +260,7 @@ async def test_double_booking_is_refused(
     backend: BuiltinPracticeBackend, database: Database
 ) -> None:
     dana, john = await _patient_id(backend, DANA), await _patient_id(backend, JOHN)
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     await backend.create_appointment(john, "filling", local(monday, 9), provider_id=COHEN)
     await _assert_refused(
         backend,
@@ -284,7 +287,7 @@ async def test_reschedule_refusals_leave_the_appointment_unchanged(
     backend: BuiltinPracticeBackend,
 ) -> None:
     dana, john = await _patient_id(backend, DANA), await _patient_id(backend, JOHN)
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     johns = await backend.create_appointment(john, "checkup", local(monday, 9), provider_id=COHEN)
     danas = await backend.create_appointment(dana, "checkup", local(monday, 10), provider_id=COHEN)
     with pytest.raises(SlotUnavailable):
@@ -310,7 +313,7 @@ async def test_past_appointments_cannot_change(backend: BuiltinPracticeBackend) 
 @pytest.mark.parametrize("who", ["provider", "patient"])
 async def test_database_itself_refuses_overlaps(database: Database, who: str) -> None:
     """Bypass the backend: the constraint/trigger must hold for any writer."""
-    monday = next_weekday(MONDAY)
+    monday = next_weekday(MONDAY, at_least_days=DEMO_FREE_AFTER_DAYS)
     base = {"treatment_type_id": 2, "status": "scheduled"}
     first = {"patient_id": 1, "provider_id": 1}
     second = (

@@ -166,11 +166,23 @@ def _dvc_repo(repository: Path) -> Iterator[Any]:
     # DVC's import is heavy; only backups and restores pay it.
     from dvc.repo import Repo  # type: ignore[import-untyped]
 
+    _route_dvc_logs()
     repo = Repo(str(repository))
     try:
         yield repo
     finally:
         repo.close()
+
+
+def _route_dvc_logs() -> None:
+    """`import dvc` hangs console handlers on its loggers, bound to the stdout and stderr of
+    that moment (in a test run, a capture stream closed since, which made DVC's warnings
+    raise). Here DVC's records go through the app's logging like every other library's."""
+    for name in ("dvc", "dvc_objects", "dvc_data"):
+        dvc_logger = logging.getLogger(name)
+        for handler in list(dvc_logger.handlers):
+            dvc_logger.removeHandler(handler)
+        dvc_logger.propagate = True
 
 
 @contextmanager
