@@ -28,7 +28,6 @@ class ConversationRecord:
     patient_id: int | None
     language: str
     state: ConversationState
-    is_new: bool
     turn_owner: str | None = None
     """The lease this turn holds (see `ConversationStore.open_turn`); None when the
     conversation was only looked at (`ConversationStore.conversation`)."""
@@ -149,7 +148,7 @@ class ConversationStore:
                 session.add(row)
                 await session.flush()
                 message_id = await _store_text(session, row, text)
-                return _record(row, owner=owner, is_new=True, history=[], message_id=message_id)
+                return _record(row, owner=owner, history=[], message_id=message_id)
             if row.turn_owner is not None and (
                 row.turn_expires_at is None or row.turn_expires_at > now
             ):
@@ -167,7 +166,7 @@ class ConversationStore:
                 )
                 recent = list(reversed(found.all()))
             message_id = await _store_text(session, row, text)
-            return _record(row, owner=owner, is_new=False, history=recent, message_id=message_id)
+            return _record(row, owner=owner, history=recent, message_id=message_id)
 
     async def conversation(
         self, channel: str, external_user_id: str, *, language: str
@@ -183,12 +182,12 @@ class ConversationStore:
                     )
                 )
                 if row is not None:
-                    return _record(row, owner=None, is_new=False, history=[], message_id=None)
+                    return _record(row, owner=None, history=[], message_id=None)
             try:
                 async with self._db.transaction() as session:
                     row = _new_conversation(channel, external_user_id, language)
                     session.add(row)
-                return _record(row, owner=None, is_new=True, history=[], message_id=None)
+                return _record(row, owner=None, history=[], message_id=None)
             except IntegrityError:
                 continue
         raise RuntimeError("could not open the conversation")
@@ -362,7 +361,6 @@ def _record(
     row: db.Conversation,
     *,
     owner: str | None,
-    is_new: bool,
     history: list[db.Message],
     message_id: int | None,
 ) -> ConversationRecord:
@@ -372,7 +370,6 @@ def _record(
         patient_id=row.patient_id,
         language=row.language,
         state=ConversationState.model_validate(row.state or {}),
-        is_new=is_new,
         turn_owner=owner,
         history=tuple(
             HistoryMessage(role=m.role, text=m.text or "", button=m.button) for m in history
