@@ -182,7 +182,8 @@ def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
                 replies.append(response.json())
             assert len({r["conversation_id"] for r in replies}) == 1
         children = subprocess.run(
-            ["ps", "-o", "args=", "--ppid", str(server.pid)],
+            # -ww: never cut the command line to a terminal width (CI sets COLUMNS).
+            ["ps", "-ww", "-o", "args=", "--ppid", str(server.pid)],
             capture_output=True,
             text=True,
             check=False,
