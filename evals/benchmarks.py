@@ -96,7 +96,8 @@ async def bench_chat(architecture: str) -> dict[str, dict[str, float]]:
         database = Database(url)
         await upgrade_database(database.engine)
         await load_demo_clinic(database, settings)
-        app = create_app(settings, database=database)
+        # As `dental serve` builds it: the start-up heap frozen out of full collections.
+        app = create_app(settings, database=database, long_running=True)
         bare = FastAPI()
 
         @bare.post("/echo")

@@ -26,6 +26,7 @@ from serving.db.engine import Database
 from serving.db.migrate import migration_status
 from serving.demo import load_demo_clinic
 from serving.integration_key import ensure_local_integration_key
+from serving.observability.heap import freeze_startup_heap
 from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
@@ -57,8 +58,14 @@ class DatabaseNotMigrated(RuntimeError):
     """The database schema is behind this code; `dental db upgrade` brings it to the head."""
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
-    """The app for `settings`; pass `database` to share one (it is then not disposed here)."""
+def create_app(
+    settings: Settings, *, database: Database | None = None, long_running: bool = False
+) -> FastAPI:
+    """The app for `settings`; pass `database` to share one (it is then not disposed here).
+
+    `long_running`: a serving process (`dental serve`, `dental telegram work`): once started,
+    its start-up heap is frozen out of the garbage collector's walks (`freeze_startup_heap`).
+    """
     build_info = read_build_info()
     app_metrics = AppMetrics()
     app_metrics.record_build(build_info)
@@ -97,6 +104,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             if settings.mlflow_tracking_uri is not None:
                 # Follow the registry alias: promotions and rollbacks swap bundles live.
                 await bundle_source.start()
+            if long_running:
+                freeze_startup_heap()
             yield
         finally:
             if app.state.telegram is not None:
@@ -136,7 +145,7 @@ def create_app_from_environment() -> FastAPI:
     settings from the environment the command prepared (uvicorn imports this factory)."""
     settings = ensure_local_integration_key(load_settings())
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, long_running=True)
 
 
 async def load_demo_data(database: Database, settings: Settings) -> None:

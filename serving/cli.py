@@ -158,7 +158,7 @@ def serve(
         settings = ensure_local_integration_key(settings)
         # Built here either way: a broken bundle or clinic profile stops the command before
         # any worker starts.
-        application: FastAPI | str = create_app(settings)
+        application: FastAPI | str = create_app(settings, long_running=True)
         if workers > 1:
             application = "serving.app:create_app_from_environment"
             if settings.load_demo_data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 from pathlib import Path
 
@@ -174,3 +175,28 @@ async def test_demo_clinic_is_refused_on_an_unmigrated_database(app_settings: Se
     with pytest.raises(DatabaseNotMigrated, match="dental db upgrade"):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_only_a_long_running_app_freezes_its_start_up_heap(
+    app_settings: Settings, app_database_url: str
+) -> None:
+    """Serving processes freeze what start-up built out of the collector's walks (full
+    collections had stopped the event loop for 180-260 ms); apps built by tests do not, or
+    their garbage would never be collected."""
+    database = Database(app_database_url)
+    await upgrade_database(database.engine)
+    try:
+        gc.unfreeze()
+        async with running(create_app(app_settings, database=database)) as client:
+            assert (await client.get("/ready")).status_code == 200
+            assert gc.get_freeze_count() == 0
+        long_running = create_app(app_settings, database=database, long_running=True)
+        try:
+            async with running(long_running) as client:
+                assert (await client.get("/ready")).status_code == 200
+                frozen = gc.get_freeze_count()
+        finally:
+            gc.unfreeze()
+    finally:
+        await database.dispose()
+    assert frozen > 100_000  # the app's imports and start-up objects, not a handful

@@ -140,22 +140,25 @@ def _free_port() -> int:
 
 def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
     """`dental serve --workers 2`: the demo clinic is loaded once, every worker serves the
-    chat, and a conversation spans the workers (each request may land on either)."""
+    chat, and a conversation spans the workers (each request may land on either). Each worker
+    freezes its start-up heap once started (serving/observability/heap.py)."""
     port = _free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'clinic.db'}",
         "DENTAL_INTEGRATION_KEY": INTEGRATION_KEY,
         "ENVIRONMENT": "development",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     }
     command = [sys.executable, "-m", "serving.cli", "serve", "--demo", "--workers", "2"]
+    log = tmp_path / "server.log"
+    output = log.open("wb")
     server = subprocess.Popen(
         [*command, "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=output,
         start_new_session=True,
     )
     try:
@@ -196,5 +199,9 @@ def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
         assert len(workers) == 2, children.stdout
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        _, errors = server.communicate(timeout=60)
-    assert b"Traceback" not in errors, errors.decode()[-2000:]
+        server.wait(timeout=60)
+        output.close()
+    errors = log.read_text(encoding="utf-8")
+    assert "Traceback" not in errors, errors[-2000:]
+    frozen = [line for line in errors.splitlines() if "start-up objects" in line]
+    assert len(frozen) == 2, errors[-2000:]

@@ -132,7 +132,7 @@ def work() -> None:
 async def _work(settings: Settings) -> None:
     database = Database(settings.database_url)
     try:
-        app = create_app(settings, database=database)
+        app = create_app(settings, database=database, long_running=True)
         async with app.router.lifespan_context(app):
             await asyncio.Event().wait()
     finally:
@@ -143,7 +143,7 @@ async def _poll(settings: Settings, *, once: bool) -> None:
     database = Database(settings.database_url)
     try:
         await upgrade_database(database.engine)
-        app = create_app(settings, database=database)
+        app = create_app(settings, database=database, long_running=not once)
         async with app.router.lifespan_context(app):
             channel: TelegramChannel | None = app.state.telegram
             if channel is None:
