@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     telegram_workers: int = Field(
         default=8, ge=1, le=64, description="Chats one replica processes at the same time."
     )
+    telegram_update_retention_days: int = Field(
+        default=7,
+        ge=2,
+        le=3650,
+        description="Days an answered update (the patient's message as Telegram sent it) is "
+        "kept before it is deleted; at least 2, past Telegram's 24-hour re-delivery window.",
+    )
     telegram_answer_updates: bool = Field(
         default=True,
         description="Answer stored updates in this process; off for webhook-only replicas "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from serving.assistant.runtime import Runtime
@@ -50,7 +51,11 @@ class TelegramChannel:
             timezone=settings.timezone,
         )
         self.worker = ChatWorker(
-            self.inbox, self.handler, self.sender, concurrency=settings.telegram_workers
+            self.inbox,
+            self.handler,
+            self.sender,
+            concurrency=settings.telegram_workers,
+            retention=timedelta(days=settings.telegram_update_retention_days),
         )
         self._answers = settings.telegram_answer_updates
         secret = settings.telegram_webhook_secret

@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import re
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from serving.bundle import load_bundle
 from serving.channels.telegram.bot import LONG_POLL_SECONDS, build_bot
 from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.telegram.commands import publish_commands
+from serving.channels.telegram.inbox import Inbox
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.observability.logging import configure_logging
@@ -129,6 +131,35 @@ def work() -> None:
         asyncio.run(_work(settings))
 
 
+@telegram_app.command("prune")
+def prune(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Delete answered updates received more than this many days ago "
+            "(default: TELEGRAM_UPDATE_RETENTION_DAYS).",
+            min=1,
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count them; delete nothing.")] = False,
+) -> None:
+    """Delete stored updates past their retention now. The answering processes do this every
+    hour by themselves; pending updates are never deleted."""
+    settings = _settings(require_token=False)
+    days = older_than_days or settings.telegram_update_retention_days
+    count = asyncio.run(_prune(settings, timedelta(days=days), dry_run=dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"{verb} {count} answered update(s) received more than {days} day(s) ago")
+
+
+async def _prune(settings: Settings, older_than: timedelta, *, dry_run: bool) -> int:
+    database = Database(settings.database_url)
+    try:
+        return await Inbox(database).prune(older_than, dry_run=dry_run)
+    finally:
+        await database.dispose()
+
+
 async def _work(settings: Settings) -> None:
     database = Database(settings.database_url)
     try:
@@ -193,7 +224,7 @@ def _telegram(work: Coroutine[Any, Any, T]) -> T:
         _fail(f"Telegram refused: {type(error).__name__}: {error.message}")
 
 
-def _settings() -> Settings:
+def _settings(*, require_token: bool = True) -> Settings:
     try:
         settings = load_settings()
     except SecretsUnavailable as exc:
@@ -204,7 +235,7 @@ def _settings() -> Settings:
             for error in exc.errors()
         )
         _fail(f"invalid configuration: {problems}")
-    if settings.telegram_bot_token is None:
+    if require_token and settings.telegram_bot_token is None:
         _fail("TELEGRAM_BOT_TOKEN is not set")
     return settings
 

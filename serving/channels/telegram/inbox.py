@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from serving.channels.telegram.updates import chat_of, kind_of, update_id_of
@@ -22,6 +22,10 @@ from serving.db.types import utcnow
 
 MAX_BATCH = 500
 """Updates stored in one transaction at most."""
+PRUNE_BATCH = 5_000
+"""Updates deleted in one transaction at most: each transaction stays short."""
+TELEGRAM_REDELIVERY_WINDOW = timedelta(hours=24)
+"""Telegram keeps an unacknowledged update for at most 24 hours: past that no copy can come."""
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,38 @@ class Inbox:
                 .where(TelegramUpdate.status == "pending")
             )
         return int(count or 0)
+
+    async def prune(self, older_than: timedelta, *, dry_run: bool = False) -> int:
+        """Delete answered updates (done, ignored, failed) received more than `older_than` ago;
+        the number deleted (or, with `dry_run`, that would be). Pending updates are never
+        deleted.
+
+        A stored update holds the patient's message as Telegram sent it, shared phone numbers
+        included; the conversation keeps what the clinic needs. Past Telegram's re-delivery
+        window the row is no longer needed for the dedupe either, so it goes.
+        """
+        if older_than < TELEGRAM_REDELIVERY_WINDOW:
+            raise ValueError("updates are kept at least 24 hours (Telegram may re-deliver)")
+        finished = (TelegramUpdate.status != "pending") & (
+            TelegramUpdate.received_at < utcnow() - older_than
+        )
+        if dry_run:
+            async with self._db.read() as session:
+                count = await session.scalar(
+                    select(func.count()).select_from(TelegramUpdate).where(finished)
+                )
+            return int(count or 0)
+        deleted = 0
+        while True:
+            batch = select(TelegramUpdate.update_id).where(finished).limit(PRUNE_BATCH)
+            async with self._db.transaction() as session:
+                result = await session.execute(
+                    delete(TelegramUpdate).where(TelegramUpdate.update_id.in_(batch))
+                )
+            count = int(result.rowcount)  # type: ignore[attr-defined]
+            deleted += count
+            if count < PRUNE_BATCH:
+                return deleted
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """INSERT with the dialect's ON CONFLICT support (both engines have it)."""

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
 RETRY_DELAY = timedelta(seconds=5)
+PRUNE_EVERY_SECONDS = 3600.0
+"""How often a replica deletes updates past their retention (docs/TELEGRAM.md)."""
 POLL_SECONDS = 0.5
 """How often the inbox is looked at without a wake-up (other replicas' updates, expired
 leases); an update received by this replica wakes the worker at once."""
@@ -39,6 +41,7 @@ class ChatWorker:
         lease: timedelta = LEASE,
         poll_seconds: float = POLL_SECONDS,
         retry_delay: timedelta = RETRY_DELAY,
+        retention: timedelta | None = None,
     ) -> None:
         self._inbox = inbox
         self._handler = handler
@@ -51,6 +54,8 @@ class ChatWorker:
         self._dispatching = asyncio.Lock()
         self._active: dict[int, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
+        self._retention = retention
+        self._pruner: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -58,9 +63,18 @@ class ChatWorker:
     async def start(self) -> None:
         if self._loop is None:
             self._loop = asyncio.create_task(self._run(), name="telegram-worker")
+        if self._pruner is None and self._retention is not None:
+            self._pruner = asyncio.create_task(
+                self._prune_forever(self._retention), name="telegram-retention"
+            )
 
     async def stop(self) -> None:
         """Stop taking chats; chats being served finish their current update."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+            self._pruner = None
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -100,6 +114,20 @@ class ChatWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             self._wake.clear()
+
+    async def _prune_forever(self, retention: timedelta) -> None:
+        """Delete answered updates past `retention`, now and every hour. Every replica does
+        it; deleting what another replica already deleted is harmless."""
+        while True:
+            try:
+                deleted = await self._inbox.prune(retention)
+                if deleted:
+                    logger.info("telegram updates past retention deleted: %d", deleted)
+            except Exception as error:  # the database may be briefly unreachable
+                logger.error(
+                    "telegram retention not applied", extra={"error": type(error).__name__}
+                )
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def _serve(self, chat_id: int) -> None:
         lost = asyncio.Event()
