@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +255,25 @@ def test_json_formatter_outside_a_request_has_a_null_request_id() -> None:
     entry = json.loads(JsonFormatter().format(record))
     assert entry["request_id"] is None
     assert entry["message"] == "שלום"
+
+
+def test_default_logging_follows_stderr_when_a_caller_swaps_and_closes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CLI test runner (or any capture) swaps sys.stderr for a while and closes its own; log
+    lines written afterwards must reach the stderr of that moment, not fail on a closed one."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    borrowed, later = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", borrowed)
+        configure_logging("INFO")
+        logging.getLogger("serving.test").info("while borrowed")
+        borrowed.close()
+        monkeypatch.setattr(sys, "stderr", later)
+        logging.getLogger("serving.test").info("after")
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    lines = [json.loads(line) for line in later.getvalue().splitlines()]
+    assert [line["message"] for line in lines if line["logger"] == "serving.test"] == ["after"]

@@ -87,6 +87,20 @@ class _SkipAlembicContextChatter(logging.Filter):
         return not str(record.msg).startswith(("Context impl", "Will assume"))
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each line to whatever `sys.stderr` is at that moment, not the one of when logging
+    was configured: a caller that swaps stderr for a while and closes it (a CLI test runner, an
+    output capture) must not leave every later line failing on a closed stream."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _replaced: TextIO) -> None:
+        """StreamHandler sets its stream; this handler always follows sys.stderr."""
+
+
 def configure_logging(level: str | int = "INFO", *, stream: TextIO | None = None) -> None:
     """Send all logs (the app's and uvicorn's) as JSON lines to `stream` (default stderr).
 
@@ -97,7 +111,7 @@ def configure_logging(level: str | int = "INFO", *, stream: TextIO | None = None
     for handler in list(root.handlers):
         if getattr(handler, _INSTALLED_MARK, False):
             root.removeHandler(handler)
-    json_handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    json_handler = _CurrentStderrHandler() if stream is None else logging.StreamHandler(stream)
     json_handler.setFormatter(JsonFormatter())
     setattr(json_handler, _INSTALLED_MARK, True)
     root.addHandler(json_handler)
