@@ -8,12 +8,17 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from serving.app import create_app
+from serving.db.engine import Database
+from serving.db.telegram_models import TelegramChat
+from serving.db.types import utcnow
 from serving.settings import Settings
 from tests.asgi import running
 from tests.conftest import make_settings
@@ -52,6 +57,27 @@ class Bot:
 
     async def drain(self) -> None:
         await self.app.state.telegram.worker.drain()
+
+
+async def hold_chat(database: Database, chat_id: int, *, lease: timedelta) -> None:
+    """The chat leased by another replica (one that then crashes) before any of its updates is
+    stored, so the app's own worker, polling in the background, cannot take it first."""
+    async with database.transaction() as session:
+        session.add(
+            TelegramChat(
+                chat_id=chat_id, lease_owner="replica-that-crashed", lease_until=utcnow() + lease
+            )
+        )
+
+
+async def expire_lease(database: Database, chat_id: int) -> None:
+    """The crashed replica's lease runs out."""
+    async with database.transaction() as session:
+        await session.execute(
+            update(TelegramChat)
+            .where(TelegramChat.chat_id == chat_id)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
 
 
 @asynccontextmanager

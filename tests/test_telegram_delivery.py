@@ -15,9 +15,15 @@ from serving.channels.telegram.inbox import Inbox
 from serving.channels.telegram.outbound import Outgoing, RetryPolicy, Sender
 from serving.db import models as db
 from serving.db.engine import Database
-from serving.db.telegram_models import TelegramChat, TelegramDeliveryFailure, TelegramUpdate
-from serving.db.types import utcnow
-from tests.telegram_client import TelegramUser, telegram_bot, telegram_settings, texts
+from serving.db.telegram_models import TelegramDeliveryFailure, TelegramUpdate
+from tests.telegram_client import (
+    TelegramUser,
+    expire_lease,
+    hold_chat,
+    telegram_bot,
+    telegram_settings,
+    texts,
+)
 from tests.telegram_stand_in import BotApiStandIn, bot_api_fixture  # noqa: F401
 
 
@@ -128,18 +134,12 @@ async def test_a_crashed_replicas_chat_is_taken_over(
 ) -> None:
     async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
         user = TelegramUser(bot, 8003)
-        dead = Inbox(database, owner="replica-that-crashed")
-        await dead.accept(user.message_update(text="what are your opening hours?"))
-        assert await dead.claim(8003, timedelta(minutes=5))
+        await hold_chat(database, 8003, lease=timedelta(minutes=5))
+        await bot.deliver(user.message_update(text="what are your opening hours?"))
         await bot.drain()
         assert bot_api.messages_to(8003) == [], "a live lease of another replica is respected"
 
-        async with database.transaction() as session:
-            await session.execute(
-                update(TelegramChat)
-                .where(TelegramChat.chat_id == 8003)
-                .values(lease_until=utcnow() - timedelta(seconds=1))
-            )
+        await expire_lease(database, 8003)
         await bot.drain()
         assert "08:00" in texts(bot_api.messages_to(8003))
 
@@ -150,6 +150,7 @@ async def test_a_half_sent_update_resumes_without_sending_twice(
     async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
         user = TelegramUser(bot, 8004)
         message = user.message_update(text="/start")
+        await hold_chat(database, 8004, lease=timedelta(minutes=5))
         await bot.app.state.telegram.inbox.accept(message)
         outbox = [
             Outgoing("send_message", {"chat_id": 8004, "text": "first, already sent"}).to_json(),
@@ -161,6 +162,7 @@ async def test_a_half_sent_update_resumes_without_sending_twice(
                 .where(TelegramUpdate.update_id == message["update_id"])
                 .values(outbox=outbox, sent=1, attempts=1)
             )
+        await expire_lease(database, 8004)
         await bot.drain()
         assert [c.text for c in bot_api.messages_to(8004)] == ["second, not yet"]
 

@@ -20,7 +20,7 @@ from serving.cli import app
 from serving.db.engine import Database
 from serving.db.telegram_models import TelegramUpdate
 from serving.db.types import utcnow
-from tests.telegram_client import TelegramUser, telegram_bot, telegram_settings
+from tests.telegram_client import TelegramUser, hold_chat, telegram_bot, telegram_settings
 from tests.telegram_stand_in import BotApiStandIn, bot_api_fixture  # noqa: F401
 
 T = TypeVar("T")
@@ -52,9 +52,8 @@ async def test_answered_updates_past_retention_go_and_pending_ones_stay(
         await bot.drain()
         # A chat whose replica died holding its lease: its update stays pending.
         stuck = TelegramUser(bot, 8102).message_update(text="hi")
-        dead = Inbox(database, owner="replica-that-crashed")
-        await dead.accept(stuck)
-        assert await dead.claim(8102, timedelta(hours=1))
+        await hold_chat(database, 8102, lease=timedelta(hours=1))
+        await bot.deliver(stuck)
         await _age(database, old, days=8)
         await _age(database, stuck, days=8)
         everything = {old["update_id"], recent["update_id"], stuck["update_id"]}
