@@ -24,7 +24,7 @@ import random
 import time
 from typing import Any
 
-from locust import FastHttpUser, task
+from locust import FastHttpUser, constant_throughput, task
 
 SECRET = os.environ.get("TELEGRAM_BENCH_SECRET", "")
 INTERVAL = float(os.environ.get("TELEGRAM_BENCH_INTERVAL", "1.0"))
@@ -43,9 +43,17 @@ _chat_ids = itertools.count(1_000_000)
 _rng = random.Random()  # noqa: S311 - load generation, not security
 
 
+PACING = os.environ.get("TELEGRAM_BENCH_PACING", "poisson")
+"""`poisson` (the default, above) or `in-step`: Locust's `constant_throughput`, kept as a
+stress test; after any stall every chat fires at once, and they stay in step."""
+_in_step = constant_throughput(1.0 / INTERVAL)
+
+
 class TelegramChat(FastHttpUser):
     def wait_time(self) -> float:
         """Until this chat's next update is due (open loop: answer time does not slow it)."""
+        if PACING == "in-step":
+            return float(_in_step(self))
         self.due += _rng.expovariate(1.0 / INTERVAL)
         return max(0.0, self.due - time.monotonic())
 
