@@ -7,6 +7,7 @@ template that is migrated and loaded with the demo clinic once per session.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -73,6 +74,18 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         database_url=database_url,
         **values,
     )
+
+
+@pytest.fixture(autouse=True)
+def _session_logging() -> Iterator[None]:
+    """Each test starts from the session's logging set-up. A command run in-process (typer's
+    CliRunner) configures logging for the whole process, and later tests' CLI output would
+    otherwise carry its log lines."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(params=DB_BACKENDS)
