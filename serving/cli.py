@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from alembic.util import CommandError
 from fastapi import FastAPI
-from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -34,6 +33,7 @@ from serving.backup.cli import backup_app, dr_app
 from serving.build_info import read_build_info
 from serving.bundle import BundleError, load_bundle, rehash
 from serving.channels.telegram.cli import telegram_app
+from serving.cli_support import fail, operator_settings
 from serving.db.engine import Database
 from serving.db.migrate import MigrationStatus, migration_status, upgrade_database
 from serving.demo import DemoRefused, load_demo_clinic
@@ -41,7 +41,7 @@ from serving.integration_key import LOCAL_KEY_FILE, ensure_local_integration_key
 from serving.observability.logging import configure_logging
 from serving.secrets import SecretsUnavailable
 from serving.secrets_cli import secrets_app
-from serving.settings import REPOSITORY_BUNDLE, Settings, load_settings
+from serving.settings import REPOSITORY_BUNDLE, Settings
 
 T = TypeVar("T")
 
@@ -150,7 +150,7 @@ def serve(
     if demo is not None:
         overrides["load_demo_data"] = demo
     with _operator_errors():
-        settings = _settings(**overrides)
+        settings = operator_settings(**overrides)
         configure_logging(settings.log_level)
         if migrate:
             status = _run_on_database(settings, _upgrade)
@@ -213,7 +213,7 @@ def version(
 def db_upgrade() -> None:
     """Apply all pending migrations and print the revision the database is now at."""
     with _operator_errors():
-        settings = _settings()
+        settings = operator_settings()
         status = _run_on_database(settings, _upgrade)
     typer.echo(f"{_describe_url(settings)}: at revision {status.current} (newest)")
 
@@ -227,7 +227,7 @@ def db_status(
 ) -> None:
     """Show the database's revision and whether migrations are pending."""
     with _operator_errors():
-        settings = _settings()
+        settings = operator_settings()
         status = _run_on_database(settings, _migration_status)
     typer.echo(f"database:         {_describe_url(settings)}")
     typer.echo(f"current revision: {status.current or 'none (never migrated)'}")
@@ -244,7 +244,7 @@ def db_status(
 def demo_load() -> None:
     """Migrate the database if needed, then load the demo clinic unless it already has data."""
     with _operator_errors():
-        settings = _settings()
+        settings = operator_settings()
 
         async def migrate_and_load(database: Database) -> bool:
             if not (await migration_status(database.engine)).is_current:
@@ -266,18 +266,6 @@ async def _migration_status(database: Database) -> MigrationStatus:
 async def _upgrade(database: Database) -> MigrationStatus:
     await upgrade_database(database.engine)
     return await migration_status(database.engine)
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except ValidationError as exc:
-        # Only names and reasons: the rejected values may be secrets.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise CommandFailed(f"invalid configuration: {problems}") from None
 
 
 def _run_on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -338,12 +326,7 @@ def _operator_errors() -> Iterator[None]:
     try:
         yield
     except (CommandFailed, SecretsUnavailable, DemoRefused) as exc:
-        _fail(str(exc))
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=1)
+        fail(str(exc))
 
 
 @bundle_app.command("check")
@@ -354,7 +337,7 @@ def bundle_check(
     try:
         bundle = load_bundle(path)
     except BundleError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"{bundle.version}: valid")
 
 
@@ -392,7 +375,7 @@ def bundle_promote(
     from serving.registry import RegistryError
 
     with _operator_errors():
-        settings = _settings()
+        settings = operator_settings()
     try:
         with _flow_logs_without_traceback_for(BundleError, RegistryError):
             result = promote(
@@ -406,10 +389,10 @@ def bundle_promote(
                 alias=settings.bundle_alias,
             )
     except (BundleError, RegistryError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(result["report"])
     if result["decision"] == "refused":
-        _fail("promotion refused, production unchanged: " + "; ".join(result["reasons"]))
+        fail("promotion refused, production unchanged: " + "; ".join(result["reasons"]))
 
 
 @bundle_app.command("rollback")
@@ -421,7 +404,7 @@ def bundle_rollback() -> None:
     from serving.registry import RegistryError
 
     with _operator_errors():
-        settings = _settings()
+        settings = operator_settings()
     try:
         with _flow_logs_without_traceback_for(RegistryError):
             previous = rollback(
@@ -430,7 +413,7 @@ def bundle_rollback() -> None:
                 alias=settings.bundle_alias,
             )
     except RegistryError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(
         f"{settings.bundle_alias} is back on version {previous['model_version']} "
         f"({previous['bundle_version']})"
@@ -494,12 +477,12 @@ def evaluate(
     tuning split (dev) and the held-out split separately. Exits 1 when a safety gate fails:
     emergency recall below 1.0 or any boundary violation."""
     if architecture not in {"alex", "team"}:
-        _fail("--architecture is alex or team")
+        fail("--architecture is alex or team")
     try:
         messages = load_messages(dataset)
         bundle_version = load_bundle(bundle).version
     except (DatasetError, BundleError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     outcomes = asyncio.run(
         evaluate_messages(messages, architecture=architecture, bundle_path=bundle)
     )
@@ -518,7 +501,7 @@ def evaluate(
         output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     failed = gate_failures(report)
     if failed:
-        _fail("safety gate failed: " + "; ".join(failed))
+        fail("safety gate failed: " + "; ".join(failed))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
+from serving.cli_support import configuration_problems, fail
 from serving.secrets import SECRET_FIELDS, SecretsUnavailable
 from serving.secrets_check import (
     DEFAULT_KMS_ALIAS,
@@ -54,20 +55,19 @@ def secrets_check(
     fields = tuple(secret) if secret else PRODUCTION_SECRETS
     unknown = [field for field in fields if field not in SECRET_FIELDS]
     if unknown:
-        _fail(f"unknown secret {', '.join(unknown)}; choose from {', '.join(SECRET_FIELDS)}")
+        fail(f"unknown secret {', '.join(unknown)}; choose from {', '.join(SECRET_FIELDS)}")
     try:
         # secrets_backend="env": the check describes secrets, it must never fetch their values.
         settings = load_settings(secrets_backend="env")
     except ValidationError as exc:
-        names = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors())
-        _fail(f"invalid configuration: {names.upper()}")
+        fail(f"invalid configuration: {configuration_problems(exc)}")
     try:
         checker = SecretsChecker(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
         report = checker.check(
             prefix=settings.aws_secrets_prefix, fields=fields, kms_alias=kms_alias
         )
     except SecretsUnavailable as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, **asdict(report)}))
     else:
@@ -75,8 +75,3 @@ def secrets_check(
             typer.echo(line)
     if not report.ok:
         raise typer.Exit(code=1)
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=1)

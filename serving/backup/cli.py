@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from serving.backup.errors import BackupError
-from serving.secrets import SecretsUnavailable
-from serving.settings import Settings, load_settings
+from serving.cli_support import fail, operator_settings
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RECOVERY_RUNBOOK.md"
 DRILL_REPORT = Path(__file__).resolve().parents[2] / "docs" / "DR_DRILL_REPORT.md"
@@ -33,21 +31,6 @@ dr_app = typer.Typer(
     rich_markup_mode="markdown",
     no_args_is_help=True,
 )
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=1)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        names = ", ".join(".".join(map(str, e["loc"])).upper() for e in exc.errors())
-        _fail(f"invalid configuration: {names}")
-    except SecretsUnavailable as exc:
-        _fail(str(exc))
 
 
 def _progress(message: str) -> None:
@@ -72,12 +55,12 @@ def create(
     copy to BACKUP_SECONDARY_BUCKET, verify. Prints the set id."""
     from serving.backup.create import create_backup
 
-    settings = _settings()
+    settings = operator_settings()
     logging.basicConfig(level=logging.WARNING)
     try:
         manifest = create_backup(settings, dvc=dvc, database=database, progress=_progress)
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for part in manifest.parts:
         _progress(f"  {part.name}: {part.size} bytes, sha256 {part.sha256[:16]}...")
     for name, why in manifest.skipped.items():
@@ -91,11 +74,11 @@ def list_sets() -> None:
     primary cannot be read)."""
     from serving.backup.restore import list_sets as complete_sets
 
-    settings = _settings()
+    settings = operator_settings()
     try:
         bucket, ids = complete_sets(settings)
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _progress(f"{len(ids)} complete set(s) in the {bucket.name}")
     for set_id in ids:
         typer.echo(set_id)
@@ -136,7 +119,7 @@ def restore(
     and check it. Never writes over a database that holds data unless --overwrite."""
     from serving.backup.restore import restore_backup
 
-    settings = _settings()
+    settings = operator_settings()
     logging.basicConfig(level=logging.WARNING)
     try:
         report = restore_backup(
@@ -151,7 +134,7 @@ def restore(
             progress=_progress,
         )
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"restored {report.set_id} from the {report.bucket} in {report.seconds:.1f} s")
     typer.echo(f"database: {report.database_url} (data as of {report.snapshot_at})")
     typer.echo(f"checkout: {report.target / 'repository'}")
@@ -171,7 +154,7 @@ def prune(
     from serving.backup.restore import buckets
     from serving.backup.retention import apply_retention, plan_retention
 
-    settings = _settings()
+    settings = operator_settings()
     try:
         for bucket in buckets(settings):
             plan = plan_retention(
@@ -186,7 +169,7 @@ def prune(
                 deleted = apply_retention(bucket, plan)
                 typer.echo(f"  deleted {deleted} objects")
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @backup_app.command("keygen")
@@ -223,7 +206,7 @@ def drill(
     from serving.backup.create import create_backup
     from serving.backup.drill import FRESH_SET_NOTE, run_drill
 
-    settings = _settings()
+    settings = operator_settings()
     try:
         if backup_first:
             typer.echo(f"backup set {create_backup(settings, progress=_progress).set_id}")
@@ -237,7 +220,7 @@ def drill(
             note=FRESH_SET_NOTE if backup_first else None,
         )
     except BackupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"RTO {result.rto_seconds:.1f} s (target {result.rto_target_seconds:.0f} s)")
     typer.echo(f"RPO {result.rpo_seconds:.1f} s (target {result.rpo_target_seconds:.0f} s)")
     typer.echo(f"report: {report}")

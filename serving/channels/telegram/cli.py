@@ -9,11 +9,10 @@ import ipaddress
 import re
 from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import typer
-from pydantic import ValidationError
 from telegram.error import Conflict, TelegramError
 
 from serving.app import create_app
@@ -22,11 +21,11 @@ from serving.channels.telegram.bot import LONG_POLL_SECONDS, build_bot
 from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.telegram.commands import publish_commands
 from serving.channels.telegram.inbox import Inbox
+from serving.cli_support import fail, operator_settings
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.observability.logging import configure_logging
-from serving.secrets import SecretsUnavailable
-from serving.settings import Settings, load_settings
+from serving.settings import Settings
 
 T = TypeVar("T")
 
@@ -63,7 +62,7 @@ def set_webhook(
     settings = _settings()
     secret = settings.telegram_webhook_secret
     if secret is None or not SECRET_PATTERN.match(secret.get_secret_value()):
-        _fail("TELEGRAM_WEBHOOK_SECRET must be set: 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        fail("TELEGRAM_WEBHOOK_SECRET must be set: 1-256 characters of A-Z, a-z, 0-9, _ and -")
     _check_url(url)
     updates = [kind.strip() for kind in allowed_updates.split(",") if kind.strip()]
 
@@ -178,7 +177,7 @@ async def _poll(settings: Settings, *, once: bool) -> None:
         async with app.router.lifespan_context(app):
             channel: TelegramChannel | None = app.state.telegram
             if channel is None:
-                _fail("TELEGRAM_BOT_TOKEN is not set")
+                fail("TELEGRAM_BOT_TOKEN is not set")
             offset: int | None = None
             while True:
                 updates = await channel.client.bot.get_updates(
@@ -196,9 +195,9 @@ async def _poll(settings: Settings, *, once: bool) -> None:
                     typer.echo(f"answered {len(updates)} update(s)")
                     return
     except Conflict:
-        _fail("a webhook is set for this bot: run `dental telegram delete-webhook` first")
+        fail("a webhook is set for this bot: run `dental telegram delete-webhook` first")
     except TelegramError as error:
-        _fail(f"Telegram refused: {type(error).__name__}: {error.message}")
+        fail(f"Telegram refused: {type(error).__name__}: {error.message}")
     finally:
         await database.dispose()
 
@@ -211,9 +210,9 @@ def _check_url(url: str) -> None:
     except ValueError:
         loopback = parts.hostname == "localhost"
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        _fail("the webhook URL must be https:// (Telegram delivers only over HTTPS)")
+        fail("the webhook URL must be https:// (Telegram delivers only over HTTPS)")
     if not parts.path.endswith("/telegram/webhook"):
-        _fail("the webhook URL must end with /telegram/webhook")
+        fail("the webhook URL must end with /telegram/webhook")
 
 
 def _telegram(work: Coroutine[Any, Any, T]) -> T:
@@ -221,25 +220,11 @@ def _telegram(work: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(work)
     except TelegramError as error:
-        _fail(f"Telegram refused: {type(error).__name__}: {error.message}")
+        fail(f"Telegram refused: {type(error).__name__}: {error.message}")
 
 
 def _settings(*, require_token: bool = True) -> Settings:
-    try:
-        settings = load_settings()
-    except SecretsUnavailable as exc:
-        _fail(str(exc))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        _fail(f"invalid configuration: {problems}")
+    settings = operator_settings()
     if require_token and settings.telegram_bot_token is None:
-        _fail("TELEGRAM_BOT_TOKEN is not set")
+        fail("TELEGRAM_BOT_TOKEN is not set")
     return settings
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code=1)
