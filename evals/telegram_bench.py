@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,11 +36,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from evals.local_process import child_process, free_port, wait_until_answering
 from evals.scratch_database import Engine, scratch_database
 from serving.db.telegram_models import TelegramUpdate
 
@@ -120,67 +119,22 @@ class DrainFigures:
         return self.answered_after_load / self.drain_seconds if self.drain_seconds else 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+IN_STEP = "POST /telegram/webhook, all chats in step (stress, no target)"
+"""The third row: Locust's `constant_throughput`, under which every chat ends up sending in the
+same instant (evals/telegram_locustfile.py); a worst case, not a load patients make."""
 
 
 @contextmanager
 def _server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{command[2]} exited: see {log}")
-                try:
-                    httpx.get(f"{base}/", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{command[2]} did not start: see {log}") from None
-                    time.sleep(0.3)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with child_process(command, env=env, log=log) as process:
+        wait_until_answering(process, f"{base}/", name=command[2], log=log, seconds=90)
+        yield base
 
-
-IN_STEP = "POST /telegram/webhook, all chats in step (stress, no target)"
-"""The third row: Locust's `constant_throughput`, under which every chat ends up sending in the
-same instant (evals/telegram_locustfile.py); a worst case, not a load patients make."""
 
 ANSWERING_NICENESS = 10
 """The answering process runs at a lower CPU priority: on one 2-core machine it stands in for
 worker replicas on their own machines, which would not take CPU from the webhook."""
-
-
-@contextmanager
-def _background(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.nice(ANSWERING_NICENESS),
-        )
-        try:
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _uvicorn(target: str, port: int, *, factory: bool = False) -> list[str]:
@@ -290,7 +244,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="telegram-bench-") as tmp:
         work = Path(tmp)
         env = {**os.environ, "TELEGRAM_BENCH_SECRET": secret, "PYTHONUNBUFFERED": "1"}
-        stand_in_port, baseline_port, app_port = _free_port(), _free_port(), _free_port()
+        stand_in_port, baseline_port, app_port = free_port(), free_port(), free_port()
         figures = []
         stand_in = _uvicorn("evals.telegram_bench:bot_api_stand_in", stand_in_port)
         with (
@@ -336,7 +290,9 @@ def run(
             answering = [sys.executable, "-m", "serving.cli", "telegram", "work"]
             with (
                 _server(serve, webhook_env, app_port, work / "app.log") as app,
-                _background(answering, app_env, work / "worker.log"),
+                child_process(
+                    answering, env=app_env, log=work / "worker.log", niceness=ANSWERING_NICENESS
+                ),
             ):
                 started = time.time()
                 figures.append(

@@ -22,7 +22,6 @@ import os
 import platform
 import resource
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
+from evals.local_process import (
+    ProcessDidNotStart,
+    child_process,
+    free_port,
+    wait_until_answering,
+)
 from evals.scratch_database import Engine, scratch_database
 from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
 from serving.demo.loader import DEMO_FILE
@@ -469,12 +474,6 @@ class DemoServer:
     log: Path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def demo_server(
     workdir: Path,
@@ -509,40 +508,22 @@ def _serve_demo(
     command = [str(entry_point)] if entry_point.exists() else [sys.executable, "-m", "serving.cli"]
     log_path = workdir / "serve.log"
     base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(  # noqa: S603 - our own entry point
-            [*command, "serve", "--demo", "--workers", str(workers)],
-            cwd=workdir,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    serve = [*command, "serve", "--demo", "--workers", str(workers)]
+    with child_process(
+        serve, env=environment, log=log_path, cwd=workdir, stop_seconds=15
+    ) as server:
         try:
-            _wait_until_up(server, base_url, log_path)
-            yield DemoServer(base_url=base_url, pid=server.pid, log=log_path)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=5)
-
-
-def _wait_until_up(server: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise LoadTestError(
-                f"dental serve exited with {server.returncode}:\n{log_path.read_text()[-2000:]}"
+            wait_until_answering(
+                server,
+                f"{base_url}/health",
+                name="dental serve",
+                log=log_path,
+                seconds=SERVER_START_SECONDS,
+                ready=lambda response: response.status_code == 200,
             )
-        try:
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise LoadTestError(f"dental serve did not answer {base_url}/health in {SERVER_START_SECONDS}s")
+        except ProcessDidNotStart as exc:
+            raise LoadTestError(str(exc)) from None
+        yield DemoServer(base_url=base_url, pid=server.pid, log=log_path)
 
 
 # --- the benchmark: docs/LOAD_TEST.md --------------------------------------------------------

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gc
-import socket
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from evals.local_process import free_port
 from serving import __version__, build_info
 from serving.app import DatabaseNotMigrated, create_app
 from serving.bundle import load_bundle
@@ -32,12 +32,6 @@ def app_settings(app_database_url: str) -> Settings:
         database_url=app_database_url,
         environment="test",
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_health_answers_while_the_process_runs(app_settings: Settings) -> None:
@@ -76,7 +70,7 @@ async def test_ready_is_503_before_migrations_and_200_after(
 
 
 async def test_ready_is_503_when_the_database_is_unreachable_and_hides_its_url() -> None:
-    url = f"postgresql+asyncpg://clinic:s3cret-pw@127.0.0.1:{closed_port()}/clinic"
+    url = f"postgresql+asyncpg://clinic:s3cret-pw@127.0.0.1:{free_port()}/clinic"
     settings = Settings(_env_file=None, database_url=url, environment="test")
     async with running(create_app(settings)) as client:
         response = await client.get("/ready")

@@ -5,12 +5,12 @@ reports RTO and RPO. Also the backup flow on Prefect's test server."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from evals.local_process import free_port
 from flows.backup import backup
 from serving.backup.drill import DrillResult, render_report, runbook_steps
 from serving.backup.errors import DrillFailed
@@ -34,12 +34,6 @@ from tests.backup_stand_ins import (  # noqa: F401
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "RECOVERY_RUNBOOK.md"
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _export(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +81,7 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
             "--target",
             str(scratch),
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--runbook",
             str(RUNBOOK),
             "--report",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 from typer.testing import CliRunner, Result
 
+from evals.local_process import free_port
 from serving import __version__, build_info
 from serving.cli import app
 from serving.db.engine import Database
@@ -46,12 +46,6 @@ def operator_env(
 
 def dental(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def table_names(database_url: str) -> set[str]:

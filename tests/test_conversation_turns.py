@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from evals.local_process import free_port
 from serving.app import create_app
 from serving.assistant.state import ConversationState
 from serving.assistant.store import (
@@ -131,18 +131,11 @@ async def test_a_lease_left_by_a_dead_process_expires(database: Database) -> Non
         assert row is not None and row.turn_owner == taken.turn_owner
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
     """`dental serve --workers 2`: the demo clinic is loaded once, every worker serves the
     chat, and a conversation spans the workers (each request may land on either). Each worker
     freezes its start-up heap once started (serving/observability/heap.py)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'clinic.db'}",

@@ -14,7 +14,6 @@ import asyncio
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import asyncpg
 import boto3
 import pytest
 
+from evals.local_process import free_port
 from serving.bundle import load_bundle
 from serving.registry import MLFLOW_PRIVACY, BundleRegistry, configure_mlflow_environment
 from serving.settings import REPOSITORY_BUNDLE
@@ -60,12 +60,6 @@ class ProductionMlflow:
     bucket: str
     s3: Any
     """A boto3 S3 client on the moto server, for looking at what the tracking server stored."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _admin(statement: str) -> None:
@@ -135,7 +129,7 @@ def production_mlflow(
         aws_secret_access_key="testing",
     )
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     no_files = work / "no-aws-config"
     no_files.mkdir()
