@@ -37,6 +37,17 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 3
 
+
+def aws_client_config() -> Config:
+    """The timeouts and retries above, for Secrets Manager and KMS clients (read at each call,
+    so a client made later follows a changed setting)."""
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+    )
+
+
 # botocore and urllib3 log whole request and response bodies at DEBUG, and a GetSecretValue
 # response body is the secret itself.
 _WIRE_LOGGERS = ("botocore", "boto3", "urllib3")
@@ -92,11 +103,7 @@ class AwsSecretsManager:
     def __init__(self, *, prefix: str, region: str, endpoint_url: str | None = None) -> None:
         self._prefix = prefix
         self._where = endpoint_url or f"AWS Secrets Manager in {region}"
-        config = Config(
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            read_timeout=READ_TIMEOUT_SECONDS,
-            retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
-        )
+        config = aws_client_config()
         try:
             # A session of its own: boto3's module-level default session caches credentials
             # process-wide, and settings must reflect the environment at the time they load.

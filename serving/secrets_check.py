@@ -15,14 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from serving.secrets import (
-    CONNECT_TIMEOUT_SECONDS,
-    MAX_ATTEMPTS,
-    READ_TIMEOUT_SECONDS,
     SecretsUnavailable,
+    aws_client_config,
     secret_name,
 )
 
@@ -81,11 +78,7 @@ class SecretsChecker:
 
     def __init__(self, *, region: str, endpoint_url: str | None = None) -> None:
         self._where = endpoint_url or f"AWS in {region}"
-        config = Config(
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            read_timeout=READ_TIMEOUT_SECONDS,
-            retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
-        )
+        config = aws_client_config()
         try:
             session = boto3.session.Session()
             self._secrets = session.client(
