@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,15 +61,11 @@ def app(app_database_url: str) -> FastAPI:
 
 
 @pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """JSON logging into a buffer, with the previous logging set-up restored afterwards."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
+def log_stream() -> io.StringIO:
+    """JSON logging into a buffer (conftest restores the session's set-up afterwards)."""
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
-    yield stream
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
+    return stream
 
 
 def log_lines(stream: io.StringIO, logger: str) -> list[dict[str, object]]:
@@ -262,18 +257,12 @@ def test_default_logging_follows_stderr_when_a_caller_swaps_and_closes_it(
 ) -> None:
     """A CLI test runner (or any capture) swaps sys.stderr for a while and closes its own; log
     lines written afterwards must reach the stderr of that moment, not fail on a closed one."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
     borrowed, later = io.StringIO(), io.StringIO()
-    try:
-        monkeypatch.setattr(sys, "stderr", borrowed)
-        configure_logging("INFO")
-        logging.getLogger("serving.test").info("while borrowed")
-        borrowed.close()
-        monkeypatch.setattr(sys, "stderr", later)
-        logging.getLogger("serving.test").info("after")
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
+    monkeypatch.setattr(sys, "stderr", borrowed)
+    configure_logging("INFO")
+    logging.getLogger("serving.test").info("while borrowed")
+    borrowed.close()
+    monkeypatch.setattr(sys, "stderr", later)
+    logging.getLogger("serving.test").info("after")
     lines = [json.loads(line) for line in later.getvalue().splitlines()]
     assert [line["message"] for line in lines if line["logger"] == "serving.test"] == ["after"]
