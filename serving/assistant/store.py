@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Result, case, select, update
+from sqlalchemy import Result, Select, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,12 +134,7 @@ class ConversationStore:
         now = self._now()
         async with self._db.transaction() as session:
             row = await session.scalar(
-                select(db.Conversation)
-                .where(
-                    db.Conversation.channel == channel,
-                    db.Conversation.external_user_id == external_user_id,
-                )
-                .with_for_update()
+                _user_conversation(channel, external_user_id).with_for_update()
             )
             if row is None:
                 row = _new_conversation(channel, external_user_id, language)
@@ -173,20 +168,13 @@ class ConversationStore:
     ) -> ConversationRecord:
         """The user's conversation (created on first contact), without taking its turn: for a
         channel that reads it outside a turn (Telegram's commands and contact sharing)."""
-        for _ in range(2):  # a concurrent first message may create it between our two steps
-            async with self._db.transaction() as session:
-                row = await session.scalar(
-                    select(db.Conversation).where(
-                        db.Conversation.channel == channel,
-                        db.Conversation.external_user_id == external_user_id,
-                    )
-                )
-                if row is not None:
-                    return _record(row, owner=None, history=[], message_id=None)
+        for _ in range(2):  # a concurrent first message may create it: read it again
             try:
                 async with self._db.transaction() as session:
-                    row = _new_conversation(channel, external_user_id, language)
-                    session.add(row)
+                    row = await session.scalar(_user_conversation(channel, external_user_id))
+                    if row is None:
+                        row = _new_conversation(channel, external_user_id, language)
+                        session.add(row)
                 return _record(row, owner=None, history=[], message_id=None)
             except IntegrityError:
                 continue
@@ -319,6 +307,14 @@ class ConversationStore:
                 .execution_options(synchronize_session=False)
                 .values(**_released(conversation.turn_owner))
             )
+
+
+def _user_conversation(channel: str, external_user_id: str) -> Select[db.Conversation]:
+    """The query for a user's conversation on a channel (one per user and channel)."""
+    return select(db.Conversation).where(
+        db.Conversation.channel == channel,
+        db.Conversation.external_user_id == external_user_id,
+    )
 
 
 def _new_conversation(channel: str, external_user_id: str, language: str) -> db.Conversation:
