@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evals.datasets import DatasetError
-from serving.bundle import Bundle
+from serving.bundle.load import Bundle
 from serving.clinic import ClinicProfile
 from serving.demo.loader import DEMO_FILE
 from serving.practice.models import Patient

@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from serving.app import create_app
-from serving.assistant.runtime import Runtime
 from serving.assistant.service import Assistant, Inbound, Reply
+from serving.bundle.runtime import Runtime
 from serving.clinic import ClinicProfile
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database

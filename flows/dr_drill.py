@@ -18,10 +18,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from serving.backup.cli import DRILL_REPORT, RUNBOOK
 from serving.backup.create import create_backup
 from serving.backup.drill import FRESH_SET_NOTE, DrillResult, render_report, run_drill
 from serving.backup.errors import DrillFailed
+from serving.cli.backup import DRILL_REPORT, RUNBOOK
 from serving.settings import load_settings
 
 

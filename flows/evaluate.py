@@ -35,8 +35,8 @@ from flows.gates import evaluation_failures
 from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
 from serving.agents.architectures import Architecture
 from serving.build_info import read_build_info
-from serving.bundle import BundleError, load_bundle
-from serving.registry import BundleRejected, NoPreviousVersion
+from serving.bundle.load import BundleError, load_bundle
+from serving.bundle.registry import BundleRejected, NoPreviousVersion
 
 EVALUATION_EXPERIMENT = "bundle-evaluation"
 STRATA = ("split", "urgency", "language", "task", "category")

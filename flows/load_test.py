@@ -4,7 +4,7 @@ Locust drives the traffic from a child process (`python -m locust --headless --c
 importing Locust monkey-patches the standard library with gevent, which must never happen in a
 Prefect worker or a test process. The flow reads Locust's CSV summary and logs latency
 percentiles, throughput and error rate to MLflow (experiment `load-test`), with the CSVs as
-the run's artifacts. The users are in `flows/locustfile.py`.
+the run's artifacts. The users are in `evals/bench/locustfile.py`.
 
     python -m flows.load_test --base-url http://127.0.0.1:8000     # against `make run`
     python -m flows.load_test --benchmark    # own demo server; figures into docs/LOAD_TEST.md
@@ -40,18 +40,20 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
-from evals.local_process import (
+from evals import bench
+from evals.bench.local_process import (
     ProcessDidNotStart,
     child_process,
     free_port,
     wait_until_answering,
 )
-from evals.scratch_database import Engine, scratch_database
+from evals.bench.scratch_database import Engine, scratch_database
 from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
 from serving.demo.loader import DEMO_FILE
 from serving.integration_key import LOCAL_KEY_FILE
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = Path(bench.__file__).with_name("locustfile.py")
+"""Run by path in Locust's own process: importing it would monkey-patch this one with gevent."""
 EXPERIMENT = "load-test"
 REPORT = Path("docs/LOAD_TEST.md")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from serving.registry import configure_mlflow_environment, ensure_experiment, mlflow_client
+from serving.bundle.registry import configure_mlflow_environment, ensure_experiment, mlflow_client
 
 __all__ = [
     "configure_mlflow_environment",

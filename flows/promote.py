@@ -30,7 +30,7 @@ from flows.evaluate import NETWORK_RETRIES, evaluate, resolve_tracking_uri
 from flows.gates import Comparison, GateResult, Scale, check_promotion
 from flows.mlflow_setup import mlflow_client
 from serving.agents.architectures import Architecture
-from serving.registry import DEFAULT_ALIAS, BundleRegistry, RegisteredBundle
+from serving.bundle.registry import DEFAULT_ALIAS, BundleRegistry, RegisteredBundle
 
 DEFAULT_MODEL_NAME = "dental-clinic-assistant-bundle"
 Decision = Literal["promoted", "refused", "unchanged"]

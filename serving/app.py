@@ -18,7 +18,7 @@ from serving.api.errors import CLIENT_ERRORS, internal_error
 from serving.assistant.service import Assistant
 from serving.assistant.store import ConversationStore
 from serving.build_info import read_build_info
-from serving.bundle_source import BundleSource
+from serving.bundle.source import BundleSource
 from serving.channels.telegram import webhook as telegram_webhook
 from serving.channels.telegram.channel import TelegramChannel
 from serving.clinic import load_clinic_profile

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from evals.local_process import free_port
+from evals.bench.local_process import free_port
 from serving import __version__, build_info
 from serving.app import DatabaseNotMigrated, create_app
-from serving.bundle import load_bundle
+from serving.bundle.load import load_bundle
 from serving.db import models
 from serving.db.engine import Database
 from serving.db.migrate import head_revision, upgrade_database

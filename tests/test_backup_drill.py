@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from evals.local_process import free_port
+from evals.bench.local_process import free_port
 from flows.backup import backup
 from serving.backup.drill import DrillResult, render_report, runbook_steps
 from serving.backup.errors import DrillFailed

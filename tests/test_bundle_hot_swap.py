@@ -21,11 +21,11 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from serving.app import create_app
-from serving.bundle import load_bundle
-from serving.bundle_source import BundleSource
+from serving.bundle.load import load_bundle
+from serving.bundle.registry import BundleRegistry, RegisteredBundle
+from serving.bundle.source import BundleSource
 from serving.db import models as db
 from serving.db.engine import Database
-from serving.registry import BundleRegistry, RegisteredBundle
 from serving.settings import REPOSITORY_BUNDLE, Settings
 from tests.asgi import running
 from tests.aws_stand_in import closed_port_url_fixture  # noqa: F401 - registers the fixture
@@ -206,7 +206,7 @@ async def test_a_registry_that_goes_down_leaves_the_current_bundle_serving(
         healthy = store.read_bytes()
         store.write_bytes(b"\0" * len(healthy))  # in place: MLflow's open connections see it
 
-        with caplog.at_level(logging.WARNING, logger="serving.bundle_source"):
+        with caplog.at_level(logging.WARNING, logger="serving.bundle.source"):
             assert await source.refresh() is False
             assert await source.refresh() is False
 
@@ -273,7 +273,7 @@ async def test_a_tampered_promotion_is_rejected_and_the_current_bundle_kept(
         tamper(stored_bundle_dir(registry, c))
         registry.set_alias(c, alias)
 
-        with caplog.at_level(logging.WARNING, logger="serving.bundle_source"):
+        with caplog.at_level(logging.WARNING, logger="serving.bundle.source"):
             assert await source.refresh() is False
 
         assert await served_bundle(client) == a.bundle_version

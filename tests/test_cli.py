@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 from typer.testing import CliRunner, Result
 
-from evals.local_process import free_port
+from evals.bench.local_process import free_port
 from serving import __version__, build_info
 from serving.cli import app
 from serving.db.engine import Database
@@ -227,3 +227,25 @@ def _wait_until_up(server: subprocess.Popen[bytes], url: str, log_path: Path) ->
         if response.status_code == 200:
             return response
     pytest.fail(f"dental serve did not answer {url} within {SERVE_TIMEOUT_SECONDS} s")
+
+
+def test_dental_and_the_server_load_no_evaluation_or_flow_code() -> None:
+    """`dental --help` and the app import `evals` and `flows` only inside the commands that run
+    them (the import-linter contract names those imports; this checks they stay lazy)."""
+    probe = (
+        "import sys\n"
+        "import serving.app, serving.cli\n"
+        "from typer.testing import CliRunner\n"
+        "result = CliRunner().invoke(serving.cli.app, ['--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted({name.partition('.')[0] for name in sys.modules} & {'evals', 'flows'}))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -16,9 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from evals.local_process import free_port
+from evals.bench.local_process import free_port
 from serving.app import create_app
-from serving.assistant.state import ConversationState
 from serving.assistant.store import (
     TURN_LEASE,
     ConversationBusy,
@@ -26,6 +25,7 @@ from serving.assistant.store import (
     PatientMessageLabels,
     StoredReply,
 )
+from serving.conversation.state import ConversationState
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow

@@ -28,7 +28,7 @@ from evals.scenarios import (
     run_scenario,
 )
 from evals.suite import DATA_DIR, SuiteResult, failing_examples, run_suite
-from serving.bundle import load_bundle
+from serving.bundle.load import load_bundle
 from serving.clinic import load_clinic_profile
 from serving.safety.output_guard import OutputGuard
 from serving.settings import REPOSITORY_BUNDLE

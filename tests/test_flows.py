@@ -33,9 +33,9 @@ from flows.gates import (
 )
 from flows.mlflow_setup import local_tracking_uri, mlflow_client
 from flows.promote import promote, rollback
-from serving.bundle import BundleError, rehash
+from serving.bundle.load import BundleError, rehash
+from serving.bundle.registry import BundleRegistry, NoPreviousVersion
 from serving.cli import app
-from serving.registry import BundleRegistry, NoPreviousVersion
 from serving.settings import REPOSITORY_BUNDLE
 
 SAMPLE_EVERY = 12

@@ -28,9 +28,9 @@ import asyncpg
 import boto3
 import pytest
 
-from evals.local_process import free_port
-from serving.bundle import load_bundle
-from serving.registry import MLFLOW_PRIVACY, BundleRegistry, configure_mlflow_environment
+from evals.bench.local_process import free_port
+from serving.bundle.load import load_bundle
+from serving.bundle.registry import MLFLOW_PRIVACY, BundleRegistry, configure_mlflow_environment
 from serving.settings import REPOSITORY_BUNDLE
 from tests.aws_stand_in import (
     REGION,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from serving.agents.offline.dates import DateRange, DateReader
-from serving.agents.offline.lexicon import Lexicon
+from serving.bundle.lexicon import Lexicon
 
 LEXICON = Path(__file__).resolve().parents[1] / "prompts" / "offline" / "lexicon.yaml"
 THURSDAY = date(2026, 11, 26)

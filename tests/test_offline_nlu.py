@@ -14,8 +14,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from serving.agents.offline.lexicon import Lexicon
 from serving.agents.offline.nlu import ClinicNLU, Intent, Understanding
+from serving.bundle.lexicon import Lexicon
 
 ROOT = Path(__file__).resolve().parents[1]
 LEXICON = ROOT / "prompts" / "offline" / "lexicon.yaml"

@@ -22,10 +22,10 @@ import yaml
 from flows.mlflow_setup import local_tracking_uri, mlflow_client
 from flows.promote import promote, rollback
 from serving.app import create_app
-from serving.bundle import load_bundle, rehash
-from serving.bundle_source import BundleSource
+from serving.bundle.load import load_bundle, rehash
+from serving.bundle.registry import BundleRegistry
+from serving.bundle.source import BundleSource
 from serving.db.engine import Database
-from serving.registry import BundleRegistry
 from serving.settings import REPOSITORY_BUNDLE
 from tests.asgi import running
 from tests.conftest import make_settings

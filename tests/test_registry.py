@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
-from serving.bundle import BundleError, load_bundle, rehash
-from serving.registry import (
+from serving.bundle.load import BundleError, load_bundle, rehash
+from serving.bundle.registry import (
     BundleRegistry,
     BundleRejected,
     NoPreviousVersion,
@@ -335,7 +335,7 @@ def test_registry_operations_open_no_network_connection(tracking_uri: str, tmp_p
         sys.addaudithook(audit)
 
         from pathlib import Path
-        from serving.registry import BundleRegistry
+        from serving.bundle.registry import BundleRegistry
 
         registry = BundleRegistry({tracking_uri!r}, "offline-check")
         version = registry.register(Path({str(REPOSITORY_BUNDLE)!r}))

@@ -1,6 +1,6 @@
 """Locust users for `flows.load_test`: patients chatting with the assistant, and a baseline.
 
-The flow runs this file in a child process (`python -m locust -f flows/locustfile.py
+The flow runs this file in a child process (`python -m locust -f evals/bench/locustfile.py
 --headless ...`). Never import it from other code: importing Locust monkey-patches the
 standard library with gevent.
 

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from evals.datasets import load_messages
 from serving.app import create_app
-from serving.bundle import load_bundle
+from serving.bundle.load import load_bundle
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.demo import load_demo_clinic

@@ -1,7 +1,7 @@
 """Telegram webhook benchmark: ingestion throughput and latency, and whether answering keeps up.
 
-    python -m evals.telegram_bench                 # figures into docs/TELEGRAM_BENCH.md
-    python -m evals.telegram_bench --duration 30   # a shorter run
+    python -m evals.bench.telegram                 # figures into docs/TELEGRAM_BENCH.md
+    python -m evals.bench.telegram --duration 30   # a shorter run
 
 Three servers on this machine, each its own process: the serving app (`dental serve --demo`,
 SQLite, the offline model) with the Telegram channel on; a Bot API stand-in its replies go to;
@@ -40,8 +40,8 @@ from fastapi import FastAPI, Request
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from evals.local_process import child_process, free_port, wait_until_answering
-from evals.scratch_database import Engine, scratch_database
+from evals.bench.local_process import child_process, free_port, wait_until_answering
+from evals.bench.scratch_database import Engine, scratch_database
 from serving.db.telegram_models import TelegramUpdate
 
 LOCUSTFILE = Path(__file__).with_name("telegram_locustfile.py")
@@ -121,7 +121,7 @@ class DrainFigures:
 
 IN_STEP = "POST /telegram/webhook, all chats in step (stress, no target)"
 """The third row: Locust's `constant_throughput`, under which every chat ends up sending in the
-same instant (evals/telegram_locustfile.py); a worst case, not a load patients make."""
+same instant (evals/bench/telegram_locustfile.py); a worst case, not a load patients make."""
 
 
 @contextmanager
@@ -246,13 +246,13 @@ def run(
         env = {**os.environ, "TELEGRAM_BENCH_SECRET": secret, "PYTHONUNBUFFERED": "1"}
         stand_in_port, baseline_port, app_port = free_port(), free_port(), free_port()
         figures = []
-        stand_in = _uvicorn("evals.telegram_bench:bot_api_stand_in", stand_in_port)
+        stand_in = _uvicorn("evals.bench.telegram:bot_api_stand_in", stand_in_port)
         with (
             scratch_database(engine, work, prefix="telegram_bench") as database_url,
             _server(stand_in, env, stand_in_port, work / "stand_in.log") as bot_api,
         ):
             baseline = _uvicorn(
-                "evals.telegram_bench:bare_webhook_app", baseline_port, factory=True
+                "evals.bench.telegram:bare_webhook_app", baseline_port, factory=True
             )
             with _server(baseline, env, baseline_port, work / "baseline.log") as base:
                 figures.append(
@@ -336,7 +336,7 @@ def render(
     lines = [
         "# Telegram webhook benchmark",
         "",
-        "Written by `python -m evals.telegram_bench` (part of `make bench`); see the module's",
+        "Written by `python -m evals.bench.telegram` (part of `make bench`); see the module's",
         "docstring for the set-up. Figures of one run on this machine; the baseline is measured",
         "in the same run.",
         "",

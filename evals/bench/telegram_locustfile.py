@@ -1,6 +1,6 @@
-"""Locust users for `evals.telegram_bench`: Telegram delivering updates to the webhook.
+"""Locust users for `evals.bench.telegram`: Telegram delivering updates to the webhook.
 
-Run by the benchmark in a child process (`python -m locust -f evals/telegram_locustfile.py
+Run by the benchmark in a child process (`python -m locust -f evals/bench/telegram_locustfile.py
 --headless ...`); never import it from other code (Locust monkey-patches the standard library
 with gevent).
 

@@ -24,9 +24,9 @@ from typing_extensions import TypedDict
 
 from serving.agents.graph import MAX_STEPS, tool_loop
 from serving.agents.models import MODEL_FAILURES
-from serving.assistant.turn import Turn
-from serving.bundle import Bundle
+from serving.bundle.load import Bundle
 from serving.clinic import Bilingual
+from serving.conversation.turn import Turn
 from serving.tools.langchain_tools import ALL_TOOLS, TEAM_TOOLS, TRANSFERS, TURN_KEY
 
 Architecture = Literal["alex", "team"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage
 
-from serving.assistant.turn import Turn
+from serving.conversation.turn import Turn
 
 MARKER = "<context>"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from serving.assistant.turn import Turn
+from serving.conversation.turn import Turn
 from serving.tools import actions
 from serving.tools.actions import ActionResult
 

@@ -29,15 +29,15 @@ from serving.assistant.buttons import (
     press_button,
     validate_button,
 )
-from serving.assistant.runtime import Runtime
 from serving.assistant.store import (
     ConversationRecord,
     ConversationStore,
     PatientMessageLabels,
     StoredReply,
 )
-from serving.assistant.turn import Button, EscalationRequest, Turn
+from serving.bundle.runtime import Runtime
 from serving.clinic import ClinicProfile
+from serving.conversation.turn import Button, EscalationRequest, Turn
 from serving.db.types import utcnow
 from serving.language import Language, detect_language
 from serving.practice.backend import PracticeBackend

@@ -14,8 +14,8 @@ from sqlalchemy import Result, Select, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from serving.assistant.state import ConversationState
-from serving.assistant.turn import EscalationRequest
+from serving.conversation.state import ConversationState
+from serving.conversation.turn import EscalationRequest
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow

@@ -3,18 +3,19 @@
 Every word the offline NLU knows lives in that file, in Hebrew and English, written the way
 patients write (slang, common misspellings): cue phrases per intent with weights, treatments
 and their synonyms, clinic-information topics, yes/no words, ordinals and date words. Phrases
-are normalised like messages (`phrases.message_words`), so 'אחה"צ' and "it's" may be written
+are normalised like messages (`message_words`), so 'אחה"צ' and "it's" may be written
 as they are typed. A malformed file is rejected with the path of the offending entry.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from serving.agents.offline.phrases import message_words
+from serving.safety.text import normalize, tokens
 
 
 class Intent(StrEnum):
@@ -44,6 +45,19 @@ Month = Literal[
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 """In Python's order: `WEEKDAYS[day.weekday()]` is the day's name."""
 MONTHS: tuple[Month, ...] = get_args(Month)
+
+_NUMBER_WORD = re.compile(r"(\d+(?:[/.:\-]\d+)+|\d+(?:st|nd|rd|th)\b)")
+
+
+def message_words(text: str) -> list[str]:
+    """The words of a message or of a lexicon phrase, normalised the same way."""
+    words: list[str] = []
+    for n, piece in enumerate(_NUMBER_WORD.split(normalize(text))):
+        if n % 2:
+            words.append(piece)
+        else:
+            words.extend(tokens(piece))
+    return words
 
 
 def _has_words(phrase: str) -> str:

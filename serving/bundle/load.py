@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from serving.agents.offline.lexicon import Lexicon
+from serving.bundle.lexicon import Lexicon
 from serving.safety.rules import SafetyRules
 
 MANIFEST = "manifest.yaml"

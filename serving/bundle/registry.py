@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from serving.bundle import Bundle, BundleError, load_bundle
+from serving.bundle.load import Bundle, BundleError, load_bundle
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

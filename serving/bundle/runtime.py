@@ -24,7 +24,7 @@ from serving.agents.models import (
 )
 from serving.agents.offline.model import OfflineClinicModel
 from serving.agents.offline.nlu import ClinicNLU
-from serving.bundle import Bundle
+from serving.bundle.load import Bundle
 from serving.clinic import ClinicProfile
 from serving.safety.output_guard import OutputGuard
 from serving.safety.triage import Triager

@@ -21,10 +21,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.assistant.runtime import Runtime, build_runtime, primary_model
-from serving.bundle import Bundle, BundleError, load_bundle
+from serving.bundle.load import Bundle, BundleError, load_bundle
+from serving.bundle.registry import BundleRegistry, RegisteredBundle, redact_uri
+from serving.bundle.runtime import Runtime, build_runtime, primary_model
 from serving.clinic import ClinicProfile
-from serving.registry import BundleRegistry, RegisteredBundle, redact_uri
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from serving.backup.errors import BackupError
-from serving.cli_support import fail, operator_settings
+from serving.cli.support import fail, operator_settings
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RECOVERY_RUNBOOK.md"
 DRILL_REPORT = Path(__file__).resolve().parents[2] / "docs" / "DR_DRILL_REPORT.md"

@@ -24,23 +24,19 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from evals.datasets import MESSAGES, DatasetError, load_messages
-from evals.metrics import summarize
-from evals.report import gate_failures, render_text_report
-from evals.runner import evaluate_messages
 from serving.app import create_app, load_demo_data
-from serving.backup.cli import backup_app, dr_app
 from serving.build_info import read_build_info
-from serving.bundle import BundleError, load_bundle, rehash
-from serving.channels.telegram.cli import telegram_app
-from serving.cli_support import fail, operator_settings
+from serving.bundle.load import BundleError, load_bundle, rehash
+from serving.cli.backup import backup_app, dr_app
+from serving.cli.secrets import secrets_app
+from serving.cli.support import fail, operator_settings
+from serving.cli.telegram import telegram_app
 from serving.db.engine import Database
 from serving.db.migrate import MigrationStatus, migration_status, upgrade_database
 from serving.demo import DemoRefused, load_demo_clinic
 from serving.integration_key import LOCAL_KEY_FILE, ensure_local_integration_key
 from serving.observability.logging import configure_logging
 from serving.secrets import SecretsUnavailable
-from serving.secrets_cli import secrets_app
 from serving.settings import REPOSITORY_BUNDLE, Settings
 
 T = TypeVar("T")
@@ -372,7 +368,7 @@ def bundle_promote(
     _quiet_prefect()
     from evals.suite import DATA_DIR
     from flows.promote import promote
-    from serving.registry import RegistryError
+    from serving.bundle.registry import RegistryError
 
     with _operator_errors():
         settings = operator_settings()
@@ -401,7 +397,7 @@ def bundle_rollback() -> None:
     BUNDLE_POLL_SECONDS). Run it again to go back further."""
     _quiet_prefect()
     from flows.promote import rollback
-    from serving.registry import RegistryError
+    from serving.bundle.registry import RegistryError
 
     with _operator_errors():
         settings = operator_settings()
@@ -467,7 +463,10 @@ def evaluate(
         str, typer.Option(help="alex (one agent) or team (Dana, Michal, Yosef, Sarah).")
     ] = "alex",
     bundle: Annotated[Path, typer.Option(help="The bundle to evaluate.")] = REPOSITORY_BUNDLE,
-    dataset: Annotated[Path, typer.Option(help="Labelled messages (JSONL).")] = MESSAGES,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Labelled messages (JSONL); default data/eval/messages.jsonl."),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Also write the figures as JSON to this file.")
     ] = None,
@@ -476,10 +475,15 @@ def evaluate(
     demo clinic) and report triage safety, intent accuracy and boundary violations, for the
     tuning split (dev) and the held-out split separately. Exits 1 when a safety gate fails:
     emergency recall below 1.0 or any boundary violation."""
+    from evals.datasets import MESSAGES, DatasetError, load_messages
+    from evals.metrics import summarize
+    from evals.report import gate_failures, render_text_report
+    from evals.runner import evaluate_messages
+
     if architecture not in {"alex", "team"}:
         fail("--architecture is alex or team")
     try:
-        messages = load_messages(dataset)
+        messages = load_messages(dataset or MESSAGES)
         bundle_version = load_bundle(bundle).version
     except (DatasetError, BundleError) as exc:
         fail(str(exc))
@@ -502,7 +506,3 @@ def evaluate(
     failed = gate_failures(report)
     if failed:
         fail("safety gate failed: " + "; ".join(failed))
-
-
-if __name__ == "__main__":
-    app()

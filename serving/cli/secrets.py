@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from serving.cli_support import configuration_problems, fail
+from serving.cli.support import configuration_problems, fail
 from serving.secrets import SECRET_FIELDS, SecretsUnavailable
 from serving.secrets_check import (
     DEFAULT_KMS_ALIAS,

@@ -16,12 +16,12 @@ import typer
 from telegram.error import Conflict, TelegramError
 
 from serving.app import create_app
-from serving.bundle import load_bundle
+from serving.bundle.load import load_bundle
 from serving.channels.telegram.bot import LONG_POLL_SECONDS, build_bot
 from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.telegram.commands import publish_commands
 from serving.channels.telegram.inbox import Inbox
-from serving.cli_support import fail, operator_settings
+from serving.cli.support import fail, operator_settings
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.observability.logging import configure_logging

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from serving.assistant.state import ConversationState
-from serving.bundle import Bundle
+from serving.bundle.load import Bundle
 from serving.clinic import ClinicProfile
+from serving.conversation.state import ConversationState
 from serving.language import Language
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import InvoiceSummary, Patient, TreatmentType

@@ -14,14 +14,14 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from serving.assistant.state import (
+from serving.clinic import ClinicTopic
+from serving.conversation.state import (
     AppointmentChoice,
     OfferedSlot,
     PendingAction,
     SlotOffer,
 )
-from serving.assistant.turn import Button, EscalationRequest, Turn
-from serving.clinic import ClinicTopic
+from serving.conversation.turn import Button, EscalationRequest, Turn
 from serving.practice.errors import (
     AppointmentNotFound,
     InvalidRequest,

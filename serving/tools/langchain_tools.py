@@ -15,7 +15,7 @@ from typing import Literal
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 
-from serving.assistant.turn import Turn
+from serving.conversation.turn import Turn
 from serving.tools import actions
 from serving.tools.actions import ActionResult, PartOfDay
 

@@ -6,8 +6,8 @@ bundle's `offline/lexicon.yaml`, validated by `Lexicon`.
 """
 
 from serving.agents.offline.dates import DateRange, DateReader, PartOfDay
-from serving.agents.offline.lexicon import Lexicon
 from serving.agents.offline.nlu import ClinicNLU, Intent, Understanding
+from serving.bundle.lexicon import Lexicon
 
 __all__ = [
     "ClinicNLU",

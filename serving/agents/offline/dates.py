@@ -34,8 +34,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal, NamedTuple
 
-from serving.agents.offline.lexicon import MONTHS, WEEKDAYS, DateWords, PartOfDay, Phrases
-from serving.agents.offline.phrases import PhraseIndex, message_words
+from serving.agents.offline.phrases import PhraseIndex
+from serving.bundle.lexicon import (
+    MONTHS,
+    WEEKDAYS,
+    DateWords,
+    PartOfDay,
+    Phrases,
+    message_words,
+)
 
 __all__ = ["DateRange", "DateReader", "PartOfDay"]
 

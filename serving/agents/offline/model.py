@@ -24,7 +24,7 @@ from pydantic import ConfigDict
 from serving.agents.context import TurnContext
 from serving.agents.offline.nlu import ClinicNLU
 from serving.agents.offline.policy import decide
-from serving.bundle import Bundle
+from serving.bundle.load import Bundle
 
 MODEL_NAME = "offline-clinic-1"
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from serving.agents.offline.dates import DateReader, PartOfDay
-from serving.agents.offline.lexicon import ClinicTopic, Intent, Lexicon
-from serving.agents.offline.phrases import PhraseIndex, PhraseMatch, message_words
+from serving.agents.offline.phrases import PhraseIndex, PhraseMatch
+from serving.bundle.lexicon import ClinicTopic, Intent, Lexicon, message_words
 from serving.language import Language, detect_language
 
 __all__ = ["ClinicNLU", "Intent", "Understanding"]

@@ -2,8 +2,9 @@
 
 What the NLU needs on top of the shared matcher:
 
-- Words: numbers keep their separators and ordinal suffixes ("3/12", "10:30", "2026/0042",
-  "2nd"), so a date or an invoice number stays one word; everything else is `tokens`.
+- Words: `serving.bundle.lexicon.message_words`, where numbers keep their separators and
+  ordinal suffixes ("3/12", "10:30", "2026/0042", "2nd"), so a date or an invoice number stays
+  one word; everything else is `tokens`.
 - One reading per word: of overlapping phrases the one with more words wins, then the one
   with fewer skipped words, then the one closer to what is written (fewer Hebrew prefix
   letters stripped, no typo: "להיום" is "היום", today, rather than "יום", day). So "how much
@@ -16,29 +17,17 @@ What the NLU needs on top of the shared matcher:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from serving.safety.text import PhraseMatcher, hebrew_stems, is_hebrew, normalize, tokens
+from serving.bundle.lexicon import message_words
+from serving.safety.text import PhraseMatcher, hebrew_stems, is_hebrew
 
 T = TypeVar("T")
 
 _HEBREW_TYPO_MIN_LENGTH = 6
 _TYPO_COST = 5
-_NUMBER_WORD = re.compile(r"(\d+(?:[/.:\-]\d+)+|\d+(?:st|nd|rd|th)\b)")
-
-
-def message_words(text: str) -> list[str]:
-    """The words of a message or of a lexicon phrase, normalised the same way."""
-    words: list[str] = []
-    for n, piece in enumerate(_NUMBER_WORD.split(normalize(text))):
-        if n % 2:
-            words.append(piece)
-        else:
-            words.extend(tokens(piece))
-    return words
 
 
 @dataclass(frozen=True)

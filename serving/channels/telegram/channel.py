@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from serving.assistant.runtime import Runtime
 from serving.assistant.service import Assistant
 from serving.assistant.store import ConversationStore
+from serving.bundle.runtime import Runtime
 from serving.channels.telegram.bot import BotClient, build_bot
 from serving.channels.telegram.handlers import UpdateHandler
 from serving.channels.telegram.inbox import Inbox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Bot, BotCommand
 
-from serving.bundle import Bundle
+from serving.bundle.load import Bundle
 from serving.channels.telegram.handlers import COMMANDS
 
 MENU_LANGUAGES = ("he", "en")

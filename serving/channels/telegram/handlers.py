@@ -17,17 +17,17 @@ from zoneinfo import ZoneInfo
 from telegram import Bot, CallbackQuery, Message, Update, User
 
 from serving.assistant.buttons import InvalidButton, StaleButton
-from serving.assistant.runtime import Runtime
 from serving.assistant.service import Assistant, Inbound, InvalidMessage, Reply
-from serving.assistant.state import ConversationState
 from serving.assistant.store import ConversationRecord, ConversationStore
-from serving.assistant.turn import Turn
+from serving.bundle.runtime import Runtime
 from serving.channels.telegram.files import care_card
 from serving.channels.telegram.formatting import escape_html, html_chunks
 from serving.channels.telegram.keyboards import REMOVE_SPEC, contact_spec, inline_spec
 from serving.channels.telegram.outbound import Outgoing, Sender
 from serving.channels.telegram.updates import kind_of
 from serving.clinic import ClinicProfile
+from serving.conversation.state import ConversationState
+from serving.conversation.turn import Turn
 from serving.db.types import utcnow
 from serving.language import Language
 from serving.practice.backend import PracticeBackend
