@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +23,13 @@ from serving.practice import (
     UnknownTreatmentType,
 )
 from serving.practice.builtin import BuiltinPracticeBackend
+from serving.practice.errors import PracticeError
 from serving.practice.factory import booking_rules_from_settings
+from serving.scheduling.calendar import ClinicCalendar
+from serving.scheduling.errors import BookingRefused, MalformedTime, TooFarAhead, TooSoon
+from serving.scheduling.errors import ClinicClosed as SchedulingClinicClosed
+from serving.scheduling.errors import OutsideWorkingHours as SchedulingOutsideHours
+from serving.scheduling.slots import WeeklyWindow, booking_rules, check_bookable
 from tests.clinic_time import (
     CLINIC_TZ,
     FRIDAY,
@@ -41,6 +48,8 @@ COHEN = 1  # Dr. Avi Cohen works Sun-Tue and Thu 08-16, Wed 12-20
 # `days_ahead`): days used as a free schedule must lie beyond them, whatever today is.
 DEMO_FREE_AFTER_DAYS = 28
 MIZRAHI = 2  # Dr. Rivka Mizrahi works Sun-Tue and Thu 12-20, Fri 08-13
+
+_RULES_TZ = ZoneInfo("Asia/Jerusalem")
 
 
 async def _patient_id(backend: BuiltinPracticeBackend, phone: str) -> int:
@@ -346,3 +355,40 @@ async def test_database_itself_refuses_overlaps(database: Database, who: str) ->
                 ends_at=local(monday, 10),
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "refusal"),
+    [
+        (datetime(2026, 12, 7, 10, 0), MalformedTime),  # no time zone
+        (datetime(2026, 12, 7, 10, 5, tzinfo=_RULES_TZ), MalformedTime),  # off the 15-min step
+        (datetime(2026, 12, 6, 9, 0, tzinfo=_RULES_TZ), TooSoon),
+        (datetime(2027, 3, 1, 10, 0, tzinfo=_RULES_TZ), TooFarAhead),
+        (datetime(2026, 12, 12, 10, 0, tzinfo=_RULES_TZ), SchedulingClinicClosed),  # Saturday
+        (datetime(2026, 12, 7, 19, 0, tzinfo=_RULES_TZ), SchedulingOutsideHours),
+    ],
+)
+def test_booking_rules_refuse_with_their_own_errors(
+    starts_at: datetime, refusal: type[BookingRefused]
+) -> None:
+    """Scheduling is below the practice boundary: its refusals are its own, each with the
+    message the backend passes on (`serving.practice.builtin` maps them)."""
+    rules = booking_rules(
+        calendar=ClinicCalendar(tz=_RULES_TZ),
+        step_minutes=15,
+        min_notice_minutes=60,
+        horizon_days=60,
+    )
+    every_day = [
+        WeeklyWindow(weekday=d, starts_at=time(8, 0), ends_at=time(17, 0)) for d in range(7)
+    ]
+    with pytest.raises(refusal) as refused:
+        check_bookable(
+            starts_at=starts_at,
+            duration=timedelta(minutes=30),
+            windows=every_day,
+            rules=rules,
+            now=datetime(2026, 12, 6, 8, 30, tzinfo=_RULES_TZ),
+        )
+    assert not isinstance(refused.value, PracticeError)
+    assert str(refused.value)

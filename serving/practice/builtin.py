@@ -37,6 +37,7 @@ from serving.practice.errors import (
     UnknownTreatmentType,
 )
 from serving.practice.phone import normalize_phone
+from serving.scheduling import errors as booking
 from serving.scheduling.slots import BookingRules, WeeklyWindow, check_bookable, free_starts
 
 MAX_SLOT_SEARCH_DAYS = 62
@@ -372,7 +373,7 @@ class BuiltinPracticeBackend:
         refusals: list[SlotUnavailable] = []
         for provider in providers:
             try:
-                ends_at = check_bookable(
+                ends_at = _check_bookable(
                     starts_at=starts_at,
                     duration=duration,
                     windows=_windows(provider),
@@ -529,6 +530,33 @@ async def _load_appointment(session: AsyncSession, appointment_id: int) -> rec.A
 
 
 # --- mapping rows to records ------------------------------------------------------------------
+
+
+_REFUSALS: dict[type[booking.BookingRefused], type[PracticeError]] = {
+    booking.MalformedTime: InvalidRequest,
+    booking.TooSoon: TimeInPast,
+    booking.TooFarAhead: SlotUnavailable,
+    booking.ClinicClosed: ClinicClosed,
+    booking.OutsideWorkingHours: OutsideWorkingHours,
+}
+"""Each refusal of the clinic's booking rules as the practice boundary's error."""
+
+
+def _check_bookable(
+    *,
+    starts_at: datetime,
+    duration: timedelta,
+    windows: Sequence[WeeklyWindow],
+    rules: BookingRules,
+    now: datetime,
+) -> datetime:
+    """`check_bookable`, refusing with the practice boundary's error and the same message."""
+    try:
+        return check_bookable(
+            starts_at=starts_at, duration=duration, windows=windows, rules=rules, now=now
+        )
+    except booking.BookingRefused as refused:
+        raise _REFUSALS[type(refused)](str(refused)) from None
 
 
 def _windows(provider: db.Provider) -> list[WeeklyWindow]:

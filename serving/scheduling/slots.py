@@ -6,14 +6,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from serving.practice.errors import (
-    ClinicClosed,
-    InvalidRequest,
-    OutsideWorkingHours,
-    SlotUnavailable,
-    TimeInPast,
-)
 from serving.scheduling.calendar import ClinicCalendar
+from serving.scheduling.errors import (
+    ClinicClosed,
+    MalformedTime,
+    OutsideWorkingHours,
+    TooFarAhead,
+    TooSoon,
+)
 
 
 @dataclass(frozen=True)
@@ -84,18 +84,19 @@ def check_bookable(
 ) -> datetime:
     """The visit's end time if [starts_at, +duration) may be booked by the clinic's rules.
 
-    Busy times are not checked here: the database refuses overlaps at commit.
+    Busy times are not checked here: the database refuses overlaps at commit. A refusal is a
+    `serving.scheduling.errors.BookingRefused`.
     """
     if starts_at.tzinfo is None:
-        raise InvalidRequest("the appointment time must include a time zone")
+        raise MalformedTime("the appointment time must include a time zone")
     ends_at = starts_at + duration
     if starts_at < now + rules.min_notice:
-        raise TimeInPast(
+        raise TooSoon(
             "that time has passed or is too soon: appointments need at least "
             f"{int(rules.min_notice.total_seconds() // 60)} minutes' notice"
         )
     if starts_at > now + rules.horizon:
-        raise SlotUnavailable(f"appointments can be booked at most {rules.horizon.days} days ahead")
+        raise TooFarAhead(f"appointments can be booked at most {rules.horizon.days} days ahead")
     reason = rules.calendar.closure_reason(starts_at, ends_at)
     if reason:
         raise ClinicClosed(f"the clinic is closed at that time ({reason})")
@@ -109,7 +110,7 @@ def check_bookable(
         )
     midnight = datetime.combine(local_start.date(), time.min, rules.calendar.tz)
     if (local_start - midnight) % rules.step:
-        raise InvalidRequest(
+        raise MalformedTime(
             f"appointments start on {int(rules.step.total_seconds() // 60)}-minute steps"
         )
     return ends_at
