@@ -25,9 +25,10 @@ install: $(STAMP) ## Create .venv and install the locked dependencies
 run: install ## Migrate, load the demo clinic on first start, serve on 127.0.0.1:$PORT
 	$(BIN)/dental serve --demo
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, the import layers contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install ## mypy (strict) over serving, flows, evals
 	$(BIN)/mypy
@@ -57,9 +58,9 @@ hooks: ## Check commit messages here: install infra/git/hooks and the .gitmessag
 	@echo "commit-msg hook and template installed (docs/GIT_PROTOCOL.md)"
 
 bench: install ## Speed benchmarks with same-run baselines: docs/BENCHMARKS.md, docs/LOAD_TEST.md, docs/TELEGRAM_BENCH.md
-	$(BIN)/python -m evals.benchmarks
+	$(BIN)/python -m evals.bench.speed
 	$(BIN)/python -m flows.load_test --benchmark
-	$(BIN)/python -m evals.telegram_bench
+	$(BIN)/python -m evals.bench.telegram
 
 dashboard: install ## Prefect (127.0.0.1:4200) and MLflow (127.0.0.1:5000) UIs on the local stores; Ctrl-C stops both
 	@mkdir -p var/mlflow/artifacts var/prefect
