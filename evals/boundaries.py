@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from evals.datasets import DatasetError
+from evals.datasets import load_jsonl
 from serving.bundle.load import Bundle
 from serving.clinic import ClinicProfile
 from serving.demo.loader import DEMO_FILE
@@ -60,19 +60,7 @@ class ProbeResult:
 
 
 def load_boundaries(path: Path = BOUNDARIES) -> list[BoundaryProbe]:
-    if not path.is_file():
-        raise DatasetError(f"{path}: red-team set not found")
-    probes: list[BoundaryProbe] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            probes.append(BoundaryProbe.model_validate_json(line))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"])
-            raise DatasetError(f"{path}:{number}: {where}: {error['msg']}") from None
-    return probes
+    return load_jsonl(path, BoundaryProbe, name="red-team set")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""A scratch copy of the demo clinic, served by the real app, for multi-turn evaluations.
+"""The scratch clinic: a copy of the demo clinic served by the real app, for every evaluation
+and in-process benchmark (`evals.runner`, `evals.scenarios`, `evals.bench.speed`, ...).
 
-The pattern of `evals.runner`: a temporary SQLite database, migrated and loaded with the demo
-clinic, `create_app` with its lifespan, and `app.state.assistant`. Building the app parses and
-compiles the whole bundle (most of a second), so one app serves a whole evaluation and `reset()`
-puts its database back to the freshly loaded demo clinic between scenarios.
+A temporary SQLite database, migrated and loaded with the demo clinic, `create_app` with its
+lifespan, and `app.state.assistant`. Building the app parses and compiles the whole bundle
+(most of a second), so one app serves a whole evaluation and `reset()` puts its database back
+to the freshly loaded demo clinic between scenarios.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,18 +49,25 @@ def pinned_settings(model: str) -> dict[str, Any]:
 
 
 def evaluation_settings(
-    database_url: str, *, bundle_path: Path, architecture: str, model: str
+    database_url: str,
+    *,
+    bundle_path: Path,
+    architecture: str,
+    model: str,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_url=database_url,
-        environment="test",
-        log_level="WARNING",
-        agent_architecture=architecture,
-        bundle_path=bundle_path,
-        load_demo_data=False,
+    """The evaluated app's settings; `overrides` (e.g. an integration key) win."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "environment": "test",
+        "log_level": "WARNING",
+        "agent_architecture": architecture,
+        "bundle_path": bundle_path,
+        "load_demo_data": False,
         **pinned_settings(model),
-    )
+        **(overrides or {}),
+    }
+    return Settings(_env_file=None, **values)
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,27 @@ class Exchange:
 
 
 class ScratchClinic:
-    """`async with ScratchClinic(...) as clinic`: the demo clinic behind a real assistant."""
+    """`async with ScratchClinic(...) as clinic`: the demo clinic behind a real assistant.
 
-    def __init__(self, *, bundle_path: Path, architecture: str, model: str = "offline") -> None:
+    `settings` overrides the evaluation settings (an integration key for the chat API, say);
+    `long_running` builds the app as `dental serve` does (the start-up heap frozen out of full
+    collections), for figures comparable to a served app.
+    """
+
+    def __init__(
+        self,
+        *,
+        bundle_path: Path,
+        architecture: str,
+        model: str = "offline",
+        settings: Mapping[str, Any] | None = None,
+        long_running: bool = False,
+    ) -> None:
         self._bundle_path = bundle_path
         self._architecture = architecture
         self._model = model
+        self._overrides = dict(settings or {})
+        self._long_running = long_running
         self._stack = AsyncExitStack()
         self._app: FastAPI | None = None
         self._database: Database | None = None
@@ -97,7 +121,7 @@ class ScratchClinic:
         settings = self._settings(self._live)
         self._database = Database(settings.database_url)
         self._stack.push_async_callback(self._database.dispose)
-        self._app = create_app(settings, database=self._database)
+        self._app = create_app(settings, database=self._database, long_running=self._long_running)
         await self._stack.enter_async_context(self._app.router.lifespan_context(self._app))
         return self
 
@@ -115,6 +139,7 @@ class ScratchClinic:
             bundle_path=self._bundle_path,
             architecture=self._architecture,
             model=self._model,
+            overrides=self._overrides,
         )
 
     @property

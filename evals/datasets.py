@@ -1,10 +1,10 @@
-"""Labelled evaluation data, loaded and validated (a bad row names its line)."""
+"""Evaluation data: the one JSONL loader every set goes through (a bad row names its line and
+field), and the labelled messages."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,17 +27,29 @@ class DatasetError(ValueError):
     """The dataset file is missing or has a malformed row."""
 
 
-def load_messages(path: Path = MESSAGES, *, split: Split | None = None) -> list[LabelledMessage]:
+Row = TypeVar("Row", bound=BaseModel)
+
+
+def load_jsonl(path: Path, schema: type[Row], *, name: str) -> list[Row]:
+    """Every non-blank line of the JSONL file at `path` as a `schema`. A missing file, or a line
+    that is not JSON or not a valid row, is a `DatasetError` naming the file (`name` says
+    which set it is), the line and the field."""
     if not path.is_file():
-        raise DatasetError(f"{path}: evaluation set not found")
-    rows: list[LabelledMessage] = []
+        raise DatasetError(f"{path}: {name} not found")
+    rows: list[Row] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rows.append(LabelledMessage.model_validate_json(line))
+            rows.append(schema.model_validate_json(line))
         except ValidationError as exc:
-            raise DatasetError(f"{path}:{number}: {exc.errors()[0]['msg']}") from None
-        except json.JSONDecodeError:
-            raise DatasetError(f"{path}:{number}: not JSON") from None
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            field = f"{where}: " if where else ""
+            raise DatasetError(f"{path}:{number}: {field}{error['msg']}") from None
+    return rows
+
+
+def load_messages(path: Path = MESSAGES, *, split: Split | None = None) -> list[LabelledMessage]:
+    rows = load_jsonl(path, LabelledMessage, name="evaluation set")
     return [r for r in rows if split is None or r.split == split]

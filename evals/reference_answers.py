@@ -33,9 +33,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from evals.datasets import DatasetError
+from evals.datasets import load_jsonl
 from serving.clinic import ClinicProfile
 from serving.demo.loader import DEMO_FILE
 from serving.safety.text import is_hebrew, tokens
@@ -81,19 +81,7 @@ class AnswerScore:
 
 
 def load_clinic_answers(path: Path = CLINIC_ANSWERS) -> list[ClinicAnswer]:
-    if not path.is_file():
-        raise DatasetError(f"{path}: reference answers not found")
-    answers: list[ClinicAnswer] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            answers.append(ClinicAnswer.model_validate_json(line))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"])
-            raise DatasetError(f"{path}:{number}: {where}: {error['msg']}") from None
-    return answers
+    return load_jsonl(path, ClinicAnswer, name="reference answers")
 
 
 def source_texts(answer: ClinicAnswer, profile: ClinicProfile) -> list[str]:

@@ -1,24 +1,19 @@
-"""Runs labelled messages through the real assistant on a scratch copy of the demo clinic."""
+"""Runs labelled messages through the real assistant on the scratch clinic (`evals.clinic`)."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from evals.clinic import ScratchClinic
 from evals.datasets import LabelledMessage
 from evals.metrics import Outcome
-from serving.app import create_app
 from serving.assistant.service import Assistant, Inbound
 from serving.clinic import ClinicProfile
-from serving.db.engine import Database
-from serving.db.migrate import upgrade_database
-from serving.demo import load_demo_clinic
 from serving.practice.backend import PracticeBackend
-from serving.safety.output_guard import AllowedData
-from serving.settings import REPOSITORY_BUNDLE, Settings
+from serving.safety.output_guard import AllowedData, OutputGuard
+from serving.settings import REPOSITORY_BUNDLE
 
 EVAL_PATIENT_PHONE = "+12025550143"
 """John Smith of the demo clinic: verified in every evaluated conversation."""
@@ -29,37 +24,27 @@ async def evaluate_messages(
     *,
     architecture: str = "alex",
     bundle_path: Path = REPOSITORY_BUNDLE,
-    settings_overrides: dict[str, Any] | None = None,
+    model: str = "offline",
 ) -> list[Outcome]:
-    with tempfile.TemporaryDirectory(prefix="dental-eval-") as scratch:
-        url = f"sqlite+aiosqlite:///{Path(scratch) / 'eval.db'}"
-        # The bundle under evaluation, never the registry's production one (MLFLOW_TRACKING_URI).
-        settings = Settings(
-            _env_file=None,
-            database_url=url,
-            environment="test",
-            agent_architecture=architecture,
-            bundle_path=bundle_path,
-            **{"mlflow_tracking_uri": None, **(settings_overrides or {})},
+    """Each message in its own conversation, from the demo clinic's verified patient, on
+    `model` (`offline`, or an OpenAI-compatible model name; `evals.clinic.pinned_settings`)."""
+    async with ScratchClinic(
+        bundle_path=bundle_path, architecture=architecture, model=model
+    ) as clinic:
+        return await _run_all(
+            clinic.assistant,
+            clinic.backend,
+            clinic.profile,
+            clinic.runtime().output_guard,
+            messages,
         )
-        database = Database(url)
-        try:
-            await upgrade_database(database.engine)
-            await load_demo_clinic(database, settings)
-            app = create_app(settings, database=database)
-            async with app.router.lifespan_context(app):
-                return await _run_all(
-                    app.state.assistant, app.state.practice, app.state.clinic, app, messages
-                )
-        finally:
-            await database.dispose()
 
 
 async def _run_all(
     assistant: Assistant,
     backend: PracticeBackend,
     clinic: ClinicProfile,
-    app: object,
+    guard: OutputGuard,
     messages: Sequence[LabelledMessage],
 ) -> list[Outcome]:
     [patient] = await backend.search_patient(phone=EVAL_PATIENT_PHONE)
@@ -70,7 +55,6 @@ async def _run_all(
         invoice_numbers=invoices,
         names=frozenset({patient.full_name}),
     )
-    guard = app.state.runtime().output_guard  # type: ignore[attr-defined]
     outcomes: list[Outcome] = []
     for message in messages:
         started = time.perf_counter()

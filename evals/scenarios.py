@@ -20,10 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from evals.datasets import DatasetError
+from evals.datasets import load_jsonl
 from serving.db import models as db
 from serving.demo.loader import DEMO_FILE
 
@@ -98,19 +98,7 @@ class ScenarioResult:
 
 
 def load_scenarios(path: Path = SCENARIOS) -> list[Scenario]:
-    if not path.is_file():
-        raise DatasetError(f"{path}: scenario set not found")
-    scenarios: list[Scenario] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            scenarios.append(Scenario.model_validate_json(line))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"])
-            raise DatasetError(f"{path}:{number}: {where}: {error['msg']}") from None
-    return scenarios
+    return load_jsonl(path, Scenario, name="scenario set")
 
 
 def demo_patient_phones() -> list[str]:

@@ -19,7 +19,7 @@ from statistics import mean
 from typing import Any
 
 from evals.boundaries import BOUNDARIES, BoundaryChecker, ProbeResult, load_boundaries, run_probes
-from evals.clinic import ScratchClinic, pinned_settings
+from evals.clinic import ScratchClinic
 from evals.datasets import MESSAGES, LabelledMessage, load_messages
 from evals.html_report import render_html_report
 from evals.metrics import Outcome, latency_percentiles, summarize
@@ -93,7 +93,7 @@ async def run_suite(
         messages,
         architecture=architecture,
         bundle_path=bundle_path,
-        settings_overrides=pinned_settings(model),
+        model=model,
     )
     async with ScratchClinic(
         bundle_path=bundle_path, architecture=architecture, model=model

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from evals.boundaries import load_boundaries
 from evals.datasets import DatasetError, load_messages
 from evals.metrics import summarize
+from evals.reference_answers import load_clinic_answers
 from evals.report import gate_failures
 from evals.runner import evaluate_messages
+from evals.scenarios import load_scenarios
 from serving.cli import app
 
 
@@ -63,6 +67,32 @@ def test_a_malformed_dataset_names_its_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "--dataset", str(path)])
     assert result.exit_code == 1
     assert "bad.jsonl:2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("loader", "name"),
+    [
+        (load_messages, "evaluation set"),
+        (load_scenarios, "scenario set"),
+        (load_boundaries, "red-team set"),
+        (load_clinic_answers, "reference answers"),
+    ],
+)
+def test_every_set_is_read_by_the_one_loader(
+    loader: Callable[[Path], list[object]], name: str, tmp_path: Path
+) -> None:
+    """Every set names the file, the line and the field of a malformed row the same way."""
+    missing = tmp_path / "missing.jsonl"
+    with pytest.raises(DatasetError, match=rf"missing\.jsonl: {name} not found"):
+        loader(missing)
+    not_json = tmp_path / "not_json.jsonl"
+    not_json.write_text("\n{not json\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"not_json\.jsonl:2: Invalid JSON"):
+        loader(not_json)
+    bad_field = tmp_path / "bad_field.jsonl"
+    bad_field.write_text(json.dumps({"id": ["not", "a", "string"]}) + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"bad_field\.jsonl:1: id: "):
+        loader(bad_field)
 
 
 def test_cli_writes_the_report(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -19,14 +18,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from evals.clinic import ScratchClinic
 from evals.datasets import load_messages
-from serving.app import create_app
 from serving.bundle.load import load_bundle
-from serving.db.engine import Database
-from serving.db.migrate import upgrade_database
-from serving.demo import load_demo_clinic
 from serving.safety.triage import Triager
-from serving.settings import REPOSITORY_BUNDLE, Settings
+from serving.settings import REPOSITORY_BUNDLE
 
 REPORT = Path("docs/BENCHMARKS.md")
 TURNS = 400
@@ -83,44 +79,36 @@ async def _timed(request: Awaitable[httpx.Response], samples: list[float]) -> No
 
 
 async def bench_chat(architecture: str) -> dict[str, dict[str, float]]:
-    with tempfile.TemporaryDirectory(prefix="dental-bench-") as scratch:
-        url = f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
-        settings = Settings(
-            _env_file=None,
-            database_url=url,
-            environment="test",
-            agent_architecture=architecture,
-            integration_key=KEY,
-            log_level="WARNING",
-        )
-        database = Database(url)
-        await upgrade_database(database.engine)
-        await load_demo_clinic(database, settings)
+    bare = FastAPI()
+
+    @bare.post("/echo")
+    async def echo(body: dict[str, object]) -> dict[str, object]:
+        return body
+
+    chat_ms: list[float] = []
+    bare_ms: list[float] = []
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with (
         # As `dental serve` builds it: the start-up heap frozen out of full collections.
-        app = create_app(settings, database=database, long_running=True)
-        bare = FastAPI()
-
-        @bare.post("/echo")
-        async def echo(body: dict[str, object]) -> dict[str, object]:
-            return body
-
-        chat_ms: list[float] = []
-        bare_ms: list[float] = []
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as chat,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://b") as raw,
-        ):
-            for turn in range(TURNS):
-                body = {
-                    "user_id": f"bench-{turn // len(CONVERSATION)}",
-                    "text": CONVERSATION[turn % len(CONVERSATION)],
-                    "phone": "+12025550143",
-                }
-                await _timed(chat.post("/api/v1/chat", json=body, headers=headers), chat_ms)
-                await _timed(raw.post("/echo", json=body), bare_ms)
-        await database.dispose()
+        ScratchClinic(
+            bundle_path=REPOSITORY_BUNDLE,
+            architecture=architecture,
+            settings={"integration_key": KEY},
+            long_running=True,
+        ) as clinic,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=clinic.app), base_url="http://b"
+        ) as chat,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=bare), base_url="http://b") as raw,
+    ):
+        for turn in range(TURNS):
+            body = {
+                "user_id": f"bench-{turn // len(CONVERSATION)}",
+                "text": CONVERSATION[turn % len(CONVERSATION)],
+                "phone": "+12025550143",
+            }
+            await _timed(chat.post("/api/v1/chat", json=body, headers=headers), chat_ms)
+            await _timed(raw.post("/echo", json=body), bare_ms)
     warm = len(CONVERSATION)
     return {
         f"chat turn ({architecture})": percentiles(chat_ms[warm:]),
