@@ -11,15 +11,15 @@ import pytest
 from mlflow import MlflowClient
 from pydantic import SecretStr
 
-from flows.load_test import (
+from evals.bench.load_test import (
     REPORT_END,
     REPORT_START,
     TargetRefused,
     demo_server,
-    load_test,
     refuse_remote,
     replace_figures_section,
 )
+from flows.load_test import load_test
 
 
 @pytest.mark.usefixtures("prefect_api")
