@@ -2,27 +2,33 @@
 
 Identity: only a request carrying the integration key (`Authorization: Bearer …`) may name a
 verified patient by phone; without it the conversation is anonymous (channel `web`) and sees
-no patient data, whatever the body says.
+no patient data, whatever the body says. A keyed request asserts its identity on every call:
+its phone binds the conversation to the one patient with that phone, and no phone (or one that
+matches no single patient) leaves it bound to nobody for that turn and after.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api.deps import SettingsDep
-from serving.assistant.service import Assistant, Inbound
-from serving.practice.backend import PracticeBackend
-from serving.practice.models import Patient
-from serving.practice.phone import normalize_phone
+from serving.assistant import Assistant, IdentityClaim, IdentityProof, Inbound
 from serving.settings import Settings
+from serving.web.push import PushHub
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
 
 USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+WEB_VISITOR_PATTERN = r"^web-[0-9a-f]{32}$"
+"""The web chat page's visitor ids: 128 random bits, so knowing one is owning the chat."""
+STREAM_HEARTBEAT_SECONDS = 15.0
 
 
 class ChatRequest(BaseModel):
@@ -92,11 +98,6 @@ def _integration_key_valid(settings: Settings, authorization: str | None) -> boo
     return True
 
 
-async def _verified_patient(backend: PracticeBackend, phone: str, region: str) -> Patient | None:
-    matches = await backend.search_patient(phone=normalize_phone(phone, region))
-    return matches[0] if len(matches) == 1 else None
-
-
 @router.post("/chat", response_model=ChatResponse)
 async def chat(
     body: ChatRequest,
@@ -106,17 +107,14 @@ async def chat(
 ) -> ChatResponse:
     """Send one patient message (or a button's `data`) and get the assistant's reply."""
     trusted = _integration_key_valid(settings, authorization)
-    patient = None
-    if trusted and body.phone is not None:
-        backend: PracticeBackend = request.app.state.practice
-        patient = await _verified_patient(backend, body.phone, settings.default_phone_region)
+    claim = IdentityClaim(body.phone, IdentityProof.INTEGRATION_KEY) if trusted else None
     reply = await _assistant(request).respond(
         Inbound(
             channel="api" if trusted else "web",
             user_id=body.user_id,
             text=body.text,
             button=body.button,
-            patient=patient,
+            claim=claim,
         )
     )
     return ChatResponse(
@@ -131,6 +129,36 @@ async def chat(
         else None,
         actions=[{"type": kind} for kind in reply.actions],
         bundle_version=reply.bundle_version,
+    )
+
+
+@router.get("/chat/stream", response_class=StreamingResponse)
+async def chat_stream(
+    request: Request,
+    user_id: Annotated[str, Query(pattern=WEB_VISITOR_PATTERN)],
+) -> StreamingResponse:
+    """Server-sent events: the messages the clinic sends to this web chat visitor outside a
+    reply (a dentist's answer, a reminder), as JSON `data:` lines, while the page is open.
+
+    Only the web chat page's own random visitor ids (`web-` and 32 hex digits) may listen:
+    the id is the page's secret, as it is for `POST /chat`.
+    """
+    hub: PushHub = request.app.state.web_push
+
+    async def events() -> AsyncIterator[str]:
+        async with hub.subscribe(user_id) as subscription:
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                event = await subscription.next(STREAM_HEARTBEAT_SECONDS)
+                if event is None:
+                    yield ": keep-alive\n\n"
+                else:
+                    yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
