@@ -26,6 +26,8 @@ from serving.assistant import Button, Image, Place, Recipient
 logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "dental:web-chat:"
+MAP_URL = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+"""Where the page's "Open in a map" link goes for a place with coordinates."""
 QUEUE_LIMIT = 100
 """Messages kept for a slow stream before the oldest are dropped (a page that stops reading)."""
 
@@ -163,6 +165,7 @@ class WebChatChannel:
         )
 
     async def send_location(self, to: Recipient, place: Place) -> bool:
+        located = place.latitude is not None and place.longitude is not None
         return await self._push(
             to,
             {
@@ -172,6 +175,9 @@ class WebChatChannel:
                 "address": place.address,
                 "latitude": place.latitude,
                 "longitude": place.longitude,
+                "map_url": MAP_URL.format(lat=place.latitude, lon=place.longitude)
+                if located
+                else None,
             },
         )
 
