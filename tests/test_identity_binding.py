@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from serving.app import create_app
+from serving.assistant import Assistant, IdentityProof, UnprovenIdentity
 from serving.db import models as db
 from serving.db.engine import Database
 from tests.asgi import running
@@ -26,9 +28,14 @@ BALANCE = "how much do I owe?"
 
 
 @pytest.fixture
-async def client(database_url: str, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+def app(database_url: str, database: Database) -> FastAPI:
     settings = make_settings(database_url, integration_key=INTEGRATION_KEY)
-    async with running(create_app(settings, database=database)) as http:
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(app) as http:
         yield http
 
 
@@ -115,3 +122,19 @@ async def test_telegram_contact_of_another_patient_rebinds(
         await user.share_contact(JOHN_PHONE.lstrip("+"))
         reply = texts(await user.say(BALANCE))
         assert "INV/2026/0017" in reply and DANAS_INVOICE not in reply
+
+
+async def test_a_channel_cannot_assert_an_identity_it_cannot_prove(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
+    assistant: Assistant = app.state.assistant
+    with pytest.raises(UnprovenIdentity):
+        await assistant.verify_identity(
+            "web", "web-visitor", phone=DANA_PHONE, proof=IdentityProof.INTEGRATION_KEY
+        )
+    with pytest.raises(UnprovenIdentity):
+        await assistant.verify_identity(
+            "api", "kiosk-11", phone=DANA_PHONE, proof=IdentityProof.TELEGRAM_OWN_CONTACT
+        )
+    assert await _bound_patient(database, "web", "web-visitor") is None
+    assert await _bound_patient(database, "api", "kiosk-11") is None
