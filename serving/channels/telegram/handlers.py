@@ -99,7 +99,7 @@ class UpdateHandler:
         conversation = await self._open(user)
         language = _language(conversation)
         if message.contact is not None:
-            return await self._contact(message, conversation, language)
+            return await self._contact(message, language)
         text = message.text
         if text is None:
             logger.info("telegram message without text", extra={"content": _content(message)})
@@ -213,9 +213,7 @@ class UpdateHandler:
 
     # --- identity --------------------------------------------------------------------------
 
-    async def _contact(
-        self, message: Message, conversation: ConversationView, language: Language
-    ) -> list[Outgoing]:
+    async def _contact(self, message: Message, language: Language) -> list[Outgoing]:
         """A shared contact proves the phone only when it is the sender's own; whatever it
         matches (one patient, nobody) replaces the conversation's earlier identity."""
         contact, chat_id = message.contact, message.chat.id
