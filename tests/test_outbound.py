@@ -24,6 +24,7 @@ from serving.app import create_app
 from serving.assistant import Button, Image, NoChannel, Outbox, Place
 from serving.db import models as db
 from serving.db.engine import Database
+from serving.db.telegram_models import TelegramDeliveryFailure
 from tests.asgi import running
 from tests.assistant_client import INTEGRATION_KEY, Patient
 from tests.conftest import make_settings
@@ -211,3 +212,21 @@ async def test_a_conversation_nothing_can_reach_is_refused_and_nothing_stored(
         with pytest.raises(NoChannel):
             await outbox.send_text("no-such-conversation", DOCTORS_REPLY)
         assert await _outbound_messages(database, reply["conversation_id"]) == []
+
+
+async def test_a_push_telegram_refuses_is_recorded_for_the_admin_view(
+    database_url: str, database: Database, bot_api: BotApiStandIn
+) -> None:
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        user = TelegramUser(bot, 7402)
+        await user.say("/start")
+        conversation_id = await _conversation_id(database, "telegram", "7402")
+        outbox: Outbox = bot.app.state.outbox
+        bot_api.fail("sendPhoto", 403)  # the patient blocked the bot
+        assert not await outbox.send_image(conversation_id, _image())
+    async with database.transaction() as session:
+        [failure] = (await session.scalars(select(TelegramDeliveryFailure))).all()
+    assert (failure.chat_id, failure.method, failure.update_id) == (7402, "send_photo", None)
+    assert failure.request["upload_bytes"] == CARE_CARD.stat().st_size
+    assert "upload" not in failure.request, "the image itself is not copied into the record"
+    assert await _outbound_messages(database, conversation_id) == [("outbound_image", "After-care")]

@@ -192,11 +192,21 @@ class Sender:
                     update_id=update_id,
                     chat_id=outgoing.params.get("chat_id"),
                     method=outgoing.method,
-                    request=outgoing.params,
+                    request=_recorded(outgoing.params),
                     error=reason,
                     attempts=attempts,
                 )
             )
+
+
+def _recorded(params: dict[str, Any]) -> dict[str, Any]:
+    """The call as kept in the failure record: an uploaded image by its name and size, not
+    its bytes (up to megabytes, in a row the admin view lists)."""
+    if "upload" not in params:
+        return params
+    kept = {key: value for key, value in params.items() if key != "upload"}
+    kept["upload_bytes"] = len(base64.b64decode(params["upload"]))
+    return kept
 
 
 def _retry_after_seconds(error: RetryAfter) -> float:
