@@ -368,17 +368,21 @@ def test_a_message_from_the_clinic_reaches_the_open_chat(page: Page, clinic: Ser
     pushed = wait_for_reply_number(page, 2)
     expect(pushed.locator(".bubble")).to_have_text(dentist)
     expect(pushed.locator(".reply-button")).to_have_text("Book an appointment")
+    pushed.locator(".reply-button").click()  # a pushed quick action is answered like any
+    answered = wait_for_reply_number(page, 3)
+    expect(answered.locator(".bubble")).not_to_be_empty()
+    expect(page.locator(".notice--error")).to_have_count(0)
 
     place = Place("Dental Clinic", "12 Herzl St", latitude=32.0853, longitude=34.7818)
     assert clinic.run(outbox.send_location(conversation, place))
-    location = wait_for_reply_number(page, 3)
+    location = wait_for_reply_number(page, 4)
     expect(location.locator(".bubble")).to_contain_text("12 Herzl St")
     link = location.locator("a.bubble__link")
     expect(link).to_have_text(UI_TEXT["en"]["open_map"])
     assert "mlat=32.0853" in str(link.get_attribute("href"))
 
     page.reload()  # pushed messages are part of the transcript
-    expect(page.locator(ASSISTANT)).to_have_count(3)
+    expect(page.locator(ASSISTANT)).to_have_count(4)
     expect(page.locator(ASSISTANT).nth(1).locator(".bubble")).to_have_text(dentist)
 
 

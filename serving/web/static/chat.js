@@ -413,12 +413,16 @@
     return body && typeof body.reply === "string";
   }
 
+  function validButtons(buttons) {
+    return Array.isArray(buttons) ? buttons.filter(function (button) {
+      return button && typeof button.text === "string" && typeof button.data === "string";
+    }) : [];
+  }
+
   function assistantEntry(body) {
     var language = LANGUAGES.indexOf(body.language) >= 0
       ? body.language : detectLanguage(body.reply, uiLanguage);
-    var buttons = Array.isArray(body.buttons) ? body.buttons.filter(function (button) {
-      return button && typeof button.text === "string" && typeof button.data === "string";
-    }) : [];
+    var buttons = validButtons(body.buttons);
     var escalation = body.escalation && body.escalation.id !== undefined
       ? { id: String(body.escalation.id), urgency: String(body.escalation.urgency) } : null;
     return {
@@ -440,7 +444,7 @@
     var entry = { role: "assistant", language: language, urgency: "ROUTINE", buttons: [] };
     if (event.kind === "text" && typeof event.text === "string") {
       entry.text = event.text;
-      entry.buttons = assistantEntry({ reply: "", buttons: event.buttons }).buttons;
+      entry.buttons = validButtons(event.buttons);
       return entry;
     }
     if (event.kind === "location" && typeof event.address === "string") {
