@@ -15,12 +15,15 @@ from fastapi import FastAPI
 from serving import __version__
 from serving.api import chat, health, metrics, version, web
 from serving.api.errors import CLIENT_ERRORS, internal_error
+from serving.assistant.outbound import Outbox
 from serving.assistant.service import Assistant
 from serving.assistant.store import ConversationStore
 from serving.build_info import read_build_info
 from serving.bundle.source import BundleSource
 from serving.channels.telegram import webhook as telegram_webhook
 from serving.channels.telegram.channel import TelegramChannel
+from serving.channels.web import stream as web_chat_stream
+from serving.channels.web.push import WebChatChannel, push_hub
 from serving.clinic import load_clinic_profile
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
@@ -79,23 +82,25 @@ def create_app(
         app_database = Database(settings.database_url) if database is None else database
         app.state.database = app_database
         app.state.practice = create_practice_backend(settings, app_database)
+        store = ConversationStore(app_database)
         app.state.assistant = Assistant(
             runtime=lambda: app.state.runtime(),
             backend=app.state.practice,
-            store=ConversationStore(app_database),
+            store=store,
             clinic=clinic,
             timezone=settings.timezone,
+            phone_region=settings.default_phone_region,
         )
+        # The one way out to patients: each channel that can reach them unprompted.
+        app.state.outbox = Outbox(store)
+        app.state.web_push = push_hub(settings.redis_url)
+        app.state.outbox.register("web", WebChatChannel(app.state.web_push))
         app.state.telegram = None
         if settings.telegram_bot_token is not None:
             app.state.telegram = TelegramChannel(
-                settings,
-                database=app_database,
-                assistant=app.state.assistant,
-                backend=app.state.practice,
-                clinic=clinic,
-                runtime=lambda: app.state.runtime(),
+                settings, database=app_database, assistant=app.state.assistant
             )
+            app.state.outbox.register("telegram", app.state.telegram)
         try:
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
@@ -111,6 +116,7 @@ def create_app(
             if app.state.telegram is not None:
                 await app.state.telegram.stop()
             await bundle_source.stop()
+            await app.state.web_push.close()
             if database is None:
                 await app_database.dispose()
 
@@ -135,6 +141,7 @@ def create_app(
     app.include_router(version.router)
     app.include_router(metrics.router)
     app.include_router(chat.router)
+    app.include_router(web_chat_stream.router)
     app.include_router(web.router)
     app.include_router(telegram_webhook.router)
     return app

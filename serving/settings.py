@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("dental_integration_key", "integration_key")
     )
 
+    redis_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="Redis shared by the replicas (redis://host:6379/0): pushes to open web "
+        "chats reach whichever replica holds the stream. Unset: one process, in memory.",
+    )
+
     # Telegram (docs/TELEGRAM.md). The channel is on when both the token and the secret are set.
     telegram_webhook_secret: SecretStr | None = Field(
         default=None,

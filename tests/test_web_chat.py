@@ -15,9 +15,11 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -33,12 +35,14 @@ from playwright.sync_api import (
 )
 
 from serving.app import create_app
+from serving.assistant import Button, Outbox, Place
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.web import STATIC_DIR, TEMPLATES_DIR, UI_TEXT, UiLanguage, choose_ui_language
 from tests.asgi import running
 from tests.conftest import make_settings
 
+T = TypeVar("T")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "web-chat.png"
@@ -158,8 +162,25 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True)
+class ServedClinic:
+    url: str
+    app: FastAPI
+    loop: asyncio.AbstractEventLoop
+    """The server thread's loop, where the app's database and streams live."""
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` in the app's own loop (the clinic acting on its own)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
+
+
 @pytest.fixture(scope="module")
-def clinic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def clinic_url(clinic: ServedClinic) -> str:
+    return clinic.url
+
+
+@pytest.fixture(scope="module")
+def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedClinic]:
     """The real app served by uvicorn in a thread: migrated SQLite, demo clinic loaded."""
     database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('web-chat') / 'clinic.db'}"
     # Its own thread and loop: the test session's event loop is not to be borrowed or closed.
@@ -171,7 +192,13 @@ def clinic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", log_level="warning")
     )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def serve() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve(sockets=[sock])
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     deadline = time.monotonic() + SERVER_START_SECONDS
     while not server.started:
@@ -179,7 +206,7 @@ def clinic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("the app did not start under uvicorn; see the log above")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield ServedClinic(f"http://127.0.0.1:{port}", app, loops[0])
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -325,6 +352,38 @@ def test_a_patient_chats_in_english_and_hebrew(page: Page, tmp_path: Path) -> No
         send_text(page, "Thank you!")
     wait_for_reply_number(page, 4)
     assert after_reload.value.json()["conversation_id"] == conversation
+
+
+def test_a_message_from_the_clinic_reaches_the_open_chat(page: Page, clinic: ServedClinic) -> None:
+    """A dentist's reply pushed to the conversation (serving.assistant.Outbox) shows up in the
+    open page without the patient asking, with its reply button and the clinic on a map."""
+    with page.expect_response(is_chat_response) as first:
+        send_text(page, "Hello")
+    wait_for_reply_number(page, 1)
+    conversation = first.value.json()["conversation_id"]
+    outbox: Outbox = clinic.app.state.outbox
+    book = Button(text="Book an appointment", data="quick:book")
+    dentist = "Dr. Cohen here: the X-ray looks fine, see you at the check-up."
+    assert clinic.run(outbox.send_text(conversation, dentist, [book]))
+    pushed = wait_for_reply_number(page, 2)
+    expect(pushed.locator(".bubble")).to_have_text(dentist)
+    expect(pushed.locator(".reply-button")).to_have_text("Book an appointment")
+    pushed.locator(".reply-button").click()  # a pushed quick action is answered like any
+    answered = wait_for_reply_number(page, 3)
+    expect(answered.locator(".bubble")).not_to_be_empty()
+    expect(page.locator(".notice--error")).to_have_count(0)
+
+    place = Place("Dental Clinic", "12 Herzl St", latitude=32.0853, longitude=34.7818)
+    assert clinic.run(outbox.send_location(conversation, place))
+    location = wait_for_reply_number(page, 4)
+    expect(location.locator(".bubble")).to_contain_text("12 Herzl St")
+    link = location.locator("a.bubble__link")
+    expect(link).to_have_text(UI_TEXT["en"]["open_map"])
+    assert "mlat=32.0853" in str(link.get_attribute("href"))
+
+    page.reload()  # pushed messages are part of the transcript
+    expect(page.locator(ASSISTANT)).to_have_count(4)
+    expect(page.locator(ASSISTANT).nth(1).locator(".bubble")).to_have_text(dentist)
 
 
 def test_an_emergency_is_a_red_alert_with_the_escalation(page: Page) -> None:

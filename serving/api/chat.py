@@ -2,7 +2,9 @@
 
 Identity: only a request carrying the integration key (`Authorization: Bearer …`) may name a
 verified patient by phone; without it the conversation is anonymous (channel `web`) and sees
-no patient data, whatever the body says.
+no patient data, whatever the body says. A keyed request asserts its identity on every call:
+its phone binds the conversation to the one patient with that phone, and no phone (or one that
+matches no single patient) leaves it bound to nobody for that turn and after.
 """
 
 from __future__ import annotations
@@ -14,10 +16,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api.deps import SettingsDep
-from serving.assistant.service import Assistant, Inbound
-from serving.practice.backend import PracticeBackend
-from serving.practice.models import Patient
-from serving.practice.phone import normalize_phone
+from serving.assistant import Assistant, IdentityClaim, IdentityProof, Inbound
 from serving.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
@@ -92,11 +91,6 @@ def _integration_key_valid(settings: Settings, authorization: str | None) -> boo
     return True
 
 
-async def _verified_patient(backend: PracticeBackend, phone: str, region: str) -> Patient | None:
-    matches = await backend.search_patient(phone=normalize_phone(phone, region))
-    return matches[0] if len(matches) == 1 else None
-
-
 @router.post("/chat", response_model=ChatResponse)
 async def chat(
     body: ChatRequest,
@@ -106,17 +100,14 @@ async def chat(
 ) -> ChatResponse:
     """Send one patient message (or a button's `data`) and get the assistant's reply."""
     trusted = _integration_key_valid(settings, authorization)
-    patient = None
-    if trusted and body.phone is not None:
-        backend: PracticeBackend = request.app.state.practice
-        patient = await _verified_patient(backend, body.phone, settings.default_phone_region)
+    claim = IdentityClaim(body.phone, IdentityProof.INTEGRATION_KEY) if trusted else None
     reply = await _assistant(request).respond(
         Inbound(
             channel="api" if trusted else "web",
             user_id=body.user_id,
             text=body.text,
             button=body.button,
-            patient=patient,
+            claim=claim,
         )
     )
     return ChatResponse(

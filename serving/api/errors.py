@@ -11,9 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.assistant.buttons import InvalidButton, StaleButton
-from serving.assistant.service import InvalidMessage
-from serving.assistant.store import ConversationBusy
+from serving.assistant import (
+    ConversationBusy,
+    IdentityCheckUnavailable,
+    InvalidButton,
+    InvalidMessage,
+    InvalidPhone,
+    StaleButton,
+)
 from serving.observability.middleware import REQUEST_ID_HEADER, request_id_of
 from serving.practice.errors import InvalidRequest
 
@@ -60,6 +65,13 @@ async def conversation_busy(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def identity_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After: the practice system could not confirm who is writing."""
+    response = _client_error(503, "practice_unavailable", str(exc))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
@@ -73,6 +85,8 @@ CLIENT_ERRORS: tuple[tuple[type[Exception], object], ...] = (
     (InvalidMessage, invalid_input),
     (InvalidButton, invalid_input),
     (InvalidRequest, invalid_input),
+    (InvalidPhone, invalid_input),
+    (IdentityCheckUnavailable, identity_unavailable),
     (StaleButton, stale_button),
     (ConversationBusy, conversation_busy),
     (StarletteHTTPException, http_error),

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from serving.web import (
     CHAT_API_PATH,
     STATIC_DIR,
+    STREAM_API_PATH,
     TEMPLATES_DIR,
     UI_LANGUAGE_COOKIE,
     UI_TEXT,
@@ -80,6 +81,7 @@ async def chat_page(
             "ui_text": UI_TEXT,
             "clinic_name": request.app.state.clinic.name(language),
             "chat_url": f"{root}{CHAT_API_PATH}",
+            "stream_url": f"{root}{STREAM_API_PATH}",
             "static_url": f"{root}{STATIC_PATH}",
             "asset_version": _ASSET_VERSION,
             "language_cookie": UI_LANGUAGE_COOKIE,

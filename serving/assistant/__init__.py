@@ -1,1 +1,63 @@
-"""The assistant: one patient message in, one safe reply out (see `Assistant.respond`)."""
+"""The assistant: one patient message in, one safe reply out (see `Assistant.respond`).
+
+These names are the door every channel uses (docs/ASSISTANT.md, "The channels' API"); a channel
+imports nothing else of the assistant, the practice system, the tools or the agents
+(import-linter enforces it, see pyproject.toml).
+"""
+
+from serving.assistant.buttons import InvalidButton, StaleButton
+from serving.assistant.identity import (
+    IdentityCheckUnavailable,
+    IdentityClaim,
+    IdentityProof,
+    InvalidPhone,
+    UnprovenIdentity,
+    Verification,
+    VerificationOutcome,
+)
+from serving.assistant.outbound import (
+    Channel,
+    Image,
+    InvalidOutbound,
+    NoChannel,
+    Outbox,
+    Place,
+    Recipient,
+)
+from serving.assistant.service import (
+    Assistant,
+    ConversationView,
+    Inbound,
+    InvalidMessage,
+    Reply,
+    Welcome,
+)
+from serving.assistant.store import ConversationBusy
+from serving.conversation.turn import Button
+
+__all__ = [
+    "Assistant",
+    "Button",
+    "Channel",
+    "ConversationBusy",
+    "ConversationView",
+    "IdentityCheckUnavailable",
+    "IdentityClaim",
+    "IdentityProof",
+    "Image",
+    "Inbound",
+    "InvalidButton",
+    "InvalidMessage",
+    "InvalidOutbound",
+    "InvalidPhone",
+    "NoChannel",
+    "Outbox",
+    "Place",
+    "Recipient",
+    "Reply",
+    "StaleButton",
+    "UnprovenIdentity",
+    "Verification",
+    "VerificationOutcome",
+    "Welcome",
+]

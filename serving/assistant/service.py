@@ -14,7 +14,7 @@ import re
 import unicodedata
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,17 @@ from serving.assistant.buttons import (
     press_button,
     validate_button,
 )
+from serving.assistant.identity import (
+    IdentityClaim,
+    IdentityProof,
+    InvalidPhone,
+    Verification,
+    VerificationOutcome,
+    find_patient,
+    first_name,
+    require_proof,
+)
+from serving.assistant.outbound import Place
 from serving.assistant.store import (
     ConversationRecord,
     ConversationStore,
@@ -37,6 +48,7 @@ from serving.assistant.store import (
 )
 from serving.bundle.runtime import Runtime
 from serving.clinic import ClinicProfile
+from serving.conversation.state import ConversationState
 from serving.conversation.turn import Button, EscalationRequest, Turn
 from serving.db.types import utcnow
 from serving.language import Language, detect_language
@@ -77,7 +89,11 @@ class Inbound:
     text: str | None = None
     button: str | None = None
     patient: Patient | None = None
-    """The verified patient, when the channel proved who is writing."""
+    """The verified patient, when an in-process caller (the evaluation) already knows it."""
+    claim: IdentityClaim | None = None
+    """The identity the channel asserts with this message (the chat API with its integration
+    key): the turn is answered, and the conversation bound, exactly as it says; no phone or one
+    matching no single patient unbinds. None: the conversation's binding stands."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,31 @@ class Reply:
     """Tokens the language model read and wrote for this turn (0: rules or offline model)."""
     agents: tuple[str, ...] = field(default=())
     guard_events: tuple[str, ...] = field(default=())
+    clinic_topic: str | None = None
+    """The clinic topic the patient's text mentioned (hours, address, ...), so a channel can
+    add its own extras (a map) without reading the text again."""
+    treatment: str | None = None
+    """The treatment code the patient's text mentioned (e.g. "extraction")."""
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """The first message of a conversation: the bot disclosure, the greeting, the quick
+    actions, and whether the channel should still ask who is writing."""
+
+    language: str
+    text: str
+    buttons: tuple[Button, ...]
+    identity_needed: bool
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """What a channel may read of a conversation outside a turn."""
+
+    id: str
+    language: str
+    verified: bool
 
 
 @dataclass(frozen=True)
@@ -111,6 +152,8 @@ class Answer:
     llm_calls: int = 0
     tokens: int = 0
     agents: tuple[str, ...] = ()
+    clinic_topic: str | None = None
+    treatment: str | None = None
 
 
 def clean_text(raw: str) -> str:
@@ -135,6 +178,7 @@ class Assistant:
         store: ConversationStore,
         clinic: ClinicProfile,
         timezone: str,
+        phone_region: str = "IL",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._runtime = runtime
@@ -142,6 +186,7 @@ class Assistant:
         self._store = store
         self._clinic = clinic
         self._tz = ZoneInfo(timezone)
+        self._region = phone_region
         self._now = clock
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -150,6 +195,8 @@ class Assistant:
             raise InvalidMessage("send either text or a button, not both and not neither")
         text = clean_text(inbound.text) if inbound.text is not None else None
         button = validate_button(inbound.button) if inbound.button is not None else None
+        if inbound.claim is not None:
+            inbound = replace(inbound, patient=await self._claimed_patient(inbound))
         # A channel's user has one conversation, so the user key serves as the lock key: the
         # conversation is opened (and its state read) once, inside the lock.
         key = f"{inbound.channel}:{inbound.user_id}"
@@ -166,6 +213,7 @@ class Assistant:
             inbound.user_id,
             language=detect_language(text) if text else "he",
             patient_id=inbound.patient.id if inbound.patient is not None else None,
+            rebind=inbound.claim is not None,
             history=HISTORY_MESSAGES,
             text=text,
         )
@@ -257,6 +305,8 @@ class Assistant:
             tokens=answer.tokens,
             agents=answer.agents,
             guard_events=tuple(kind for kind, _ in guard_events),
+            clinic_topic=answer.clinic_topic,
+            treatment=answer.treatment,
         )
 
     async def _answer(
@@ -276,9 +326,24 @@ class Assistant:
                 reply = self._practice_failure(turn, error)
             return Answer(reply, Urgency.ROUTINE.value, intent)
         assert text is not None
-        triage = runtime.triager.triage(text)
         understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
-        intent = understanding.intent.value
+        answer = await self._answer_text(
+            runtime, turn, text, understanding.intent.value, conversation, guard_events
+        )
+        return replace(
+            answer, clinic_topic=understanding.clinic_topic, treatment=understanding.treatment
+        )
+
+    async def _answer_text(
+        self,
+        runtime: Runtime,
+        turn: Turn,
+        text: str,
+        intent: str,
+        conversation: ConversationRecord,
+        guard_events: list[tuple[str, str]],
+    ) -> Answer:
+        triage = runtime.triager.triage(text)
         if triage.urgency is Urgency.EMERGENCY:
             turn.escalations.append(
                 EscalationRequest(
@@ -375,6 +440,138 @@ class Assistant:
             invoice_numbers=frozenset(invoices),
             names=frozenset(n for n in names if n),
         )
+
+    # --- the rest of the door: what a channel asks outside a turn -------------------------
+
+    async def verify_identity(
+        self,
+        channel: str,
+        user_id: str,
+        *,
+        phone: str | None,
+        proof: IdentityProof,
+        language_hint: str = "he",
+    ) -> Verification:
+        """Bind the conversation to the single patient with `phone`, or to nobody.
+
+        Every call replaces the earlier binding (see `identity.py`). Raises UnprovenIdentity
+        when `proof` is not the channel's, IdentityCheckUnavailable when the practice system
+        cannot be asked (the binding is then left as it was).
+        """
+        require_proof(channel, proof)
+        async with self._lock(channel, user_id):
+            conversation = await self._store.conversation(
+                channel, user_id, language=_language(language_hint)
+            )
+            outcome, patient = await find_patient(self._backend, phone, self._region)
+            await self._store.bind_patient(
+                conversation.id, patient.id if patient is not None else None
+            )
+        logger.info(
+            "identity asserted",
+            extra={"channel": channel, "proof": proof.value, "outcome": outcome.value},
+        )
+        language = _language(conversation.language)
+        name = first_name(patient, language) if patient is not None else None
+        return Verification(outcome=outcome, language=language, name=name)
+
+    async def conversation(
+        self, channel: str, user_id: str, *, language_hint: str = "he"
+    ) -> ConversationView:
+        """The user's conversation (created on first contact, in `language_hint`)."""
+        record = await self._store.conversation(channel, user_id, language=_language(language_hint))
+        return _view(record)
+
+    async def set_language(self, channel: str, user_id: str, language: str) -> ConversationView:
+        """The patient's chosen language, the default of later turns. InvalidMessage for a
+        language the assistant does not speak."""
+        if language not in ("he", "en"):
+            raise InvalidMessage("the language must be he or en")
+        record = await self._store.conversation(channel, user_id, language=language)
+        await self._store.set_language(record.id, language)
+        return ConversationView(id=record.id, language=language, verified=_verified(record))
+
+    async def welcome(self, channel: str, user_id: str, *, language_hint: str = "he") -> Welcome:
+        """The disclosure, the greeting and the quick actions in the conversation's language;
+        the conversation counts as greeted afterwards (its first answer repeats nothing)."""
+        record = await self._store.conversation(channel, user_id, language=_language(language_hint))
+        language = _language(record.language)
+        await self._store.mark_greeted(record.id)
+        text = "\n".join((self.message(language, "disclosure"), self.message(language, "greeting")))
+        return Welcome(
+            language=language,
+            text=text,
+            buttons=self.quick_actions(language),
+            identity_needed=not _verified(record),
+        )
+
+    def quick_actions(self, language: str) -> tuple[Button, ...]:
+        """The buttons a patient always has (book, invoices, a dentist)."""
+        turn = Turn(
+            backend=self._backend,
+            bundle=self._runtime().bundle,
+            clinic=self._clinic,
+            language=_language(language),
+            patient=None,
+            state=ConversationState(),
+            now=self._now(),
+            tz=self._tz,
+        )
+        quick_actions(turn)
+        return tuple(turn.buttons)
+
+    def message(self, language: str, key: str, **values: object) -> str:
+        """A text of the bundle's message catalog, with the clinic's details filled in."""
+        lang = _language(language)
+        return self._runtime().bundle.message(
+            lang,
+            key,
+            clinic_name=self._clinic.name(lang),
+            clinic_phone=self._clinic.phone,
+            urgent_line=self._clinic.urgent_line,
+            **values,
+        )
+
+    def place(self, language: str) -> Place:
+        """The clinic as a place on a map (coordinates None when the profile has none)."""
+        lang = _language(language)
+        location = self._clinic.location
+        return Place(
+            title=self._clinic.name(lang),
+            address=self._clinic.address(lang),
+            latitude=location.latitude if location is not None else None,
+            longitude=location.longitude if location is not None else None,
+        )
+
+    async def _claimed_patient(self, inbound: Inbound) -> Patient | None:
+        """The patient the inbound's claim names; InvalidPhone (nothing stored) for a phone
+        that is not one."""
+        assert inbound.claim is not None
+        require_proof(inbound.channel, inbound.claim.proof)
+        outcome, patient = await find_patient(self._backend, inbound.claim.phone, self._region)
+        if outcome is VerificationOutcome.INVALID_PHONE:
+            raise InvalidPhone(
+                "not a valid phone number: use the international form (+972501234567) "
+                "or the Israeli local form (050-123-4567)"
+            )
+        return patient
+
+    def _lock(self, channel: str, user_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(f"{channel}:{user_id}", asyncio.Lock())
+
+
+def _language(value: str) -> Language:
+    return "en" if value == "en" else "he"
+
+
+def _verified(record: ConversationRecord) -> bool:
+    return record.patient_id is not None
+
+
+def _view(record: ConversationRecord) -> ConversationView:
+    return ConversationView(
+        id=record.id, language=_language(record.language), verified=_verified(record)
+    )
 
 
 def _history(conversation: ConversationRecord) -> list[BaseMessage]:

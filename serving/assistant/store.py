@@ -94,6 +94,7 @@ class ConversationStore:
         history: int,
         text: str | None = None,
         wait_seconds: float = 30.0,
+        rebind: bool = False,
     ) -> ConversationRecord:
         """Start answering the user's next message: the conversation (created on first
         contact) with the turn's lease taken, the verified patient bound, the last `history`
@@ -103,6 +104,9 @@ class ConversationStore:
         Turns of one conversation are answered one at a time across every serving process:
         while another process holds the lease, wait (up to `wait_seconds`, then
         ConversationBusy). Every opened turn ends with `finish_turn` or `abandon_turn`.
+
+        `rebind`: the message asserts its identity, so `patient_id` replaces the binding even
+        when it is None (no patient); otherwise only a patient id changes it.
         """
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + wait_seconds
@@ -110,7 +114,7 @@ class ConversationStore:
         while True:
             try:
                 record = await self._try_open(
-                    channel, external_user_id, owner, language, patient_id, history, text
+                    channel, external_user_id, owner, language, patient_id, history, text, rebind
                 )
             except IntegrityError:  # a concurrent first message created it: read it again
                 record = None
@@ -130,6 +134,7 @@ class ConversationStore:
         patient_id: int | None,
         history: int,
         text: str | None,
+        rebind: bool,
     ) -> ConversationRecord | None:
         now = self._now()
         async with self._db.transaction() as session:
@@ -149,7 +154,7 @@ class ConversationStore:
             ):
                 return None
             row.turn_owner, row.turn_expires_at = owner, now + TURN_LEASE
-            if patient_id is not None and row.patient_id != patient_id:
+            if (rebind or patient_id is not None) and row.patient_id != patient_id:
                 row.patient_id = patient_id
             recent: list[db.Message] = []
             if history > 0:
@@ -206,6 +211,39 @@ class ConversationStore:
             row = await session.get(db.Conversation, conversation_id)
             if row is not None and row.patient_id != patient_id:
                 row.patient_id = patient_id
+
+    async def addressee(self, conversation_id: str) -> tuple[str, str, str] | None:
+        """The conversation's channel, user id on that channel and language (None: no such
+        conversation), for a message that does not answer the patient."""
+        async with self._db.transaction() as session:
+            row = await session.get(db.Conversation, conversation_id)
+            if row is None:
+                return None
+            return row.channel, row.external_user_id, row.language
+
+    async def add_outbound_message(
+        self, conversation_id: str, *, text: str, language: str, kind: str
+    ) -> int:
+        """Store a message sent to the patient outside a turn (a reminder, a dentist's reply),
+        so the conversation's history shows it like any reply."""
+        async with self._db.transaction() as session:
+            row = db.Message(
+                conversation_id=conversation_id,
+                role="assistant",
+                text=text,
+                language=language,
+                intent=f"outbound_{kind}",
+                model="outbound",
+            )
+            session.add(row)
+            await session.execute(
+                update(db.Conversation)
+                .where(db.Conversation.id == conversation_id)
+                .execution_options(synchronize_session=False)
+                .values(updated_at=self._now())
+            )
+            await session.flush()
+            return row.id
 
     async def add_patient_message(
         self, conversation_id: str, *, text: str, button: str | None, language: str

@@ -76,7 +76,7 @@ def set_webhook(
                 max_connections=max_connections,
                 drop_pending_updates=drop_pending_updates,
             )
-            return await publish_commands(client.bot, load_bundle(settings.bundle_path))
+            return await publish_commands(client.bot, load_bundle(settings.bundle_path).message)
         finally:
             await client.close()
 

@@ -18,6 +18,8 @@ TEMPLATES_DIR: Final = Path(__file__).parent / "templates"
 STATIC_DIR: Final = Path(__file__).parent / "static"
 
 CHAT_API_PATH: Final = "/api/v1/chat"
+STREAM_API_PATH: Final = "/api/v1/chat/stream"
+"""Server-sent events: what the clinic sends the visitor outside a reply (channels/web/push)."""
 UI_LANGUAGE_COOKIE: Final = "ui_lang"
 DEFAULT_UI_LANGUAGE: Final[UiLanguage] = "en"
 
@@ -54,6 +56,7 @@ UI_TEXT: Final[dict[UiLanguage, dict[str, str]]] = {
         "error_server": "Something went wrong on our side. Please try again in a moment.",
         "error_reference": "Reference: {id}",
         "not_delivered": "Not delivered",
+        "open_map": "Open in a map",
     },
     "he": {
         "page_title": "צ׳אט עם המרפאה",
@@ -84,6 +87,7 @@ UI_TEXT: Final[dict[UiLanguage, dict[str, str]]] = {
         "error_server": "משהו השתבש אצלנו. נסו שוב בעוד רגע.",
         "error_reference": "מספר תקלה: {id}",
         "not_delivered": "לא נשלחה",
+        "open_map": "פתיחה במפה",
     },
 }
 

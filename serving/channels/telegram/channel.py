@@ -1,25 +1,29 @@
 """`TelegramChannel`: the Telegram channel of one replica, assembled from the settings and the
-app's assistant (the bot client, the inbox, the handler, the sender and the worker)."""
+app's assistant (the bot client, the inbox, the handler, the sender and the worker).
+
+It is also the assistant's way out to Telegram patients (`serving.assistant.Channel`): a
+message that does not answer an update (a dentist's reply, a reminder) goes through the same
+`Sender`, with its retries and its record of what could not be delivered.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from serving.assistant.service import Assistant
-from serving.assistant.store import ConversationStore
-from serving.bundle.runtime import Runtime
+from serving.assistant import Assistant, Button, Image, Place, Recipient
 from serving.channels.telegram.bot import BotClient, build_bot
-from serving.channels.telegram.handlers import UpdateHandler
+from serving.channels.telegram.formatting import escape_html, html_chunks
+from serving.channels.telegram.handlers import UpdateHandler, venue
 from serving.channels.telegram.inbox import Inbox
-from serving.channels.telegram.outbound import RetryPolicy, Sender, Sleep
+from serving.channels.telegram.keyboards import inline_spec
+from serving.channels.telegram.outbound import Outgoing, RetryPolicy, Sender, Sleep
 from serving.channels.telegram.worker import ChatWorker
-from serving.clinic import ClinicProfile
 from serving.db.engine import Database
-from serving.practice.backend import PracticeBackend
 from serving.settings import Settings
 
 
@@ -30,26 +34,13 @@ class TelegramChannel:
         *,
         database: Database,
         assistant: Assistant,
-        backend: PracticeBackend,
-        clinic: ClinicProfile,
-        runtime: Callable[[], Runtime],
         sleep: Sleep = asyncio.sleep,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.client: BotClient = build_bot(settings)
         self.inbox = Inbox(database)
         self.sender = Sender(self.client.bot, database, policy=retry_policy, sleep=sleep)
-        self.handler = UpdateHandler(
-            bot=self.client.bot,
-            assistant=assistant,
-            store=ConversationStore(database),
-            backend=backend,
-            clinic=clinic,
-            runtime=runtime,
-            sender=self.sender,
-            phone_region=settings.default_phone_region,
-            timezone=settings.timezone,
-        )
+        self.handler = UpdateHandler(bot=self.client.bot, assistant=assistant, sender=self.sender)
         self.worker = ChatWorker(
             self.inbox,
             self.handler,
@@ -85,3 +76,35 @@ class TelegramChannel:
     async def stop(self) -> None:
         await self.worker.stop()
         await self.client.close()
+
+    # --- the assistant's way out (serving.assistant.Channel) ------------------------------
+
+    async def send_text(self, to: Recipient, text: str, buttons: Sequence[Button]) -> bool:
+        chat_id = int(to.user_id)  # a private chat's id is its user's id
+        chunks = html_chunks(text)
+        calls = [Outgoing("send_message", {"chat_id": chat_id, "text": c}) for c in chunks[:-1]]
+        last: dict[str, Any] = {"chat_id": chat_id, "text": chunks[-1]}
+        keyboard = inline_spec(buttons)
+        if keyboard is not None:
+            last["keyboard"] = keyboard
+        calls.append(Outgoing("send_message", last))
+        return await self._deliver_all(calls)
+
+    async def send_location(self, to: Recipient, place: Place) -> bool:
+        return await self._deliver_all([venue(int(to.user_id), place)])
+
+    async def send_image(self, to: Recipient, image: Image) -> bool:
+        params = {
+            "chat_id": int(to.user_id),
+            "upload": base64.b64encode(image.data).decode("ascii"),
+            "filename": image.filename,
+            "caption": escape_html(image.caption),
+        }
+        return await self._deliver_all([Outgoing("send_photo", params)])
+
+    async def _deliver_all(self, calls: list[Outgoing]) -> bool:
+        """Each call in order; stops at the first that could not be delivered (recorded)."""
+        for call in calls:
+            if not await self.sender.deliver(call):
+                return False
+        return True

@@ -1,39 +1,38 @@
 """One Telegram update in, the Bot API calls that answer it out (its outbox).
 
 Patient messages and button presses go through `Assistant.respond`, exactly like the chat API,
-so triage, emergencies, guards and identity rules are the same. What is Telegram's own is here:
-commands, the shared-contact check, keyboards, the clinic's location and the care card.
+so triage, emergencies, guards and identity rules are the same; the welcome, the language, the
+quick actions and identity are the assistant's too (`serving.assistant`, its public names only).
+What is Telegram's own is here: commands, keyboards, which contact counts as the sender's own,
+the clinic on a map and the care card.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from datetime import date, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Literal
 
 from telegram import Bot, CallbackQuery, Message, Update, User
 
-from serving.assistant.buttons import InvalidButton, StaleButton
-from serving.assistant.service import Assistant, Inbound, InvalidMessage, Reply
-from serving.assistant.store import ConversationRecord, ConversationStore
-from serving.bundle.runtime import Runtime
+from serving.assistant import (
+    Assistant,
+    ConversationView,
+    IdentityCheckUnavailable,
+    IdentityProof,
+    Inbound,
+    InvalidButton,
+    InvalidMessage,
+    Place,
+    Reply,
+    StaleButton,
+    VerificationOutcome,
+)
 from serving.channels.telegram.files import care_card
 from serving.channels.telegram.formatting import escape_html, html_chunks
 from serving.channels.telegram.keyboards import REMOVE_SPEC, contact_spec, inline_spec
 from serving.channels.telegram.outbound import Outgoing, Sender
 from serving.channels.telegram.updates import kind_of
-from serving.clinic import ClinicProfile
-from serving.conversation.state import ConversationState
-from serving.conversation.turn import Turn
-from serving.db.types import utcnow
-from serving.language import Language
-from serving.practice.backend import PracticeBackend
-from serving.practice.errors import InvalidRequest, PracticeError
-from serving.practice.phone import normalize_phone
-from serving.tools.actions import quick_actions
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +45,8 @@ BOOKING_INTENTS = frozenset(
 COMMANDS = ("start", "help", "language", "location")
 """The commands of the menu (setMyCommands), each described by `telegram_command_<name>`."""
 
+Language = Literal["he", "en"]
+
 
 def language_hint(user: User | None) -> Language:
     """Telegram's language code is only a hint, used until the patient writes or chooses."""
@@ -56,28 +57,10 @@ def language_hint(user: User | None) -> Language:
 
 
 class UpdateHandler:
-    def __init__(
-        self,
-        *,
-        bot: Bot,
-        assistant: Assistant,
-        store: ConversationStore,
-        backend: PracticeBackend,
-        clinic: ClinicProfile,
-        runtime: Callable[[], Runtime],
-        sender: Sender,
-        phone_region: str,
-        timezone: str,
-    ) -> None:
+    def __init__(self, *, bot: Bot, assistant: Assistant, sender: Sender) -> None:
         self._bot = bot
         self._assistant = assistant
-        self._store = store
-        self._backend = backend
-        self._clinic = clinic
-        self._runtime = runtime
         self._sender = sender
-        self._region = phone_region
-        self._tz = ZoneInfo(timezone)
 
     async def plan(self, payload: dict[str, Any]) -> list[Outgoing]:
         """The calls that answer the update (empty for updates that need no answer)."""
@@ -116,7 +99,7 @@ class UpdateHandler:
         conversation = await self._open(user)
         language = _language(conversation)
         if message.contact is not None:
-            return await self._contact(message, conversation, language)
+            return await self._contact(message, language)
         text = message.text
         if text is None:
             logger.info("telegram message without text", extra={"content": _content(message)})
@@ -129,7 +112,7 @@ class UpdateHandler:
         self,
         chat_id: int,
         user: User,
-        conversation: ConversationRecord,
+        conversation: ConversationView,
         *,
         text: str | None = None,
         button: str | None = None,
@@ -156,24 +139,24 @@ class UpdateHandler:
         calls = [self._html(chat_id, chunk) for chunk in chunks[:-1]]
         calls.append(self._html(chat_id, chunks[-1], keyboard))
         if text is not None and reply.urgency != "EMERGENCY":
-            calls += self._extras(chat_id, reply, language, text)
+            calls += self._extras(chat_id, reply, language)
         return calls
 
-    def _extras(self, chat_id: int, reply: Reply, language: Language, text: str) -> list[Outgoing]:
+    def _extras(self, chat_id: int, reply: Reply, language: Language) -> list[Outgoing]:
         """The clinic on a map when the patient asked where it is; the care card when the
-        patient asked about an extraction (other than booking one)."""
-        understanding = self._runtime().nlu.understand(text, today=self._today())
+        patient asked about an extraction (other than booking one). What the patient asked
+        about comes with the reply (`Reply.clinic_topic`, `Reply.treatment`)."""
         extras: list[Outgoing] = []
-        if reply.intent == "clinic_info" and understanding.clinic_topic == "address":
+        if reply.intent == "clinic_info" and reply.clinic_topic == "address":
             extras += self._location(chat_id, language)
-        if understanding.treatment == "extraction" and reply.intent not in BOOKING_INTENTS:
+        if reply.treatment == "extraction" and reply.intent not in BOOKING_INTENTS:
             extras.append(self._care_card(chat_id, language))
         return extras
 
     # --- commands --------------------------------------------------------------------------
 
     async def _command(
-        self, message: Message, text: str, conversation: ConversationRecord, language: Language
+        self, message: Message, text: str, conversation: ConversationView, language: Language
     ) -> list[Outgoing]:
         head, _, argument = text.partition(" ")
         command = head[1:].split("@", 1)[0].lower()
@@ -190,14 +173,14 @@ class UpdateHandler:
                 usage = self._message_text(language, "telegram_language_usage")
                 return [self._text(chat_id, usage)]
             chosen: Language = "he" if argument.lower() == "he" else "en"
-            await self._store.set_language(conversation.id, chosen)
+            await self._assistant.set_language(CHANNEL, _user_key(message), chosen)
             return [self._text(chat_id, self._message_text(chosen, "telegram_language_set"))]
         if command == "location":
             return self._location(chat_id, language)
         return [self._text(chat_id, self._message_text(language, "telegram_unknown_command"))]
 
     async def _start(
-        self, message: Message, payload: str, conversation: ConversationRecord, language: Language
+        self, message: Message, payload: str, conversation: ConversationView, language: Language
     ) -> list[Outgoing]:
         """Welcome (the bot disclosure and what it can do) with the quick actions; a deep link
         (`t.me/<bot>?start=<payload>`) may choose the language or start a quick action."""
@@ -205,16 +188,13 @@ class UpdateHandler:
         if payload and not DEEP_LINK_PAYLOAD.match(payload):
             payload = ""
         if payload in ("he", "en"):
-            language = "he" if payload == "he" else "en"
-            await self._store.set_language(conversation.id, language)
+            await self._assistant.set_language(CHANNEL, _user_key(message), payload)
         elif payload and payload not in DEEP_LINK_BUTTONS:
             logger.info("unknown deep-link payload", extra={"length": len(payload)})
-        welcome = "\n".join(
-            (self._message_text(language, "disclosure"), self._message_text(language, "greeting"))
-        )
-        await self._store.mark_greeted(conversation.id)
-        calls = [self._html(chat_id, escape_html(welcome), self._quick_actions(language))]
-        if conversation.patient_id is None:
+        welcome = await self._assistant.welcome(CHANNEL, _user_key(message), language_hint=language)
+        language = _as_language(welcome.language)
+        calls = [self._html(chat_id, escape_html(welcome.text), inline_spec(welcome.buttons))]
+        if welcome.identity_needed:
             prompt = self._message_text(language, "telegram_share_phone_prompt")
             label = self._message_text(language, "telegram_share_phone_button")
             calls.append(self._html(chat_id, escape_html(prompt), contact_spec(label)))
@@ -225,18 +205,17 @@ class UpdateHandler:
         return calls
 
     async def _menu_keyboard(
-        self, conversation: ConversationRecord, language: Language
+        self, conversation: ConversationView, language: Language
     ) -> dict[str, Any] | None:
-        if conversation.patient_id is None:
+        if not conversation.verified:
             return contact_spec(self._message_text(language, "telegram_share_phone_button"))
         return self._quick_actions(language)
 
     # --- identity --------------------------------------------------------------------------
 
-    async def _contact(
-        self, message: Message, conversation: ConversationRecord, language: Language
-    ) -> list[Outgoing]:
-        """A shared contact verifies the patient only when it is the sender's own."""
+    async def _contact(self, message: Message, language: Language) -> list[Outgoing]:
+        """A shared contact proves the phone only when it is the sender's own; whatever it
+        matches (one patient, nobody) replaces the conversation's earlier identity."""
         contact, chat_id = message.contact, message.chat.id
         assert contact is not None and message.from_user is not None
         if contact.user_id != message.from_user.id:
@@ -245,24 +224,25 @@ class UpdateHandler:
             refusal = self._message_text(language, "telegram_contact_not_own")
             return [self._html(chat_id, escape_html(refusal), contact_spec(label))]
         try:
-            phone = normalize_phone(_international(contact.phone_number), self._region)
-            matches = await self._backend.search_patient(phone=phone)
-        except InvalidRequest:
-            invalid = self._message_text(language, "telegram_contact_invalid")
-            return [self._html(chat_id, escape_html(invalid), REMOVE_SPEC)]
-        except PracticeError as error:
-            logger.warning("practice system unavailable", extra={"error": type(error).__name__})
+            verification = await self._assistant.verify_identity(
+                CHANNEL,
+                _user_key(message),
+                phone=_international(contact.phone_number),
+                proof=IdentityProof.TELEGRAM_OWN_CONTACT,
+                language_hint=language,
+            )
+        except IdentityCheckUnavailable:
             failure = self._message_text(language, "temporary_error")
             return [self._html(chat_id, escape_html(failure), REMOVE_SPEC)]
-        if len(matches) != 1:
-            logger.info("telegram contact verified but no single patient matches")
+        if verification.outcome is VerificationOutcome.INVALID_PHONE:
+            invalid = self._message_text(language, "telegram_contact_invalid")
+            return [self._html(chat_id, escape_html(invalid), REMOVE_SPEC)]
+        if not verification.verified:
             unknown = self._message_text(language, "patient_unknown")
             return [self._html(chat_id, escape_html(unknown), REMOVE_SPEC)]
-        patient = matches[0]
-        await self._store.bind_patient(conversation.id, patient.id)
-        logger.info("telegram patient verified by shared contact")
-        name = patient.name_he if language == "he" and patient.name_he else patient.first_name
-        verified = self._message_text(language, "telegram_contact_verified", name=name)
+        verified = self._message_text(
+            language, "telegram_contact_verified", name=verification.name or ""
+        )
         return [
             self._html(chat_id, escape_html(verified), REMOVE_SPEC),
             self._html(
@@ -301,24 +281,15 @@ class UpdateHandler:
 
     # --- building blocks -------------------------------------------------------------------
 
-    async def _open(self, user: User) -> ConversationRecord:
+    async def _open(self, user: User) -> ConversationView:
         """The user's conversation (created on first contact), read outside a turn: this
         chat's updates are processed one at a time, so nothing else writes it meanwhile."""
-        return await self._store.conversation(CHANNEL, str(user.id), language=language_hint(user))
+        return await self._assistant.conversation(
+            CHANNEL, str(user.id), language_hint=language_hint(user)
+        )
 
     def _location(self, chat_id: int, language: Language) -> list[Outgoing]:
-        clinic = self._clinic
-        address = clinic.address(language)
-        if clinic.location is None:
-            return [self._text(chat_id, address)]
-        params = {
-            "chat_id": chat_id,
-            "latitude": clinic.location.latitude,
-            "longitude": clinic.location.longitude,
-            "title": clinic.name(language),
-            "address": address,
-        }
-        return [Outgoing("send_venue", params)]
+        return [venue(chat_id, self._assistant.place(language))]
 
     def _care_card(self, chat_id: int, language: Language) -> Outgoing:
         caption = escape_html(self._message_text(language, "telegram_care_card_caption"))
@@ -326,29 +297,10 @@ class UpdateHandler:
         return Outgoing("send_photo", params)
 
     def _quick_actions(self, language: Language) -> dict[str, Any] | None:
-        runtime = self._runtime()
-        turn = Turn(
-            backend=self._backend,
-            bundle=runtime.bundle,
-            clinic=self._clinic,
-            language=language,
-            patient=None,
-            state=ConversationState(),
-            now=utcnow(),
-            tz=self._tz,
-        )
-        quick_actions(turn)
-        return inline_spec(turn.buttons)
+        return inline_spec(self._assistant.quick_actions(language))
 
     def _message_text(self, language: Language, key: str, **values: object) -> str:
-        return self._runtime().bundle.message(
-            language,
-            key,
-            clinic_name=self._clinic.name(language),
-            clinic_phone=self._clinic.phone,
-            urgent_line=self._clinic.urgent_line,
-            **values,
-        )
+        return self._assistant.message(language, key, **values)
 
     def _text(self, chat_id: int, text: str) -> Outgoing:
         return self._html(chat_id, escape_html(text))
@@ -360,11 +312,28 @@ class UpdateHandler:
             params["keyboard"] = keyboard
         return Outgoing("send_message", params)
 
-    def _today(self) -> date:
-        return datetime.now(self._tz).date()
+
+def venue(chat_id: int, place: Place) -> Outgoing:
+    """A place as a venue on a map, or as text when it has no coordinates."""
+    if place.latitude is None or place.longitude is None:
+        return Outgoing("send_message", {"chat_id": chat_id, "text": escape_html(place.address)})
+    params = {
+        "chat_id": chat_id,
+        "latitude": place.latitude,
+        "longitude": place.longitude,
+        "title": place.title,
+        "address": place.address,
+    }
+    return Outgoing("send_venue", params)
 
 
-def _language(conversation: ConversationRecord) -> Language:
+def _user_key(message: Message) -> str:
+    """The conversation's user id on this channel (the sender's Telegram id)."""
+    assert message.from_user is not None
+    return str(message.from_user.id)
+
+
+def _language(conversation: ConversationView) -> Language:
     return _as_language(conversation.language)
 
 

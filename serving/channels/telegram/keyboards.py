@@ -19,7 +19,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from serving.conversation.turn import Button
+from serving.assistant import Button
 
 logger = logging.getLogger(__name__)
 

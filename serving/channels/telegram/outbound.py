@@ -12,6 +12,7 @@ not be delivered.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ class Outgoing:
 
     `method` is the python-telegram-bot method (`send_message`, `send_venue`, `send_photo`,
     `answer_callback_query`, `edit_message_reply_markup`, `leave_chat`); `params` are its
-    arguments as JSON (keyboards as specs, see keyboards.py; photos as an asset name).
+    arguments as JSON (keyboards as specs, see keyboards.py; photos as an asset name, or as
+    base64 `upload` with its `filename` for an image the assistant sends).
     """
 
     method: str
@@ -135,6 +137,9 @@ class Sender:
                 title=params["title"],
                 address=params["address"],
             )
+        elif method == "send_photo" and "upload" in params:
+            upload = InputFile(base64.b64decode(params["upload"]), filename=params["filename"])
+            await self._photo(params, upload)
         elif method == "send_photo":
             await self._send_asset(params)
         elif method == "answer_callback_query":
@@ -187,11 +192,21 @@ class Sender:
                     update_id=update_id,
                     chat_id=outgoing.params.get("chat_id"),
                     method=outgoing.method,
-                    request=outgoing.params,
+                    request=_recorded(outgoing.params),
                     error=reason,
                     attempts=attempts,
                 )
             )
+
+
+def _recorded(params: dict[str, Any]) -> dict[str, Any]:
+    """The call as kept in the failure record: an uploaded image by its name and size, not
+    its bytes (up to megabytes, in a row the admin view lists)."""
+    if "upload" not in params:
+        return params
+    kept = {key: value for key, value in params.items() if key != "upload"}
+    kept["upload_bytes"] = len(base64.b64decode(params["upload"]))
+    return kept
 
 
 def _retry_after_seconds(error: RetryAfter) -> float:

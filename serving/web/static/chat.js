@@ -1,6 +1,7 @@
 /*
  * The patient web chat: sends what the patient types (or the reply button they click) to
- * POST /api/v1/chat and shows the assistant's answer.
+ * POST /api/v1/chat and shows the assistant's answer. Messages the clinic sends on its own (a
+ * dentist's reply, a reminder) arrive on the event stream (GET /api/v1/chat/stream).
  *
  * - Text from the patient or the assistant is only ever set with textContent, never as HTML.
  * - Each message carries its own direction (Hebrew right-to-left, English left-to-right); the
@@ -20,6 +21,8 @@
   var root = document.getElementById("chat");
   var uiText = JSON.parse(document.getElementById("ui-text").textContent);
   var chatUrl = root.dataset.chatUrl;
+  var streamUrl = root.dataset.streamUrl;
+  var IMAGE_SOURCE = /^data:image\/(png|jpeg);base64,[A-Za-z0-9+\/]+=*$/;
   var languageCookie = root.dataset.languageCookie;
   var uiLanguage = root.dataset.language;
 
@@ -34,6 +37,7 @@
   var transcript = [];
   var busy = false;
   var userId = null;
+  var stream = null;
 
   // ---- storage (may be unavailable: private modes, disabled cookies) ----
 
@@ -254,6 +258,19 @@
       var label = element("p", "bubble__label", t("emergency_label", entry.language));
       bubble.insertBefore(label, bubble.firstChild);
     }
+    if (entry.image) {
+      var picture = element("img", "bubble__image");
+      picture.src = entry.image;
+      picture.alt = entry.text || "";
+      bubble.insertBefore(picture, bubble.firstChild);
+    }
+    if (entry.map) {
+      var link = element("a", "bubble__link", t("open_map", entry.language));
+      link.href = entry.map;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      bubble.appendChild(link);
+    }
     node.appendChild(bubble);
     if (entry.escalation) {
       node.appendChild(escalationNotice(entry.escalation, entry.language));
@@ -396,12 +413,16 @@
     return body && typeof body.reply === "string";
   }
 
+  function validButtons(buttons) {
+    return Array.isArray(buttons) ? buttons.filter(function (button) {
+      return button && typeof button.text === "string" && typeof button.data === "string";
+    }) : [];
+  }
+
   function assistantEntry(body) {
     var language = LANGUAGES.indexOf(body.language) >= 0
       ? body.language : detectLanguage(body.reply, uiLanguage);
-    var buttons = Array.isArray(body.buttons) ? body.buttons.filter(function (button) {
-      return button && typeof button.text === "string" && typeof button.data === "string";
-    }) : [];
+    var buttons = validButtons(body.buttons);
     var escalation = body.escalation && body.escalation.id !== undefined
       ? { id: String(body.escalation.id), urgency: String(body.escalation.urgency) } : null;
     return {
@@ -412,6 +433,63 @@
       buttons: buttons,
       escalation: escalation
     };
+  }
+
+  /* A message the clinic pushed (see serving/web/push.py) as a transcript entry, or null. */
+  function pushedEntry(event) {
+    if (!event || typeof event !== "object") {
+      return null;
+    }
+    var language = LANGUAGES.indexOf(event.language) >= 0 ? event.language : uiLanguage;
+    var entry = { role: "assistant", language: language, urgency: "ROUTINE", buttons: [] };
+    if (event.kind === "text" && typeof event.text === "string") {
+      entry.text = event.text;
+      entry.buttons = validButtons(event.buttons);
+      return entry;
+    }
+    if (event.kind === "location" && typeof event.address === "string") {
+      entry.text = [event.title, event.address].filter(function (part) {
+        return typeof part === "string" && part;
+      }).join("\n");
+      if (typeof event.map_url === "string" && /^https:\/\//.test(event.map_url)) {
+        entry.map = event.map_url;
+      }
+      return entry;
+    }
+    if (event.kind === "image" && typeof event.src === "string" && IMAGE_SOURCE.test(event.src)) {
+      entry.text = typeof event.caption === "string" ? event.caption : "";
+      entry.image = event.src;
+      return entry;
+    }
+    return null;
+  }
+
+  /* Listen for pushed messages; the browser reconnects by itself after a network drop. */
+  function openStream() {
+    if (stream) {
+      stream.close();
+      stream = null;
+    }
+    if (!streamUrl || !window.EventSource) {
+      return;
+    }
+    stream = new EventSource(streamUrl + "?user_id=" + encodeURIComponent(userId));
+    stream.addEventListener("message", function (event) {
+      var pushed;
+      try {
+        pushed = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      var entry = pushedEntry(pushed);
+      if (!entry) {
+        return;
+      }
+      if (entry.buttons.length) {
+        removeReplyButtons();
+      }
+      record(entry);
+    });
   }
 
   /* Why a request did not produce a reply, as a notice entry. */
@@ -520,6 +598,7 @@
     }
     userId = newUserId();
     storageSet("localStorage", USER_ID_KEY, userId);
+    openStream();
     transcript = [];
     saveTranscript();
     Array.prototype.forEach.call(messages.querySelectorAll(".message"), function (node) {
@@ -537,5 +616,6 @@
     // Only the latest reply's buttons can still be answered.
     append(entry, index === transcript.length - 1);
   });
+  openStream();
   root.dataset.ready = "true";
 })();

@@ -1,0 +1,1 @@
+"""The patient web chat's channel: pushes to open pages (server-sent events)."""
