@@ -31,6 +31,7 @@ from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
 from serving.practice.factory import create_practice_backend
+from serving.ratelimit import create_rate_limiter
 from serving.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -79,12 +80,14 @@ def create_app(
         app_database = Database(settings.database_url) if database is None else database
         app.state.database = app_database
         app.state.practice = create_practice_backend(settings, app_database)
+        rate_limiter = create_rate_limiter(settings, metrics=app_metrics)
         app.state.assistant = Assistant(
             runtime=lambda: app.state.runtime(),
             backend=app.state.practice,
             store=ConversationStore(app_database),
             clinic=clinic,
             timezone=settings.timezone,
+            limiter=rate_limiter,
         )
         app.state.telegram = None
         if settings.telegram_bot_token is not None:
@@ -111,6 +114,7 @@ def create_app(
             if app.state.telegram is not None:
                 await app.state.telegram.stop()
             await bundle_source.stop()
+            await rate_limiter.close()
             if database is None:
                 await app_database.dispose()
 

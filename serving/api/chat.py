@@ -3,6 +3,9 @@
 Identity: only a request carrying the integration key (`Authorization: Bearer …`) may name a
 verified patient by phone; without it the conversation is anonymous (channel `web`) and sees
 no patient data, whatever the body says.
+
+Rate limits (docs/ASSISTANT.md): per user id, and per client address for anonymous callers;
+over a limit the answer is 429 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from serving.assistant.service import Assistant, Inbound
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import Patient
 from serving.practice.phone import normalize_phone
+from serving.ratelimit import RateKey
 from serving.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
@@ -97,7 +101,11 @@ async def _verified_patient(backend: PracticeBackend, phone: str, region: str) -
     return matches[0] if len(matches) == 1 else None
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses={429: {"description": "Too many messages: send again after `Retry-After` s."}},
+)
 async def chat(
     body: ChatRequest,
     request: Request,
@@ -110,13 +118,19 @@ async def chat(
     if trusted and body.phone is not None:
         backend: PracticeBackend = request.app.state.practice
         patient = await _verified_patient(backend, body.phone, settings.default_phone_region)
+    channel = "api" if trusted else "web"
+    rate_keys = [RateKey.user(channel, body.user_id)]
+    if not trusted and request.client is not None:
+        # A trusted integration is one server speaking for many patients: limited per user id.
+        rate_keys.append(RateKey.address(request.client.host))
     reply = await _assistant(request).respond(
         Inbound(
-            channel="api" if trusted else "web",
+            channel=channel,
             user_id=body.user_id,
             text=body.text,
             button=body.button,
             patient=patient,
+            rate_keys=tuple(rate_keys),
         )
     )
     return ChatResponse(

@@ -16,6 +16,7 @@ from serving.assistant.service import InvalidMessage
 from serving.assistant.store import ConversationBusy
 from serving.observability.middleware import REQUEST_ID_HEADER, request_id_of
 from serving.practice.errors import InvalidRequest
+from serving.ratelimit import RateLimited
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -60,6 +61,14 @@ async def conversation_busy(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    """429 with Retry-After (whole seconds): too many messages from this user or address."""
+    assert isinstance(exc, RateLimited)
+    response = _client_error(429, "rate_limited", str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
@@ -75,5 +84,6 @@ CLIENT_ERRORS: tuple[tuple[type[Exception], object], ...] = (
     (InvalidRequest, invalid_input),
     (StaleButton, stale_button),
     (ConversationBusy, conversation_busy),
+    (RateLimited, rate_limited),
     (StarletteHTTPException, http_error),
 )
