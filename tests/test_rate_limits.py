@@ -18,20 +18,13 @@ from sqlalchemy import func, select
 from serving.app import create_app
 from serving.db import models as db
 from serving.db.engine import Database
-from serving.ratelimit import (
-    MemoryRateLimiter,
-    RateKey,
-    RateLimits,
-    RedisRateLimiter,
-    Scope,
-)
 from serving.settings import Settings
 from tests.assistant_client import INTEGRATION_KEY, Patient
 from tests.conftest import make_settings
+from tests.redis_keys import REDIS_URL, keys_under, redis_prefix_fixture  # noqa: F401
 from tests.telegram_client import TelegramUser, telegram_bot, telegram_settings, texts
 from tests.telegram_stand_in import BotApiStandIn, bot_api_fixture  # noqa: F401
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 EMERGENCY = "my face is swelling and I can't swallow"
 EMERGENCY_HE = "הפנים שלי מתנפחות ואני לא מצליח לבלוע"
@@ -194,20 +187,6 @@ async def test_a_telegram_chat_over_its_limit_is_told_once(
 # --- Redis: counters shared by replicas, and no Redis is no reason to stop -------------------
 
 
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A key prefix of this test's own, its keys deleted afterwards."""
-    prefix = f"dental-test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
 async def test_two_app_instances_share_the_redis_counters(
     database_url: str, database: Database, redis_prefix: str
 ) -> None:
@@ -227,10 +206,10 @@ async def test_two_app_instances_share_the_redis_counters(
         assert refused.status_code == 429
         assert 55 <= int(refused.headers["Retry-After"]) <= 60
         await visitor(first, user_id).send(ROUTINE, expect=429)
+    keys = await keys_under(redis_prefix)
+    assert len(keys) == 1 and user_id not in keys[0], "one counter, its id hashed"
     client = Redis.from_url(REDIS_URL)
     try:
-        keys = [key.decode() async for key in client.scan_iter(match=f"{redis_prefix}*")]
-        assert len(keys) == 1 and user_id not in keys[0], "one counter, its id hashed"
         assert 0 < await client.pttl(keys[0]) <= 60_000, "the counter expires with its window"
     finally:
         await client.aclose()
@@ -251,68 +230,3 @@ async def test_without_redis_the_chat_goes_on(
     assert "dental_rate_limit_errors_total 3.0" in metrics
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, "logged once per outage, not per message"
-
-
-# --- the limiters themselves ---------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-LIMITS = RateLimits(
-    window_seconds=60, per_window={Scope.USER: 2, Scope.ADDRESS: 3, Scope.TELEGRAM_CHAT: 0}
-)
-
-
-async def test_memory_windows_refuse_then_take_messages_again() -> None:
-    clock = Clock()
-    limiter = MemoryRateLimiter(LIMITS, clock=clock)
-    user = (RateKey.user("web", "u1"),)
-    assert await limiter.hit(user) is None
-    clock.now += 10
-    assert await limiter.hit(user) is None
-    refused = await limiter.hit(user)
-    assert refused is not None and refused.first and refused.scope is Scope.USER
-    assert refused.retry_after == 50, "until the window that began with the first message ends"
-    again = await limiter.hit(user)
-    assert again is not None and not again.first, "the patient was told already"
-    clock.now += 50
-    assert await limiter.hit(user) is None, "a new window"
-    assert await limiter.hit((RateKey.telegram_chat(5),) * 10) is None, "0: not limited"
-
-
-async def test_the_broadest_key_refuses_first_and_alone() -> None:
-    limiter = MemoryRateLimiter(LIMITS, clock=Clock())
-    address = RateKey.address("192.0.2.1")
-    for n in range(3):
-        assert await limiter.hit((RateKey.user("web", f"u{n}"), address)) is None
-    refused = await limiter.hit((RateKey.user("web", "u0"), address))
-    assert refused is not None and refused.scope is Scope.ADDRESS
-    # That refusal did not count against u0 (one message so far): from another address it
-    # may send one more before its own limit refuses it.
-    elsewhere = RateKey.address("192.0.2.2")
-    assert await limiter.hit((RateKey.user("web", "u0"), elsewhere)) is None
-    over = await limiter.hit((RateKey.user("web", "u0"), elsewhere))
-    assert over is not None and over.scope is Scope.USER
-
-
-async def test_redis_limiters_with_one_prefix_count_together(redis_prefix: str) -> None:
-    limits = RateLimits(window_seconds=1, per_window={Scope.TELEGRAM_CHAT: 3})
-    replicas = [RedisRateLimiter.from_url(REDIS_URL, limits, prefix=redis_prefix) for _ in "ab"]
-    chat = (RateKey.telegram_chat(424242),)
-    try:
-        assert [await replicas[n % 2].hit(chat) for n in range(3)] == [None, None, None]
-        refused = [await r.hit(chat) for r in replicas]
-        assert [r is not None and r.first for r in refused] == [True, False]
-        assert all(r is not None and r.retry_after == 1 for r in refused)
-        elsewhere = RedisRateLimiter.from_url(REDIS_URL, limits, prefix=redis_prefix + "x:")
-        assert await elsewhere.hit(chat) is None, "another prefix, other counters"
-        await elsewhere.close()
-    finally:
-        for replica in replicas:
-            await replica.close()
