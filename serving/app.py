@@ -34,6 +34,7 @@ from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
 from serving.practice.factory import create_practice_backend
+from serving.ratelimit import create_rate_limiter
 from serving.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def create_app(
         app.state.database = app_database
         app.state.practice = create_practice_backend(settings, app_database)
         store = ConversationStore(app_database)
+        rate_limiter = create_rate_limiter(settings, metrics=app_metrics)
         app.state.assistant = Assistant(
             runtime=lambda: app.state.runtime(),
             backend=app.state.practice,
@@ -90,6 +92,7 @@ def create_app(
             clinic=clinic,
             timezone=settings.timezone,
             phone_region=settings.default_phone_region,
+            limiter=rate_limiter,
         )
         # The one way out to patients: each channel that can reach them unprompted.
         app.state.outbox = Outbox(store)
@@ -117,6 +120,7 @@ def create_app(
                 await app.state.telegram.stop()
             await bundle_source.stop()
             await app.state.web_push.close()
+            await rate_limiter.close()
             if database is None:
                 await app_database.dispose()
 

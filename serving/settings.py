@@ -115,13 +115,6 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("dental_integration_key", "integration_key")
     )
 
-    redis_url: str | None = Field(
-        default=None,
-        repr=False,
-        description="Redis shared by the replicas (redis://host:6379/0): pushes to open web "
-        "chats reach whichever replica holds the stream. Unset: one process, in memory.",
-    )
-
     # Telegram (docs/TELEGRAM.md). The channel is on when both the token and the secret are set.
     telegram_webhook_secret: SecretStr | None = Field(
         default=None,
@@ -146,6 +139,40 @@ class Settings(BaseSettings):
         default=True,
         description="Answer stored updates in this process; off for webhook-only replicas "
         "when `dental telegram work` processes run the answering side.",
+    )
+
+    # Rate limits (docs/ASSISTANT.md, "Rate limits"): messages per window, 0 turns one off.
+    # An emergency message is never refused.
+    redis_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="Redis shared by every replica (redis://[:password@]host:6379/0): the "
+        "rate-limit counters, and pushes to open web chats reach whichever replica holds the "
+        "stream. Unset: each process counts and pushes on its own, in memory.",
+    )
+    redis_key_prefix: str = Field(
+        default="dental:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of every key the app writes to Redis: clinics (or test runs) "
+        "sharing one Redis keep apart by it.",
+    )
+    rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="The window the limits below count in."
+    )
+    rate_limit_per_user: int = Field(
+        default=20,
+        ge=0,
+        description="Messages one user id may send per window (chat API and web chat).",
+    )
+    rate_limit_per_address: int = Field(
+        default=120,
+        ge=0,
+        description="Messages one client address may send per window, whatever the user ids "
+        "(chat API and web chat); a clinic's reception or a shared network counts as one.",
+    )
+    rate_limit_per_telegram_chat: int = Field(
+        default=20, ge=0, description="Messages one Telegram chat may send per window."
     )
 
     # Backups and disaster recovery (docs/BACKUP.md, docs/RECOVERY_RUNBOOK.md).
@@ -204,16 +231,16 @@ class Settings(BaseSettings):
     @property
     def redacted_database_url(self) -> str:
         """The database URL with any password masked, safe for logs and errors."""
-        try:
-            return make_url(self.database_url).render_as_string(hide_password=True)
-        except ArgumentError:
-            # Unparseable, so we cannot tell where a password would be; show nothing of it.
-            return "<unparseable database URL>"
+        return _redacted(self.database_url, "database")
 
     @field_serializer("database_url")
     def _dump_database_url_redacted(self, _value: str) -> str:
         """Dumps are for display (health pages, debugging); they get the masked URL."""
         return self.redacted_database_url
+
+    @field_serializer("redis_url")
+    def _dump_redis_url_redacted(self, value: str | None) -> str | None:
+        return None if value is None else _redacted(value, "Redis")
 
     @property
     def is_sqlite(self) -> bool:
@@ -247,6 +274,15 @@ def load_settings(**overrides: Any) -> Settings:
     )
     found = store.fetch(missing)
     return settings.model_copy(update={name: SecretStr(value) for name, value in found.items()})
+
+
+def _redacted(url: str, what: str) -> str:
+    """`url` with any password masked, safe for logs and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Unparseable, so we cannot tell where a password would be; show nothing of it.
+        return f"<unparseable {what} URL>"
 
 
 def _is_set(secret: SecretStr | None) -> bool:

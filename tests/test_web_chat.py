@@ -426,9 +426,10 @@ def test_failures_are_shown_and_the_message_can_be_sent_again(page: Page) -> Non
 
     held[0].fulfill(
         status=429,
-        json={"error": "rate_limited", "message": "Too many messages; wait a minute."},
+        headers={"Retry-After": "42"},
+        json={"error": "rate_limited", "message": "too many messages: try again in 42 s"},
     )
-    expect(page.locator(".notice--error")).to_have_text("Too many messages; wait a minute.")
+    expect(page.locator(".notice--error")).to_have_text(UI_TEXT["en"]["error_rate_limited"])
     expect(page.locator(USER).first).to_have_class(re.compile(r"\bmessage--failed\b"))
     expect(page.locator(USER).first).to_contain_text("Not delivered")
     expect(send_button).to_be_enabled()

@@ -359,6 +359,9 @@ def _serve_demo(
         "PORT": str(port),
         "DENTAL_INTEGRATION_KEY": integration_key,
         "LOG_LEVEL": log_level,
+        # The whole crowd comes from this machine's one address: only the per-address limit is
+        # lifted (each simulated patient stays under the per-user one).
+        "RATE_LIMIT_PER_ADDRESS": "0",
     }
     for inherited in ("ENVIRONMENT", "LOAD_DEMO_DATA", "MLFLOW_TRACKING_URI"):
         environment.pop(inherited, None)

@@ -273,6 +273,9 @@ def run(
                 "TELEGRAM_WEBHOOK_SECRET": secret,
                 "TELEGRAM_API_BASE_URL": f"{bot_api}/bot",
                 "LOG_LEVEL": "WARNING",
+                # Every simulated chat sends an update a second, far above what one patient
+                # may send (docs/ASSISTANT.md, "Rate limits"): the benchmark measures throughput.
+                "RATE_LIMIT_PER_TELEGRAM_CHAT": "0",
                 "PORT": str(app_port),
             }
             serve = [

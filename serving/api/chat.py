@@ -5,6 +5,9 @@ verified patient by phone; without it the conversation is anonymous (channel `we
 no patient data, whatever the body says. A keyed request asserts its identity on every call:
 its phone binds the conversation to the one patient with that phone, and no phone (or one that
 matches no single patient) leaves it bound to nobody for that turn and after.
+
+Rate limits (docs/ASSISTANT.md): per user id, and per client address for anonymous callers;
+over a limit the answer is 429 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api.deps import SettingsDep
-from serving.assistant import Assistant, IdentityClaim, IdentityProof, Inbound
+from serving.assistant import Assistant, IdentityClaim, IdentityProof, Inbound, RateKey
 from serving.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
@@ -91,7 +94,11 @@ def _integration_key_valid(settings: Settings, authorization: str | None) -> boo
     return True
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses={429: {"description": "Too many messages: send again after `Retry-After` s."}},
+)
 async def chat(
     body: ChatRequest,
     request: Request,
@@ -101,13 +108,19 @@ async def chat(
     """Send one patient message (or a button's `data`) and get the assistant's reply."""
     trusted = _integration_key_valid(settings, authorization)
     claim = IdentityClaim(body.phone, IdentityProof.INTEGRATION_KEY) if trusted else None
+    channel = "api" if trusted else "web"
+    rate_keys = [RateKey.user(channel, body.user_id)]
+    if not trusted and request.client is not None:
+        # A trusted integration is one server speaking for many patients: limited per user id.
+        rate_keys.append(RateKey.address(request.client.host))
     reply = await _assistant(request).respond(
         Inbound(
-            channel="api" if trusted else "web",
+            channel=channel,
             user_id=body.user_id,
             text=body.text,
             button=body.button,
             claim=claim,
+            rate_keys=tuple(rate_keys),
         )
     )
     return ChatResponse(

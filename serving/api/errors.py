@@ -17,6 +17,7 @@ from serving.assistant import (
     InvalidButton,
     InvalidMessage,
     InvalidPhone,
+    RateLimited,
     StaleButton,
 )
 from serving.observability.middleware import REQUEST_ID_HEADER, request_id_of
@@ -72,6 +73,14 @@ async def identity_unavailable(request: Request, exc: Exception) -> JSONResponse
     return response
 
 
+async def rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    """429 with Retry-After (whole seconds): too many messages from this user or address."""
+    assert isinstance(exc, RateLimited)
+    response = _client_error(429, "rate_limited", str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
@@ -89,5 +98,6 @@ CLIENT_ERRORS: tuple[tuple[type[Exception], object], ...] = (
     (IdentityCheckUnavailable, identity_unavailable),
     (StaleButton, stale_button),
     (ConversationBusy, conversation_busy),
+    (RateLimited, rate_limited),
     (StarletteHTTPException, http_error),
 )

@@ -34,6 +34,7 @@ from serving.assistant.service import (
 )
 from serving.assistant.store import ConversationBusy
 from serving.conversation.turn import Button
+from serving.ratelimit import RateKey, RateLimited
 
 __all__ = [
     "Assistant",
@@ -53,6 +54,8 @@ __all__ = [
     "NoChannel",
     "Outbox",
     "Place",
+    "RateKey",
+    "RateLimited",
     "Recipient",
     "Reply",
     "StaleButton",

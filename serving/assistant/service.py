@@ -55,6 +55,7 @@ from serving.language import Language, detect_language
 from serving.practice.backend import PracticeBackend
 from serving.practice.errors import PracticeError, PracticeUnavailable
 from serving.practice.models import Patient
+from serving.ratelimit import RateKey, RateLimited, RateLimiter
 from serving.safety.input_guard import inspect_input
 from serving.safety.output_guard import AllowedData
 from serving.safety.triage import Urgency
@@ -94,6 +95,9 @@ class Inbound:
     """The identity the channel asserts with this message (the chat API with its integration
     key): the turn is answered, and the conversation bound, exactly as it says; no phone or one
     matching no single patient unbinds. None: the conversation's binding stands."""
+    rate_keys: tuple[RateKey, ...] = ()
+    """What the channel knows of the sender (user id, client address, chat), each counted
+    against its rate limit; none, the message is not limited."""
 
 
 @dataclass(frozen=True)
@@ -179,9 +183,11 @@ class Assistant:
         clinic: ClinicProfile,
         timezone: str,
         phone_region: str = "IL",
+        limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._runtime = runtime
+        self._limiter = limiter
         self._backend = backend
         self._store = store
         self._clinic = clinic
@@ -195,6 +201,7 @@ class Assistant:
             raise InvalidMessage("send either text or a button, not both and not neither")
         text = clean_text(inbound.text) if inbound.text is not None else None
         button = validate_button(inbound.button) if inbound.button is not None else None
+        await self._admit(inbound, text)
         if inbound.claim is not None:
             inbound = replace(inbound, patient=await self._claimed_patient(inbound))
         # A channel's user has one conversation, so the user key serves as the lock key: the
@@ -203,6 +210,26 @@ class Assistant:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # one message at a time per conversation, in arrival order
             return await self._respond_in_order(inbound, text, button)
+
+    async def _admit(self, inbound: Inbound, text: str | None) -> None:
+        """Count the message against its rate limits; RateLimited when one is exceeded.
+
+        An emergency is never refused and never counted: it always gets the fixed emergency
+        reply, so it is triaged (by rules, cheaply) before any limit is looked at.
+        """
+        if self._limiter is None or not inbound.rate_keys:
+            return
+        if text is not None and self._runtime().triager.triage(text).urgency is Urgency.EMERGENCY:
+            return
+        refusal = await self._limiter.hit(inbound.rate_keys)
+        if refusal is None:
+            return
+        if refusal.first:  # once per key and window: a flood must not flood the log too
+            logger.info(
+                "messages refused by a rate limit until the window ends",
+                extra={"channel": inbound.channel, "scope": refusal.scope.value},
+            )
+        raise RateLimited(refusal)
 
     async def _respond_in_order(
         self, inbound: Inbound, text: str | None, button: str | None

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Result, Select, case, select, update
+from sqlalchemy import ColumnElement, Result, Select, SQLColumnExpression, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,6 +84,7 @@ class ConversationStore:
     def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._db = database
         self._now = clock
+        self._postgres = database.engine.url.get_backend_name() != "sqlite"
 
     async def open_turn(
         self,
@@ -274,7 +276,7 @@ class ConversationStore:
         """Store the reply, the patient message's labels, the new dialogue state, escalations
         and guard events together, and hand the conversation to its next turn.
 
-        Returns the (id, urgency) of each escalation created.
+        Returns the (id, urgency) of the conversation's escalation when the turn raised one.
         """
         created: list[tuple[str, str]] = []
         async with self._db.transaction() as session:
@@ -318,23 +320,51 @@ class ConversationStore:
                     tokens=reply.tokens,
                 )
             )
-            for request in escalations:
-                escalation_id = uuid.uuid4().hex
-                session.add(
-                    db.Escalation(
-                        id=escalation_id,
-                        conversation_id=conversation.id,
-                        urgency=request.urgency,
-                        reasons=", ".join(request.reasons),
-                        summary=request.summary,
-                    )
-                )
-                created.append((escalation_id, request.urgency))
+            if escalations:
+                request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
+                created.append(await self._escalate(session, conversation.id, request))
             for kind, reasons in guard_events:
                 session.add(
                     db.GuardEvent(conversation_id=conversation.id, kind=kind, reasons=reasons)
                 )
         return created
+
+    async def _escalate(
+        self, session: AsyncSession, conversation_id: str, request: EscalationRequest
+    ) -> tuple[str, str]:
+        """Open the conversation's escalation, or attach the request to the one not closed yet
+        (one per conversation, the database's partial unique index sees to it): one more
+        message, its summary, the time, and the urgency raised if the request's is higher.
+        One statement, so two replicas attaching at once both count."""
+        now = self._now()
+        insert = (postgresql.insert if self._postgres else sqlite.insert)(db.Escalation)
+        statement = insert.values(
+            id=uuid.uuid4().hex,
+            conversation_id=conversation_id,
+            urgency=request.urgency,
+            reasons=", ".join(request.reasons),
+            summary=request.summary,
+            last_summary=request.summary,
+            message_count=1,
+            status="open",
+            created_at=now,
+            updated_at=now,
+        )
+        new = statement.excluded
+        raises = _urgency_rank(new.urgency) < _urgency_rank(db.Escalation.urgency)
+        upsert = statement.on_conflict_do_update(
+            index_elements=[db.Escalation.conversation_id],
+            index_where=db.ESCALATION_UNCLOSED,
+            set_={
+                "message_count": db.Escalation.message_count + 1,
+                "last_summary": new.last_summary,
+                "updated_at": new.updated_at,
+                "urgency": case((raises, new.urgency), else_=db.Escalation.urgency),
+                "reasons": case((raises, new.reasons), else_=db.Escalation.reasons),
+            },
+        ).returning(db.Escalation.id, db.Escalation.urgency)
+        escalation_id, urgency = (await session.execute(upsert)).one()
+        return str(escalation_id), str(urgency)
 
     async def abandon_turn(self, conversation: ConversationRecord) -> None:
         """Give the conversation back after a turn that ended without a reply (an error)."""
@@ -363,6 +393,14 @@ def _new_conversation(channel: str, external_user_id: str, language: str) -> db.
         language=language,
         state=ConversationState().model_dump(mode="json"),
     )
+
+
+_URGENCY_RANK = {"EMERGENCY": 0, "DOCTOR_REQUIRED": 1, "ROUTINE": 2}
+"""Lower is more urgent."""
+
+
+def _urgency_rank(urgency: SQLColumnExpression[str]) -> ColumnElement[int]:
+    return case(_URGENCY_RANK, value=urgency, else_=len(_URGENCY_RANK))
 
 
 def _released(owner: str | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -286,8 +287,17 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+ESCALATION_UNCLOSED = text("status <> 'closed'")
+"""An escalation the clinic has not closed (open, or claimed by a dentist): at most one per
+conversation, which later messages of the conversation attach to."""
+
+
 class Escalation(Base):
-    """A conversation handed to the clinic: an emergency, or a question for a dentist."""
+    """A conversation handed to the clinic: an emergency, or a question for a dentist.
+
+    One per conversation until it is closed: repeats attach to it (`message_count`,
+    `last_summary`, `updated_at`) and raise its urgency, never lower it.
+    """
 
     __tablename__ = "escalations"
     __table_args__ = (
@@ -295,6 +305,13 @@ class Escalation(Base):
             "urgency IN ('EMERGENCY', 'DOCTOR_REQUIRED', 'ROUTINE')", name="escalation_urgency"
         ),
         CheckConstraint("status IN ('open', 'claimed', 'closed')", name="escalation_status"),
+        Index(
+            "uq_escalations_unclosed_conversation",
+            "conversation_id",
+            unique=True,
+            postgresql_where=ESCALATION_UNCLOSED,
+            sqlite_where=ESCALATION_UNCLOSED,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -303,9 +320,16 @@ class Escalation(Base):
     )
     urgency: Mapped[str] = mapped_column(String(20))
     reasons: Mapped[str] = mapped_column(Text, default="")
+    """The rules that fired for the message that set the current urgency."""
     summary: Mapped[str] = mapped_column(Text)
+    """The message that opened the escalation."""
+    last_summary: Mapped[str] = mapped_column(Text)
+    """The latest message that attached to it (the opening one until another does)."""
+    message_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """How many patient messages raised it."""
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class GuardEvent(Base):

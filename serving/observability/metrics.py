@@ -52,6 +52,20 @@ class AppMetrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "rate_limited",
+            "Patient messages refused by a rate limit, by the scope over its limit "
+            "(address, telegram_chat, user).",
+            ("scope",),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.rate_limit_errors = Counter(
+            "rate_limit_errors",
+            "Rate-limit checks that could not reach Redis and let the message through.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.build = Info(
             "build",
             "The running build; join on it to tell which version produced a metric.",

@@ -54,6 +54,8 @@ UI_TEXT: Final[dict[UiLanguage, dict[str, str]]] = {
         "escalation_other": "A member of the clinic’s team has been notified (reference {id}).",
         "error_network": "We could not reach the clinic. Check your connection and try again.",
         "error_server": "Something went wrong on our side. Please try again in a moment.",
+        "error_rate_limited": "That was a lot of messages in a short time. Please wait a "
+        "little, then send yours again. An emergency? Call 101.",
         "error_reference": "Reference: {id}",
         "not_delivered": "Not delivered",
         "open_map": "Open in a map",
@@ -85,6 +87,8 @@ UI_TEXT: Final[dict[UiLanguage, dict[str, str]]] = {
         "escalation_other": "הפנייה הועברה לצוות המרפאה (מספר פנייה {id}).",
         "error_network": "לא הצלחנו להתחבר למרפאה. בדקו את החיבור ונסו שוב.",
         "error_server": "משהו השתבש אצלנו. נסו שוב בעוד רגע.",
+        "error_rate_limited": "נשלחו הרבה הודעות בזמן קצר. המתינו מעט ושלחו שוב. "
+        "מקרה חירום? התקשרו ל־101.",
         "error_reference": "מספר תקלה: {id}",
         "not_delivered": "לא נשלחה",
         "open_map": "פתיחה במפה",

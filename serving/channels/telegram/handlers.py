@@ -24,6 +24,8 @@ from serving.assistant import (
     InvalidButton,
     InvalidMessage,
     Place,
+    RateKey,
+    RateLimited,
     Reply,
     StaleButton,
     VerificationOutcome,
@@ -117,11 +119,35 @@ class UpdateHandler:
         text: str | None = None,
         button: str | None = None,
     ) -> list[Outgoing]:
+        """The answer to a message (or a deep link's button); over the chat's rate limit, a
+        notice the first time in the window and silence after."""
+        try:
+            return await self._respond(chat_id, user, conversation, text=text, button=button)
+        except RateLimited as limited:
+            if not limited.first:
+                return []
+            return [self._text(chat_id, self._rate_notice(_language(conversation), limited))]
+
+    async def _respond(
+        self,
+        chat_id: int,
+        user: User,
+        conversation: ConversationView,
+        *,
+        text: str | None = None,
+        button: str | None = None,
+    ) -> list[Outgoing]:
         if button is None:  # a pressed button shows its own spinner until answered
             await self._sender.typing(chat_id)
         try:
             reply = await self._assistant.respond(
-                Inbound(channel=CHANNEL, user_id=str(user.id), text=text, button=button)
+                Inbound(
+                    channel=CHANNEL,
+                    user_id=str(user.id),
+                    text=text,
+                    button=button,
+                    rate_keys=(RateKey.telegram_chat(chat_id),),
+                )
             )
         except InvalidMessage:
             key = "telegram_invalid_message"
@@ -264,12 +290,19 @@ class UpdateHandler:
         conversation = await self._open(user)
         language = _language(conversation)
         try:
-            calls = await self._ask(message.chat.id, user, conversation, button=query.data)
+            calls = await self._respond(message.chat.id, user, conversation, button=query.data)
         except (StaleButton, InvalidButton):
             stale = self._message_text(language, "telegram_stale_button")
             return [
                 Outgoing(
                     "answer_callback_query", {"callback_query_id": query.id, "text": stale}, False
+                )
+            ]
+        except RateLimited as limited:  # every press is answered: the notice as its toast
+            notice = self._rate_notice(language, limited)
+            return [
+                Outgoing(
+                    "answer_callback_query", {"callback_query_id": query.id, "text": notice}, False
                 )
             ]
         remove_old_keyboard = Outgoing(
@@ -298,6 +331,9 @@ class UpdateHandler:
 
     def _quick_actions(self, language: Language) -> dict[str, Any] | None:
         return inline_spec(self._assistant.quick_actions(language))
+
+    def _rate_notice(self, language: Language, limited: RateLimited) -> str:
+        return self._message_text(language, "telegram_rate_limited", seconds=limited.retry_after)
 
     def _message_text(self, language: Language, key: str, **values: object) -> str:
         return self._assistant.message(language, key, **values)

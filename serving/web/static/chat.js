@@ -494,6 +494,9 @@
 
   /* Why a request did not produce a reply, as a notice entry. */
   function failureEntry(response, body) {
+    if (response && response.status === 429) {
+      return { role: "notice", kind: "error", key: "error_rate_limited" };
+    }
     var clientError = response && response.status >= 400 && response.status < 500;
     if (clientError && body && typeof body.message === "string" && body.message) {
       return { role: "notice", kind: "error", text: body.message };
