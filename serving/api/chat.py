@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api.deps import SettingsDep
+from serving.assistant.patient_text import clean_text
 from serving.assistant.service import Assistant, Inbound
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import Patient
@@ -136,8 +137,9 @@ async def chat(
 
 @router.post("/triage", response_model=TriageResponse)
 async def triage(body: TriageRequest, request: Request) -> TriageResponse:
-    """Classify a message's urgency by the bundle's safety rules (no model involved)."""
-    result = request.app.state.runtime().triager.triage(body.text)
+    """Classify a message's urgency by the bundle's safety rules (no model involved); the text
+    is cleaned (and refused) as a chat message is."""
+    result = request.app.state.runtime().triager.triage(clean_text(body.text))
     return TriageResponse(
         urgency=result.urgency.value, language=result.language, reasons=list(result.reasons)
     )

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.assistant.buttons import InvalidButton, StaleButton
-from serving.assistant.service import InvalidMessage
+from serving.assistant.patient_text import InvalidMessage
 from serving.assistant.store import ConversationBusy
 from serving.observability.middleware import REQUEST_ID_HEADER, request_id_of
 from serving.practice.errors import InvalidRequest

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import unicodedata
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from serving.assistant.buttons import (
     press_button,
     validate_button,
 )
+from serving.assistant.patient_text import InvalidMessage, clean_text
 from serving.assistant.runtime import Runtime
 from serving.assistant.store import (
     ConversationRecord,
@@ -50,7 +49,6 @@ from serving.tools.actions import quick_actions
 
 logger = logging.getLogger(__name__)
 
-MAX_TEXT_LENGTH = 4000
 HISTORY_MESSAGES = 8
 """Earlier messages a model reads with the new one (four exchanges)."""
 ACTIONABLE_INTENTS = {
@@ -61,13 +59,6 @@ ACTIONABLE_INTENTS = {
     "invoice_inquiry",
     "clinic_info",
 }
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
-)
-
-
-class InvalidMessage(ValueError):
-    """The message cannot be processed as sent (empty, too long, text and button together)."""
 
 
 @dataclass(frozen=True)
@@ -111,19 +102,6 @@ class Answer:
     llm_calls: int = 0
     tokens: int = 0
     agents: tuple[str, ...] = ()
-
-
-def clean_text(raw: str) -> str:
-    """Normalised text without control or bidi-override characters; InvalidMessage if empty
-    or too long (checked before anything is stored)."""
-    if len(raw) > MAX_TEXT_LENGTH * 4:
-        raise InvalidMessage(f"the message is too long: at most {MAX_TEXT_LENGTH} characters")
-    text = _CONTROL.sub("", unicodedata.normalize("NFC", raw)).strip()
-    if not text:
-        raise InvalidMessage("the message is empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidMessage(f"the message is too long: at most {MAX_TEXT_LENGTH} characters")
-    return text
 
 
 class Assistant:

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from telegram import Bot, CallbackQuery, Message, Update, User
 
 from serving.assistant.buttons import InvalidButton, StaleButton
+from serving.assistant.patient_text import InvalidMessage
 from serving.assistant.runtime import Runtime
-from serving.assistant.service import Assistant, Inbound, InvalidMessage, Reply
+from serving.assistant.service import Assistant, Inbound, Reply
 from serving.assistant.state import ConversationState
 from serving.assistant.store import ConversationRecord, ConversationStore
 from serving.assistant.turn import Turn
