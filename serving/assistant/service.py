@@ -29,6 +29,7 @@ from serving.assistant.buttons import (
 )
 from serving.assistant.patient_text import InvalidMessage, clean_text
 from serving.assistant.runtime import Runtime
+from serving.assistant.state import ConversationState
 from serving.assistant.store import (
     ConversationRecord,
     ConversationStore,
@@ -139,6 +140,8 @@ class Assistant:
         self, inbound: Inbound, text: str | None, button: str | None
     ) -> Reply:
         runtime = self._runtime()
+        if button is not None:
+            await self._check_first_button(runtime, inbound, button)
         conversation = await self._store.open_turn(
             inbound.channel,
             inbound.user_id,
@@ -155,6 +158,25 @@ class Assistant:
         finally:
             if not finished:
                 await self._store.abandon_turn(conversation)
+
+    async def _check_first_button(self, runtime: Runtime, inbound: Inbound, button: str) -> None:
+        """A first contact's button meets a new conversation's (empty) state: it is checked
+        before the conversation is created, so a refused button creates nothing. (A known
+        user's button is checked inside the turn, against the state it reads.)"""
+        if await self._store.exists(inbound.channel, inbound.user_id):
+            return
+        blank = Turn(
+            backend=self._backend,
+            bundle=runtime.bundle,
+            clinic=self._clinic,
+            language="he",
+            patient=inbound.patient,
+            state=ConversationState(),
+            now=self._now(),
+            tz=self._tz,
+        )
+        if not await button_applies(blank, button):
+            raise StaleButton(STALE)
 
     async def _answer_turn(
         self,

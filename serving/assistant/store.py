@@ -180,6 +180,17 @@ class ConversationStore:
                 continue
         raise RuntimeError("could not open the conversation")
 
+    async def exists(self, channel: str, external_user_id: str) -> bool:
+        """Whether the user has a conversation yet (nothing is created)."""
+        async with self._db.transaction() as session:
+            found = await session.scalar(
+                select(db.Conversation.id).where(
+                    db.Conversation.channel == channel,
+                    db.Conversation.external_user_id == external_user_id,
+                )
+            )
+        return found is not None
+
     async def set_language(self, conversation_id: str, language: str) -> None:
         """The patient's chosen language (Telegram's /language), the default of later turns."""
         async with self._db.transaction() as session:
