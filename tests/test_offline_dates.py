@@ -143,6 +143,16 @@ def test_never_a_range_in_the_past(reader: DateReader, text: str) -> None:
             assert today <= found.date_from <= found.date_to, (text, today, found)
 
 
+def test_a_day_of_the_month_beside_a_weekday_is_the_next_such_day(reader: DateReader) -> None:
+    # 26 November: the 30th is this month's, the 3rd next month's; 31 skips to December
+    assert reader.read("Monday the 30th", today=THURSDAY).date_from == day(11, 30)
+    assert reader.read("Thursday the 3rd", today=THURSDAY).date_from == day(12, 3)
+    assert reader.read("Thursday the 31st", today=THURSDAY).date_from == day(12, 31)
+    assert reader.read("the 3rd", today=THURSDAY).date_from is None, "alone it is no date"
+    words = message_words("Thursday the 3rd please")
+    assert reader.read_words(words, today=THURSDAY)[1] == {0, 2}, "3rd is no choice"
+
+
 def test_read_words_reports_the_words_that_named_the_date(reader: DateReader) -> None:
     words = ["the", "2nd", "of", "december", "please"]
     found, positions = reader.read_words(words, today=THURSDAY)
@@ -164,6 +174,9 @@ def test_read_words_reports_the_words_that_named_the_date(reader: DateReader) ->
         "יום ה' ה-10.12",
         "10/12 ביום חמישי",
         "ביום חמישי ב-10.12",
+        "Thursday the 10th",
+        "thursday 10th in the morning",
+        "ביום חמישי ה-10",
     ],
 )
 def test_a_weekday_and_its_date_agreeing_give_the_date(reader: DateReader, text: str) -> None:
@@ -180,6 +193,8 @@ def test_a_weekday_and_its_date_agreeing_give_the_date(reader: DateReader, text:
         ("tue 10/12 in the afternoon", (day(12, 8), day(12, 10))),
         ("יום ראשון 10 בדצמבר", (day(12, 6), day(12, 10))),
         ("ביום ב' ה-10.12", (day(12, 7), day(12, 10))),
+        ("Friday the 10th", (day(12, 10), day(12, 11))),
+        ("יום שישי ה-10", (day(12, 10), day(12, 11))),
         # the weekday's day in that week is past: the next one
         ("Wednesday 27/11", (day(11, 27), day(12, 2))),
     ],
@@ -198,6 +213,9 @@ def test_a_weekday_and_a_date_disagreeing_are_both_left_to_ask(
         ("Monday or 10/12", (day(11, 30), day(12, 10))),  # two days, not one
         ("monday, and also 10 december", (day(11, 30), day(12, 10))),
         ("10/12 or friday", (day(11, 27), day(12, 10))),
+        ("thursday at 10", (day(12, 3), day(12, 3))),  # a day of the month must say so
+        ("ביום חמישי ב-10", (day(12, 3), day(12, 3))),
+        ("book 2 on thursday", (day(12, 3), day(12, 3))),
     ],
 )
 def test_a_weekday_apart_from_a_date_is_another_day(

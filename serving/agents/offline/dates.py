@@ -19,10 +19,12 @@ How words resolve (the week runs Sunday to Saturday, as in Israel):
   ignored.
 - A weekday written next to a date ("Thursday 17 December", "17/12 (Thu)", "יום חמישי
   ה-17.12"), with at most a linking word between them (the lexicon's `weekday_date_links`:
-  "the", "ה"): the date, when it falls on that weekday. When it does not ("Monday 17
-  December" and the 17th is a Thursday), neither is guessed: the range leaves both out and
-  `mismatch` holds the two days the patient may mean (the weekday's day in the date's week,
-  or the next one when that is past, and the date), for the caller to ask.
+  "the", "ה"), or next to a day of the month ("Thursday the 17th", "ביום חמישי ה-17": digits
+  with an ordinal suffix or after a `day_of_month_markers` word; the next such day): the
+  date, when it falls on that weekday. When it does not ("Monday 17 December" and the 17th
+  is a Thursday), neither is guessed: the range leaves both out and `mismatch` holds the two
+  days the patient may mean (the weekday's day in the date's week, or the next one when that
+  is past, and the date), for the caller to ask. A day of the month alone is not a date.
 - Several days ("Monday or Tuesday") give the range from the first to the last.
 - Parts of the day: morning (08-12), afternoon (12-16), evening (16-20), from words
   ("בבוקר", 'אחה"צ', "in the evening") or a time ("10:30"; hours before 8 are read as p.m.).
@@ -53,6 +55,7 @@ _Kind = Literal[
 _DAY_MONTH = re.compile(r"^(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2}|\d{4}))?$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _NUMBER = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?$")
+_ORDINAL_DAY = re.compile(r"^\d{1,2}(?:st|nd|rd|th)$")
 _YEAR = re.compile(r"^(20\d\d)$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _AFTERNOON_FROM, _EVENING_FROM, _EARLIEST_HOUR = 12, 16, 8
@@ -132,6 +135,9 @@ class DateReader:
             [(p, True) for p in words.not_parts_of_day.all()], typos=False
         )
         self._links = frozenset(w for p in words.weekday_date_links.all() for w in message_words(p))
+        self._day_markers = frozenset(
+            w for p in words.day_of_month_markers.all() for w in message_words(p)
+        )
 
     def read(self, text: str, *, today: date) -> DateRange:
         return self.read_words(message_words(text), today=today)[0]
@@ -141,6 +147,7 @@ class DateReader:
         items = self._items(words)
         days: list[date] = []
         dated: list[_Dated] = []
+        month_days: list[_Dated] = []  # "the 17th": a date only beside a weekday
         weekdays: list[_Item] = []
         week: tuple[date, date] | None = None
         span: tuple[date, date] | None = None
@@ -173,6 +180,9 @@ class DateReader:
             elif kind == "date":
                 explicit = _explicit(item.word.value, item.word.month, item.word.year, today)
                 dated += [_Dated(item.start, item.end, d) for d in explicit]
+            elif kind == "number" and (month_day := self._day_of_month(item, words, today)):
+                month_days.append(_Dated(item.start, item.end, month_day))
+                taken = 0
             elif kind == "day":
                 days.append(today + timedelta(days=item.word.value))
             elif kind == "weekday":
@@ -196,6 +206,9 @@ class DateReader:
         mismatch: WeekdayMismatch | None = None
         for weekday in weekdays:
             paired = self._dated_beside(weekday, dated, words)
+            if paired is None and (paired := self._dated_beside(weekday, month_days, words)):
+                used.update(range(paired.start, paired.end))
+                dated.append(paired)
             if paired is None:
                 days.append(_weekday_on_or_after(weekday.word.value, today, week))
             elif paired.day.weekday() != weekday.word.value:
@@ -220,6 +233,22 @@ class DateReader:
         }
         named = [d for d in options if d.weekday() in weekdays or d.day in numbers]
         return named[0] if len(named) == 1 else None
+
+    def _day_of_month(self, item: _Item, words: Sequence[str], today: date) -> date | None:
+        """The next day of the month a number names, when it is written as one ("17th", "the
+        17", "ה-17")."""
+        word = words[item.start]
+        marked = item.start > 0 and words[item.start - 1] in self._day_markers
+        if not (_ORDINAL_DAY.match(word) or (marked and word.isdigit())) or item.word.value < 1:
+            return None
+        month = today.replace(day=1)
+        for _ in range(12):
+            if item.word.value <= calendar.monthrange(month.year, month.month)[1]:
+                day = month.replace(day=item.word.value)
+                if day >= today:
+                    return day
+            month = (month + timedelta(days=32)).replace(day=1)
+        return None
 
     def _dated_beside(
         self, weekday: _Item, dated: Sequence[_Dated], words: Sequence[str]
