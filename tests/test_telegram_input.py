@@ -133,6 +133,27 @@ async def test_text_with_nothing_visible_is_refused_and_not_stored(
         assert stored == 0
 
 
+async def test_text_that_is_not_valid_unicode_gets_one_reply_and_is_done(
+    database_url: str, database: Database, bot_api: BotApiStandIn
+) -> None:
+    """Past the webhook (a lone surrogate is valid JSON), the assistant's own input check
+    refuses it: one invalid-message reply, the update done at its first attempt."""
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        user = TelegramUser(bot, 9005)
+        assert await bot.app.state.telegram.accept(user.message_update(text="hi \ud800"))
+        await bot.drain()
+        assert texts(user.new_calls()) == (
+            "I couldn't read that message: please send text of at most 4,000 characters."
+        )
+        async with database.transaction() as session:
+            updates = (
+                await session.execute(select(TelegramUpdate.status, TelegramUpdate.attempts))
+            ).all()
+            stored = await session.scalar(select(func.count()).select_from(db.Message))
+        assert [tuple(u) for u in updates] == [("done", 1)]
+        assert stored == 0
+
+
 async def test_stale_and_foreign_buttons_are_answered_without_acting(
     database_url: str, bot_api: BotApiStandIn
 ) -> None:
