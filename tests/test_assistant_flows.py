@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -19,6 +21,7 @@ from serving.practice.builtin import BuiltinPracticeBackend
 from serving.practice.factory import booking_rules_from_settings
 from tests.asgi import running
 from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.clinic_time import MONDAY, THURSDAY, next_weekday
 from tests.conftest import make_settings
 
 ARCHITECTURES = ["alex", "team"]
@@ -127,6 +130,54 @@ async def test_booking_continues_in_free_text(client: httpx.AsyncClient, languag
     assert any(b["data"].startswith("confirm:") for b in proposal["buttons"]), proposal
     booked = await john.send({"en": "yes please", "he": "כן בבקשה"}[language])
     assert "booked" in [a["type"] for a in booked["actions"]], booked
+
+
+def _on_day(day: date, language: str, weekday: str) -> str:
+    """A booking request naming the weekday and the date, as a patient would write it."""
+    if language == "he":
+        return f"אני רוצה לקבוע בדיקה תקופתית ליום {weekday} ה-{day.day}.{day.month}"
+    return f"I'd like to book a checkup on {weekday} {day.day} {day.strftime('%B')}"
+
+
+def _slot_days(reply: dict[str, Any], language: str) -> set[str]:
+    """The days of the offered slots, as their buttons read ("Thu 17 Dec", "יום חמישי 17.12")."""
+    slots = [b["text"] for b in reply["buttons"] if b["data"].startswith("slot:")]
+    assert slots, reply
+    separator = " בשעה " if language == "he" else " at "
+    return {text.split(separator)[0] for text in slots}
+
+
+def _label(day: date, language: str) -> str:
+    if language == "he":
+        weekday = {MONDAY: "שני", THURSDAY: "חמישי"}[day.weekday()]
+        return f"יום {weekday} {day.day}.{day.month}"
+    return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
+
+
+async def test_a_weekday_with_its_date_books_that_date(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    thursday = next_weekday(THURSDAY, at_least_days=8)  # a week after the next Thursday
+    weekday = {"en": "Thursday", "he": "חמישי"}[language]
+    offered = await patient(client, JOHN_PHONE).send(_on_day(thursday, language, weekday))
+    assert _slot_days(offered, language) == {_label(thursday, language)}
+
+
+async def test_a_weekday_that_is_not_the_dates_is_asked_about(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    thursday = next_weekday(THURSDAY, at_least_days=8)
+    monday = thursday - timedelta(days=3)
+    john = patient(client, JOHN_PHONE)
+    asked = await john.send(_on_day(thursday, language, {"en": "Monday", "he": "שני"}[language]))
+    assert not [b for b in asked["buttons"] if b["data"].startswith("slot:")], "nothing guessed"
+    assert (
+        _label(monday, language) in asked["reply"] and _label(thursday, language) in asked["reply"]
+    )
+    assert asked["reply"].rstrip().endswith("?")
+    offered = await john.send({"en": "thursday", "he": "ביום חמישי"}[language])
+    assert _slot_days(offered, language) == {_label(thursday, language)}
+    assert {"en": "checkup", "he": "בדיקה"}[language] in offered["reply"]
 
 
 async def test_reschedule(client: httpx.AsyncClient, database: Database, language: str) -> None:

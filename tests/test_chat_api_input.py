@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from serving.app import create_app
+from serving.assistant.patient_text import InvalidMessage
+from serving.assistant.service import Inbound
 from serving.db import models as db
 from serving.db.engine import Database
 from tests.asgi import running
@@ -43,6 +45,9 @@ async def _counts(database: Database) -> tuple[int, int, int]:
         ({"user_id": "u1", "text": ""}, "empty"),
         ({"user_id": "u1", "text": "   \n\t "}, "empty"),
         ({"user_id": "u1", "text": "\x00\x01\x02\u202e"}, "empty"),
+        ({"user_id": "u1", "text": "\ufeff"}, "empty"),
+        ({"user_id": "u1", "text": "\u2060\u2060"}, "empty"),
+        ({"user_id": "u1", "text": "\ufeff\u00a0\x00\u200b\u3000\u200d\t"}, "empty"),
         ({"user_id": "u1", "text": "a" * 20_000}, "too long"),
         ({"user_id": "u1", "text": "a" * 20_001}, "text"),
         ({"user_id": "u1"}, "either text or a button"),
@@ -64,8 +69,56 @@ async def test_bad_requests_are_4xx_and_write_nothing(
     payload = response.json()
     assert fragment in payload["message"], payload
     assert payload["error"] in {"invalid_request", "stale_button"}
-    after = await _counts(database)
-    assert after[:2] == before[:2], "a refused request stored a message or an appointment"
+    assert await _counts(database) == before, "a refused request stored something"
+
+
+async def test_text_that_is_not_valid_unicode_is_refused(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    before = await _counts(database)
+    headers = {"Authorization": f"Bearer {INTEGRATION_KEY}", "Content-Type": "application/json"}
+    for path, body in (
+        ("/api/v1/chat", b'{"user_id": "surrogate", "text": "\\ud800"}'),
+        ("/api/v1/chat", b'{"user_id": "surrogate", "text": "hi \\udc00 there"}'),
+        (
+            "/api/v1/chat",
+            b'{"user_id": "surrogate", "text": "\\ud800", "phone": "%s"}' % JOHN_PHONE.encode(),
+        ),
+        ("/api/v1/triage", b'{"text": "my tooth \\ud83d hurts"}'),
+    ):
+        response = await client.post(path, content=body, headers=headers)
+        assert response.status_code == 422, response.text
+        payload = response.json()
+        assert payload["error"] == "invalid_request" and "unicode" in payload["message"].lower()
+    assert await _counts(database) == before
+
+
+@pytest.mark.parametrize("channel", ["telegram", "api", "web"])
+async def test_the_assistant_refuses_text_that_is_not_valid_unicode(
+    database_url: str, database: Database, channel: str
+) -> None:
+    """Whatever a channel's parser lets through (JSON allows a lone surrogate), the assistant's
+    own check refuses it before anything is stored."""
+    app = create_app(make_settings(database_url), database=database)
+    async with running(app):
+        before = await _counts(database)
+        for text in ("\ud800", "hi \udc00", "\ud83d book a cleaning"):
+            with pytest.raises(InvalidMessage, match="not valid Unicode"):
+                await app.state.assistant.respond(Inbound(channel, "lone-surrogate", text=text))
+        assert await _counts(database) == before
+
+
+async def test_joined_emoji_are_stored_and_answered_whole(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    reply = await Patient(client, "family", JOHN_PHONE).send(
+        f"\ufeffhi {family}\u200b, a checkup for the three of us?\u2060"
+    )
+    assert reply["reply"]
+    async with database.transaction() as session:
+        stored = await session.scalar(select(db.Message.text).where(db.Message.role == "patient"))
+    assert stored == f"hi {family}, a checkup for the three of us?"
 
 
 async def test_control_characters_are_removed_not_fatal(client: httpx.AsyncClient) -> None:
@@ -85,6 +138,25 @@ async def test_a_button_from_another_conversation_is_refused(
     stolen = await dana.send(button=slot, expect=409)
     assert stolen["error"] == "stale_button"
     assert await _counts(database) == before
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_a_refused_button_on_first_contact_creates_nothing(
+    client: httpx.AsyncClient, database: Database, trusted: bool
+) -> None:
+    phone = JOHN_PHONE if trusted else None
+    before = await _counts(database)
+    for data in ("slot:deadbeef.1", "appt:1", "confirm:cafe", "decline:cafe", "treat:tattoo"):
+        stranger = Patient(client, f"first-{data}", phone, trusted=trusted)
+        refused = await stranger.send(button=data, expect=409)
+        assert refused["error"] == "stale_button"
+    assert await _counts(database) == before
+    welcomed = await Patient(client, "first-quick", phone, trusted=trusted).send(
+        button="quick:book"
+    )
+    assert welcomed["intent"] == "book_appointment"
+    messages, appointments, conversations = await _counts(database)
+    assert (messages, appointments, conversations) == (before[0] + 2, before[1], before[2] + 1)
 
 
 async def test_an_old_offer_is_stale_after_a_new_one(client: httpx.AsyncClient) -> None:
@@ -149,6 +221,15 @@ async def test_triage_endpoint(client: httpx.AsyncClient) -> None:
     hebrew = (await client.post("/api/v1/triage", json={"text": "רוצה לקבוע ניקוי"})).json()
     assert hebrew == {"urgency": "ROUTINE", "language": "he", "reasons": []}
     assert (await client.post("/api/v1/triage", json={"text": ""})).status_code == 422
+
+
+@pytest.mark.parametrize("text", [" ", "\x00", " \x00\n\t\x00 ", "\ufeff", "\u2060\u3000\u200b"])
+async def test_triage_refuses_text_with_nothing_to_read(
+    client: httpx.AsyncClient, text: str
+) -> None:
+    response = await client.post("/api/v1/triage", json={"text": text})
+    assert response.status_code == 422, response.text
+    assert response.json() == {"error": "invalid_request", "message": "the message is empty"}
 
 
 async def test_version_names_the_bundle(client: httpx.AsyncClient) -> None:

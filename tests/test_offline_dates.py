@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from serving.agents.offline.dates import DateRange, DateReader
-from serving.bundle.lexicon import Lexicon
+from serving.agents.offline.dates import DateRange, DateReader, WeekdayMismatch
+from serving.bundle.lexicon import Lexicon, message_words
 
 LEXICON = Path(__file__).resolve().parents[1] / "prompts" / "offline" / "lexicon.yaml"
 THURSDAY = date(2026, 11, 26)
@@ -118,8 +118,10 @@ def test_todays_weekday_means_next_week(reader: DateReader) -> None:
 
 def test_weeks_start_on_sunday_across_the_year_end(reader: DateReader) -> None:
     wednesday = date(2026, 12, 30)
-    assert reader.read("next week", today=wednesday) == (date(2027, 1, 3), date(2027, 1, 9), None)
-    assert reader.read("this week", today=wednesday) == (wednesday, date(2027, 1, 2), None)
+    assert reader.read("next week", today=wednesday) == DateRange(
+        date(2027, 1, 3), date(2027, 1, 9), None
+    )
+    assert reader.read("this week", today=wednesday) == DateRange(wednesday, date(2027, 1, 2), None)
     assert reader.read("יום ראשון", today=wednesday).date_from == date(2027, 1, 3)
     assert reader.read("in january", today=wednesday).date_from == date(2027, 1, 1)
 
@@ -140,8 +142,105 @@ def test_never_a_range_in_the_past(reader: DateReader, text: str) -> None:
             assert today <= found.date_from <= found.date_to, (text, today, found)
 
 
+def test_a_day_of_the_month_beside_a_weekday_is_the_next_such_day(reader: DateReader) -> None:
+    # 26 November: the 30th is this month's, the 3rd next month's; 31 skips to December
+    assert reader.read("Monday the 30th", today=THURSDAY).date_from == day(11, 30)
+    assert reader.read("Thursday the 3rd", today=THURSDAY).date_from == day(12, 3)
+    assert reader.read("Thursday the 31st", today=THURSDAY).date_from == day(12, 31)
+    assert reader.read("the 3rd", today=THURSDAY).date_from is None, "alone it is no date"
+    words = message_words("Thursday the 3rd please")
+    assert reader.read_words(words, today=THURSDAY)[1] == {0, 2}, "3rd is no choice"
+
+
 def test_read_words_reports_the_words_that_named_the_date(reader: DateReader) -> None:
     words = ["the", "2nd", "of", "december", "please"]
     found, positions = reader.read_words(words, today=THURSDAY)
     assert found.date_from == day(12, 2)
     assert positions == {1, 2, 3}
+
+
+# A weekday with a date (today: Thursday 26 November 2026; 10 December is a Thursday).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can I come in on Thursday 10 December",
+        "thursday, december 10th please",
+        "Thursday the 10th of December",
+        "10 Dec (Thursday) in the morning",
+        "thu 10/12",
+        "Thursday 10.12.2026",
+        "ביום חמישי 10 בדצמבר",
+        "יום ה' ה-10.12",
+        "10/12 ביום חמישי",
+        "ביום חמישי ב-10.12",
+        "Thursday the 10th",
+        "thursday 10th in the morning",
+        "ביום חמישי ה-10",
+    ],
+)
+def test_a_weekday_and_its_date_agreeing_give_the_date(reader: DateReader, text: str) -> None:
+    found = reader.read(text, today=THURSDAY)
+    assert (found.date_from, found.date_to, found.mismatch) == (day(12, 10), day(12, 10), None)
+
+
+@pytest.mark.parametrize(
+    ("text", "mismatch"),
+    [
+        # Monday of the date's week (Sunday to Saturday), and the date itself
+        ("Monday 10 December", (day(12, 7), day(12, 10))),
+        ("on saturday the 10th of december", (day(12, 10), day(12, 12))),
+        ("tue 10/12 in the afternoon", (day(12, 8), day(12, 10))),
+        ("יום ראשון 10 בדצמבר", (day(12, 6), day(12, 10))),
+        ("ביום ב' ה-10.12", (day(12, 7), day(12, 10))),
+        ("Friday the 10th", (day(12, 10), day(12, 11))),
+        ("יום שישי ה-10", (day(12, 10), day(12, 11))),
+        # the weekday's day in that week is past: the next one
+        ("Wednesday 27/11", (day(11, 27), day(12, 2))),
+    ],
+)
+def test_a_weekday_and_a_date_disagreeing_are_both_left_to_ask(
+    reader: DateReader, text: str, mismatch: tuple[date, date]
+) -> None:
+    found = reader.read(text, today=THURSDAY)
+    assert found.mismatch == WeekdayMismatch(*mismatch)
+    assert (found.date_from, found.date_to) == (None, None), "neither day is guessed"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Monday or 10/12", (day(11, 30), day(12, 10))),  # two days, not one
+        ("monday, and also 10 december", (day(11, 30), day(12, 10))),
+        ("10/12 or friday", (day(11, 27), day(12, 10))),
+        ("thursday at 10", (day(12, 3), day(12, 3))),  # a day of the month must say so
+        ("ביום חמישי ב-10", (day(12, 3), day(12, 3))),
+        ("book 2 on thursday", (day(12, 3), day(12, 3))),
+    ],
+)
+def test_a_weekday_apart_from_a_date_is_another_day(
+    reader: DateReader, text: str, expected: tuple[date, date]
+) -> None:
+    found = reader.read(text, today=THURSDAY)
+    assert ((found.date_from, found.date_to), found.mismatch) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    ("answer", "chosen"),
+    [
+        ("Thursday", day(12, 10)),
+        ("monday please", day(12, 7)),
+        ("the 10th", day(12, 10)),
+        ("7", day(12, 7)),
+        ("10/12", day(12, 10)),
+        ("ביום חמישי", day(12, 10)),
+        ("ה-7", day(12, 7)),
+        ("monday the 10th", None),  # names both
+        ("friday", None),  # names neither
+        ("1/1", None),
+    ],
+)
+def test_an_answer_chooses_one_of_two_days(
+    reader: DateReader, answer: str, chosen: date | None
+) -> None:
+    options = WeekdayMismatch(day(12, 7), day(12, 10))
+    assert reader.choose(message_words(answer), options, today=THURSDAY) == chosen

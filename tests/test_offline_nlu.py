@@ -169,6 +169,21 @@ def test_dates_reach_the_understanding(nlu: ClinicNLU) -> None:
     assert hebrew.part_of_day == "afternoon"
 
 
+def test_a_weekday_and_date_that_disagree_reach_the_understanding(nlu: ClinicNLU) -> None:
+    # 3 December 2026 is a Thursday
+    agreeing = understand(nlu, "I'd like a cleaning on Thursday 3 December")
+    assert (agreeing.date_from, agreeing.date_to) == (date(2026, 12, 3), date(2026, 12, 3))
+    clashing = understand(nlu, "אפשר לקבוע ניקוי אבנית ליום שלישי ה-3.12?")
+    assert clashing.intent is Intent.BOOK_APPOINTMENT and clashing.treatment == "cleaning"
+    assert clashing.date_from is None
+    assert clashing.date_mismatch == (date(2026, 12, 1), date(2026, 12, 3))
+    options = clashing.date_mismatch
+    assert nlu.choose_day("the second one", options, today=TODAY) == date(2026, 12, 3)
+    assert nlu.choose_day("הראשון", options, today=TODAY) == date(2026, 12, 1)
+    assert nlu.choose_day("3", options, today=TODAY) == date(2026, 12, 3)
+    assert nlu.choose_day("both are fine", options, today=TODAY) is None
+
+
 @pytest.mark.parametrize(
     ("text", "number"),
     [

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from serving.app import create_app
 from serving.channels.telegram.formatting import html_chunks
+from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.telegram_models import TelegramChat, TelegramUpdate
 from tests.asgi import running
@@ -115,6 +116,42 @@ async def test_patients_non_text_messages_and_other_update_types(
         assert set(statuses) <= {"done", "ignored"} and "pending" not in statuses
     assert "0501234567" not in caplog.text and "x-ray" not in caplog.text
     assert "edited text" not in caplog.text
+
+
+async def test_text_with_nothing_visible_is_refused_and_not_stored(
+    database_url: str, database: Database, bot_api: BotApiStandIn
+) -> None:
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        user = TelegramUser(bot, 9004)
+        for blank in ("\ufeff", "\u2060\u2060", "\ufeff\u00a0\u200b\u3000\u2060"):
+            calls = await user.say(blank)
+            assert texts(calls) == (
+                "I couldn't read that message: please send text of at most 4,000 characters."
+            )
+        async with database.transaction() as session:
+            stored = await session.scalar(select(func.count()).select_from(db.Message))
+        assert stored == 0
+
+
+async def test_text_that_is_not_valid_unicode_gets_one_reply_and_is_done(
+    database_url: str, database: Database, bot_api: BotApiStandIn
+) -> None:
+    """Past the webhook (a lone surrogate is valid JSON), the assistant's own input check
+    refuses it: one invalid-message reply, the update done at its first attempt."""
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        user = TelegramUser(bot, 9005)
+        assert await bot.app.state.telegram.accept(user.message_update(text="hi \ud800"))
+        await bot.drain()
+        assert texts(user.new_calls()) == (
+            "I couldn't read that message: please send text of at most 4,000 characters."
+        )
+        async with database.transaction() as session:
+            updates = (
+                await session.execute(select(TelegramUpdate.status, TelegramUpdate.attempts))
+            ).all()
+            stored = await session.scalar(select(func.count()).select_from(db.Message))
+        assert [tuple(u) for u in updates] == [("done", 1)]
+        assert stored == 0
 
 
 async def test_stale_and_foreign_buttons_are_answered_without_acting(

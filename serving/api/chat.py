@@ -140,8 +140,9 @@ async def chat(
 
 @router.post("/triage", response_model=TriageResponse)
 async def triage(body: TriageRequest, request: Request) -> TriageResponse:
-    """Classify a message's urgency by the bundle's safety rules (no model involved)."""
-    result = request.app.state.runtime().triager.triage(body.text)
+    """Classify a message's urgency by the bundle's safety rules (no model involved); the text
+    is cleaned (and refused) as a chat message is."""
+    result = _assistant(request).triage(body.text)
     return TriageResponse(
         urgency=result.urgency.value, language=result.language, reasons=list(result.reasons)
     )

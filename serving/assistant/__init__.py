@@ -24,11 +24,11 @@ from serving.assistant.outbound import (
     Place,
     Recipient,
 )
+from serving.assistant.patient_text import InvalidMessage
 from serving.assistant.service import (
     Assistant,
     ConversationView,
     Inbound,
-    InvalidMessage,
     Reply,
     Welcome,
 )

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import unicodedata
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -40,6 +38,7 @@ from serving.assistant.identity import (
     require_proof,
 )
 from serving.assistant.outbound import Place
+from serving.assistant.patient_text import InvalidMessage, clean_text
 from serving.assistant.store import (
     ConversationRecord,
     ConversationStore,
@@ -58,12 +57,11 @@ from serving.practice.models import Patient
 from serving.ratelimit import RateKey, RateLimited, RateLimiter
 from serving.safety.input_guard import inspect_input
 from serving.safety.output_guard import AllowedData
-from serving.safety.triage import Urgency
+from serving.safety.triage import Triage, Urgency
 from serving.tools.actions import quick_actions
 
 logger = logging.getLogger(__name__)
 
-MAX_TEXT_LENGTH = 4000
 HISTORY_MESSAGES = 8
 """Earlier messages a model reads with the new one (four exchanges)."""
 ACTIONABLE_INTENTS = {
@@ -74,13 +72,6 @@ ACTIONABLE_INTENTS = {
     "invoice_inquiry",
     "clinic_info",
 }
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
-)
-
-
-class InvalidMessage(ValueError):
-    """The message cannot be processed as sent (empty, too long, text and button together)."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +131,8 @@ class Welcome:
 class ConversationView:
     """What a channel may read of a conversation outside a turn."""
 
-    id: str
+    id: str | None
+    """None for a user who has no conversation yet (read with `create=False`)."""
     language: str
     verified: bool
 
@@ -158,19 +150,6 @@ class Answer:
     agents: tuple[str, ...] = ()
     clinic_topic: str | None = None
     treatment: str | None = None
-
-
-def clean_text(raw: str) -> str:
-    """Normalised text without control or bidi-override characters; InvalidMessage if empty
-    or too long (checked before anything is stored)."""
-    if len(raw) > MAX_TEXT_LENGTH * 4:
-        raise InvalidMessage(f"the message is too long: at most {MAX_TEXT_LENGTH} characters")
-    text = _CONTROL.sub("", unicodedata.normalize("NFC", raw)).strip()
-    if not text:
-        raise InvalidMessage("the message is empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidMessage(f"the message is too long: at most {MAX_TEXT_LENGTH} characters")
-    return text
 
 
 class Assistant:
@@ -235,6 +214,8 @@ class Assistant:
         self, inbound: Inbound, text: str | None, button: str | None
     ) -> Reply:
         runtime = self._runtime()
+        if button is not None:
+            await self._check_first_button(runtime, inbound, button)
         conversation = await self._store.open_turn(
             inbound.channel,
             inbound.user_id,
@@ -252,6 +233,25 @@ class Assistant:
         finally:
             if not finished:
                 await self._store.abandon_turn(conversation)
+
+    async def _check_first_button(self, runtime: Runtime, inbound: Inbound, button: str) -> None:
+        """A first contact's button meets a new conversation's (empty) state: it is checked
+        before the conversation is created, so a refused button creates nothing. (A known
+        user's button is checked inside the turn, against the state it reads.)"""
+        if await self._store.find(inbound.channel, inbound.user_id) is not None:
+            return
+        blank = Turn(
+            backend=self._backend,
+            bundle=runtime.bundle,
+            clinic=self._clinic,
+            language="he",
+            patient=inbound.patient,
+            state=ConversationState(),
+            now=self._now(),
+            tz=self._tz,
+        )
+        if not await button_applies(blank, button):
+            raise StaleButton(STALE)
 
     async def _answer_turn(
         self,
@@ -502,12 +502,26 @@ class Assistant:
         name = first_name(patient, language) if patient is not None else None
         return Verification(outcome=outcome, language=language, name=name)
 
+    def triage(self, text: str) -> Triage:
+        """The urgency the bundle's safety rules give `text` (no model, nothing stored); the
+        text is cleaned, and refused with InvalidMessage, exactly as a chat message is."""
+        return self._runtime().triager.triage(clean_text(text))
+
     async def conversation(
-        self, channel: str, user_id: str, *, language_hint: str = "he"
+        self, channel: str, user_id: str, *, language_hint: str = "he", create: bool = True
     ) -> ConversationView:
-        """The user's conversation (created on first contact, in `language_hint`)."""
-        record = await self._store.conversation(channel, user_id, language=_language(language_hint))
-        return _view(record)
+        """The user's conversation (created on first contact, in `language_hint`); with
+        `create=False` nothing is created, and a user without one reads as an unverified
+        conversation in `language_hint` whose `id` is None."""
+        if create:
+            record = await self._store.conversation(
+                channel, user_id, language=_language(language_hint)
+            )
+            return _view(record)
+        found = await self._store.find(channel, user_id)
+        if found is None:
+            return ConversationView(id=None, language=_language(language_hint), verified=False)
+        return _view(found)
 
     async def set_language(self, channel: str, user_id: str, language: str) -> ConversationView:
         """The patient's chosen language, the default of later turns. InvalidMessage for a

@@ -187,6 +187,12 @@ class ConversationStore:
                 continue
         raise RuntimeError("could not open the conversation")
 
+    async def find(self, channel: str, external_user_id: str) -> ConversationRecord | None:
+        """The user's conversation, or None before first contact (nothing is created)."""
+        async with self._db.transaction() as session:
+            row = await session.scalar(_user_conversation(channel, external_user_id))
+            return None if row is None else _record(row, owner=None, history=[], message_id=None)
+
     async def set_language(self, conversation_id: str, language: str) -> None:
         """The patient's chosen language (Telegram's /language), the default of later turns."""
         async with self._db.transaction() as session:

@@ -188,6 +188,10 @@ class DateWords(_Strict):
     parts_of_day: dict[PartOfDay, Phrases]
     not_parts_of_day: Phrases
     """Greetings that contain a part of the day: 'good morning' is not a time preference."""
+    weekday_date_links: Phrases
+    """Words that may stand between a weekday and its date: 'Thursday the 17 December'."""
+    day_of_month_markers: Phrases
+    """Words that make a number the day of the month beside a weekday: 'Thursday the 17'."""
 
     @model_validator(mode="after")
     def _every_weekday_month_and_part(self) -> DateWords:

@@ -17,6 +17,14 @@ How words resolve (the week runs Sunday to Saturday, as in Israel):
   "December 3", "3rd of December", "3 בדצמבר". Without a year, a date already past this year
   is next year's ("3/1" in November is January 3rd next year); with a year, a past date is
   ignored.
+- A weekday written next to a date ("Thursday 17 December", "17/12 (Thu)", "יום חמישי
+  ה-17.12"), with at most a linking word between them (the lexicon's `weekday_date_links`:
+  "the", "ה"), or next to a day of the month ("Thursday the 17th", "ביום חמישי ה-17": digits
+  with an ordinal suffix or after a `day_of_month_markers` word; the next such day): the
+  date, when it falls on that weekday. When it does not ("Monday 17 December" and the 17th
+  is a Thursday), neither is guessed: the range leaves both out and `mismatch` holds the two
+  days the patient may mean (the weekday's day in the date's week, or the next one when that
+  is past, and the date), for the caller to ask. A day of the month alone is not a date.
 - Several days ("Monday or Tuesday") give the range from the first to the last.
 - Parts of the day: morning (08-12), afternoon (12-16), evening (16-20), from words
   ("בבוקר", 'אחה"צ', "in the evening") or a time ("10:30"; hours before 8 are read as p.m.).
@@ -44,7 +52,7 @@ from serving.bundle.lexicon import (
     message_words,
 )
 
-__all__ = ["DateRange", "DateReader", "PartOfDay"]
+__all__ = ["DateRange", "DateReader", "PartOfDay", "WeekdayMismatch"]
 
 _Kind = Literal[
     "day", "weekday", "this_week", "next_week", "this_month", "next_month", "month",
@@ -54,9 +62,18 @@ _Kind = Literal[
 _DAY_MONTH = re.compile(r"^(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2}|\d{4}))?$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _NUMBER = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?$")
+_ORDINAL_DAY = re.compile(r"^\d{1,2}(?:st|nd|rd|th)$")
 _YEAR = re.compile(r"^(20\d\d)$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _AFTERNOON_FROM, _EVENING_FROM, _EARLIEST_HOUR = 12, 16, 8
+
+
+class WeekdayMismatch(NamedTuple):
+    """A weekday and a date written together that fall on different days: the two days the
+    patient may mean, in calendar order."""
+
+    first: date
+    second: date
 
 
 class DateRange(NamedTuple):
@@ -65,6 +82,7 @@ class DateRange(NamedTuple):
     date_from: date | None
     date_to: date | None
     part_of_day: PartOfDay | None
+    mismatch: WeekdayMismatch | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,15 @@ class _Item:
     end: int
     word: _Word
     prefixed: bool = False
+
+
+@dataclass(frozen=True)
+class _Dated:
+    """An explicit date and the words that wrote it."""
+
+    start: int
+    end: int
+    day: date
 
 
 class DateReader:
@@ -114,6 +141,10 @@ class DateReader:
         self._not_parts = PhraseIndex(
             [(p, True) for p in words.not_parts_of_day.all()], typos=False
         )
+        self._links = frozenset(w for p in words.weekday_date_links.all() for w in message_words(p))
+        self._day_markers = frozenset(
+            w for p in words.day_of_month_markers.all() for w in message_words(p)
+        )
 
     def read(self, text: str, *, today: date) -> DateRange:
         return self.read_words(message_words(text), today=today)[0]
@@ -122,7 +153,9 @@ class DateReader:
         """The range in a message's words (`message_words`) and the positions that said it."""
         items = self._items(words)
         days: list[date] = []
-        weekdays: list[int] = []
+        dated: list[_Dated] = []
+        month_days: list[_Dated] = []  # "the 17th": a date only beside a weekday
+        weekdays: list[_Item] = []
         week: tuple[date, date] | None = None
         span: tuple[date, date] | None = None
         used: set[int] = set()
@@ -143,18 +176,24 @@ class DateReader:
                     taken = 0
             elif kind == "number" and _next_is(items, i, "month", gap=1):  # "3 בדצמבר"
                 year, taken = _year_after(items, i + 1)
-                days += _explicit(item.word.value, items[i + 1].word.value, year, today)
+                explicit = _explicit(item.word.value, items[i + 1].word.value, year, today)
+                dated += [_Dated(item.start, items[i + taken - 1].end, d) for d in explicit]
             elif kind == "month" and _next_is(items, i, "number"):  # "December 3rd"
                 year, taken = _year_after(items, i + 1)
-                days += _explicit(items[i + 1].word.value, item.word.value, year, today)
+                explicit = _explicit(items[i + 1].word.value, item.word.value, year, today)
+                dated += [_Dated(item.start, items[i + taken - 1].end, d) for d in explicit]
             elif kind == "month" and (item.prefixed or _previous_is(items, i, "from_now")):
                 span = _month_range(item.word.value, today)
             elif kind == "date":
-                days += _explicit(item.word.value, item.word.month, item.word.year, today)
+                explicit = _explicit(item.word.value, item.word.month, item.word.year, today)
+                dated += [_Dated(item.start, item.end, d) for d in explicit]
+            elif kind == "number" and (month_day := self._day_of_month(item, words, today)):
+                month_days.append(_Dated(item.start, item.end, month_day))
+                taken = 0
             elif kind == "day":
                 days.append(today + timedelta(days=item.word.value))
             elif kind == "weekday":
-                weekdays.append(item.word.value)
+                weekdays.append(item)
             elif kind in ("this_week", "next_week"):
                 sunday = today - timedelta(days=(today.weekday() + 1) % 7)
                 if kind == "next_week":
@@ -171,10 +210,68 @@ class DateReader:
             if taken:
                 used.update(range(item.start, items[i + taken - 1].end))
             i += max(taken, 1)
-        days += [_weekday_on_or_after(weekday, today, week) for weekday in weekdays]
+        mismatch: WeekdayMismatch | None = None
+        for weekday in weekdays:
+            paired = self._dated_beside(weekday, dated, words)
+            if paired is None and (paired := self._dated_beside(weekday, month_days, words)):
+                used.update(range(paired.start, paired.end))
+                dated.append(paired)
+            if paired is None:
+                days.append(_weekday_on_or_after(weekday.word.value, today, week))
+            elif paired.day.weekday() != weekday.word.value:
+                dated.remove(paired)
+                near = _weekday_near(weekday.word.value, paired.day, today)
+                mismatch = WeekdayMismatch(min(near, paired.day), max(near, paired.day))
+        days += [d.day for d in dated]
         date_from, date_to = _range(days, week, span, today)
         part, part_positions = self._part_of_day(words)
-        return DateRange(date_from, date_to, part), frozenset(used | part_positions)
+        reading = DateRange(date_from, date_to, part, mismatch)
+        return reading, frozenset(used | part_positions)
+
+    def choose(self, words: Sequence[str], options: WeekdayMismatch, *, today: date) -> date | None:
+        """The one of `options` the words name by date, weekday or day of the month."""
+        found, _ = self.read_words(words, today=today)
+        if found.date_from == found.date_to and found.date_from in options:
+            return found.date_from  # one day, written as a date: "17/12"
+        items = self._items(words)
+        weekdays = {i.word.value for i in items if i.word.kind == "weekday"}
+        numbers = {  # written in digits: "the second one" is not the 1st
+            i.word.value for i in items if i.word.kind == "number" and words[i.start][0].isdigit()
+        }
+        named = [d for d in options if d.weekday() in weekdays or d.day in numbers]
+        return named[0] if len(named) == 1 else None
+
+    def _day_of_month(self, item: _Item, words: Sequence[str], today: date) -> date | None:
+        """The next day of the month a number names, when it is written as one ("17th", "the
+        17", "ה-17")."""
+        word = words[item.start]
+        marked = item.start > 0 and words[item.start - 1] in self._day_markers
+        if not (_ORDINAL_DAY.match(word) or (marked and word.isdigit())) or item.word.value < 1:
+            return None
+        month = today.replace(day=1)
+        for _ in range(12):
+            if item.word.value <= calendar.monthrange(month.year, month.month)[1]:
+                day = month.replace(day=item.word.value)
+                if day >= today:
+                    return day
+            month = (month + timedelta(days=32)).replace(day=1)
+        return None
+
+    def _dated_beside(
+        self, weekday: _Item, dated: Sequence[_Dated], words: Sequence[str]
+    ) -> _Dated | None:
+        """The date written right before or after the weekday, if any ("Thursday the 17th of
+        December", "17.12 ביום חמישי")."""
+        for candidate in dated:
+            if candidate.start >= weekday.end:
+                between = words[weekday.end : candidate.start]
+            elif candidate.end <= weekday.start:
+                between = words[candidate.end : weekday.start]
+            else:
+                continue
+            if len(between) <= 1 and all(word in self._links for word in between):
+                return candidate
+        return None
 
     def _items(self, words: Sequence[str]) -> list[_Item]:
         items = [
@@ -277,6 +374,13 @@ def _weekday_on_or_after(weekday: int, today: date, week: tuple[date, date] | No
         if in_week >= today:
             return in_week
     return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+
+
+def _weekday_near(weekday: int, day: date, today: date) -> date:
+    """The weekday's day in the (Sunday to Saturday) week of `day`; the next one if past."""
+    sunday = day - timedelta(days=(day.weekday() + 1) % 7)
+    near = sunday + timedelta(days=(weekday + 1) % 7)
+    return near if near >= today else near + timedelta(days=7)
 
 
 def _range(

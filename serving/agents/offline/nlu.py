@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from serving.agents.offline.dates import DateReader, PartOfDay
+from serving.agents.offline.dates import DateReader, PartOfDay, WeekdayMismatch
 from serving.agents.offline.phrases import PhraseIndex, PhraseMatch
 from serving.bundle.lexicon import ClinicTopic, Intent, Lexicon, message_words
 from serving.language import Language, detect_language
@@ -60,6 +60,8 @@ class Understanding:
     date_from: date | None = None
     date_to: date | None = None
     part_of_day: PartOfDay | None = None
+    date_mismatch: WeekdayMismatch | None = None
+    """A weekday and a date that fall on different days: the two days to ask about."""
     invoice_number: str | None = None
     clinic_topic: str | None = None
     """hours, address, parking, prices, insurance or payment — whenever one is mentioned."""
@@ -148,7 +150,7 @@ class ClinicNLU:
                     topics[cue.topic] += cue.weight
         for mentioned, evidence in (
             (treatment is not None, self._mentions.treatment),
-            (dates.date_from is not None, self._mentions.date),
+            (dates.date_from is not None or dates.mismatch is not None, self._mentions.date),
             (invoice_number is not None, self._mentions.invoice_number),
         ):
             if mentioned:
@@ -164,12 +166,23 @@ class ClinicNLU:
             date_from=dates.date_from,
             date_to=dates.date_to,
             part_of_day=dates.part_of_day,
+            date_mismatch=dates.mismatch,
             invoice_number=invoice_number,
             clinic_topic=max(topics, key=topics.__getitem__) if topics else None,
             affirm=affirm,
             deny=deny,
             ordinal=self._ordinal(words, date_positions),
         )
+
+    def choose_day(self, text: str, options: WeekdayMismatch, *, today: date) -> date | None:
+        """Which of two days offered in a question an answer picks, if it picks one: by
+        date, weekday or day of the month ("17/12", "Thursday", "the 17th") or by order ("the
+        second one")."""
+        words = message_words(text)
+        day = self._dates.choose(words, options, today=today)
+        if day is None and (ordinal := self._ordinal(words, frozenset())) in (1, 2):
+            day = options[ordinal - 1]
+        return day
 
     def _decide(self, scores: dict[Intent, float]) -> tuple[Intent, float]:
         ranked = sorted(scores.items(), key=lambda item: (-item[1], self._priority[item[0]]))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from serving.agents.context import TurnContext
+from serving.agents.offline.dates import WeekdayMismatch
 from serving.agents.offline.nlu import Intent, Understanding
 
 SCHEDULING_INTENTS = {
@@ -29,6 +30,8 @@ class Decision:
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     reply_key: str | None = None
+    days: WeekdayMismatch | None = None
+    """The two days a `which_day` reply asks the patient to choose between."""
 
 
 def decide(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decision:
@@ -57,6 +60,12 @@ def _continues_booking(u: Understanding, context: TurnContext) -> bool:
     return bool(open_question) and u.intent in {Intent.OTHER, Intent.BOOK_APPOINTMENT}
 
 
+def _wants_a_day(u: Understanding, context: TurnContext) -> bool:
+    """A verified patient looking for a time (unverified ones are asked who they are first)."""
+    looking = u.intent in {Intent.BOOK_APPOINTMENT, Intent.RESCHEDULE_APPOINTMENT}
+    return context.verified and (looking or _continues_booking(u, context))
+
+
 def _act(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decision:
     if context.pending and u.affirm and not u.deny:
         return _call("confirm_pending", tools)
@@ -64,6 +73,8 @@ def _act(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decis
         return _call("decline_pending", tools)
     if context.offer_refs and u.ordinal and 1 <= u.ordinal <= len(context.offer_refs):
         return _call("propose_booking", tools, slot_ref=context.offer_refs[u.ordinal - 1])
+    if u.date_mismatch is not None and _wants_a_day(u, context):
+        return Decision(reply_key="which_day", days=u.date_mismatch)
     if _continues_booking(u, context) and (u.treatment or u.date_from or u.part_of_day):
         treatment = u.treatment or context.draft_treatment
         if treatment:

@@ -287,7 +287,10 @@ class UpdateHandler:
         user = query.from_user
         if not query.data or not isinstance(message, Message) or message.chat.type != "private":
             return [answer]
-        conversation = await self._open(user)
+        # Read, not opened: a refused button must create nothing (the turn opens it).
+        conversation = await self._assistant.conversation(
+            CHANNEL, str(user.id), language_hint=language_hint(user), create=False
+        )
         language = _language(conversation)
         try:
             calls = await self._respond(message.chat.id, user, conversation, button=query.data)
