@@ -95,6 +95,7 @@ def create_app(
                 backend=app.state.practice,
                 clinic=clinic,
                 runtime=lambda: app.state.runtime(),
+                count_dead_letter=app_metrics.count_telegram_dead_letter,
             )
         try:
             if settings.load_demo_data:

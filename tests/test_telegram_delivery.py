@@ -195,12 +195,23 @@ async def test_a_failing_update_is_retried_then_apologised_for(
         assert "something went wrong" in sent, "the patient hears about it"
         assert "08:00" in sent, "the chat's next message is still answered"
         async with database.transaction() as session:
-            statuses = (
-                await session.scalars(
-                    select(TelegramUpdate.status).order_by(TelegramUpdate.update_id)
+            rows = (
+                await session.execute(
+                    select(TelegramUpdate.status, TelegramUpdate.error).order_by(
+                        TelegramUpdate.update_id
+                    )
                 )
             ).all()
-        assert list(statuses) == ["failed", "done"]
+        assert [tuple(row) for row in rows] == [
+            ("failed", "RuntimeError: processing failed 3 times"),
+            ("done", None),
+        ]
+        assert (
+            "something went wrong"
+            not in texts(bot_api.messages_to(8005)).split("something went wrong", 1)[1]
+        ), "one apology"
+        metrics = (await bot.client.get("/metrics")).text
+        assert 'dental_telegram_dead_letters_total{cause="attempts"} 1.0' in metrics
 
 
 async def test_one_update_the_database_refuses_does_not_fail_its_batch(

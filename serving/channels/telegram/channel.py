@@ -16,7 +16,7 @@ from serving.channels.telegram.bot import BotClient, build_bot
 from serving.channels.telegram.handlers import UpdateHandler
 from serving.channels.telegram.inbox import Inbox
 from serving.channels.telegram.outbound import RetryPolicy, Sender, Sleep
-from serving.channels.telegram.worker import ChatWorker
+from serving.channels.telegram.worker import ChatWorker, DeadLetterCounter
 from serving.clinic import ClinicProfile
 from serving.db.engine import Database
 from serving.practice.backend import PracticeBackend
@@ -35,6 +35,7 @@ class TelegramChannel:
         runtime: Callable[[], Runtime],
         sleep: Sleep = asyncio.sleep,
         retry_policy: RetryPolicy | None = None,
+        count_dead_letter: DeadLetterCounter | None = None,
     ) -> None:
         self.client: BotClient = build_bot(settings)
         self.inbox = Inbox(database)
@@ -56,6 +57,7 @@ class TelegramChannel:
             self.sender,
             concurrency=settings.telegram_workers,
             retention=timedelta(days=settings.telegram_update_retention_days),
+            count_dead_letter=count_dead_letter,
         )
         self._answers = settings.telegram_answer_updates
         secret = settings.telegram_webhook_secret

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, CallbackQuery, Message, Update, User
+from telegram import Bot, CallbackQuery, Message, User
 
 from serving.assistant.buttons import InvalidButton, StaleButton
 from serving.assistant.runtime import Runtime
@@ -26,7 +26,12 @@ from serving.channels.telegram.files import care_card
 from serving.channels.telegram.formatting import escape_html, html_chunks
 from serving.channels.telegram.keyboards import REMOVE_SPEC, contact_spec, inline_spec
 from serving.channels.telegram.outbound import Outgoing, Sender
-from serving.channels.telegram.updates import kind_of
+from serving.channels.telegram.updates import (
+    kind_of,
+    language_code_of,
+    private_chat_of,
+    read_update,
+)
 from serving.clinic import ClinicProfile
 from serving.db.types import utcnow
 from serving.language import Language
@@ -49,7 +54,10 @@ COMMANDS = ("start", "help", "language", "location")
 
 def language_hint(user: User | None) -> Language:
     """Telegram's language code is only a hint, used until the patient writes or chooses."""
-    code = (user.language_code or "") if user is not None else ""
+    return language_of_code(user.language_code if user is not None else None)
+
+
+def language_of_code(code: str | None) -> Language:
     if not code or code.startswith(("he", "iw")):
         return "he"
     return "en"
@@ -80,8 +88,9 @@ class UpdateHandler:
         self._tz = ZoneInfo(timezone)
 
     async def plan(self, payload: dict[str, Any]) -> list[Outgoing]:
-        """The calls that answer the update (empty for updates that need no answer)."""
-        update = Update.de_json(payload, self._bot)
+        """The calls that answer the update (empty for updates that need no answer);
+        UnreadableUpdate when python-telegram-bot cannot parse it."""
+        update = read_update(payload, self._bot)
         if update.callback_query is not None:
             return await self._callback(update.callback_query)
         if update.message is not None:
@@ -92,13 +101,14 @@ class UpdateHandler:
         return []
 
     async def apology(self, payload: dict[str, Any]) -> list[Outgoing]:
-        """The message for an update that could not be processed (after its retries)."""
-        update = Update.de_json(payload, self._bot)
-        chat = update.effective_chat
-        if chat is None or chat.type != "private":
+        """The message for a dead-lettered update (unreadable, or failing after its retries),
+        to a private chat only. Read from the raw payload, never parsed: it may be the very
+        payload python-telegram-bot could not parse."""
+        chat_id = private_chat_of(payload)
+        if chat_id is None:
             return []
-        language = language_hint(update.effective_user)
-        return [self._text(chat.id, self._message_text(language, "temporary_error"))]
+        language = language_of_code(language_code_of(payload))
+        return [self._text(chat_id, self._message_text(language, "temporary_error"))]
 
     # --- messages -------------------------------------------------------------------------
 
