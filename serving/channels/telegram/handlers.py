@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +32,7 @@ from serving.channels.telegram.updates import (
     language_code_of,
     private_chat_of,
     read_update,
+    update_id_of,
 )
 from serving.clinic import ClinicProfile
 from serving.db.types import utcnow
@@ -50,6 +52,9 @@ BOOKING_INTENTS = frozenset(
 )
 COMMANDS = ("start", "help", "language", "location")
 """The commands of the menu (setMyCommands), each described by `telegram_command_<name>`."""
+_UPDATE_KEY: ContextVar[str | None] = ContextVar("telegram_update_key", default=None)
+"""The idempotency key of the update being planned (each chat is planned in its own task):
+the message's key for `Assistant.respond`, so a retried update's turn is not run twice."""
 
 
 def language_hint(user: User | None) -> Language:
@@ -91,10 +96,14 @@ class UpdateHandler:
         """The calls that answer the update (empty for updates that need no answer);
         UnreadableUpdate when python-telegram-bot cannot parse it."""
         update = read_update(payload, self._bot)
-        if update.callback_query is not None:
-            return await self._callback(update.callback_query)
-        if update.message is not None:
-            return await self._message(update.message)
+        key = _UPDATE_KEY.set(f"telegram-update:{update_id_of(payload)}")
+        try:
+            if update.callback_query is not None:
+                return await self._callback(update.callback_query)
+            if update.message is not None:
+                return await self._message(update.message)
+        finally:
+            _UPDATE_KEY.reset(key)
         # Edited messages are not answered again (the original was); channel posts, polls,
         # membership changes and types newer than this code need no answer.
         logger.info("telegram update ignored", extra={"kind": kind_of(payload)})
@@ -148,7 +157,13 @@ class UpdateHandler:
             await self._sender.typing(chat_id)
         try:
             reply = await self._assistant.respond(
-                Inbound(channel=CHANNEL, user_id=str(user.id), text=text, button=button)
+                Inbound(
+                    channel=CHANNEL,
+                    user_id=str(user.id),
+                    text=text,
+                    button=button,
+                    idempotency_key=_UPDATE_KEY.get(),
+                )
             )
         except InvalidMessage:
             key = "telegram_invalid_message"

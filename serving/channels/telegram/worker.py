@@ -21,10 +21,15 @@ from serving.channels.telegram.handlers import UpdateHandler
 from serving.channels.telegram.inbox import Inbox, QueuedUpdate
 from serving.channels.telegram.outbound import Outgoing, Sender
 from serving.channels.telegram.updates import UnreadableUpdate
+from serving.db.leases import renewed
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=15)
+"""How long a chat stays with a replica that stopped renewing (it renews every third of it):
+a replica killed mid-chat holds its chats at most this long."""
+STOP_GRACE_SECONDS = 60.0
+"""How long a stopping replica lets the chats it serves finish their current update."""
 MAX_ATTEMPTS = 3
 RETRY_DELAY = timedelta(seconds=5)
 PRUNE_EVERY_SECONDS = 3600.0
@@ -89,7 +94,7 @@ class ChatWorker:
                 await self._loop
             self._loop = None
         if self._active:
-            await asyncio.wait(list(self._active.values()), timeout=self._lease.total_seconds())
+            await asyncio.wait(list(self._active.values()), timeout=STOP_GRACE_SECONDS)
         for task in list(self._active.values()):
             task.cancel()
 
@@ -138,34 +143,28 @@ class ChatWorker:
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def _serve(self, chat_id: int) -> None:
-        lost = asyncio.Event()
-        heartbeat = asyncio.create_task(self._keep_lease(chat_id, lost))
         retry_after: timedelta | None = None
         try:
-            while not lost.is_set():
-                item = await self._inbox.next_update(chat_id)
-                if item is None:
-                    break
-                if not await self._process(item):
-                    retry_after = self._retry_delay
-                    break
+            async with renewed(
+                lambda: self._inbox.renew(chat_id, self._lease),
+                every=self._lease / 3,
+                name="telegram chat",
+            ) as lost:
+                while not lost.is_set():
+                    item = await self._inbox.next_update(chat_id)
+                    if item is None:
+                        break
+                    if not await self._process(item):
+                        retry_after = self._retry_delay
+                        break
         except Exception as error:
             logger.error("telegram chat not served", extra={"error": type(error).__name__})
             retry_after = self._retry_delay
         finally:
-            heartbeat.cancel()
             with contextlib.suppress(Exception):
                 await self._inbox.release(chat_id, retry_after=retry_after)
             self._active.pop(chat_id, None)
             self._wake.set()  # updates that arrived meanwhile
-
-    async def _keep_lease(self, chat_id: int, lost: asyncio.Event) -> None:
-        while True:
-            await asyncio.sleep(self._lease.total_seconds() / 3)
-            if not await self._inbox.renew(chat_id, self._lease):
-                logger.warning("telegram chat lease lost to another replica")
-                lost.set()
-                return
 
     async def _process(self, item: QueuedUpdate) -> bool:
         """Plan (once), send what is not sent yet, finish; False when it must be retried."""
