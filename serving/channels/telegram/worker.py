@@ -168,6 +168,7 @@ class ChatWorker:
 
     async def _process(self, item: QueuedUpdate) -> bool:
         """Plan (once), send what is not sent yet, finish; False when it must be retried."""
+        planned = item.outbox is not None
         try:
             outbox = item.outbox
             if outbox is None:
@@ -183,6 +184,7 @@ class ChatWorker:
                     return await self._give_up(item, unreadable.reason, cause="unreadable")
                 outbox = [call.to_json() for call in calls]
                 await self._inbox.save_outbox(item.update_id, outbox)
+                planned = True
             for index in range(item.sent, len(outbox)):
                 await self._sender.deliver(
                     Outgoing.from_json(outbox[index]), update_id=item.update_id
@@ -200,7 +202,7 @@ class ChatWorker:
                     "error": type(error).__name__,
                 },
             )
-            if item.outbox is None and item.attempts >= MAX_ATTEMPTS:
+            if not planned and item.attempts >= MAX_ATTEMPTS:  # a planned reply is resumed
                 reason = f"{type(error).__name__}: processing failed {item.attempts} times"
                 return await self._give_up(item, reason, cause="attempts")
             return False
