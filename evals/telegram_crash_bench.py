@@ -412,17 +412,17 @@ def render(
     lines = [
         "# Telegram under kill -9",
         "",
-        "Written by `python -m evals.telegram_crash_bench` (part of `make bench`); the set-up is",
-        "in the module's docstring. Figures of one run on this machine.",
+        "Written by `python -m evals.telegram_crash_bench` (part of `make bench`); the set-up "
+        "is in the module's docstring. Figures of one run on this machine.",
         "",
-        f"- When: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores,",
-        f"  {platform.python_implementation()} {platform.python_version()}; load average at the",
-        f"  end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (other work was running on the",
-        "  machine unless it says otherwise).",
+        f"- When: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}; load average at the "
+        f"end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (other work was running on the "
+        "machine unless it says otherwise).",
         f"- Each trial: {results[0].updates} updates over {results[0].chats} chats on a new "
-        f"{engine} database, one `dental telegram work` process killed with SIGKILL 0-0.5 s",
-        "  after a random share (20-70 %) of the replies went out, a new one started at once;",
-        f"  the Bot API stand-in answers every call after {latency * 1000:.0f} ms.",
+        f"{engine} database, one `dental telegram work` process killed with SIGKILL 0-0.5 s "
+        "after a random share (20-70 %) of the replies went out, a new one started at once; "
+        f"the Bot API stand-in answers every call after {latency * 1000:.0f} ms.",
         f"- Target: drain after the restart < {DRAIN_TARGET_SECONDS:.0f} s, no turn run twice, "
         "no message stored twice, nothing lost, order kept: "
         + (
@@ -447,28 +447,28 @@ def render(
         )
     lines += [
         "",
-        "The drain after the restart includes the new process's start-up (imports, bundle,",
+        "The drain after the restart includes the new process's start-up (imports, bundle, "
         "model) and the wait for the killed process's leases (at most 15 s, docs/TELEGRAM.md).",
         "",
         "## The duplicate-send window",
         "",
-        "A call is sent again after a restart only when the process died after Telegram",
-        "accepted it and before its `mark_sent` committed: the Bot API has no idempotency key,",
-        "so the call cannot be made safe to repeat, and marking it before sending would lose the",
-        "reply instead (worse for a patient than a repeat). At most one call per chat being",
-        f"answered at the kill (here up to {WORKERS} at once) can be in that window.",
+        "A call is sent again after a restart only when the process died after Telegram "
+        "accepted it and before its `mark_sent` committed: the Bot API has no idempotency key, "
+        "so the call cannot be made safe to repeat, and marking it before sending would lose "
+        "the reply instead (worse for a patient than a repeat). At most one call per chat "
+        f"being answered at the kill (here up to {WORKERS} at once) can be in that window.",
         "",
         f"- Measured: {duplicates} duplicate send(s) in {len(results)} kill(s) "
         f"({duplicates / len(results):.1f} per kill).",
-        "- What the window is made of, per call: the request's round trip (a request Telegram",
-        "  accepted but whose answer the dying process never read counts: here "
-        f"{latency * 1000:.0f} ms, against",
-        "  Telegram typically 50-300 ms), the wait for the event loop to resume the sending",
-        "  coroutine (long when other chats' turns keep the CPU busy, as on this shared",
-        "  2-core machine: the offline model runs on the loop), and the mark's commit on this",
-        f"  database: p50 {window[0]:.1f} ms, p99 {window[1]:.1f} ms (200 marks, nothing else",
-        "  running). A chat spends a good share of its time waiting on Bot API calls, so a kill",
-        "  at a random moment finds some of the chats being answered inside the window.",
+        "- What the window is made of, per call: the request's round trip (a request Telegram "
+        "accepted but whose answer the dying process never read counts: here "
+        f"{latency * 1000:.0f} ms, Telegram's typically 50-300 ms), the wait for the event "
+        "loop to resume the sending coroutine (long when other chats' turns keep the CPU "
+        "busy, as on this shared 2-core machine: the offline model runs on the loop), and the "
+        f"mark's commit on this database: p50 {window[0]:.1f} ms, p99 {window[1]:.1f} ms "
+        "(200 marks in a row, alone in the process). A chat spends a good share of its time "
+        "waiting on Bot API calls, so a kill at a random moment finds some chats inside the "
+        "window.",
         "",
     ]
     return "\n".join(lines)

@@ -63,6 +63,7 @@ def language_hint(user: User | None) -> Language:
 
 
 def language_of_code(code: str | None) -> Language:
+    """The language for a Telegram `language_code`: Hebrew when absent or Hebrew, else English."""
     if not code or code.startswith(("he", "iw")):
         return "he"
     return "en"
@@ -96,14 +97,14 @@ class UpdateHandler:
         """The calls that answer the update (empty for updates that need no answer);
         UnreadableUpdate when python-telegram-bot cannot parse it."""
         update = read_update(payload, self._bot)
-        key = _UPDATE_KEY.set(f"telegram-update:{update_id_of(payload)}")
+        answering = _UPDATE_KEY.set(f"telegram-update:{update_id_of(payload)}")
         try:
             if update.callback_query is not None:
                 return await self._callback(update.callback_query)
             if update.message is not None:
                 return await self._message(update.message)
         finally:
-            _UPDATE_KEY.reset(key)
+            _UPDATE_KEY.reset(answering)
         # Edited messages are not answered again (the original was); channel posts, polls,
         # membership changes and types newer than this code need no answer.
         logger.info("telegram update ignored", extra={"kind": kind_of(payload)})
