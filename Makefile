@@ -57,10 +57,11 @@ hooks: ## Check commit messages here: install infra/git/hooks and the .gitmessag
 	git config commit.template .gitmessage
 	@echo "commit-msg hook and template installed (docs/GIT_PROTOCOL.md)"
 
-bench: install ## Speed benchmarks with same-run baselines: docs/BENCHMARKS.md, docs/LOAD_TEST.md, docs/TELEGRAM_BENCH.md
+bench: install ## Benchmarks with same-run baselines: docs/BENCHMARKS.md, LOAD_TEST.md, TELEGRAM_BENCH.md, TELEGRAM_CRASH_BENCH.md
 	$(BIN)/python -m evals.bench.speed
 	$(BIN)/python -m flows.load_test --benchmark
 	$(BIN)/python -m evals.bench.telegram
+	$(BIN)/python -m evals.bench.telegram_crash
 
 dashboard: install ## Prefect (127.0.0.1:4200) and MLflow (127.0.0.1:5000) UIs on the local stores; Ctrl-C stops both
 	@mkdir -p var/mlflow/artifacts var/prefect

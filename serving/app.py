@@ -101,7 +101,10 @@ def create_app(
         app.state.telegram = None
         if settings.telegram_bot_token is not None:
             app.state.telegram = TelegramChannel(
-                settings, database=app_database, assistant=app.state.assistant
+                settings,
+                database=app_database,
+                assistant=app.state.assistant,
+                count_dead_letter=app_metrics.count_telegram_dead_letter,
             )
             app.state.outbox.register("telegram", app.state.telegram)
         try:

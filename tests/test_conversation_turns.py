@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,16 +19,21 @@ from sqlalchemy import select
 
 from evals.bench.local_process import free_port
 from serving.app import create_app
+from serving.assistant.service import Inbound
 from serving.assistant.store import (
     TURN_LEASE,
     ConversationBusy,
+    ConversationRecord,
     ConversationStore,
     PatientMessageLabels,
     StoredReply,
+    TurnLost,
 )
 from serving.conversation.state import ConversationState
+from serving.conversation.turn import Button
 from serving.db import models as db
 from serving.db.engine import Database
+from serving.db.leases import renewed
 from serving.db.types import utcnow
 from tests.asgi import running
 from tests.assistant_client import INTEGRATION_KEY, JOHN_PHONE, Patient
@@ -198,3 +204,112 @@ def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
     assert "Traceback" not in errors, errors[-2000:]
     frozen = [line for line in errors.splitlines() if "start-up objects" in line]
     assert len(frozen) == 2, errors[-2000:]
+
+
+async def test_a_retried_message_is_stored_once_and_an_answered_one_not_run_again(
+    database: Database,
+) -> None:
+    """A process killed mid-turn leaves the message stored and the lease held: the retry
+    (same idempotency key) waits out the short lease and opens the turn on that message; once
+    the reply is stored, a further retry gets the stored reply and runs nothing."""
+    short = timedelta(milliseconds=300)
+    dead, survivor = ConversationStore(database, turn_lease=short), ConversationStore(database)
+
+    async def message(store: ConversationStore, text: str, key: str) -> ConversationRecord:
+        return await store.open_turn(
+            "api", "u-3", language="en", patient_id=None, history=8, text=text, idempotency_key=key
+        )
+
+    earlier = await message(survivor, "hello", "u-3:1")
+    await survivor.finish_turn(
+        earlier,
+        message=_labels(earlier.message_id),
+        reply=REPLY,
+        state=ConversationState(),
+        escalations=(),
+        guard_events=(),
+    )
+    crashed = await message(dead, "book me", "u-3:2")
+    started = time.monotonic()
+    retried = await message(survivor, "book me", "u-3:2")
+    assert time.monotonic() - started < 5, "the dead turn's short lease was taken over"
+    assert retried.message_id == crashed.message_id and retried.answered is None
+    assert [m.text for m in retried.history] == ["hello", "ok"], "not the message itself"
+    buttons = (Button("Book", "quick:book"),)
+    await survivor.finish_turn(
+        retried,
+        message=_labels(retried.message_id),
+        reply=replace(REPLY, text="booked?", buttons=buttons, actions=("offer",)),
+        state=ConversationState(),
+        escalations=(),
+        guard_events=(),
+    )
+    again = await message(survivor, "book me", "u-3:2")
+    assert again.answered is not None and again.turn_owner is None
+    assert (again.answered.text, again.answered.buttons, again.answered.actions) == (
+        "booked?",
+        buttons,
+        ("offer",),
+    )
+    assert await _roles(database) == ["patient", "assistant"] * 2, "nothing stored twice"
+    free = await dead.open_turn(
+        "api", "u-3", language="en", patient_id=None, history=0, wait_seconds=0.05
+    )
+    assert free.turn_owner is not None, "a replayed reply takes no lease"
+
+
+async def test_a_long_turn_keeps_its_short_lease_and_a_lost_one_stores_nothing(
+    database: Database,
+) -> None:
+    short = timedelta(milliseconds=300)
+    store, other = ConversationStore(database, turn_lease=short), ConversationStore(database)
+    turn = await store.open_turn("api", "u-4", language="en", patient_id=None, history=0, text="a")
+    async with renewed(lambda: store.renew_turn(turn), every=short / 3, name="test") as lost:
+        await asyncio.sleep(1.0)  # three leases long, like a slow model
+        with pytest.raises(ConversationBusy):
+            await other.open_turn(
+                "api", "u-4", language="en", patient_id=None, history=0, wait_seconds=0.05
+            )
+    assert not lost.is_set()
+    await asyncio.sleep(0.4)  # no renewal now: the lease runs out and is taken over
+    taken = await other.open_turn(
+        "api", "u-4", language="en", patient_id=None, history=0, wait_seconds=0.05
+    )
+    with pytest.raises(TurnLost):
+        await store.finish_turn(
+            turn,
+            message=_labels(turn.message_id),
+            reply=REPLY,
+            state=ConversationState(),
+            escalations=(),
+            guard_events=(),
+        )
+    assert await _roles(database) == ["patient"], "the lost turn stored no reply"
+    assert not await store.renew_turn(turn)
+    await other.abandon_turn(taken)
+
+
+async def test_the_assistant_renews_its_turn_while_a_slow_model_answers(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(make_settings(database_url))
+    async with running(app):
+        assistant = app.state.assistant
+        monkeypatch.setattr(assistant._store, "turn_lease", timedelta(milliseconds=300))
+        answer = assistant._answer
+
+        async def slow(*args: object, **kwargs: object) -> object:
+            await asyncio.sleep(1.0)
+            return await answer(*args, **kwargs)
+
+        monkeypatch.setattr(assistant, "_answer", slow)
+        turn = asyncio.create_task(
+            assistant.respond(Inbound(channel="api", user_id="u-5", text="opening hours?"))
+        )
+        await asyncio.sleep(0.7)
+        with pytest.raises(ConversationBusy):
+            await ConversationStore(app.state.database).open_turn(
+                "api", "u-5", language="en", patient_id=None, history=0, wait_seconds=0.05
+            )
+        reply = await turn
+        assert "08:00" in reply.text

@@ -4,7 +4,6 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from serving.assistant.store import (
     ConversationStore,
     PatientMessageLabels,
     StoredReply,
+    TurnLost,
 )
 from serving.conversation.state import ConversationState
 from serving.conversation.turn import EscalationRequest
@@ -128,9 +128,10 @@ async def test_the_database_refuses_a_second_unclosed_escalation(
                 session.add(_escalation(conversation_id, status))
 
 
-async def test_two_turns_finishing_at_once_both_count(database: Database) -> None:
-    """A replica whose turn lease expired finishes while the replica that took over finishes
-    too: attaching is one statement, so both messages count and no second row appears."""
+async def test_a_turn_taken_over_attaches_nothing(database: Database) -> None:
+    """A replica whose turn lease expired and was taken over finishes after the replica that
+    took over: the stale turn stores nothing (TurnLost), so the escalation counts the message
+    once and no second row appears."""
     expired = False
 
     def later() -> datetime:
@@ -143,10 +144,12 @@ async def test_two_turns_finishing_at_once_both_count(database: Database) -> Non
     fresh = await taking_over.open_turn(
         "web", user, language="en", patient_id=None, history=0, text="b", wait_seconds=0.05
     )
-    created = await asyncio.gather(_finish(slow, stale), _finish(taking_over, fresh))
-    assert created[0] == created[1]
+    created = await _finish(taking_over, fresh)
+    with pytest.raises(TurnLost):
+        await _finish(slow, stale)
     [row] = await _escalations(database, stale.id)
-    assert row.message_count == 2
+    assert row.message_count == 1
+    assert [(row.id, row.urgency)] == created
 
 
 async def _finish(store: ConversationStore, turn: ConversationRecord) -> list[tuple[str, str]]:

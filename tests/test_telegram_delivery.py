@@ -195,12 +195,23 @@ async def test_a_failing_update_is_retried_then_apologised_for(
         assert "something went wrong" in sent, "the patient hears about it"
         assert "08:00" in sent, "the chat's next message is still answered"
         async with database.transaction() as session:
-            statuses = (
-                await session.scalars(
-                    select(TelegramUpdate.status).order_by(TelegramUpdate.update_id)
+            rows = (
+                await session.execute(
+                    select(TelegramUpdate.status, TelegramUpdate.error).order_by(
+                        TelegramUpdate.update_id
+                    )
                 )
             ).all()
-        assert list(statuses) == ["failed", "done"]
+        assert [tuple(row) for row in rows] == [
+            ("failed", "RuntimeError: processing failed 3 times"),
+            ("done", None),
+        ]
+        assert (
+            "something went wrong"
+            not in texts(bot_api.messages_to(8005)).split("something went wrong", 1)[1]
+        ), "one apology"
+        metrics = (await bot.client.get("/metrics")).text
+        assert 'dental_telegram_dead_letters_total{cause="attempts"} 1.0' in metrics
 
 
 async def test_one_update_the_database_refuses_does_not_fail_its_batch(
@@ -228,3 +239,62 @@ async def test_one_update_the_database_refuses_does_not_fail_its_batch(
     async with database.transaction() as session:
         stored = (await session.scalars(select(TelegramUpdate.update_id))).all()
     assert sorted(stored) == [10, 11, 12, 14, 15]
+
+
+async def _messages(database: Database) -> list[tuple[str, str]]:
+    async with database.transaction() as session:
+        rows = await session.execute(
+            select(db.Message.role, db.Message.text).order_by(db.Message.id)
+        )
+        return [(role, text) for role, text in rows]
+
+
+async def test_a_retried_update_whose_turn_was_stored_sends_the_stored_reply(
+    database_url: str, database: Database, bot_api: BotApiStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies after the turn stored its reply and before the update's outbox was
+    saved: the retry sends the stored reply; the turn does not run (or store) again."""
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        channel = bot.app.state.telegram
+        monkeypatch.setattr(channel.worker, "_retry_delay", timedelta(0))
+        save_outbox, deaths = channel.inbox.save_outbox, []
+
+        async def die_once(update_id: int, outbox: list[dict[str, object]]) -> None:
+            if not deaths:
+                deaths.append(update_id)
+                raise ConnectionResetError("the process died here")
+            await save_outbox(update_id, outbox)
+
+        monkeypatch.setattr(channel.inbox, "save_outbox", die_once)
+        user = TelegramUser(bot, 8006)
+        calls = await user.say("hello")
+        await bot.drain()
+        sent = [c for c in calls + user.new_calls() if c.method == "sendMessage"]
+        assert deaths and len(sent) == 1, [c.text for c in sent]
+        assert any(data == "quick:book" for _, data in sent[0].buttons), "buttons kept"
+        stored = await _messages(database)
+        assert [role for role, _ in stored] == ["patient", "assistant"], "the turn ran once"
+        assert stored[1][1] in sent[0].text.replace("&amp;", "&")
+
+
+async def test_a_turn_that_died_midway_runs_again_on_the_message_already_stored(
+    database_url: str, database: Database, bot_api: BotApiStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        monkeypatch.setattr(bot.app.state.telegram.worker, "_retry_delay", timedelta(0))
+        assistant, deaths = bot.app.state.assistant, []
+        answer = assistant._answer
+
+        async def die_once(*args: object, **kwargs: object) -> object:
+            if not deaths:
+                deaths.append(1)
+                raise ConnectionResetError("the model connection dropped mid-turn")
+            return await answer(*args, **kwargs)
+
+        monkeypatch.setattr(assistant, "_answer", die_once)
+        user = TelegramUser(bot, 8007)
+        await user.say("what are your opening hours?")
+        await bot.drain()
+        assert deaths and "08:00" in texts(bot_api.messages_to(8007))
+        stored = await _messages(database)
+        assert [role for role, _ in stored] == ["patient", "assistant"], "stored once"

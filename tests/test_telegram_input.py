@@ -68,6 +68,46 @@ async def test_forged_malformed_and_oversized_requests_write_nothing(
         assert bot_api.sent() == []
 
 
+async def test_bodies_that_are_not_strict_json_are_refused_with_400(
+    database_url: str, database: Database, bot_api: BotApiStandIn
+) -> None:
+    """Deep nesting used to escape as a 500 (RecursionError), NaN and 1e400 were stored (and
+    refused by PostgreSQL: a 500 Telegram retries forever), and a lone surrogate was stored and
+    then failed three turns with UnicodeEncodeError."""
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        headers = {SECRET_HEADER: "webhook-secret_123", "Content-Type": "application/json"}
+        update = TelegramUser(bot, 9004).message_update(text="hi")
+        valid = json.dumps(update)
+        lone = valid.replace('"hi"', '"\\ud800 hi"')
+        for body, detail in (
+            ('{"update_id": 1, "x": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper"),
+            ('{"update_id": 1, "x": ' + "[" * 80 + "]" * 80 + "}", "nested deeper"),
+            ('{"update_id": 1, "x": ' + "{" * 5000, "not JSON"),
+            ('{"update_id": 1, "x": NaN}', "not JSON"),
+            ('{"update_id": 1, "x": -Infinity}', "not JSON"),
+            ('{"update_id": 1, "x": 1e400}', "out of range"),
+            ('{"update_id": 1} trailing', "not JSON"),
+            ("", "not JSON"),
+            ('{"update_id": 1, "x": "' + "9" * 5000 + '"', "not JSON"),
+            (lone, "not valid Unicode"),
+            (valid.replace('"text"', '"\\udfff"'), "not valid Unicode"),
+        ):
+            response = await bot.client.post(
+                "/telegram/webhook", content=body.encode(), headers=headers
+            )
+            assert response.status_code == 400, (body[:40], response.text)
+            assert detail in response.json()["message"], response.text
+            assert "hi" not in response.json()["message"]
+        surrogate_pair = valid.replace('"hi"', '"\\ud83d\\ude00 hi"')  # an emoji: fine
+        response = await bot.client.post(
+            "/telegram/webhook", content=surrogate_pair.encode(), headers=headers
+        )
+        assert response.status_code == 200, response.text
+        await bot.drain()
+        assert await _stored(database) == (1, 1), "only the valid update was stored"
+        assert len(bot_api.messages_to(9004)) == 1
+
+
 async def test_patients_non_text_messages_and_other_update_types(
     database_url: str, database: Database, bot_api: BotApiStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -49,6 +49,7 @@ from serving.bundle.runtime import Runtime
 from serving.clinic import ClinicProfile
 from serving.conversation.state import ConversationState
 from serving.conversation.turn import Button, EscalationRequest, Turn
+from serving.db.leases import renewed
 from serving.db.types import utcnow
 from serving.language import Language, detect_language
 from serving.practice.backend import PracticeBackend
@@ -89,6 +90,9 @@ class Inbound:
     rate_keys: tuple[RateKey, ...] = ()
     """What the channel knows of the sender (user id, client address, chat), each counted
     against its rate limit; none, the message is not limited."""
+    idempotency_key: str | None = None
+    """The channel's id of this message (Telegram: its update id). A message delivered
+    again with the same key is not answered twice: its stored reply is returned."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class Reply:
     """Tokens the language model read and wrote for this turn (0: rules or offline model)."""
     agents: tuple[str, ...] = field(default=())
     guard_events: tuple[str, ...] = field(default=())
+    replayed: bool = False
+    """The reply stored for this idempotency key, returned again: no turn ran."""
     clinic_topic: str | None = None
     """The clinic topic the patient's text mentioned (hours, address, ...), so a channel can
     add its own extras (a map) without reading the text again."""
@@ -224,10 +230,18 @@ class Assistant:
             rebind=inbound.claim is not None,
             history=HISTORY_MESSAGES,
             text=text,
+            idempotency_key=inbound.idempotency_key,
         )
+        if conversation.answered is not None:
+            return _replayed(conversation.id, conversation.answered)
         finished = False
         try:
-            reply = await self._answer_turn(runtime, conversation, inbound, text, button)
+            async with renewed(
+                lambda: self._store.renew_turn(conversation),
+                every=self._store.turn_lease / 3,
+                name="conversation turn",
+            ):
+                reply = await self._answer_turn(runtime, conversation, inbound, text, button)
             finished = True
             return reply
         finally:
@@ -283,7 +297,11 @@ class Assistant:
         message_id = conversation.message_id
         if message_id is None:  # a button: stored once it is known to apply
             message_id = await self._store.add_patient_message(
-                conversation_id, text="", button=button, language=language
+                conversation_id,
+                text="",
+                button=button,
+                language=language,
+                idempotency_key=inbound.idempotency_key,
             )
         first_contact = not turn.state.greeted
         guard_events: list[tuple[str, str]] = []
@@ -311,6 +329,8 @@ class Assistant:
                 architecture=architecture,
                 llm_calls=answer.llm_calls,
                 tokens=answer.tokens,
+                buttons=tuple(turn.buttons),
+                actions=tuple(turn.actions),
             ),
             state=turn.state,
             escalations=turn.escalations,
@@ -612,6 +632,26 @@ def _verified(record: ConversationRecord) -> bool:
 def _view(record: ConversationRecord) -> ConversationView:
     return ConversationView(
         id=record.id, language=_language(record.language), verified=_verified(record)
+    )
+
+
+def _replayed(conversation_id: str, stored: StoredReply) -> Reply:
+    """The reply a previous attempt stored for this message, as the channel sends it."""
+    return Reply(
+        conversation_id=conversation_id,
+        language=stored.language,
+        urgency=stored.urgency,
+        intent=stored.intent,
+        text=stored.text,
+        buttons=stored.buttons,
+        escalation=None,
+        actions=stored.actions,
+        bundle_version=stored.bundle_version,
+        model=stored.model,
+        architecture=stored.architecture,
+        llm_calls=stored.llm_calls,
+        tokens=stored.tokens,
+        replayed=True,
     )
 
 

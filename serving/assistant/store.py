@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from serving.conversation.state import ConversationState
-from serving.conversation.turn import EscalationRequest
+from serving.conversation.turn import Button, EscalationRequest
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow
@@ -35,7 +35,13 @@ class ConversationRecord:
     history: tuple[HistoryMessage, ...] = ()
     """The conversation's latest messages before this turn, oldest first."""
     message_id: int | None = None
-    """The patient's text message, stored when the turn opened."""
+    """The patient's text message, stored when the turn opened (or, for a retried message,
+    when an earlier attempt opened it)."""
+    idempotency_key: str | None = None
+    """The channel's id of the message being answered (see `ConversationStore.open_turn`)."""
+    answered: StoredReply | None = None
+    """The reply already stored for this idempotency key: the turn is not opened (no lease
+    taken) and this reply is what the channel sends again."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class StoredReply:
     architecture: str
     llm_calls: int
     tokens: int = 0
+    buttons: tuple[Button, ...] = ()
+    actions: tuple[str, ...] = ()
 
 
 class ConversationBusy(RuntimeError):
@@ -74,17 +82,30 @@ class ConversationBusy(RuntimeError):
     and did not finish in time."""
 
 
-TURN_LEASE = timedelta(seconds=120)
-"""Longer than any turn (model timeouts and retries included); a process that dies mid-turn
-holds the conversation at most this long."""
+class TurnLost(RuntimeError):
+    """The turn's lease was taken over by another turn (it expired while this one ran, its
+    renewals failing): nothing of this turn is stored, and the message is answered again."""
+
+
+TURN_LEASE = timedelta(seconds=15)
+"""How long a turn holds its conversation without renewing the lease. A turn renews it every
+third of this while it runs (`renew_turn`), however long it waits on a model; a process that
+dies mid-turn holds the conversation at most this long."""
 _BUSY_BACKOFF_SECONDS = (0.005, 0.01, 0.02, 0.05, 0.1)
 
 
 class ConversationStore:
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        turn_lease: timedelta = TURN_LEASE,
+    ) -> None:
         self._db = database
         self._now = clock
         self._postgres = database.engine.url.get_backend_name() != "sqlite"
+        self.turn_lease = turn_lease
 
     async def open_turn(
         self,
@@ -95,6 +116,7 @@ class ConversationStore:
         patient_id: int | None,
         history: int,
         text: str | None = None,
+        idempotency_key: str | None = None,
         wait_seconds: float = 30.0,
         rebind: bool = False,
     ) -> ConversationRecord:
@@ -102,6 +124,11 @@ class ConversationStore:
         contact) with the turn's lease taken, the verified patient bound, the last `history`
         messages, and the patient's `text` stored (before it is answered: nothing a patient
         sends is lost), in one transaction. `finish_turn` labels the stored message.
+
+        With an `idempotency_key` (the channel's id of the message), a retried message is
+        never stored or answered twice: when its reply is stored, the record carries it as
+        `answered` and no lease is taken; when only the message is stored (the process died
+        mid-turn), the turn opens on that message.
 
         Turns of one conversation are answered one at a time across every serving process:
         while another process holds the lease, wait (up to `wait_seconds`, then
@@ -116,7 +143,15 @@ class ConversationStore:
         while True:
             try:
                 record = await self._try_open(
-                    channel, external_user_id, owner, language, patient_id, history, text, rebind
+                    channel,
+                    external_user_id,
+                    owner,
+                    language,
+                    patient_id,
+                    history,
+                    text,
+                    idempotency_key,
+                    rebind,
                 )
             except IntegrityError:  # a concurrent first message created it: read it again
                 record = None
@@ -136,6 +171,7 @@ class ConversationStore:
         patient_id: int | None,
         history: int,
         text: str | None,
+        key: str | None,
         rebind: bool,
     ) -> ConversationRecord | None:
         now = self._now()
@@ -146,29 +182,52 @@ class ConversationStore:
             if row is None:
                 row = _new_conversation(channel, external_user_id, language)
                 row.patient_id = patient_id
-                row.turn_owner, row.turn_expires_at = owner, now + TURN_LEASE
+                row.turn_owner, row.turn_expires_at = owner, now + self.turn_lease
                 session.add(row)
                 await session.flush()
-                message_id = await _store_text(session, row, text)
-                return _record(row, owner=owner, history=[], message_id=message_id)
+                message_id = await _store_text(session, row, text, key)
+                return _record(
+                    row, owner=owner, history=[], message_id=message_id, idempotency_key=key
+                )
             if row.turn_owner is not None and (
                 row.turn_expires_at is None or row.turn_expires_at > now
             ):
                 return None
-            row.turn_owner, row.turn_expires_at = owner, now + TURN_LEASE
+            earlier = await _messages_of_key(session, row.id, key)
+            if "assistant" in earlier:
+                answered = _stored_reply(earlier["assistant"])
+                return _record(row, owner=None, history=[], message_id=None, answered=answered)
+            row.turn_owner, row.turn_expires_at = owner, now + self.turn_lease
             if (rebind or patient_id is not None) and row.patient_id != patient_id:
                 row.patient_id = patient_id
+            stored = earlier.get("patient")
             recent: list[db.Message] = []
             if history > 0:
-                found = await session.scalars(
-                    select(db.Message)
-                    .where(db.Message.conversation_id == row.id)
-                    .order_by(db.Message.id.desc())
-                    .limit(history)
-                )
+                query = select(db.Message).where(db.Message.conversation_id == row.id)
+                if stored is not None:  # the history is what came before the message
+                    query = query.where(db.Message.id < stored.id)
+                found = await session.scalars(query.order_by(db.Message.id.desc()).limit(history))
                 recent = list(reversed(found.all()))
-            message_id = await _store_text(session, row, text)
-            return _record(row, owner=owner, history=recent, message_id=message_id)
+            message_id = stored.id if stored is not None else None
+            if message_id is None:
+                message_id = await _store_text(session, row, text, key)
+            return _record(
+                row, owner=owner, history=recent, message_id=message_id, idempotency_key=key
+            )
+
+    async def renew_turn(self, conversation: ConversationRecord) -> bool:
+        """Extend the turn's lease; False when it was lost (expired and taken over)."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(db.Conversation)
+                .where(
+                    db.Conversation.id == conversation.id,
+                    db.Conversation.turn_owner == conversation.turn_owner,
+                )
+                .execution_options(synchronize_session=False)
+                .values(turn_expires_at=self._now() + self.turn_lease)
+            )
+        return _rowcount(result) == 1
 
     async def conversation(
         self, channel: str, external_user_id: str, *, language: str
@@ -254,7 +313,13 @@ class ConversationStore:
             return row.id
 
     async def add_patient_message(
-        self, conversation_id: str, *, text: str, button: str | None, language: str
+        self,
+        conversation_id: str,
+        *,
+        text: str,
+        button: str | None,
+        language: str,
+        idempotency_key: str | None = None,
     ) -> int:
         """Store an inbound message before it is answered: nothing a patient sends is lost."""
         async with self._db.transaction() as session:
@@ -264,6 +329,7 @@ class ConversationStore:
                 text=text,
                 button=button,
                 language=language,
+                idempotency_key=idempotency_key,
             )
             session.add(row)
             await session.flush()
@@ -280,7 +346,8 @@ class ConversationStore:
         guard_events: Sequence[tuple[str, str]],
     ) -> list[tuple[str, str]]:
         """Store the reply, the patient message's labels, the new dialogue state, escalations
-        and guard events together, and hand the conversation to its next turn.
+        and guard events together, and hand the conversation to its next turn. TurnLost (and
+        nothing stored) when the turn's lease was taken over meanwhile.
 
         Returns the (id, urgency) of the conversation's escalation when the turn raised one.
         """
@@ -288,7 +355,10 @@ class ConversationStore:
         async with self._db.transaction() as session:
             updated = await session.execute(
                 update(db.Conversation)
-                .where(db.Conversation.id == conversation.id)
+                .where(
+                    db.Conversation.id == conversation.id,
+                    db.Conversation.turn_owner == conversation.turn_owner,
+                )
                 .execution_options(synchronize_session=False)
                 .values(
                     state=state.model_dump(mode="json"),
@@ -298,7 +368,7 @@ class ConversationStore:
                 )
             )
             if _rowcount(updated) == 0:
-                raise LookupError(f"conversation {conversation.id} vanished")
+                raise TurnLost("the turn's lease was taken over; the message is answered again")
             await session.execute(
                 update(db.Message)
                 .where(db.Message.id == message.message_id)
@@ -324,6 +394,9 @@ class ConversationStore:
                     architecture=reply.architecture,
                     llm_calls=reply.llm_calls,
                     tokens=reply.tokens,
+                    idempotency_key=conversation.idempotency_key,
+                    buttons=[[button.text, button.data] for button in reply.buttons],
+                    actions=list(reply.actions),
                 )
             )
             if escalations:
@@ -423,16 +496,54 @@ def _rowcount(result: Result[Any]) -> int:
     return count
 
 
-async def _store_text(session: AsyncSession, row: db.Conversation, text: str | None) -> int | None:
+async def _store_text(
+    session: AsyncSession, row: db.Conversation, text: str | None, key: str | None
+) -> int | None:
     if text is None:
         return None
     # The conversation's language until the turn knows better (finish_turn labels it).
     message = db.Message(
-        conversation_id=row.id, role="patient", text=text, button=None, language=row.language
+        conversation_id=row.id,
+        role="patient",
+        text=text,
+        button=None,
+        language=row.language,
+        idempotency_key=key,
     )
     session.add(message)
     await session.flush()
     return message.id
+
+
+async def _messages_of_key(
+    session: AsyncSession, conversation_id: str, key: str | None
+) -> dict[str, db.Message]:
+    """The patient message and the reply stored earlier under `key`, by role."""
+    if key is None:
+        return {}
+    found = await session.scalars(
+        select(db.Message).where(
+            db.Message.conversation_id == conversation_id, db.Message.idempotency_key == key
+        )
+    )
+    return {message.role: message for message in found}
+
+
+def _stored_reply(message: db.Message) -> StoredReply:
+    return StoredReply(
+        text=message.text,
+        language=message.language,
+        urgency=message.urgency or "ROUTINE",
+        intent=message.intent or "other",
+        memory_pattern=message.memory_pattern or "",
+        bundle_version=message.bundle_version or "",
+        model=message.model or "",
+        architecture=message.architecture or "",
+        llm_calls=message.llm_calls,
+        tokens=message.tokens,
+        buttons=tuple(Button(text=text, data=data) for text, data in message.buttons or []),
+        actions=tuple(message.actions or []),
+    )
 
 
 def _record(
@@ -441,6 +552,8 @@ def _record(
     owner: str | None,
     history: list[db.Message],
     message_id: int | None,
+    idempotency_key: str | None = None,
+    answered: StoredReply | None = None,
 ) -> ConversationRecord:
     return ConversationRecord(
         id=row.id,
@@ -453,4 +566,6 @@ def _record(
             HistoryMessage(role=m.role, text=m.text or "", button=m.button) for m in history
         ),
         message_id=message_id,
+        idempotency_key=idempotency_key,
+        answered=answered,
     )

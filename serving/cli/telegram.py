@@ -20,7 +20,7 @@ from serving.bundle.load import load_bundle
 from serving.channels.telegram.bot import LONG_POLL_SECONDS, build_bot
 from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.telegram.commands import publish_commands
-from serving.channels.telegram.inbox import Inbox
+from serving.channels.telegram.inbox import DeadLetter, Inbox
 from serving.cli.support import fail, operator_settings
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
@@ -149,6 +149,34 @@ def prune(
     count = asyncio.run(_prune(settings, timedelta(days=days), dry_run=dry_run))
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {count} answered update(s) received more than {days} day(s) ago")
+
+
+@telegram_app.command("failed")
+def failed(
+    limit: Annotated[int, typer.Option(help="Show at most this many, newest first.", min=1)] = 50,
+) -> None:
+    """List dead-lettered updates (status `failed`): updates python-telegram-bot could not
+    parse, or whose every attempt failed. The patient got an apology when their chat could be
+    read; the chat's later updates went on. No message text is shown."""
+    settings = _settings(require_token=False)
+    letters = asyncio.run(_dead_letters(settings, limit))
+    if not letters:
+        typer.echo("no dead-lettered updates")
+        return
+    typer.echo("update_id\tkind\tattempts\treceived (UTC)\treason")
+    for letter in letters:
+        received = f"{letter.received_at:%Y-%m-%d %H:%M:%S}"
+        typer.echo(
+            f"{letter.update_id}\t{letter.kind}\t{letter.attempts}\t{received}\t{letter.reason}"
+        )
+
+
+async def _dead_letters(settings: Settings, limit: int) -> list[DeadLetter]:
+    database = Database(settings.database_url)
+    try:
+        return await Inbox(database).dead_letters(limit=limit)
+    finally:
+        await database.dispose()
 
 
 async def _prune(settings: Settings, older_than: timedelta, *, dry_run: bool) -> int:

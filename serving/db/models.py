@@ -262,12 +262,18 @@ class Conversation(Base):
 
 
 class Message(Base):
-    """A patient message or an assistant reply, with what produced it."""
+    """A patient message or an assistant reply, with what produced it.
+
+    `idempotency_key` is the channel's id of the patient's message (Telegram: the update id),
+    on the message and on its reply: a retried message is neither stored nor answered twice.
+    A reply keeps its `buttons` and `actions`, so it can be sent again as it was.
+    """
 
     __tablename__ = "messages"
     __table_args__ = (
         CheckConstraint("role IN ('patient', 'assistant')", name="message_role"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+        Index("ux_messages_idempotency", "conversation_id", "idempotency_key", "role", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -284,6 +290,10 @@ class Message(Base):
     architecture: Mapped[str | None] = mapped_column(String(20))
     llm_calls: Mapped[int] = mapped_column(Integer, default=0)
     tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    idempotency_key: Mapped[str | None] = mapped_column(String(80))
+    buttons: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    """[[text, data], ...] of the reply's buttons, in order."""
+    actions: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -21,6 +21,8 @@ class TelegramUpdate(Base):
 
     `outbox` holds the Bot API calls planned for the update and `sent` how many of them are
     done, so a retried update resumes sending where it stopped instead of sending again.
+    `error` is the last failure (error class and a short description, never the patient's
+    text): the reason of a dead-lettered (`failed`) update.
     """
 
     __tablename__ = "telegram_updates"
@@ -41,6 +43,7 @@ class TelegramUpdate(Base):
     sent: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class TelegramChat(Base):

@@ -66,6 +66,14 @@ class AppMetrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.telegram_dead_letters = Counter(
+            "telegram_dead_letters",
+            "Telegram updates given up (status failed, see `dental telegram failed`), by cause: "
+            "unreadable (python-telegram-bot cannot parse it) or attempts (every attempt failed).",
+            ("cause",),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.build = Info(
             "build",
             "The running build; join on it to tell which version produced a metric.",
@@ -85,6 +93,9 @@ class AppMetrics:
         self.latency.labels(method_label, route).observe(duration_seconds)
         if failed or status >= 500:
             self.errors.labels(route).inc()
+
+    def count_telegram_dead_letter(self, cause: str) -> None:
+        self.telegram_dead_letters.labels(cause).inc()
 
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The exposition body and its content type, in the format the scraper's `Accept` asks

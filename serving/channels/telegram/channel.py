@@ -22,7 +22,7 @@ from serving.channels.telegram.handlers import UpdateHandler, venue
 from serving.channels.telegram.inbox import Inbox
 from serving.channels.telegram.keyboards import inline_spec
 from serving.channels.telegram.outbound import Outgoing, RetryPolicy, Sender, Sleep
-from serving.channels.telegram.worker import ChatWorker
+from serving.channels.telegram.worker import ChatWorker, DeadLetterCounter
 from serving.db.engine import Database
 from serving.settings import Settings
 
@@ -36,6 +36,7 @@ class TelegramChannel:
         assistant: Assistant,
         sleep: Sleep = asyncio.sleep,
         retry_policy: RetryPolicy | None = None,
+        count_dead_letter: DeadLetterCounter | None = None,
     ) -> None:
         self.client: BotClient = build_bot(settings)
         self.inbox = Inbox(database)
@@ -47,6 +48,7 @@ class TelegramChannel:
             self.sender,
             concurrency=settings.telegram_workers,
             retention=timedelta(days=settings.telegram_update_retention_days),
+            count_dead_letter=count_dead_letter,
         )
         self._answers = settings.telegram_answer_updates
         secret = settings.telegram_webhook_secret

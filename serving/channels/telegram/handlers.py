@@ -13,7 +13,7 @@ import logging
 import re
 from typing import Any, Literal
 
-from telegram import Bot, CallbackQuery, Message, Update, User
+from telegram import Bot, CallbackQuery, Message, User
 
 from serving.assistant import (
     Assistant,
@@ -34,7 +34,13 @@ from serving.channels.telegram.files import care_card
 from serving.channels.telegram.formatting import escape_html, html_chunks
 from serving.channels.telegram.keyboards import REMOVE_SPEC, contact_spec, inline_spec
 from serving.channels.telegram.outbound import Outgoing, Sender
-from serving.channels.telegram.updates import kind_of
+from serving.channels.telegram.updates import (
+    kind_of,
+    language_code_of,
+    private_chat_of,
+    read_update,
+    update_id_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +58,11 @@ Language = Literal["he", "en"]
 
 def language_hint(user: User | None) -> Language:
     """Telegram's language code is only a hint, used until the patient writes or chooses."""
-    code = (user.language_code or "") if user is not None else ""
+    return language_of_code(user.language_code if user is not None else None)
+
+
+def language_of_code(code: str | None) -> Language:
+    """The language for a Telegram `language_code`: Hebrew when absent or Hebrew, else English."""
     if not code or code.startswith(("he", "iw")):
         return "he"
     return "en"
@@ -65,29 +75,33 @@ class UpdateHandler:
         self._sender = sender
 
     async def plan(self, payload: dict[str, Any]) -> list[Outgoing]:
-        """The calls that answer the update (empty for updates that need no answer)."""
-        update = Update.de_json(payload, self._bot)
+        """The calls that answer the update (empty for updates that need no answer);
+        UnreadableUpdate when python-telegram-bot cannot parse it."""
+        update = read_update(payload, self._bot)
+        # The message's idempotency key: a retried update's turn is not run twice.
+        key = f"telegram-update:{update_id_of(payload)}"
         if update.callback_query is not None:
-            return await self._callback(update.callback_query)
+            return await self._callback(update.callback_query, key)
         if update.message is not None:
-            return await self._message(update.message)
+            return await self._message(update.message, key)
         # Edited messages are not answered again (the original was); channel posts, polls,
         # membership changes and types newer than this code need no answer.
         logger.info("telegram update ignored", extra={"kind": kind_of(payload)})
         return []
 
     async def apology(self, payload: dict[str, Any]) -> list[Outgoing]:
-        """The message for an update that could not be processed (after its retries)."""
-        update = Update.de_json(payload, self._bot)
-        chat = update.effective_chat
-        if chat is None or chat.type != "private":
+        """The message for a dead-lettered update (unreadable, or failing after its retries),
+        to a private chat only. Read from the raw payload, never parsed: it may be the very
+        payload python-telegram-bot could not parse."""
+        chat_id = private_chat_of(payload)
+        if chat_id is None:
             return []
-        language = language_hint(update.effective_user)
-        return [self._text(chat.id, self._message_text(language, "temporary_error"))]
+        language = language_of_code(language_code_of(payload))
+        return [self._text(chat_id, self._message_text(language, "temporary_error"))]
 
     # --- messages -------------------------------------------------------------------------
 
-    async def _message(self, message: Message) -> list[Outgoing]:
+    async def _message(self, message: Message, key: str) -> list[Outgoing]:
         user = message.from_user
         chat_id = message.chat.id
         if message.chat.type != "private":
@@ -107,14 +121,15 @@ class UpdateHandler:
             logger.info("telegram message without text", extra={"content": _content(message)})
             return [self._text(chat_id, self._message_text(language, "telegram_unsupported"))]
         if text.startswith("/"):
-            return await self._command(message, text, conversation, language)
-        return await self._ask(chat_id, user, conversation, text=text)
+            return await self._command(message, text, conversation, language, key)
+        return await self._ask(chat_id, user, conversation, key, text=text)
 
     async def _ask(
         self,
         chat_id: int,
         user: User,
         conversation: ConversationView,
+        key: str,
         *,
         text: str | None = None,
         button: str | None = None,
@@ -122,7 +137,7 @@ class UpdateHandler:
         """The answer to a message (or a deep link's button); over the chat's rate limit, a
         notice the first time in the window and silence after."""
         try:
-            return await self._respond(chat_id, user, conversation, text=text, button=button)
+            return await self._respond(chat_id, user, conversation, key, text=text, button=button)
         except RateLimited as limited:
             if not limited.first:
                 return []
@@ -133,6 +148,7 @@ class UpdateHandler:
         chat_id: int,
         user: User,
         conversation: ConversationView,
+        key: str,
         *,
         text: str | None = None,
         button: str | None = None,
@@ -147,6 +163,7 @@ class UpdateHandler:
                     text=text,
                     button=button,
                     rate_keys=(RateKey.telegram_chat(chat_id),),
+                    idempotency_key=key,
                 )
             )
         except InvalidMessage:
@@ -182,14 +199,19 @@ class UpdateHandler:
     # --- commands --------------------------------------------------------------------------
 
     async def _command(
-        self, message: Message, text: str, conversation: ConversationView, language: Language
+        self,
+        message: Message,
+        text: str,
+        conversation: ConversationView,
+        language: Language,
+        key: str,
     ) -> list[Outgoing]:
         head, _, argument = text.partition(" ")
         command = head[1:].split("@", 1)[0].lower()
         argument = argument.strip()
         chat_id = message.chat.id
         if command == "start":
-            return await self._start(message, argument, conversation, language)
+            return await self._start(message, argument, conversation, language, key)
         if command == "help":
             keyboard = await self._menu_keyboard(conversation, language)
             help_text = self._message_text(language, "telegram_help")
@@ -206,7 +228,12 @@ class UpdateHandler:
         return [self._text(chat_id, self._message_text(language, "telegram_unknown_command"))]
 
     async def _start(
-        self, message: Message, payload: str, conversation: ConversationView, language: Language
+        self,
+        message: Message,
+        payload: str,
+        conversation: ConversationView,
+        language: Language,
+        key: str,
     ) -> list[Outgoing]:
         """Welcome (the bot disclosure and what it can do) with the quick actions; a deep link
         (`t.me/<bot>?start=<payload>`) may choose the language or start a quick action."""
@@ -226,7 +253,7 @@ class UpdateHandler:
             calls.append(self._html(chat_id, escape_html(prompt), contact_spec(label)))
         if payload in DEEP_LINK_BUTTONS and message.from_user is not None:
             calls += await self._ask(
-                chat_id, message.from_user, conversation, button=DEEP_LINK_BUTTONS[payload]
+                chat_id, message.from_user, conversation, key, button=DEEP_LINK_BUTTONS[payload]
             )
         return calls
 
@@ -280,7 +307,7 @@ class UpdateHandler:
 
     # --- buttons ---------------------------------------------------------------------------
 
-    async def _callback(self, query: CallbackQuery) -> list[Outgoing]:
+    async def _callback(self, query: CallbackQuery, key: str) -> list[Outgoing]:
         """Every press is answered (or the patient's app shows a spinner), stale ones too."""
         answer = Outgoing("answer_callback_query", {"callback_query_id": query.id}, False)
         message = query.message
@@ -293,7 +320,7 @@ class UpdateHandler:
         )
         language = _language(conversation)
         try:
-            calls = await self._respond(message.chat.id, user, conversation, button=query.data)
+            calls = await self._respond(message.chat.id, user, conversation, key, button=query.data)
         except (StaleButton, InvalidButton):
             stale = self._message_text(language, "telegram_stale_button")
             return [

@@ -36,6 +36,19 @@ class QueuedUpdate:
     attempts: int
     outbox: list[dict[str, Any]] | None
     sent: int
+    error: str | None = None
+    """The dead-letter reason, once the update was given up (its outbox is then the apology)."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A dead-lettered update as an operator sees it: no message text."""
+
+    update_id: int
+    kind: str
+    attempts: int
+    reason: str
+    received_at: datetime
 
 
 def replica_name() -> str:
@@ -181,6 +194,7 @@ class Inbox:
                 attempts=row.attempts,
                 outbox=list(row.outbox) if row.outbox is not None else None,
                 sent=row.sent,
+                error=row.error,
             )
 
     async def save_outbox(self, update_id: int, outbox: list[dict[str, Any]]) -> None:
@@ -190,6 +204,44 @@ class Inbox:
                 .where(TelegramUpdate.update_id == update_id)
                 .values(outbox=outbox, sent=0)
             )
+
+    async def dead_letter(
+        self, update_id: int, *, reason: str, apology: list[dict[str, Any]]
+    ) -> None:
+        """Give the update up: its reason kept, its outbox the apology (sent as any outbox,
+        then the update is finished as `failed`)."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(TelegramUpdate)
+                .where(TelegramUpdate.update_id == update_id)
+                .values(outbox=apology, sent=0, error=reason[:300])
+            )
+
+    async def dead_letters(self, *, limit: int) -> list[DeadLetter]:
+        """The latest dead-lettered updates, newest first."""
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(
+                    TelegramUpdate.update_id,
+                    TelegramUpdate.kind,
+                    TelegramUpdate.attempts,
+                    TelegramUpdate.error,
+                    TelegramUpdate.received_at,
+                )
+                .where(TelegramUpdate.status == "failed")
+                .order_by(TelegramUpdate.update_id.desc())
+                .limit(limit)
+            )
+            return [
+                DeadLetter(
+                    update_id=int(update_id),
+                    kind=kind,
+                    attempts=int(attempts),
+                    reason=error or "unknown (given up before reasons were kept)",
+                    received_at=received_at,
+                )
+                for update_id, kind, attempts, error, received_at in rows
+            ]
 
     async def mark_sent(self, update_id: int, sent: int) -> None:
         async with self._db.transaction() as session:

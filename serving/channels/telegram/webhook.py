@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request
@@ -20,6 +21,8 @@ router = APIRouter(tags=["telegram"])
 
 MAX_BODY_BYTES = 256 * 1024
 """Far above any real update (a 4096-character message with entities is ~40 KB)."""
+MAX_DEPTH = 64
+"""Far above any real update (a button press on a reply to a message is about 8 levels)."""
 
 
 class WebhookAck(BaseModel):
@@ -33,7 +36,8 @@ async def telegram_webhook(
     x_telegram_bot_api_secret_token: Annotated[str | None, Header()] = None,
 ) -> WebhookAck:
     """Receive one update from Telegram. 401 without the exact secret token, 400 for a body
-    that is not an update, 413 for one over 256 KB, 503 when the channel is not configured."""
+    that is not strict JSON (no NaN, nesting at most 64 deep, valid Unicode) or not an
+    update, 413 for one over 256 KB, 503 when the channel is not configured."""
     channel: TelegramChannel | None = getattr(request.app.state, "telegram", None)
     if channel is None or not channel.webhook_enabled:
         raise HTTPException(
@@ -63,11 +67,60 @@ async def _bounded_body(request: Request) -> bytes:
 
 
 def _parse(body: bytes) -> dict[str, Any]:
+    """The update, or 400 with what is wrong (never the body itself: it is the patient's)."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise HTTPException(400, detail=_too_deep()) from None
+    except ValueError:
+        raise HTTPException(400, detail="the body is not JSON") from None
+    problem = _strictness_problem(payload)
+    if problem is not None:
+        raise HTTPException(400, detail=problem)
+    try:
         update_id_of(payload)
-    except (ValueError, MalformedUpdate) as error:
-        detail = str(error) if isinstance(error, MalformedUpdate) else "the body is not JSON"
-        raise HTTPException(400, detail=detail) from None
+    except MalformedUpdate as error:
+        raise HTTPException(400, detail=str(error)) from None
     assert isinstance(payload, dict)
     return payload
+
+
+def _refuse_constant(name: str) -> Any:
+    """`NaN`, `Infinity` and `-Infinity` are not JSON (Python accepts them; PostgreSQL does
+    not, so storing such an update would fail and Telegram would deliver it again forever)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep() -> str:
+    return f"the body is nested deeper than {MAX_DEPTH} levels"
+
+
+def _strictness_problem(payload: Any) -> str | None:
+    """What makes a parsed body unfit to store, walked without recursion: nesting past
+    MAX_DEPTH, a number JSON cannot carry (an exponent overflowing to infinity), or a string
+    that is not valid Unicode (a lone surrogate such as "\\ud800", which json accepts and
+    every later encode of the text would fail on)."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return _too_deep()
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and not _is_unicode(key):
+                    return "a key is not valid Unicode text"
+                stack.append((item, depth + 1))
+        elif isinstance(value, str) and not _is_unicode(value):
+            return "a string is not valid Unicode text (a lone surrogate)"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "a number is out of range"
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

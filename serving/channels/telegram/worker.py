@@ -3,8 +3,9 @@
 
 An update is planned once (the handler's calls are saved as its outbox before anything is
 sent) and each call is marked sent as it goes, so a retry after a crash or an error resumes
-where it stopped: nothing is answered twice. A failing update is retried a few times, then
-answered with an apology and marked failed, so one bad update never blocks its chat.
+where it stopped: nothing is answered twice. An update is dead-lettered (status `failed`, its
+reason kept, an apology as its outbox) at once when it cannot be parsed, or when its last
+attempt fails; so one bad update never blocks its chat.
 """
 
 from __future__ import annotations
@@ -12,19 +13,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from serving.channels.telegram.handlers import UpdateHandler
 from serving.channels.telegram.inbox import Inbox, QueuedUpdate
 from serving.channels.telegram.outbound import Outgoing, Sender
+from serving.channels.telegram.updates import UnreadableUpdate
+from serving.db.leases import renewed
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=15)
+"""How long a chat stays with a replica that stopped renewing (it renews every third of it):
+a replica killed mid-chat holds its chats at most this long."""
+STOP_GRACE_SECONDS = 60.0
+"""How long a stopping replica lets the chats it serves finish their current update."""
 MAX_ATTEMPTS = 3
 RETRY_DELAY = timedelta(seconds=5)
 PRUNE_EVERY_SECONDS = 3600.0
 """How often a replica deletes updates past their retention (docs/TELEGRAM.md)."""
+DeadLetterCounter = Callable[[str], None]
+"""Called once per dead-lettered update with its cause: `unreadable` or `attempts`."""
 POLL_SECONDS = 0.5
 """How often the inbox is looked at without a wake-up (other replicas' updates, expired
 leases); an update received by this replica wakes the worker at once."""
@@ -42,6 +53,7 @@ class ChatWorker:
         poll_seconds: float = POLL_SECONDS,
         retry_delay: timedelta = RETRY_DELAY,
         retention: timedelta | None = None,
+        count_dead_letter: DeadLetterCounter | None = None,
     ) -> None:
         self._inbox = inbox
         self._handler = handler
@@ -56,6 +68,7 @@ class ChatWorker:
         self._loop: asyncio.Task[None] | None = None
         self._retention = retention
         self._pruner: asyncio.Task[None] | None = None
+        self._count_dead_letter = count_dead_letter
 
     def wake(self) -> None:
         self._wake.set()
@@ -81,7 +94,7 @@ class ChatWorker:
                 await self._loop
             self._loop = None
         if self._active:
-            await asyncio.wait(list(self._active.values()), timeout=self._lease.total_seconds())
+            await asyncio.wait(list(self._active.values()), timeout=STOP_GRACE_SECONDS)
         for task in list(self._active.values()):
             task.cancel()
 
@@ -130,56 +143,54 @@ class ChatWorker:
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def _serve(self, chat_id: int) -> None:
-        lost = asyncio.Event()
-        heartbeat = asyncio.create_task(self._keep_lease(chat_id, lost))
         retry_after: timedelta | None = None
         try:
-            while not lost.is_set():
-                item = await self._inbox.next_update(chat_id)
-                if item is None:
-                    break
-                if not await self._process(item):
-                    retry_after = self._retry_delay
-                    break
+            async with renewed(
+                lambda: self._inbox.renew(chat_id, self._lease),
+                every=self._lease / 3,
+                name="telegram chat",
+            ) as lost:
+                while not lost.is_set():
+                    item = await self._inbox.next_update(chat_id)
+                    if item is None:
+                        break
+                    if not await self._process(item):
+                        retry_after = self._retry_delay
+                        break
         except Exception as error:
             logger.error("telegram chat not served", extra={"error": type(error).__name__})
             retry_after = self._retry_delay
         finally:
-            heartbeat.cancel()
             with contextlib.suppress(Exception):
                 await self._inbox.release(chat_id, retry_after=retry_after)
             self._active.pop(chat_id, None)
             self._wake.set()  # updates that arrived meanwhile
 
-    async def _keep_lease(self, chat_id: int, lost: asyncio.Event) -> None:
-        while True:
-            await asyncio.sleep(self._lease.total_seconds() / 3)
-            if not await self._inbox.renew(chat_id, self._lease):
-                logger.warning("telegram chat lease lost to another replica")
-                lost.set()
-                return
-
     async def _process(self, item: QueuedUpdate) -> bool:
         """Plan (once), send what is not sent yet, finish; False when it must be retried."""
+        planned = item.outbox is not None
         try:
             outbox = item.outbox
             if outbox is None:
                 if item.attempts > MAX_ATTEMPTS:
-                    logger.error("telegram update given up", extra={"update_id": item.update_id})
-                    calls = await self._handler.apology(item.payload)
-                    status = "failed"
-                else:
+                    reason = (
+                        f"ProcessStopped: none of {MAX_ATTEMPTS} attempts finished; the process "
+                        "stopped during the last one"
+                    )
+                    return await self._give_up(item, reason, cause="attempts")
+                try:
                     calls = await self._handler.plan(item.payload)
-                    status = "done" if calls else "ignored"
+                except UnreadableUpdate as unreadable:  # it never will be: no retries
+                    return await self._give_up(item, unreadable.reason, cause="unreadable")
                 outbox = [call.to_json() for call in calls]
                 await self._inbox.save_outbox(item.update_id, outbox)
-            else:
-                status = "done"
+                planned = True
             for index in range(item.sent, len(outbox)):
                 await self._sender.deliver(
                     Outgoing.from_json(outbox[index]), update_id=item.update_id
                 )
                 await self._inbox.mark_sent(item.update_id, index + 1)
+            status = "failed" if item.error is not None else "done" if outbox else "ignored"
             await self._inbox.finish(item.update_id, status)
             return True
         except Exception as error:
@@ -191,4 +202,24 @@ class ChatWorker:
                     "error": type(error).__name__,
                 },
             )
+            if not planned and item.attempts >= MAX_ATTEMPTS:  # a planned reply is resumed
+                reason = f"{type(error).__name__}: processing failed {item.attempts} times"
+                return await self._give_up(item, reason, cause="attempts")
             return False
+
+    async def _give_up(self, item: QueuedUpdate, reason: str, *, cause: str) -> bool:
+        """Dead-letter the update: the reason kept and the apology saved as its outbox (read
+        from the raw payload, never parsed), then sent like any outbox."""
+        logger.error(
+            "telegram update dead-lettered",
+            extra={"update_id": item.update_id, "attempt": item.attempts, "reason": reason},
+        )
+        try:
+            apology = [call.to_json() for call in await self._handler.apology(item.payload)]
+            await self._inbox.dead_letter(item.update_id, reason=reason, apology=apology)
+        except Exception as error:
+            logger.error("telegram dead letter not stored", extra={"error": type(error).__name__})
+            return False
+        if self._count_dead_letter is not None:
+            self._count_dead_letter(cause)
+        return await self._process(replace(item, outbox=apology, sent=0, error=reason))
