@@ -199,15 +199,16 @@ class Assistant:
     async def _admit(self, inbound: Inbound, text: str | None) -> None:
         """Count the message against its rate limits; RateLimited when one is exceeded.
 
-        An emergency is never refused and never counted: it always gets the fixed emergency
-        reply, so it is triaged (by rules, cheaply) before any limit is looked at.
+        An emergency is never refused: a message over a limit is triaged (by rules) and an
+        emergency goes on to its fixed reply and escalation. Only a refusal triages, so the
+        turn's own triage is the only one an admitted message costs.
         """
         if self._limiter is None or not inbound.rate_keys:
             return
-        if text is not None and self._runtime().triager.triage(text).urgency is Urgency.EMERGENCY:
-            return
         refusal = await self._limiter.hit(inbound.rate_keys)
         if refusal is None:
+            return
+        if text is not None and self._runtime().triager.triage(text).urgency is Urgency.EMERGENCY:
             return
         if refusal.first:  # once per key and window: a flood must not flood the log too
             logger.info(
