@@ -235,3 +235,40 @@ async def test_triage_refuses_text_with_nothing_to_read(
 async def test_version_names_the_bundle(client: httpx.AsyncClient) -> None:
     version = (await client.get("/api/version")).json()
     assert version["bundle"].startswith("dental-clinic-assistant@1.")
+
+
+async def test_a_retried_request_gets_the_stored_reply_and_runs_no_second_turn(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """An integration that retries after a timeout sends the same Idempotency-Key: the retry
+    gets the reply already stored, and the message is neither stored nor answered twice."""
+    headers = {"Authorization": f"Bearer {INTEGRATION_KEY}", "Idempotency-Key": "msg-0001"}
+    body = {"user_id": "retry-1", "text": "how much do I owe?", "phone": DANA_PHONE}
+    first = await client.post("/api/v1/chat", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    after_first = await _counts(database)
+    again = await client.post("/api/v1/chat", json=body, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["reply"] == first.json()["reply"]
+    assert again.json()["buttons"] == first.json()["buttons"]
+    assert await _counts(database) == after_first, "the retry stored or answered again"
+
+    other = {**headers, "Idempotency-Key": "msg-0002"}
+    await client.post("/api/v1/chat", json=body, headers=other)
+    messages, _, _ = await _counts(database)
+    assert messages == after_first[0] + 2, "a new key is a new message"
+
+
+@pytest.mark.parametrize("key", [b"", b"has space", b"x" * 129, "ключ".encode()])
+async def test_a_malformed_idempotency_key_is_refused_and_writes_nothing(
+    client: httpx.AsyncClient, database: Database, key: bytes
+) -> None:
+    before = await _counts(database)
+    response = await client.post(
+        "/api/v1/chat",
+        json={"user_id": "retry-2", "text": "hi"},
+        headers={b"Idempotency-Key": key},
+    )
+    assert response.status_code == 422, response.text
+    assert "idempotency" in response.text.lower()
+    assert await _counts(database) == before

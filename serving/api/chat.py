@@ -25,6 +25,7 @@ from serving.settings import Settings
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
 
 USER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
 class ChatRequest(BaseModel):
@@ -104,6 +105,15 @@ async def chat(
     request: Request,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="The client's id for this message (1-128 of A-Za-z0-9._:-). A request "
+            "sent again with the same key (a retry after a timeout) gets the stored reply and "
+            "runs no second turn.",
+        ),
+    ] = None,
 ) -> ChatResponse:
     """Send one patient message (or a button's `data`) and get the assistant's reply."""
     trusted = _integration_key_valid(settings, authorization)
@@ -121,6 +131,7 @@ async def chat(
             button=body.button,
             claim=claim,
             rate_keys=tuple(rate_keys),
+            idempotency_key=f"api:{idempotency_key}" if idempotency_key is not None else None,
         )
     )
     return ChatResponse(
