@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Result, Select, SQLColumnExpression, case, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Result,
+    Select,
+    SQLColumnExpression,
+    Update,
+    case,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -219,13 +228,7 @@ class ConversationStore:
         """Extend the turn's lease; False when it was lost (expired and taken over)."""
         async with self._db.transaction() as session:
             result = await session.execute(
-                update(db.Conversation)
-                .where(
-                    db.Conversation.id == conversation.id,
-                    db.Conversation.turn_owner == conversation.turn_owner,
-                )
-                .execution_options(synchronize_session=False)
-                .values(turn_expires_at=self._now() + self.turn_lease)
+                _while_held(conversation).values(turn_expires_at=self._now() + self.turn_lease)
             )
         return _rowcount(result) == 1
 
@@ -354,13 +357,7 @@ class ConversationStore:
         created: list[tuple[str, str]] = []
         async with self._db.transaction() as session:
             updated = await session.execute(
-                update(db.Conversation)
-                .where(
-                    db.Conversation.id == conversation.id,
-                    db.Conversation.turn_owner == conversation.turn_owner,
-                )
-                .execution_options(synchronize_session=False)
-                .values(
+                _while_held(conversation).values(
                     state=state.model_dump(mode="json"),
                     language=reply.language,
                     updated_at=self._now(),
@@ -461,6 +458,19 @@ def _user_conversation(channel: str, external_user_id: str) -> Select[db.Convers
     return select(db.Conversation).where(
         db.Conversation.channel == channel,
         db.Conversation.external_user_id == external_user_id,
+    )
+
+
+def _while_held(conversation: ConversationRecord) -> Update:
+    """An UPDATE of the conversation's row that matches only while this turn holds its lease
+    (a turn whose lease expired and was taken over updates nothing)."""
+    return (
+        update(db.Conversation)
+        .where(
+            db.Conversation.id == conversation.id,
+            db.Conversation.turn_owner == conversation.turn_owner,
+        )
+        .execution_options(synchronize_session=False)
     )
 
 
