@@ -8,6 +8,13 @@ from typing import Literal, get_args
 Language = Literal["he", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 
+
+def as_language(value: str) -> Language:
+    """A stored or requested language as one the assistant speaks: English, else Hebrew (the
+    clinic's default)."""
+    return "en" if value == "en" else "he"
+
+
 _HEBREW_LETTER = re.compile(r"[\u05d0-\u05ea]")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 

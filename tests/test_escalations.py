@@ -149,10 +149,10 @@ async def test_a_turn_taken_over_attaches_nothing(database: Database) -> None:
         await _finish(slow, stale)
     [row] = await _escalations(database, stale.id)
     assert row.message_count == 1
-    assert [(row.id, row.urgency)] == created
+    assert (row.id, row.urgency) == created
 
 
-async def _finish(store: ConversationStore, turn: ConversationRecord) -> list[tuple[str, str]]:
+async def _finish(store: ConversationStore, turn: ConversationRecord) -> tuple[str, str] | None:
     """Finish `turn` as a request for a dentist."""
     assert turn.message_id is not None
     return await store.finish_turn(

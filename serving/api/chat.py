@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api.deps import SettingsDep
 from serving.assistant import Assistant, IdentityClaim, IdentityProof, Inbound, RateKey
+from serving.language import as_language
 from serving.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
@@ -136,7 +137,7 @@ async def chat(
     )
     return ChatResponse(
         conversation_id=reply.conversation_id,
-        language="en" if reply.language == "en" else "he",
+        language=as_language(reply.language),
         urgency=reply.urgency,
         intent=reply.intent,
         reply=reply.text,

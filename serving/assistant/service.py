@@ -48,10 +48,10 @@ from serving.assistant.store import (
 from serving.bundle.runtime import Runtime
 from serving.clinic import ClinicProfile
 from serving.conversation.state import ConversationState
-from serving.conversation.turn import Button, EscalationRequest, Turn
+from serving.conversation.turn import Button, EscalationRequest, Turn, catalog_text
 from serving.db.leases import renewed
 from serving.db.types import utcnow
-from serving.language import Language, detect_language
+from serving.language import Language, as_language, detect_language
 from serving.practice.backend import PracticeBackend
 from serving.practice.errors import PracticeError, PracticeUnavailable
 from serving.practice.models import Patient
@@ -191,9 +191,7 @@ class Assistant:
             inbound = replace(inbound, patient=await self._claimed_patient(inbound))
         # A channel's user has one conversation, so the user key serves as the lock key: the
         # conversation is opened (and its state read) once, inside the lock.
-        key = f"{inbound.channel}:{inbound.user_id}"
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:  # one message at a time per conversation, in arrival order
+        async with self._lock(inbound.channel, inbound.user_id):  # one at a time, in order
             return await self._respond_in_order(inbound, text, button)
 
     async def _admit(self, inbound: Inbound, text: str | None) -> None:
@@ -255,16 +253,7 @@ class Assistant:
         user's button is checked inside the turn, against the state it reads.)"""
         if await self._store.find(inbound.channel, inbound.user_id) is not None:
             return
-        blank = Turn(
-            backend=self._backend,
-            bundle=runtime.bundle,
-            clinic=self._clinic,
-            language="he",
-            patient=inbound.patient,
-            state=ConversationState(),
-            now=self._now(),
-            tz=self._tz,
-        )
+        blank = self._turn(runtime, "he", inbound.patient, ConversationState())
         if not await button_applies(blank, button):
             raise StaleButton(STALE)
 
@@ -277,22 +266,13 @@ class Assistant:
         button: str | None,
     ) -> Reply:
         conversation_id = conversation.id
-        language: Language = "en" if conversation.language == "en" else "he"
+        language = as_language(conversation.language)
         if text:
             language = detect_language(text, default=language)
         patient = inbound.patient
         if patient is None and conversation.patient_id is not None:
             patient = await self._backend.get_patient(conversation.patient_id)
-        turn = Turn(
-            backend=self._backend,
-            bundle=runtime.bundle,
-            clinic=self._clinic,
-            language=language,
-            patient=patient,
-            state=conversation.state,
-            now=self._now(),
-            tz=self._tz,
-        )
+        turn = self._turn(runtime, language, patient, conversation.state)
         if button is not None and not await button_applies(turn, button):
             raise StaleButton(STALE)
         message_id = conversation.message_id
@@ -314,7 +294,7 @@ class Assistant:
             turn.state.greeted = True
         pattern = runtime.bundle.memory.label(intent=intent, urgency=urgency)
         architecture = runtime.agent.architecture
-        created = await self._store.finish_turn(
+        escalation = await self._store.finish_turn(
             conversation,
             message=PatientMessageLabels(
                 message_id=message_id, urgency=urgency, intent=intent, memory_pattern=pattern
@@ -344,7 +324,7 @@ class Assistant:
             intent=intent,
             text=reply_text,
             buttons=tuple(turn.buttons),
-            escalation=_most_urgent(created),
+            escalation=escalation,
             actions=tuple(turn.actions),
             bundle_version=runtime.bundle.version,
             model=answer.model,
@@ -509,7 +489,7 @@ class Assistant:
         require_proof(channel, proof)
         async with self._lock(channel, user_id):
             conversation = await self._store.conversation(
-                channel, user_id, language=_language(language_hint)
+                channel, user_id, language=as_language(language_hint)
             )
             outcome, patient = await find_patient(self._backend, phone, self._region)
             await self._store.bind_patient(
@@ -519,7 +499,7 @@ class Assistant:
             "identity asserted",
             extra={"channel": channel, "proof": proof.value, "outcome": outcome.value},
         )
-        language = _language(conversation.language)
+        language = as_language(conversation.language)
         name = first_name(patient, language) if patient is not None else None
         return Verification(outcome=outcome, language=language, name=name)
 
@@ -536,12 +516,12 @@ class Assistant:
         conversation in `language_hint` whose `id` is None."""
         if create:
             record = await self._store.conversation(
-                channel, user_id, language=_language(language_hint)
+                channel, user_id, language=as_language(language_hint)
             )
             return _view(record)
         found = await self._store.find(channel, user_id)
         if found is None:
-            return ConversationView(id=None, language=_language(language_hint), verified=False)
+            return ConversationView(id=None, language=as_language(language_hint), verified=False)
         return _view(found)
 
     async def set_language(self, channel: str, user_id: str, language: str) -> ConversationView:
@@ -556,8 +536,10 @@ class Assistant:
     async def welcome(self, channel: str, user_id: str, *, language_hint: str = "he") -> Welcome:
         """The disclosure, the greeting and the quick actions in the conversation's language;
         the conversation counts as greeted afterwards (its first answer repeats nothing)."""
-        record = await self._store.conversation(channel, user_id, language=_language(language_hint))
-        language = _language(record.language)
+        record = await self._store.conversation(
+            channel, user_id, language=as_language(language_hint)
+        )
+        language = as_language(record.language)
         await self._store.mark_greeted(record.id)
         text = "\n".join((self.message(language, "disclosure"), self.message(language, "greeting")))
         return Welcome(
@@ -569,34 +551,18 @@ class Assistant:
 
     def quick_actions(self, language: str) -> tuple[Button, ...]:
         """The buttons a patient always has (book, invoices, a dentist)."""
-        turn = Turn(
-            backend=self._backend,
-            bundle=self._runtime().bundle,
-            clinic=self._clinic,
-            language=_language(language),
-            patient=None,
-            state=ConversationState(),
-            now=self._now(),
-            tz=self._tz,
-        )
+        turn = self._turn(self._runtime(), as_language(language), None, ConversationState())
         quick_actions(turn)
         return tuple(turn.buttons)
 
     def message(self, language: str, key: str, **values: object) -> str:
         """A text of the bundle's message catalog, with the clinic's details filled in."""
-        lang = _language(language)
-        return self._runtime().bundle.message(
-            lang,
-            key,
-            clinic_name=self._clinic.name(lang),
-            clinic_phone=self._clinic.phone,
-            urgent_line=self._clinic.urgent_line,
-            **values,
-        )
+        bundle = self._runtime().bundle
+        return catalog_text(bundle, self._clinic, as_language(language), key, **values)
 
     def place(self, language: str) -> Place:
         """The clinic as a place on a map (coordinates None when the profile has none)."""
-        lang = _language(language)
+        lang = as_language(language)
         location = self._clinic.location
         return Place(
             title=self._clinic.name(lang),
@@ -621,9 +587,24 @@ class Assistant:
     def _lock(self, channel: str, user_id: str) -> asyncio.Lock:
         return self._locks.setdefault(f"{channel}:{user_id}", asyncio.Lock())
 
-
-def _language(value: str) -> Language:
-    return "en" if value == "en" else "he"
+    def _turn(
+        self,
+        runtime: Runtime,
+        language: Language,
+        patient: Patient | None,
+        state: ConversationState,
+    ) -> Turn:
+        """A turn on this clinic and the runtime's bundle, at the clock's now."""
+        return Turn(
+            backend=self._backend,
+            bundle=runtime.bundle,
+            clinic=self._clinic,
+            language=language,
+            patient=patient,
+            state=state,
+            now=self._now(),
+            tz=self._tz,
+        )
 
 
 def _verified(record: ConversationRecord) -> bool:
@@ -632,7 +613,7 @@ def _verified(record: ConversationRecord) -> bool:
 
 def _view(record: ConversationRecord) -> ConversationView:
     return ConversationView(
-        id=record.id, language=_language(record.language), verified=_verified(record)
+        id=record.id, language=as_language(record.language), verified=_verified(record)
     )
 
 
@@ -669,8 +650,3 @@ def _history(conversation: ConversationRecord) -> list[BaseMessage]:
 
 def _summary(text: str) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _most_urgent(created: list[tuple[str, str]]) -> tuple[str, str] | None:
-    order = {"EMERGENCY": 0, "DOCTOR_REQUIRED": 1, "ROUTINE": 2}
-    return min(created, key=lambda e: order.get(e[1], 3)) if created else None

@@ -20,7 +20,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,7 +112,6 @@ class ConversationStore:
     ) -> None:
         self._db = database
         self._now = clock
-        self._postgres = database.engine.url.get_backend_name() != "sqlite"
         self.turn_lease = turn_lease
 
     async def open_turn(
@@ -347,14 +345,14 @@ class ConversationStore:
         state: ConversationState,
         escalations: Sequence[EscalationRequest],
         guard_events: Sequence[tuple[str, str]],
-    ) -> list[tuple[str, str]]:
+    ) -> tuple[str, str] | None:
         """Store the reply, the patient message's labels, the new dialogue state, escalations
         and guard events together, and hand the conversation to its next turn. TurnLost (and
         nothing stored) when the turn's lease was taken over meanwhile.
 
         Returns the (id, urgency) of the conversation's escalation when the turn raised one.
         """
-        created: list[tuple[str, str]] = []
+        escalation: tuple[str, str] | None = None
         async with self._db.transaction() as session:
             updated = await session.execute(
                 _while_held(conversation).values(
@@ -398,12 +396,12 @@ class ConversationStore:
             )
             if escalations:
                 request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
-                created.append(await self._escalate(session, conversation.id, request))
+                escalation = await self._escalate(session, conversation.id, request)
             for kind, reasons in guard_events:
                 session.add(
                     db.GuardEvent(conversation_id=conversation.id, kind=kind, reasons=reasons)
                 )
-        return created
+        return escalation
 
     async def _escalate(
         self, session: AsyncSession, conversation_id: str, request: EscalationRequest
@@ -413,8 +411,7 @@ class ConversationStore:
         message, its summary, the time, and the urgency raised if the request's is higher.
         One statement, so two replicas attaching at once both count."""
         now = self._now()
-        insert = (postgresql.insert if self._postgres else sqlite.insert)(db.Escalation)
-        statement = insert.values(
+        statement = self._db.insert(db.Escalation).values(
             id=uuid.uuid4().hex,
             conversation_id=conversation_id,
             urgency=request.urgency,

@@ -17,6 +17,21 @@ from serving.practice.backend import PracticeBackend
 from serving.practice.models import InvoiceSummary, Patient, TreatmentType
 
 
+def catalog_text(
+    bundle: Bundle, clinic: ClinicProfile, language: Language, key: str, **values: object
+) -> str:
+    """A text of the bundle's message catalog in `language`, with the clinic's name, phone and
+    urgent line available to it."""
+    return bundle.message(
+        language,
+        key,
+        clinic_name=clinic.name(language),
+        clinic_phone=clinic.phone,
+        urgent_line=clinic.urgent_line,
+        **values,
+    )
+
+
 @dataclass(frozen=True)
 class Button:
     text: str
@@ -49,14 +64,7 @@ class Turn:
 
     def message(self, key: str, **values: object) -> str:
         """A catalog text in the turn's language, with the clinic's details available."""
-        return self.bundle.message(
-            self.language,
-            key,
-            clinic_name=self.clinic.name(self.language),
-            clinic_phone=self.clinic.phone,
-            urgent_line=self.clinic.urgent_line,
-            **values,
-        )
+        return catalog_text(self.bundle, self.clinic, self.language, key, **values)
 
     def button(self, key: str, data: str) -> None:
         self.buttons.append(Button(text=self.message(key), data=data))

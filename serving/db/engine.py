@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -75,6 +76,11 @@ class Database:
         self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+
+    def insert(self, target: Table | type[Any]) -> postgresql.Insert | sqlite.Insert:
+        """INSERT with this engine's ON CONFLICT support (both engines have it): for stores that
+        dedupe or upsert in one statement."""
+        return (sqlite.insert if self._sqlite else postgresql.insert)(target)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

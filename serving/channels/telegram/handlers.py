@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Literal
+from typing import Any
 
 from telegram import Bot, CallbackQuery, Message, User
 
@@ -41,6 +41,7 @@ from serving.channels.telegram.updates import (
     read_update,
     update_id_of,
 )
+from serving.language import Language, as_language
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ BOOKING_INTENTS = frozenset(
 )
 COMMANDS = ("start", "help", "language", "location")
 """The commands of the menu (setMyCommands), each described by `telegram_command_<name>`."""
-
-Language = Literal["he", "en"]
 
 
 def language_hint(user: User | None) -> Language:
@@ -172,7 +171,7 @@ class UpdateHandler:
         return self._answer(chat_id, reply, text)
 
     def _answer(self, chat_id: int, reply: Reply, text: str | None) -> list[Outgoing]:
-        language = _as_language(reply.language)
+        language = as_language(reply.language)
         chunks = html_chunks(reply.text)
         keyboard = (
             contact_spec(self._message_text(language, "telegram_share_phone_button"))
@@ -245,7 +244,7 @@ class UpdateHandler:
         elif payload and payload not in DEEP_LINK_BUTTONS:
             logger.info("unknown deep-link payload", extra={"length": len(payload)})
         welcome = await self._assistant.welcome(CHANNEL, _user_key(message), language_hint=language)
-        language = _as_language(welcome.language)
+        language = as_language(welcome.language)
         calls = [self._html(chat_id, escape_html(welcome.text), inline_spec(welcome.buttons))]
         if welcome.identity_needed:
             prompt = self._message_text(language, "telegram_share_phone_prompt")
@@ -400,11 +399,7 @@ def _user_key(message: Message) -> str:
 
 
 def _language(conversation: ConversationView) -> Language:
-    return _as_language(conversation.language)
-
-
-def _as_language(value: str) -> Language:
-    return "en" if value == "en" else "he"
+    return as_language(conversation.language)
 
 
 def _international(phone: str) -> str:

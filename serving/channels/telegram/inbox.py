@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select, update
 
 from serving.channels.telegram.updates import chat_of, kind_of, update_id_of
 from serving.db.engine import Database
@@ -60,7 +59,6 @@ class Inbox:
     def __init__(self, database: Database, *, owner: str | None = None) -> None:
         self._db = database
         self.owner = owner or replica_name()
-        self._postgres = database.engine.url.get_backend_name() != "sqlite"
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -112,13 +110,13 @@ class Inbox:
         # multi-row VALUES batches, instead of the ORM's per-row bookkeeping.
         async with self._db.engine.begin() as connection:
             result = await connection.execute(
-                self._insert(updates).on_conflict_do_nothing().returning(updates.c.update_id),
+                self._db.insert(updates).on_conflict_do_nothing().returning(updates.c.update_id),
                 unique,
             )
             inserted = {int(update_id): True for update_id in result.scalars()}
             if chats:
                 await connection.execute(
-                    self._insert(chat_rows).on_conflict_do_nothing(),
+                    self._db.insert(chat_rows).on_conflict_do_nothing(),
                     [{"chat_id": chat} for chat in chats],
                 )
         return inserted
@@ -299,10 +297,6 @@ class Inbox:
             deleted += count
             if count < PRUNE_BATCH:
                 return deleted
-
-    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
-        """INSERT with the dialect's ON CONFLICT support (both engines have it)."""
-        return (postgresql.insert if self._postgres else sqlite.insert)(table)
 
 
 def _resolve(
