@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -294,6 +295,12 @@ class Message(Base):
     buttons: Mapped[list[list[str]] | None] = mapped_column(JSON)
     """[[text, data], ...] of the reply's buttons, in order."""
     actions: Mapped[list[str] | None] = mapped_column(JSON)
+    triage_decided_by: Mapped[str | None] = mapped_column(String(160))
+    """On a patient message: what set its urgency — rule ids, `model:<version>` or a fail-safe."""
+    triage_score: Mapped[float | None] = mapped_column(Float)
+    """The classifier's calibrated probability when a model decided (or was consulted)."""
+    safety_answer: Mapped[str | None] = mapped_column(String(8))
+    """On a patient message answering the safety question: `yes` or `no`."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
