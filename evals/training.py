@@ -271,13 +271,19 @@ def train_intent(
     calibration = [platt_calibration(scores[:, i], targets[:, i]) for i in range(len(labels))]
     probabilities = calibrated(scores, calibration)
     best = [labels[i] for i in np.argmax(probabilities, axis=1)]
+    confident = np.max(probabilities, axis=1) >= settings.intent_threshold
     metrics: dict[str, float] = {}
     confusion = {}
     for scope, language, chosen in _slices(labelled):
         truth = [intents[i] for i in chosen]
         predicted = [best[i] for i in chosen]
-        hits = sum(t == p for t, p in zip(truth, predicted, strict=True))
-        metrics[f"{scope}.{language}.intent_accuracy"] = hits / len(truth)
+        hits = [t == p for t, p in zip(truth, predicted, strict=True)]
+        metrics[f"{scope}.{language}.intent_accuracy"] = sum(hits) / len(truth)
+        # What serving would act on: the best head at or above its threshold.
+        acted = [hit for hit, i in zip(hits, chosen, strict=True) if confident[i]]
+        metrics[f"{scope}.{language}.intent_confident_share"] = len(acted) / len(truth)
+        if acted:
+            metrics[f"{scope}.{language}.intent_confident_accuracy"] = sum(acted) / len(acted)
         confusion[f"{scope}.{language}"] = confusion_matrix(truth, predicted, labels)
     models = fit_heads(texts, targets, settings.intent_max_features, settings)
     thresholds = [settings.intent_threshold] * len(labels)
