@@ -7,7 +7,7 @@ PORT ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest bench lock clean dashboard hooks infra-check
+.PHONY: help install run test lint typecheck pytest bench train lock clean dashboard hooks infra-check
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench: install ## Benchmarks with same-run baselines: docs/BENCHMARKS.md, LOAD_T
 	$(BIN)/python -m flows.load_test --benchmark
 	$(BIN)/python -m evals.bench.telegram
 	$(BIN)/python -m evals.bench.telegram_crash
+
+train: install ## Retrain the triage and intent classifiers into prompts/models/ (MLflow: var/mlflow)
+	$(BIN)/python -m flows.train --bundle prompts
 
 dashboard: install ## Prefect (127.0.0.1:4200) and MLflow (127.0.0.1:5000) UIs on the local stores; Ctrl-C stops both
 	@mkdir -p var/mlflow/artifacts var/prefect

@@ -9,6 +9,7 @@ stand-in is on 127.0.0.1, which bypasses the proxy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -115,6 +116,11 @@ def test_repro_runs_offline_on_a_fresh_clone(
     clone, repro = reproduced
     assert "Running stage 'prepare'" in repro.stdout
     assert "Running stage 'evaluate@alex'" in repro.stdout
+    assert "Running stage 'training_data'" in repro.stdout
+    training = json.loads((clone / "data/training/manifest.json").read_text(encoding="utf-8"))
+    triage = (clone / "data/training/triage.jsonl").read_bytes()
+    assert training["files"]["triage.jsonl"]["sha256"] == hashlib.sha256(triage).hexdigest()
+    assert training["origins"] >= 200  # every dev message, with its paraphrases
     manifest = json.loads((clone / "data/prepared/manifest.json").read_text(encoding="utf-8"))
     assert manifest["scenarios.jsonl"]["rows"] >= 12
     assert "<img" in (clone / "data/results/alex/report.html").read_text(encoding="utf-8")
@@ -163,6 +169,7 @@ def test_outputs_go_to_s3_and_come_back_into_another_clone(
     for output in (
         "data/prepared/scenarios.jsonl",
         "data/prepared/manifest.json",
+        "data/training/triage.jsonl",
         "data/results/alex/report.html",
         "data/results/alex/failures.json",
     ):
