@@ -51,7 +51,8 @@ def triager(rules: SafetyRules) -> Triager:
 def test_health_talk_nothing_placed_is_doctor_required(triager: Triager, text: str) -> None:
     result = triager.triage(text)
     assert result.urgency is Urgency.DOCTOR_REQUIRED
-    assert result.reasons and all(reason.startswith("fail_safe.health") for reason in result.reasons)
+    assert result.reasons
+    assert all(reason.startswith("fail_safe.health") for reason in result.reasons)
     assert result.decided_by == ",".join(result.reasons)
     assert not result.safety_question
 
