@@ -320,6 +320,7 @@ def test_emergency_beats_doctor_and_reasons_are_rule_ids(triager: Triager) -> No
         reasons=("emergency.swelling_with_fever",),
         language="en",
         crisis=False,
+        decided_by="emergency.swelling_with_fever",
     )
     assert triager.triage("hello").reasons == ()
 

@@ -115,6 +115,48 @@ async def test_emergency_gets_the_fixed_reply_and_an_escalation(
         assert [e.urgency for e in escalations] == ["EMERGENCY"]
 
 
+@pytest.mark.parametrize(
+    ("language", "danger", "question"),
+    [
+        ("en", "my cheek is getting worse fast since the filling", "unconscious"),
+        ("he", "הלחי שלי הולכת ומחמירה מאז הסתימה", "מחוסר הכרה"),
+    ],
+)
+async def test_the_safety_question_arrives_with_buttons_and_yes_is_an_emergency(
+    database_url: str,
+    database: Database,
+    bot_api: BotApiStandIn,
+    language: str,
+    danger: str,
+    question: str,
+) -> None:
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        user = TelegramUser(bot, 7010, language_code=language)
+        asked = await user.say(danger)
+        assert question in texts(asked)
+        assert [data for call in asked for _, data in call.buttons] == [
+            "safety:yes",
+            "safety:no",
+        ]
+        answered = await user.press(asked, "safety:yes")
+        assert [c.method for c in answered[:2]] == [
+            "answerCallbackQuery",
+            "editMessageReplyMarkup",
+        ], "the press is answered and the question's keyboard removed"
+        assert "101" in texts(answered)
+        async with database.transaction() as session:
+            escalations = (await session.scalars(select(db.Escalation))).all()
+            answers = (
+                await session.scalars(
+                    select(db.Message.safety_answer).where(db.Message.button == "safety:yes")
+                )
+            ).all()
+        assert [(e.urgency, e.reasons) for e in escalations] == [
+            ("EMERGENCY", "fail_safe.safety_question_yes")
+        ]
+        assert answers == ["yes"]
+
+
 async def test_language_command_is_remembered(
     database_url: str, database: Database, bot_api: BotApiStandIn
 ) -> None:

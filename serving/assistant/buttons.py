@@ -2,7 +2,10 @@
 conversation's own state, and run through the same actions the agents' tools use.
 
 A button whose value is not in this conversation's current state (an old offer, another
-conversation's button, something made up) is refused with `StaleButton`: it never acts.
+conversation's button, something made up) is refused with `StaleButton`: it never acts. The
+one exception is the safety question's "Yes" (`safety:yes`): someone in danger is never
+answered "stale", so it always leads to the emergency reply. The assistant answers the safety
+buttons itself (`Assistant.respond`), not `press_button`.
 """
 
 from __future__ import annotations
@@ -13,13 +16,18 @@ from serving.conversation.turn import Turn
 from serving.tools import actions
 from serving.tools.actions import ActionResult
 
-BUTTON_PATTERN = re.compile(r"^(quick|treat|slot|appt|confirm|decline):[A-Za-z0-9._-]{1,48}$")
+BUTTON_PATTERN = re.compile(
+    r"^(quick|treat|slot|appt|confirm|decline|safety):[A-Za-z0-9._-]{1,48}$"
+)
+SAFETY_YES = "safety:yes"
+SAFETY_NO = "safety:no"
 INTENT_OF_BUTTON = {
     "quick:book": "book_appointment",
     "quick:invoices": "invoice_inquiry",
     "quick:doctor": "talk_to_doctor",
     "treat": "book_appointment",
     "slot": "book_appointment",
+    SAFETY_YES: "emergency",
 }
 INTENT_OF_ACTION = {
     "book": "book_appointment",
@@ -77,11 +85,17 @@ async def button_applies(turn: Turn, data: str) -> bool:
         return state.choice is not None and state.choice.appointment_id(value) is not None
     if kind in {"confirm", "decline"}:
         return state.pending is not None and state.pending.nonce == value
+    if data == SAFETY_YES:
+        return True
+    if data == SAFETY_NO:
+        return state.safety_check is not None
     return False
 
 
 async def press_button(turn: Turn, data: str) -> ActionResult:
     kind, _, value = validate_button(data).partition(":")
+    if kind == "safety":
+        raise InvalidButton("the safety question's buttons are answered by the assistant")
     if not await button_applies(turn, data):
         raise StaleButton(STALE)
     state = turn.state

@@ -1,9 +1,10 @@
 """`Assistant.respond`: one patient message in, one safe reply out.
 
 The order is the design (see ARCHITECTURE.md): store the message, triage by rules, answer an
-emergency with the fixed reply and an escalation (no model is asked), guard the input, run
-the agent with tools bound to the verified patient, guard the output, store everything with
-the bundle version and model that produced it.
+emergency with the fixed reply and an escalation (no model is asked), ask the safety question
+when triage saw a possible danger short of a red flag, guard the input, run the agent with
+tools bound to the verified patient, guard the output, store everything with the bundle
+version and model that produced it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from serving.agents.context import TurnContext
 from serving.assistant.buttons import (
+    SAFETY_NO,
+    SAFETY_YES,
     STALE,
     StaleButton,
     button_applies,
@@ -47,7 +50,7 @@ from serving.assistant.store import (
 )
 from serving.bundle.runtime import Runtime
 from serving.clinic import ClinicProfile
-from serving.conversation.state import ConversationState
+from serving.conversation.state import ConversationState, SafetyCheck
 from serving.conversation.turn import Button, EscalationRequest, Turn, catalog_text
 from serving.db.leases import renewed
 from serving.db.types import utcnow
@@ -156,6 +159,8 @@ class Answer:
     agents: tuple[str, ...] = ()
     clinic_topic: str | None = None
     treatment: str | None = None
+    safety_answer: str | None = None
+    """`yes` or `no` when the message answered the safety question."""
 
 
 class Assistant:
@@ -297,7 +302,11 @@ class Assistant:
         escalation = await self._store.finish_turn(
             conversation,
             message=PatientMessageLabels(
-                message_id=message_id, urgency=urgency, intent=intent, memory_pattern=pattern
+                message_id=message_id,
+                urgency=urgency,
+                intent=intent,
+                memory_pattern=pattern,
+                safety_answer=answer.safety_answer,
             ),
             reply=StoredReply(
                 text=reply_text,
@@ -346,6 +355,14 @@ class Assistant:
         conversation: ConversationRecord,
         guard_events: list[tuple[str, str]],
     ) -> Answer:
+        # A safety question is answered by the next message, or dropped: a later "yes" must
+        # not be read as an answer to it.
+        check, turn.state.safety_check = turn.state.safety_check, None
+        if button in (SAFETY_YES, SAFETY_NO):
+            if button == SAFETY_YES:
+                return self._safety_yes(runtime, turn, check)
+            assert check is not None  # button_applies: "no" only while a question waits
+            return await self._safety_no(runtime, turn, check, conversation, guard_events)
         if button is not None:
             intent = button_intent(turn, button)
             try:
@@ -355,11 +372,60 @@ class Assistant:
             return Answer(reply, Urgency.ROUTINE.value, intent)
         assert text is not None
         understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
+        triage = runtime.triager.triage(text)
+        # An emergency in the answer is handled as one, whatever the question was.
+        if check is not None and triage.urgency is not Urgency.EMERGENCY:
+            if understanding.affirm and not understanding.deny:
+                return self._safety_yes(runtime, turn, check)
+            if understanding.deny:
+                return await self._safety_no(runtime, turn, check, conversation, guard_events)
         answer = await self._answer_text(
-            runtime, turn, text, understanding.intent.value, conversation, guard_events
+            runtime, turn, text, understanding.intent.value, conversation, guard_events, triage
         )
         return replace(
             answer, clinic_topic=understanding.clinic_topic, treatment=understanding.treatment
+        )
+
+    def _safety_yes(self, runtime: Runtime, turn: Turn, check: SafetyCheck | None) -> Answer:
+        """Yes to the safety question: the emergency reply and an EMERGENCY escalation (a
+        "Yes" pressed after the question was dropped counts too: danger is never stale)."""
+        summary = _summary(check.text) if check is not None else _SAFETY_YES_SUMMARY
+        turn.escalations.append(
+            EscalationRequest(
+                urgency=Urgency.EMERGENCY.value, summary=summary, reasons=(_SAFETY_YES_REASON,)
+            )
+        )
+        turn.actions.append("emergency_escalation")
+        reply = runtime.triager.emergency_reply(turn.language)
+        return Answer(reply, Urgency.EMERGENCY.value, "emergency", safety_answer="yes")
+
+    async def _safety_no(
+        self,
+        runtime: Runtime,
+        turn: Turn,
+        check: SafetyCheck,
+        conversation: ConversationRecord,
+        guard_events: list[tuple[str, str]],
+    ) -> Answer:
+        """No to the safety question: the message it was asked about is answered as its
+        triage says (the doctor-required reply and escalation), without asking again."""
+        text = check.text
+        understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
+        answer = await self._answer_text(
+            runtime,
+            turn,
+            text,
+            understanding.intent.value,
+            conversation,
+            guard_events,
+            runtime.triager.triage(text),
+            ask_safety=False,
+        )
+        return replace(
+            answer,
+            clinic_topic=understanding.clinic_topic,
+            treatment=understanding.treatment,
+            safety_answer="no",
         )
 
     async def _answer_text(
@@ -370,8 +436,10 @@ class Assistant:
         intent: str,
         conversation: ConversationRecord,
         guard_events: list[tuple[str, str]],
+        triage: Triage,
+        *,
+        ask_safety: bool = True,
     ) -> Answer:
-        triage = runtime.triager.triage(text)
         if triage.urgency is Urgency.EMERGENCY:
             turn.escalations.append(
                 EscalationRequest(
@@ -381,6 +449,8 @@ class Assistant:
             turn.actions.append("emergency_escalation")
             reply = runtime.triager.emergency_reply(turn.language, crisis=triage.crisis)
             return Answer(reply, triage.urgency.value, "emergency")
+        if triage.safety_question and ask_safety:
+            return self._ask_safety_question(runtime, turn, text, intent, triage)
         verdict = inspect_input(text, runtime.bundle.safety)
         if verdict.injection:
             guard_events.append(("input_injection", ", ".join(verdict.reasons)))
@@ -422,6 +492,23 @@ class Assistant:
             tokens=outcome.tokens,
             agents=outcome.agents,
         )
+
+    def _ask_safety_question(
+        self, runtime: Runtime, turn: Turn, text: str, intent: str, triage: Triage
+    ) -> Answer:
+        """A possible danger without a clear red flag: escalate as the urgency demands (at
+        least DOCTOR_REQUIRED) and ask one short question, with Yes/No buttons; the next
+        message answers it (`_answer`)."""
+        turn.escalations.append(
+            EscalationRequest(
+                urgency=triage.urgency.value, summary=_summary(text), reasons=triage.reasons
+            )
+        )
+        turn.actions += ["doctor_escalation", "safety_question"]
+        question, yes, no = runtime.triager.safety_question(turn.language)
+        turn.buttons += [Button(text=yes, data=SAFETY_YES), Button(text=no, data=SAFETY_NO)]
+        turn.state.safety_check = SafetyCheck(text=text)
+        return Answer(question, triage.urgency.value, intent)
 
     def _practice_failure(self, turn: Turn, error: PracticeError) -> str:
         if isinstance(error, PracticeUnavailable):
@@ -646,6 +733,10 @@ def _history(conversation: ConversationRecord) -> list[BaseMessage]:
         else:
             history.append(AIMessage(message.text))
     return history
+
+
+_SAFETY_YES_REASON = "fail_safe.safety_question_yes"
+_SAFETY_YES_SUMMARY = "The patient answered yes to the safety question."
 
 
 def _summary(text: str) -> str:

@@ -67,6 +67,8 @@ class PatientMessageLabels:
     urgency: str
     intent: str
     memory_pattern: str
+    safety_answer: str | None = None
+    """`yes` or `no` when the message answered the safety question."""
 
 
 @dataclass(frozen=True)
@@ -373,6 +375,7 @@ class ConversationStore:
                     urgency=message.urgency,
                     intent=message.intent,
                     memory_pattern=message.memory_pattern,
+                    safety_answer=message.safety_answer,
                 )
             )
             session.add(

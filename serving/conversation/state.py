@@ -85,6 +85,13 @@ class BookingDraft(BaseModel):
     part_of_day: Literal["morning", "afternoon", "evening"] | None = None
 
 
+class SafetyCheck(BaseModel):
+    """The safety question asked about a message ("is anyone having trouble breathing, ...?"),
+    waiting for its answer. `text` is that message: a "no" answers it as its triage says."""
+
+    text: str
+
+
 class ConversationState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -94,3 +101,4 @@ class ConversationState(BaseModel):
     offer: SlotOffer | None = None
     choice: AppointmentChoice | None = None
     pending: PendingAction | None = None
+    safety_check: SafetyCheck | None = None

@@ -76,6 +76,16 @@ def _check_regexes(patterns: list[str], what: str) -> list[str]:
     return patterns
 
 
+def _check_vocabulary(value: dict[str, PhraseLists], what: str) -> None:
+    for name, lists in value.items():
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise ValueError(f"{what}: name {name!r} must be UPPER_CASE")
+        _check_phrase_lists(lists, f"{what}.{name}")
+        for phrase in all_phrases(lists):
+            if "$" in phrase:
+                raise ValueError(f"{what}.{name}: {phrase!r} refers to a class; not nested")
+
+
 def all_phrases(lists: PhraseLists | None) -> list[str]:
     """Every phrase of every language: messages mix languages, so rules match them all."""
     if lists is None:
@@ -87,7 +97,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-RuleId = Annotated[str, Field(pattern=r"^[a-z]+\.[a-z0-9_]+$")]
+RuleId = Annotated[str, Field(pattern=r"^[a-z][a-z_]*\.[a-z0-9_]+$")]
 
 
 class MatchingSettings(_Strict):
@@ -281,6 +291,44 @@ class OutputRules(_Strict):
         return _check_texts(value, "output.safe_reply")
 
 
+class SafetyQuestion(_Strict):
+    """The one short question asked when a message shows a possible danger without a clear red
+    flag, and its two buttons' labels, per language."""
+
+    text: dict[str, str]
+    yes: dict[str, str]
+    no: dict[str, str]
+
+    @field_validator("text", "yes", "no")
+    @classmethod
+    def _texts(cls, value: dict[str, str], info: Any) -> dict[str, str]:
+        return _check_texts(value, f"fail_safe.question.{info.field_name}")
+
+
+class FailSafeRules(_Strict):
+    """What triage does when no rule or model placed a message confidently.
+
+    `health` rules describe talk about the body, health, medicines, an injury or someone's
+    condition: such a message is never ROUTINE. `danger` rules describe possible danger without
+    a clear red flag: the assistant asks `question` before going on. Both are read in context
+    (negations, resolved and past events), like the triage rules. `vocabulary` adds word
+    classes of their own (names must not clash with the main vocabulary's).
+    """
+
+    vocabulary: dict[str, PhraseLists] = Field(default_factory=dict)
+    typos: bool = Field(
+        default=False,
+        description=(
+            "Read one-letter typos as the word. Off by default: these classes are broad, and "
+            "one edit turns everyday words into them (פתיחה/פריחה); the triage rules, which "
+            "tolerate typos, still catch a misspelt red flag."
+        ),
+    )
+    health: list[IndicatorRule] = Field(min_length=1)
+    danger: list[IndicatorRule] = Field(min_length=1)
+    question: SafetyQuestion
+
+
 class SafetyRules(_Strict):
     """The whole of `safety/rules.yaml`."""
 
@@ -296,17 +344,12 @@ class SafetyRules(_Strict):
     replies: Replies
     output: OutputRules
     input_guard: list[IndicatorRule] = Field(min_length=1)
+    fail_safe: FailSafeRules
 
     @field_validator("vocabulary")
     @classmethod
     def _vocabulary(cls, value: dict[str, PhraseLists]) -> dict[str, PhraseLists]:
-        for name, lists in value.items():
-            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-                raise ValueError(f"vocabulary: name {name!r} must be UPPER_CASE")
-            _check_phrase_lists(lists, f"vocabulary.{name}")
-            for phrase in all_phrases(lists):
-                if "$" in phrase:
-                    raise ValueError(f"vocabulary.{name}: {phrase!r} refers to a class; not nested")
+        _check_vocabulary(value, "vocabulary")
         return value
 
     @model_validator(mode="after")
@@ -316,6 +359,7 @@ class SafetyRules(_Strict):
             ("doctor", [rule.id for rule in self.doctor_required]),
             ("output", [rule.id for rule in self.output.rules]),
             ("input", [rule.id for rule in self.input_guard]),
+            ("fail_safe", [rule.id for rule in self.fail_safe.health + self.fail_safe.danger]),
         ]
         seen: set[str] = set()
         for prefix, ids in sections:
@@ -325,7 +369,18 @@ class SafetyRules(_Strict):
                 seen.add(rule_id)
                 if not rule_id.startswith(prefix + "."):
                     raise ValueError(f"rule id {rule_id!r} must start with {prefix!r}.")
-        for rule in [*self.emergency, *self.doctor_required, *self.input_guard]:
+        _check_vocabulary(self.fail_safe.vocabulary, "fail_safe.vocabulary")
+        clashes = sorted(set(self.vocabulary) & set(self.fail_safe.vocabulary))
+        if clashes:
+            raise ValueError(f"fail_safe.vocabulary redefines word classes: {clashes}")
+        indicator_rules = [
+            *self.emergency,
+            *self.doctor_required,
+            *self.input_guard,
+            *self.fail_safe.health,
+            *self.fail_safe.danger,
+        ]
+        for rule in indicator_rules:
             for lists in rule.phrase_lists():
                 for phrase in all_phrases(lists):
                     self._check_classes(phrase, f"rule {rule.id}")
@@ -343,14 +398,20 @@ class SafetyRules(_Strict):
 
     def _check_classes(self, phrase: str, where: str) -> None:
         for name in _MACRO.findall(phrase):
-            if name not in self.vocabulary:
+            if name not in self.word_classes:
                 raise ValueError(f"{where}: {phrase!r} uses ${name}, which vocabulary lacks")
+
+    @property
+    def word_classes(self) -> dict[str, PhraseLists]:
+        """Every word class a phrase may use: the vocabulary and the fail-safe's own."""
+        return self.vocabulary | self.fail_safe.vocabulary
 
     def expand(self, phrase: str) -> list[str]:
         """`phrase` with each `$NAME` replaced by each alternative of that word class."""
         pieces = phrase.split()
+        classes = self.word_classes
         options = [
-            all_phrases(self.vocabulary[piece[1:]]) if _MACRO.fullmatch(piece) else [piece]
+            all_phrases(classes[piece[1:]]) if _MACRO.fullmatch(piece) else [piece]
             for piece in pieces
         ]
         return [" ".join(choice) for choice in itertools.product(*options)]

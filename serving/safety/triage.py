@@ -11,7 +11,7 @@ Those exceptions are deliberately narrow: a missed emergency costs more than a f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from serving.language import Language, detect_language
@@ -30,13 +30,19 @@ class Triage:
     """The urgency of one message, the rule ids that decided it, and the message's language.
 
     `crisis` is set when a fired emergency rule is a mental-health crisis: the reply then gives
-    the crisis line (`Triager.emergency_reply(language, crisis=True)`).
+    the crisis line (`Triager.emergency_reply(language, crisis=True)`). `decided_by` names what
+    set the urgency (rule ids, a model, or a fail-safe rule; "" when nothing fired), `score` the
+    classifier's calibrated probability when it was consulted. `safety_question`: a possible
+    danger without a clear red flag; the assistant asks the safety question before going on.
     """
 
     urgency: Urgency
     reasons: tuple[str, ...]
     language: Language
     crisis: bool = False
+    decided_by: str = ""
+    score: float | None = None
+    safety_question: bool = False
 
 
 # Matcher keys: ("cue", kind, 0, 0), ("ind", rule, alternative, group) or ("unless", rule, 0, 0).
@@ -57,13 +63,20 @@ class RuleMatcher:
     """
 
     def __init__(
-        self, rules: SafetyRules, indicator_rules: Sequence[IndicatorRule], *, use_context: bool
+        self,
+        rules: SafetyRules,
+        indicator_rules: Sequence[IndicatorRule],
+        *,
+        use_context: bool,
+        typos: bool = True,
     ) -> None:
         settings = rules.matching
         self._settings = settings
         self._rules = list(indicator_rules)
         self._use_context = use_context
-        self._matcher: PhraseMatcher[_Key] = PhraseMatcher(fuzzy_exempt=settings.fuzzy_exempt)
+        self._matcher: PhraseMatcher[_Key] = PhraseMatcher(
+            fuzzy=typos, fuzzy_exempt=settings.fuzzy_exempt
+        )
         self._clause_breaks = frozenset(
             word for phrase in _all(settings.clause_breaks) for word in phrase_words(phrase)
         )
@@ -284,6 +297,11 @@ class Triager:
             rules, [*rules.emergency, *rules.doctor_required], use_context=True
         )
         self._emergency_ids = frozenset(rule.id for rule in rules.emergency)
+        fail_safe = rules.fail_safe
+        self._fail_safe = RuleMatcher(
+            rules, [*fail_safe.health, *fail_safe.danger], use_context=True, typos=fail_safe.typos
+        )
+        self._danger_ids = frozenset(rule.id for rule in fail_safe.danger)
 
     @property
     def locale_numbers(self) -> tuple[str, str]:
@@ -291,25 +309,58 @@ class Triager:
         return self._numbers.emergency, self._numbers.crisis
 
     def triage(self, text: str) -> Triage:
+        """Rules first (the floor), then the fail-safe (see `_fail_safe_step`)."""
+        return self._fail_safe_step(text, self._by_rules(text))
+
+    def _by_rules(self, text: str) -> Triage:
         language = detect_language(text)
         fired = self._matcher.fired(text)
         emergencies = [rule for rule in fired if rule.id in self._emergency_ids]
         if emergencies:
+            ids = tuple(rule.id for rule in emergencies)
             return Triage(
                 Urgency.EMERGENCY,
-                tuple(rule.id for rule in emergencies),
+                ids,
                 language,
                 crisis=any(rule.crisis for rule in emergencies),
+                decided_by=",".join(ids),
             )
         doctor = [rule for rule in fired if rule.id not in self._emergency_ids]
         if doctor:
-            return Triage(Urgency.DOCTOR_REQUIRED, tuple(rule.id for rule in doctor), language)
+            ids = tuple(rule.id for rule in doctor)
+            return Triage(Urgency.DOCTOR_REQUIRED, ids, language, decided_by=",".join(ids))
         return Triage(Urgency.ROUTINE, (), language)
+
+    def _fail_safe_step(self, text: str, placed: Triage) -> Triage:
+        """Under-triage costs more than over-triage: health talk that nothing placed is at
+        least DOCTOR_REQUIRED, and a possible danger short of a red flag asks the safety
+        question. Never lowers what placed the message; an emergency is left as it is."""
+        if placed.urgency is Urgency.EMERGENCY:
+            return placed
+        fired = self._fail_safe.fired(text)
+        if not fired:
+            return placed
+        danger = any(rule.id in self._danger_ids for rule in fired)
+        if placed.urgency is Urgency.ROUTINE:
+            ids = tuple(rule.id for rule in fired)
+            return replace(
+                placed,
+                urgency=Urgency.DOCTOR_REQUIRED,
+                reasons=ids,
+                decided_by=",".join(ids),
+                safety_question=danger,
+            )
+        return replace(placed, safety_question=danger) if danger else placed
 
     def emergency_reply(self, language: Language, *, crisis: bool = False) -> str:
         """The fixed emergency reply; with `crisis`, the one that leads with the crisis line."""
         reply = self._rules.replies.crisis if crisis else self._rules.replies.emergency
         return self._fill(reply.lines(language), language)
+
+    def safety_question(self, language: Language) -> tuple[str, str, str]:
+        """(the safety question, the "yes" label, the "no" label) in `language`."""
+        question = self._rules.fail_safe.question
+        return question.text[language], question.yes[language], question.no[language]
 
     def doctor_required_reply(self, language: Language) -> str:
         return self._fill(self._rules.replies.doctor_required.lines(language), language)
