@@ -29,6 +29,18 @@ def test_the_dev_set_is_large_bilingual_and_all_dev() -> None:
     assert len({m.id for m in messages}) == len(messages)
 
 
+def test_the_held_out_set_is_large_bilingual_and_apart_from_dev() -> None:
+    held = load_heldout()
+    assert len(held) >= 400
+    hebrew = sum(m.language == "he" for m in held)
+    assert abs(hebrew - len(held) / 2) <= len(held) * 0.05
+    assert len({m.id for m in held}) == len(held)
+    dev = load_messages()
+    assert not {m.id for m in held} & {m.id for m in dev}
+    assert {m.intent for m in held} <= {m.intent for m in dev}
+    assert {m.urgency for m in held} == {"EMERGENCY", "DOCTOR_REQUIRED", "ROUTINE"}
+
+
 def test_the_held_out_schema_needs_a_reason_and_a_class(tmp_path: Path) -> None:
     rows = load_heldout(HELDOUT_FIXTURE)
     assert {m.split for m in rows} == {"heldout"}

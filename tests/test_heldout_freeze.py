@@ -48,8 +48,7 @@ def test_every_evaluation_depends_on_the_held_out_file() -> None:
 
 def test_the_held_out_file_is_the_one_frozen_in_dvc_lock() -> None:
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))
-    stages = {name.partition("@")[0] for name in recorded_md5s(lock, HELDOUT.as_posix())}
-    assert stages == {"evaluate"}
+    assert "prepare" in recorded_md5s(lock, HELDOUT.as_posix())  # the freeze itself
     assert freeze_problems(ROOT) == []
 
 

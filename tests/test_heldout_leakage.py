@@ -5,6 +5,10 @@ Both sides are read the way triage reads text (`serving.safety.text.tokens`: NFK
 niqqud and punctuation gone; Hebrew prefixes are NOT stripped, so "והשן" and "השן" differ), and
 compared as sets of 4-word sequences taken line by line, so the check costs one set
 intersection per file. A failure names the file and the sequence, never the message.
+
+Everyday phrasing that this repository already held before the held-out set was written
+("talk to a dentist") is listed in `fixtures/heldout_shared_before_freeze.txt`, per file; any
+other shared sequence fails.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from tests.conftest import HELDOUT_FIXTURE
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("prompts", "serving")
 EVAL_DIR = ROOT / "data" / "eval"
+SHARED_BEFORE_FREEZE = (
+    Path(__file__).resolve().parent / "fixtures" / "heldout_shared_before_freeze.txt"
+)
 N = 4
 Gram = tuple[str, ...]
 
@@ -92,9 +99,15 @@ def patient_texts(path: Path) -> list[str]:
     return texts
 
 
+def shared_before_freeze() -> set[str]:
+    lines = SHARED_BEFORE_FREEZE.read_text(encoding="utf-8").splitlines()
+    return {line for line in lines if line.strip() and not line.startswith("#")}
+
+
 def test_no_held_out_sequence_is_in_prompts_or_serving() -> None:
     messages = [m.text for m in load_heldout(ROOT / HELDOUT)]
-    assert leaked_sequences(messages, ROOT) == []
+    assert len(messages) >= 400
+    assert [s for s in leaked_sequences(messages, ROOT) if s not in shared_before_freeze()] == []
 
 
 def test_no_dev_message_is_copied_whole_into_prompts_or_serving() -> None:
@@ -116,6 +129,7 @@ def planted(tmp_path: Path) -> Path:
 
 
 def test_a_planted_held_out_phrase_is_found_and_named(planted: Path) -> None:
+    """On the tests' own held-out-shaped fixture, so the test shows nothing of the real set."""
     fixture = load_heldout(HELDOUT_FIXTURE)
     english = next(m.text for m in fixture if m.language == "en")
     hebrew = next(m.text for m in fixture if m.language == "he")
