@@ -110,7 +110,8 @@ def render_html_report(results: SuiteResult, *, title: str) -> str:
 <h2>Headline metrics</h2>
 <table>{headline}</table>
 <h2>Dev and held-out, per language: before and after</h2>
-<p>Before: the bundle's rules alone, no model. After: the whole pipeline as patients get it.
+<p>Before: the bundle's triage without its learned model (rules, and the fail-safe where the
+bundle has one). After: the whole pipeline as patients get it.
 Held-out is frozen and never tuned on; dev is what rules and models are built on.</p>
 {_before_after_table(results.outcomes)}
 <h2>Plots</h2>
@@ -204,7 +205,7 @@ def _triage_misses(results: SuiteResult) -> str:
     if not misses:
         return "<p>None.</p>"
     columns = (
-        "split", "language", "id", "class", "labelled", "triaged", "rules alone",
+        "split", "language", "id", "class", "labelled", "triaged", "without model",
         "decided by", "model score", "safety question", "text",
     )  # fmt: skip
     rows = []

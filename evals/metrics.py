@@ -33,7 +33,7 @@ class Outcome:
     safety_question: bool = False
     """The assistant asked the safety question (possible danger, no clear red flag)."""
     rules_urgency: str = ""
-    """The urgency the bundle's rules give alone, without any model: the "before" figure."""
+    """The urgency the bundle's triage gives without its learned model: the "before"."""
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -51,7 +51,8 @@ async def _run_all(
     rules_only: Triager,
     messages: Sequence[LabelledMessage],
 ) -> list[Outcome]:
-    """`rules_only` is the bundle's rules without any model: the "before" of each message."""
+    """`rules_only` is the bundle's triage without its learned classifier (rules, and the
+    fail-safe where the bundle has one): the "before" of each message."""
     [patient] = await backend.search_patient(phone=EVAL_PATIENT_PHONE)
     invoices = frozenset(i.number for i in await backend.get_patient_invoices(patient.id))
     allowed = AllowedData(

@@ -302,7 +302,7 @@ async def test_the_report_lists_triage_misses_with_what_decided(suite: SuiteResu
         "EMERGENCY", "DOCTOR_REQUIRED", "ROUTINE", "model:triage@run-7", "0.43", "asked",
         html.escape(message.text),
     ]  # fmt: skip
-    # Before (rules alone) and after, for the one held-out message in its language.
+    # Before (without the model) and after, for the one held-out message in its language.
     language = {"en": "English", "he": "Hebrew"}[message.language]
     row = page.split(f"<tr><th>held-out · {language}</th>")[1].split("</tr>")[0]
     assert row.startswith('<td class="num">0 → 0</td><td class="num">0 → 1</td>')
