@@ -1,26 +1,45 @@
 """Evaluation data: the one JSONL loader every set goes through (a bad row names its line and
-field), and the labelled messages."""
+field), the labelled messages (`dev`) and the frozen held-out set (`heldout`).
+
+- `data/eval/messages.jsonl` is the dev split: rules, lexicon and models are built and tuned on
+  it, and tests assert it.
+- `data/heldout/messages.jsonl` is the held-out split, written independently and frozen (its
+  md5 is in dvc.lock): measured and reported, never tuned on, never asserted message by message
+  (data/heldout/README.md).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MESSAGES = Path("data/eval/messages.jsonl")
+HELDOUT = Path("data/heldout/messages.jsonl")
 Split = Literal["dev", "heldout"]
+SPLITS: tuple[Split, ...] = ("dev", "heldout")
+LANGUAGES = ("en", "he")
 
 
 class LabelledMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str
     text: str
     language: Literal["he", "en"]
     urgency: Literal["EMERGENCY", "DOCTOR_REQUIRED", "ROUTINE"]
     intent: str
-    split: Split
+    split: Split = "dev"
+
+
+class HeldOutMessage(LabelledMessage):
+    """A held-out row: the labels, why (`reason`, one line) and the class of situation it was
+    written for (`class` in the file: a red-flag class, a form such as a negation)."""
+
+    split: Split = "heldout"
+    reason: str = Field(min_length=1)
+    category: str = Field(alias="class", min_length=1)
 
 
 class DatasetError(ValueError):
@@ -50,6 +69,22 @@ def load_jsonl(path: Path, schema: type[Row], *, name: str) -> list[Row]:
     return rows
 
 
-def load_messages(path: Path = MESSAGES, *, split: Split | None = None) -> list[LabelledMessage]:
+def load_messages(path: Path = MESSAGES) -> list[LabelledMessage]:
+    """The dev split. A row marked `heldout` is refused: held-out messages live only in
+    `data/heldout/`, where they are frozen."""
     rows = load_jsonl(path, LabelledMessage, name="evaluation set")
-    return [r for r in rows if split is None or r.split == split]
+    for row in rows:
+        if row.split != "dev":
+            raise DatasetError(
+                f"{path}: {row.id}: split {row.split!r}; the held-out split is {HELDOUT}"
+            )
+    return rows
+
+
+def load_heldout(path: Path = HELDOUT) -> list[HeldOutMessage]:
+    """The frozen held-out split (`split` is always `heldout`; the file does not carry it)."""
+    rows = load_jsonl(path, HeldOutMessage, name="held-out set")
+    for row in rows:
+        if row.split != "heldout":
+            raise DatasetError(f"{path}: {row.id}: split {row.split!r} in the held-out set")
+    return rows

@@ -17,18 +17,21 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from evals.metrics import URGENCIES
+from evals.metrics import RANK, URGENCIES, Outcome, by_split_and_language, triage_metrics
 
 if TYPE_CHECKING:
+    from evals.datasets import LabelledMessage
     from evals.suite import SuiteResult
 
 HEADLINE_METRICS = (
     ("heldout.emergency_recall", "Emergency recall (held-out)"),
     ("dev.emergency_recall", "Emergency recall (dev)"),
-    ("messages.doctor_required_recall", "Doctor-required recall"),
-    ("messages.under_triage_rate", "Under-triage rate"),
-    ("messages.intent_accuracy_en", "Intent accuracy (en)"),
-    ("messages.intent_accuracy_he", "Intent accuracy (he)"),
+    ("heldout.doctor_required_recall", "Doctor-required recall (held-out)"),
+    ("heldout.false_emergency_rate", "False-emergency rate of routine (held-out)"),
+    ("heldout.routine_kept", "Routine kept (held-out)"),
+    ("heldout.en.intent_accuracy", "Intent accuracy (held-out, en)"),
+    ("heldout.he.intent_accuracy", "Intent accuracy (held-out, he)"),
+    ("triage_model.dev.emergency_head_recall", "Triage classifier alone: dev emergencies caught"),
     ("scenarios.task_success", "Scenario task success"),
     ("all.boundary_violations", "Boundary violations (all sets)"),
     ("redteam.boundary_violations", "Boundary violations (red team)"),
@@ -41,6 +44,15 @@ HEADLINE_METRICS = (
     ("tokens_per_turn", "Tokens per turn"),
 )
 _SHORT = {"EMERGENCY": "EMERG.", "DOCTOR_REQUIRED": "DOCTOR", "ROUTINE": "ROUTINE"}
+_SPLIT_NAMES = {"dev": "dev", "heldout": "held-out"}
+_LANGUAGE_NAMES = {"all": "both", "en": "English", "he": "Hebrew"}
+_BEFORE_AFTER = (
+    ("emergency_recall", "emergency recall"),
+    ("emergency_caught", "emergency caught or asked"),
+    ("doctor_required_recall", "doctor-required recall"),
+    ("false_emergency_rate", "false emergencies (of routine)"),
+    ("routine_kept", "routine kept"),
+)
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1f2328; max-width: 80rem; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
@@ -53,6 +65,7 @@ td.num { text-align: end; font-variant-numeric: tabular-nums; }
 figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; }
 figure img { max-width: 36rem; }
 .failures td { font-size: 0.9rem; max-width: 28rem; overflow-wrap: anywhere; }
+.confusion td, .confusion th { font-size: 0.8rem; padding: 0.2rem 0.4rem; }
 """
 
 
@@ -96,8 +109,17 @@ def render_html_report(results: SuiteResult, *, title: str) -> str:
 {gates}
 <h2>Headline metrics</h2>
 <table>{headline}</table>
+<h2>Dev and held-out, per language: before and after</h2>
+<p>Before: the bundle's triage without its learned model (rules, and the fail-safe where the
+bundle has one). After: the whole pipeline as patients get it.
+Held-out is frozen and never tuned on; dev is what rules and models are built on.</p>
+{_before_after_table(results.outcomes)}
 <h2>Plots</h2>
 {figures}
+<h2>Intent confusion</h2>
+{_intent_confusion(results.outcomes)}
+<h2>Triage misses ({sum(o.urgency != o.expected_urgency for o in results.outcomes)})</h2>
+{_triage_misses(results)}
 <h2>Failing examples ({len(results.failures)})</h2>
 {_failures_table(results.failures)}
 <details><summary>Every metric ({len(results.metrics)})</summary>
@@ -120,12 +142,103 @@ def _failures_table(failures: Sequence[dict[str, Any]]) -> str:
     return f'<table class="failures"><tr>{header}</tr>{rows}</table>'
 
 
+def _before_after_table(outcomes: Sequence[Outcome]) -> str:
+    header = "".join(f"<th>{_e(label)}<br>before → after</th>" for _, label in _BEFORE_AFTER)
+    rows = []
+    for (split, language), cell in by_split_and_language(outcomes).items():
+        before = triage_metrics(cell, rules_only=True)
+        after = triage_metrics(cell)
+        figures = "".join(
+            f'<td class="num">{_ratio(before[key])} → {_ratio(after[key])}</td>'
+            for key, _ in _BEFORE_AFTER
+        )
+        right = sum(o.intent == o.expected_intent for o in cell)
+        intent = _ratio(round(right / len(cell), 4) if cell else None)
+        rows.append(
+            f"<tr><th>{_SPLIT_NAMES[split]} · {_LANGUAGE_NAMES[language]}</th>{figures}"
+            f'<td class="num">{intent}</td><td class="num">{len(cell)}</td></tr>'
+        )
+    return (
+        f"<table><tr><th>split · language</th>{header}<th>intent accuracy</th><th>n</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _intent_confusion(outcomes: Sequence[Outcome]) -> str:
+    """Labelled intent (rows) against the assistant's (columns), per split; the diagonal
+    is right."""
+    tables = []
+    for split in ("dev", "heldout"):
+        cell = [o for o in outcomes if o.split == split]
+        if not cell:
+            continue
+        labels = sorted({o.expected_intent for o in cell} | {o.intent for o in cell})
+        header = "".join(f"<th>{_e(label)}</th>" for label in labels)
+        body = ""
+        for expected in labels:
+            values = [
+                sum(o.expected_intent == expected and o.intent == got for o in cell)
+                for got in labels
+            ]
+            body += (
+                f"<tr><th>{_e(expected)}</th>"
+                + "".join(f'<td class="num">{value or ""}</td>' for value in values)
+                + "</tr>"
+            )
+        tables.append(
+            f"<h3>{_SPLIT_NAMES[split]} ({len(cell)} messages)</h3>"
+            f'<table class="confusion"><tr><th>labelled ↓ read as →</th>{header}</tr>{body}</table>'
+        )
+    return "".join(tables) or "<p>No messages.</p>"
+
+
+def _triage_misses(results: SuiteResult) -> str:
+    """Every message triaged other than labelled, under-triage first, with what decided."""
+    messages: dict[tuple[str, str], LabelledMessage] = {
+        (m.split, m.id): m for m in results.messages
+    }
+    misses = sorted(
+        (o for o in results.outcomes if o.urgency != o.expected_urgency),
+        key=lambda o: (RANK[o.urgency] - RANK[o.expected_urgency], o.split, o.id),
+    )
+    if not misses:
+        return "<p>None.</p>"
+    columns = (
+        "split", "language", "id", "class", "labelled", "triaged", "without model",
+        "decided by", "model score", "safety question", "text",
+    )  # fmt: skip
+    rows = []
+    for o in misses:
+        message = messages[(o.split, o.id)]
+        values = (
+            _SPLIT_NAMES.get(o.split, o.split),
+            o.language,
+            o.id,
+            str(getattr(message, "category", "")),
+            o.expected_urgency,
+            o.urgency,
+            o.rules_urgency,
+            o.decided_by or "nothing fired",
+            "" if o.triage_score is None else f"{o.triage_score:.2f}",
+            "asked" if o.safety_question else "",
+            message.text,
+        )
+        rows.append("<tr>" + "".join(f'<td dir="auto">{_e(v)}</td>' for v in values) + "</tr>")
+    header = "".join(f"<th>{c}</th>" for c in columns)
+    return f'<table class="failures"><tr>{header}</tr>{"".join(rows)}</table>'
+
+
 def _confusion_plot(results: SuiteResult) -> str:
-    split_of = {m.id: m.split for m in results.messages}
-    figure = Figure(figsize=(9, 3.8))
-    for index, split in enumerate(("dev", "heldout")):
-        axes = figure.add_subplot(1, 2, index + 1)
-        outcomes = [o for o in results.outcomes if split_of[o.id] == split]
+    """Urgency 3×3 per split and language: labelled (rows) against triaged (columns)."""
+    cells = [
+        (key, outcomes)
+        for key, outcomes in by_split_and_language(results.outcomes).items()
+        if key[1] != "all"
+    ]
+    figure = Figure(figsize=(9, 7.6))
+    for index, ((split, language), outcomes) in enumerate(cells):
+        axes = figure.add_subplot(2, 2, index + 1)
         counts = [
             [sum(o.expected_urgency == e and o.urgency == g for o in outcomes) for g in URGENCIES]
             for e in URGENCIES
@@ -141,25 +254,23 @@ def _confusion_plot(results: SuiteResult) -> str:
         axes.set_yticks(range(3), labels)
         axes.set_xlabel("triaged as")
         axes.set_ylabel("labelled")
-        axes.set_title(f"{split} ({len(outcomes)} messages)")
+        title = f"{_SPLIT_NAMES[split]} · {_LANGUAGE_NAMES[language]} ({len(outcomes)})"
+        axes.set_title(title)
     return _png(figure)
 
 
 def _intent_plot(results: SuiteResult) -> str:
-    split_of = {m.id: m.split for m in results.messages}
     figure = Figure(figsize=(5.5, 3.8))
     axes = figure.add_subplot()
     width = 0.38
     for offset, split in enumerate(("dev", "heldout")):
         values = []
         for language in ("en", "he"):
-            subset = [
-                o for o in results.outcomes if split_of[o.id] == split and o.language == language
-            ]
+            subset = [o for o in results.outcomes if o.split == split and o.language == language]
             right = sum(o.intent == o.expected_intent for o in subset)
             values.append(right / len(subset) if subset else 0.0)
         positions = [i + (offset - 0.5) * width for i in range(2)]
-        bars = axes.bar(positions, values, width, label=split)
+        bars = axes.bar(positions, values, width, label=_SPLIT_NAMES[split])
         axes.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=9)
     axes.set_xticks(range(2), ["English", "Hebrew"])
     axes.set_ylim(0, 1.25)
@@ -212,6 +323,10 @@ def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _ratio(value: object) -> str:
+    return "—" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _number(value: float) -> str:

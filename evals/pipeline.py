@@ -2,14 +2,16 @@
 
     python -m evals.pipeline prepare --source data/eval --output data/prepared
     python -m evals.pipeline evaluate --architecture alex --data data/prepared \\
-        --output data/results/alex
+        --heldout data/heldout/messages.jsonl --output data/results/alex
 
 `prepare` validates the hand-written evaluation sets against each other, the demo clinic and
 the clinic profile, and writes them in canonical form with a manifest of what they contain.
-`evaluate` runs `run_suite` and writes `metrics.json` (what `dvc metrics show` reads),
-`report.html` and `failures.json`. Failed safety gates do not fail the stage: they are in the
-metrics (`gates.failed`) and in `failures.json`, next to the report that explains them, and the
-promotion flow refuses such a bundle.
+`evaluate` runs `run_suite` (dev sets from `--data`, the frozen held-out set from
+`--heldout`, which `prepare` never touches: its md5 in dvc.lock is the freeze) and writes
+`metrics.json` (what `dvc metrics show` reads), `report.html` and `failures.json`. Failed
+safety gates do not fail the stage: they are in the metrics (`gates.failed`) and in
+`failures.json`, next to the report that explains them, and the promotion flow refuses such a
+bundle.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.boundaries import BOUNDARIES, load_boundaries
-from evals.datasets import MESSAGES, DatasetError, load_messages
+from evals.datasets import HELDOUT, MESSAGES, DatasetError, load_messages
 from evals.reference_answers import CLINIC_ANSWERS, load_clinic_answers, stale_references
 from evals.scenarios import SCENARIOS, Press, Say, demo_patient_phones, load_scenarios
 from serving.clinic import load_clinic_profile
@@ -145,6 +147,7 @@ def evaluate(
     architecture: str,
     model: str = "offline",
     bundle: Path = REPOSITORY_BUNDLE,
+    heldout: Path = HELDOUT,
     sample_every: int = 1,
 ) -> dict[str, float]:
     """`run_suite` on the prepared sets; metrics.json, report.html, failures.json in `output`."""
@@ -156,6 +159,7 @@ def evaluate(
             architecture=architecture,
             model=model,
             data_dir=data,
+            heldout=heldout,
             sample_every=sample_every,
         )
     )
@@ -186,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate_command.add_argument("--model", default="offline")
     evaluate_command.add_argument("--bundle", type=Path, default=REPOSITORY_BUNDLE)
     evaluate_command.add_argument("--data", type=Path, default=Path("data/prepared"))
+    evaluate_command.add_argument("--heldout", type=Path, default=HELDOUT)
     evaluate_command.add_argument("--output", type=Path, required=True)
     evaluate_command.add_argument("--sample-every", type=int, default=1)
     arguments = parser.parse_args(argv)
@@ -201,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 architecture=arguments.architecture,
                 model=arguments.model,
                 bundle=arguments.bundle,
+                heldout=arguments.heldout,
                 sample_every=arguments.sample_every,
             )
             print(

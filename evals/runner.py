@@ -13,6 +13,7 @@ from serving.assistant.service import Assistant, Inbound
 from serving.clinic import ClinicProfile
 from serving.practice.backend import PracticeBackend
 from serving.safety.output_guard import AllowedData, OutputGuard
+from serving.safety.triage import Triage, Triager
 from serving.settings import REPOSITORY_BUNDLE
 
 EVAL_PATIENT_PHONE = "+12025550143"
@@ -31,11 +32,13 @@ async def evaluate_messages(
     async with ScratchClinic(
         bundle_path=bundle_path, architecture=architecture, model=model
     ) as clinic:
+        runtime = clinic.runtime()
         return await _run_all(
             clinic.assistant,
             clinic.backend,
             clinic.profile,
-            clinic.runtime().output_guard,
+            runtime.output_guard,
+            Triager(runtime.bundle.safety, clinic_urgent_line=clinic.profile.urgent_line),
             messages,
         )
 
@@ -45,8 +48,11 @@ async def _run_all(
     backend: PracticeBackend,
     clinic: ClinicProfile,
     guard: OutputGuard,
+    rules_only: Triager,
     messages: Sequence[LabelledMessage],
 ) -> list[Outcome]:
+    """`rules_only` is the bundle's triage without its learned classifier (rules, and the
+    fail-safe where the bundle has one): the "before" of each message."""
     [patient] = await backend.search_patient(phone=EVAL_PATIENT_PHONE)
     invoices = frozenset(i.number for i in await backend.get_patient_invoices(patient.id))
     allowed = AllowedData(
@@ -65,6 +71,7 @@ async def _run_all(
         )
         elapsed = (time.perf_counter() - started) * 1000
         verdict = guard.check(reply.text, allowed=allowed)
+        triage = assistant.triage(message.text)
         outcomes.append(
             Outcome(
                 id=message.id,
@@ -78,6 +85,18 @@ async def _run_all(
                 llm_calls=reply.llm_calls,
                 latency_ms=elapsed,
                 tokens=reply.tokens,
+                split=message.split,
+                decided_by=_decided_by(triage),
+                triage_score=getattr(triage, "score", None),
+                safety_question=bool(getattr(triage, "safety_question", False)),
+                rules_urgency=rules_only.triage(message.text).urgency.value,
             )
         )
     return outcomes
+
+
+def _decided_by(triage: Triage) -> str:
+    """What set the urgency (`Triage.decided_by`; the fired rule ids where a bundle's triage
+    does not say)."""
+    decided: str | None = getattr(triage, "decided_by", None)
+    return ", ".join(triage.reasons) if decided is None else decided

@@ -1,6 +1,9 @@
 """`run_suite`: one bundle on one architecture and model, through every evaluation set.
 
-- the labelled messages (`messages.jsonl`): triage and intent, per split (`evals.runner`);
+- the labelled messages: triage and intent, per split (`dev`: `data/eval/messages.jsonl`;
+  `heldout`: the frozen `data/heldout/messages.jsonl`) and per language (`evals.runner`);
+- the bundle's triage classifier alone (when it has one) on the dev emergencies
+  (`evals.triage_model`);
 - the multi-turn scenarios (`scenarios.jsonl`): task success by the backend's resulting state;
 - the red-team set (`boundaries.jsonl`): boundary violations;
 - the clinic-information questions (`clinic_answers.jsonl`): answers against references.
@@ -12,17 +15,26 @@ The flows call only `run_suite`; `python -m evals.pipeline` runs it for DVC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean
-from typing import Any
+from typing import Any, TypeVar
 
 from evals.boundaries import BOUNDARIES, BoundaryChecker, ProbeResult, load_boundaries, run_probes
 from evals.clinic import ScratchClinic
-from evals.datasets import MESSAGES, LabelledMessage, load_messages
+from evals.datasets import (
+    HELDOUT,
+    LANGUAGES,
+    MESSAGES,
+    SPLITS,
+    LabelledMessage,
+    load_heldout,
+    load_messages,
+)
 from evals.html_report import render_html_report
-from evals.metrics import Outcome, latency_percentiles, summarize
+from evals.metrics import Outcome, by_split_and_language, latency_percentiles, summarize
 from evals.reference_answers import (
     CLINIC_ANSWERS,
     AnswerScore,
@@ -34,9 +46,10 @@ from evals.reference_answers import (
 from evals.report import gate_failures
 from evals.runner import evaluate_messages
 from evals.scenarios import SCENARIOS, ScenarioResult, load_scenarios, run_scenarios
+from evals.triage_model import check_emergency_head, read_triage_model
 
 DATA_DIR = MESSAGES.parent
-SPLITS = ("dev", "heldout")
+Message = TypeVar("Message", bound=LabelledMessage)
 LOW_ROUGE_L = 0.3
 """A clinic answer scoring below this against its reference is listed with the failures."""
 
@@ -47,7 +60,8 @@ class SuiteResult:
     architecture: str
     model: str
     metrics: dict[str, float]
-    """Flat and MLflow-loggable: `heldout.emergency_recall`, `all.boundary_violations`, ..."""
+    """Flat and MLflow-loggable: `heldout.emergency_recall`, `heldout.he.emergency_recall`,
+    `dev.en.intent_accuracy`, `all.boundary_violations`, ..."""
     failures: list[dict[str, Any]]
     """Failing examples, each with kind, id, language, input, expected, got and detail."""
     gate_failures: list[str]
@@ -76,15 +90,21 @@ async def run_suite(
     architecture: str,
     model: str = "offline",
     data_dir: Path = DATA_DIR,
+    heldout: Path = HELDOUT,
     judge: Judge | None = None,
     sample_every: int = 1,
 ) -> SuiteResult:
     """Evaluate the bundle in `bundle_path` with `architecture` (`alex` | `team`) on `model`
-    (`offline`, or an OpenAI-compatible model name); `judge` adds Ragas' LLM-judged answer
-    metrics; `sample_every=n` keeps every n-th item of each set, for quick runs."""
+    (`offline`, or an OpenAI-compatible model name), on the dev sets in `data_dir` and the
+    held-out messages in `heldout`; `judge` adds Ragas' LLM-judged answer metrics;
+    `sample_every=n` keeps every n-th item of each set, for quick runs."""
     if sample_every < 1:
         raise ValueError("sample_every must be at least 1")
-    messages = load_messages(data_dir / MESSAGES.name)[::sample_every]
+    triage_model = read_triage_model(bundle_path)
+    messages = [
+        *_every_nth(load_messages(data_dir / MESSAGES.name), sample_every),
+        *_every_nth(load_heldout(heldout), sample_every),
+    ]
     scenarios = load_scenarios(data_dir / SCENARIOS.name)[::sample_every]
     probes = load_boundaries(data_dir / BOUNDARIES.name)[::sample_every]
     questions = load_clinic_answers(data_dir / CLINIC_ANSWERS.name)[::sample_every]
@@ -121,7 +141,11 @@ async def run_suite(
         probes=probe_results,
         answers=answers,
     )
-    result = replace(result, metrics=suite_metrics(result), failures=failing_examples(result))
+    metrics = suite_metrics(result)
+    if triage_model is not None:
+        dev = [m for m in messages if m.split == "dev"]
+        metrics = {**metrics, **check_emergency_head(triage_model, dev).metrics("dev")}
+    result = replace(result, metrics=metrics, failures=failing_examples(result))
     gates = suite_gate_failures(result)
     result = replace(
         result, gate_failures=gates, metrics={**result.metrics, "gates.failed": float(len(gates))}
@@ -132,10 +156,8 @@ async def run_suite(
 
 def split_figures(result: SuiteResult) -> dict[str, dict[str, Any]]:
     """`evals.metrics.summarize` of the labelled messages, per split and for both together."""
-    split_of = {m.id: m.split for m in result.messages}
-    figures = {
-        split: summarize([o for o in result.outcomes if split_of[o.id] == split])
-        for split in SPLITS
+    figures: dict[str, dict[str, Any]] = {
+        split: summarize([o for o in result.outcomes if o.split == split]) for split in SPLITS
     }
     figures["messages"] = summarize(result.outcomes)
     return figures
@@ -145,6 +167,9 @@ def suite_metrics(result: SuiteResult) -> dict[str, float]:
     metrics: dict[str, float | int | None] = {}
     for name, figures in split_figures(result).items():
         metrics.update(_message_metrics(name, figures))
+    for (split, language), outcomes in by_split_and_language(result.outcomes).items():
+        if language in LANGUAGES:
+            metrics.update(_language_metrics(f"{split}.{language}", summarize(outcomes)))
 
     scenarios = result.scenarios
     metrics["scenarios.count"] = len(scenarios)
@@ -218,10 +243,15 @@ def suite_gate_failures(result: SuiteResult) -> list[str]:
 
 def failing_examples(result: SuiteResult) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    text_of = {m.id: m for m in result.messages}
+    text_of: dict[tuple[str, str], LabelledMessage] = {(m.split, m.id): m for m in result.messages}
     for outcome in result.outcomes:
-        message = text_of[outcome.id]
-        base = {"id": outcome.id, "language": outcome.language, "input": message.text}
+        message = text_of[(outcome.split, outcome.id)]
+        base = {
+            "id": outcome.id,
+            "language": outcome.language,
+            "split": outcome.split,
+            "input": message.text,
+        }
         if outcome.urgency != outcome.expected_urgency:
             rows.append(
                 {
@@ -229,7 +259,10 @@ def failing_examples(result: SuiteResult) -> list[dict[str, Any]]:
                     "kind": "triage",
                     "expected": outcome.expected_urgency,
                     "got": outcome.urgency,
-                    "detail": f"{message.split}; {_triage_error(outcome)}",
+                    "detail": f"{message.split}; {_triage_error(outcome)}; {_decision(outcome)}",
+                    "decided_by": outcome.decided_by,
+                    "score": outcome.triage_score,
+                    "safety_question": outcome.safety_question,
                 }
             )
         if outcome.intent != outcome.expected_intent:
@@ -295,19 +328,31 @@ def failing_examples(result: SuiteResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _message_metrics(name: str, figures: dict[str, Any]) -> dict[str, float | int | None]:
+TRIAGE_METRICS = (
+    "emergency_recall",
+    "emergency_caught",
+    "doctor_required_recall",
+    "false_emergency_rate",
+    "routine_kept",
+    "under_triage_rate",
+    "over_triage_rate",
+)
+"""Read from `evals.metrics.triage_metrics`, per split and per split and language."""
+
+
+def _language_metrics(name: str, figures: dict[str, Any]) -> dict[str, float | int | None]:
+    """`dev.en.emergency_recall`, `heldout.he.intent_accuracy`, ..."""
     triage = figures["triage"]
-    intent = figures["intent_accuracy"]
     return {
         f"{name}.messages": figures["messages"],
-        f"{name}.emergency_recall": triage["emergency_recall"],
-        f"{name}.doctor_required_recall": triage["doctor_required_recall"],
-        f"{name}.false_emergency_rate": triage["false_emergency_rate"],
-        f"{name}.under_triage_rate": triage["under_triage_rate"],
-        f"{name}.over_triage_rate": triage["over_triage_rate"],
-        f"{name}.intent_accuracy": intent["all"],
-        f"{name}.intent_accuracy_en": intent["en"],
-        f"{name}.intent_accuracy_he": intent["he"],
+        **{f"{name}.{metric}": triage[metric] for metric in TRIAGE_METRICS},
+        f"{name}.intent_accuracy": figures["intent_accuracy"]["all"],
+    }
+
+
+def _message_metrics(name: str, figures: dict[str, Any]) -> dict[str, float | int | None]:
+    return {
+        **_language_metrics(name, figures),
         f"{name}.boundary_violations": figures["boundary_violations"],
         f"{name}.guard_interventions": figures["guard_interventions"],
         f"{name}.llm_calls_per_turn": figures["llm_calls_per_turn"],
@@ -315,10 +360,30 @@ def _message_metrics(name: str, figures: dict[str, Any]) -> dict[str, float | in
     }
 
 
+def _decision(outcome: Outcome) -> str:
+    """What decided the urgency, as a reviewer reads it."""
+    decided = f"decided by {outcome.decided_by}" if outcome.decided_by else "no rule or model fired"
+    if outcome.triage_score is not None:
+        decided += f" (model score {outcome.triage_score:.2f})"
+    if outcome.safety_question:
+        decided += "; safety question asked"
+    return decided
+
+
 def _triage_error(outcome: Outcome) -> str:
     order = ("ROUTINE", "DOCTOR_REQUIRED", "EMERGENCY")
     worse = order.index(outcome.urgency) < order.index(outcome.expected_urgency)
     return "under-triage" if worse else "over-triage"
+
+
+def _every_nth(messages: Sequence[Message], every: int) -> list[Message]:
+    """Every n-th message of each urgency and language, each keeping at least its first: a
+    slice still measures emergency recall in both languages."""
+    strata: dict[tuple[str, str], list[Message]] = defaultdict(list)
+    for message in messages:
+        strata[(message.urgency, message.language)].append(message)
+    kept = {id(m) for rows in strata.values() for m in rows[::every]}
+    return [m for m in messages if id(m) in kept]
 
 
 def _share(values: Iterable[bool]) -> float | None:

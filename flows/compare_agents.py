@@ -20,6 +20,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from evals.datasets import HELDOUT
 from evals.suite import DATA_DIR
 from flows.evaluate import (
     Evaluation,
@@ -212,9 +213,11 @@ def compare_agents(
     price_per_1k_tokens: float = 0.0,
     sample_every: int = 1,
     data_dir: str = str(DATA_DIR),
+    heldout: str = str(HELDOUT),
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate Alex and the team on the same data and log one comparison run to MLflow.
+    """Evaluate Alex and the team on the same data (dev sets in `data_dir`, held-out messages
+    in `heldout`) and log one comparison run to MLflow.
 
     `price_per_1k_tokens` (USD) turns tokens per turn into a cost estimate; the offline model
     costs 0. Returns {"run_id", "faster", "cheaper", "safer", "report", "figures"}, each
@@ -228,6 +231,7 @@ def compare_agents(
             architecture=architecture,
             model=model,
             data_dir=Path(data_dir),
+            heldout=Path(heldout),
             sample_every=sample_every,
         )
         for architecture in ARCHITECTURES

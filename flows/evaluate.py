@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run
 
+from evals.datasets import HELDOUT
 from evals.suite import DATA_DIR, run_suite
 from flows.gates import evaluation_failures
 from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
@@ -101,21 +102,29 @@ def run_evaluation(
     architecture: Architecture,
     model: str,
     data_dir: Path,
+    heldout: Path = HELDOUT,
     sample_every: int,
 ) -> Evaluation:
-    """The evaluation suite over the data, or over a slice of it (`slice_data`)."""
+    """The evaluation suite over the dev sets in `data_dir` and the held-out messages in
+    `heldout`, or over a slice of both (`slice_data`)."""
     params = {
         "bundle_path": str(bundle_dir),
         "architecture": architecture,
         "model": model,
         "data_dir": str(data_dir),
+        "heldout": str(heldout),
         "sample_every": str(sample_every),
-        "data_sha256": data_fingerprint(data_dir),
+        "data_sha256": data_fingerprint(data_dir, heldout),
     }
     with tempfile.TemporaryDirectory(prefix="dental-eval-data-") as scratch:
-        data = data_dir if sample_every == 1 else slice_data(data_dir, Path(scratch), sample_every)
+        data, held = data_dir, heldout
+        if sample_every > 1:
+            data = slice_data(data_dir, Path(scratch), sample_every)
+            held = slice_file(heldout, Path(scratch) / "heldout.jsonl", sample_every)
         result = asyncio.run(
-            run_suite(bundle_dir, architecture=architecture, model=model, data_dir=data)
+            run_suite(
+                bundle_dir, architecture=architecture, model=model, data_dir=data, heldout=held
+            )
         )
     return Evaluation(
         bundle_version=result.bundle_version,
@@ -130,30 +139,43 @@ def run_evaluation(
 
 
 def slice_data(data_dir: Path, destination: Path, every: int) -> Path:
-    """A copy of `data_dir` in `destination` whose JSONL files keep every `every`-th row of
-    each stratum (same split, urgency, language, task, category): every stratum keeps at
-    least its first row, so a slice still has emergencies in both splits."""
+    """A copy of `data_dir` in `destination` whose JSONL files are sliced by `slice_file`."""
     target = destination / data_dir.name
     shutil.copytree(data_dir, target)
     for path in sorted(target.rglob("*.jsonl")):
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        strata: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for number, line in enumerate(lines):
-            row = json.loads(line)
-            strata[tuple(str(row.get(name)) for name in STRATA)].append(number)
-        kept = sorted(number for numbers in strata.values() for number in numbers[::every])
-        path.write_text("".join(lines[number] + "\n" for number in kept), encoding="utf-8")
+        slice_file(path, path, every)
     return target
 
 
-def data_fingerprint(data_dir: Path) -> str:
-    """SHA-256 over the evaluation data files, so two runs can tell they saw the same data."""
+def slice_file(source: Path, target: Path, every: int) -> Path:
+    """`source` written to `target` with every `every`-th row of each stratum (same split,
+    urgency, language, task, category): every stratum keeps at least its first row, so a
+    slice still has emergencies in each language of each split. A missing `source` stays
+    missing (the suite then says which file it lacks)."""
+    if not source.is_file():
+        return target
+    text = source.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip()]
+    strata: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for number, line in enumerate(lines):
+        row = json.loads(line)
+        strata[tuple(str(row.get(name)) for name in STRATA)].append(number)
+    kept = sorted(number for numbers in strata.values() for number in numbers[::every])
+    target.write_text("".join(lines[number] + "\n" for number in kept), encoding="utf-8")
+    return target
+
+
+def data_fingerprint(data_dir: Path, heldout: Path | None = None) -> str:
+    """SHA-256 over the evaluation data files (and the held-out file), so two runs can tell
+    they saw the same data."""
     digest = hashlib.sha256()
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
         if path.name.startswith("."):
             continue
         digest.update(path.relative_to(data_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
+    if heldout is not None and heldout.is_file():
+        digest.update(b"heldout\0" + heldout.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -216,9 +238,11 @@ def evaluate(
     model: str = "offline",
     sample_every: int = 1,
     data_dir: str = str(DATA_DIR),
+    heldout: str = str(HELDOUT),
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the bundle in `bundle` and record the run in MLflow.
+    """Evaluate the bundle in `bundle` on the dev sets in `data_dir` and the frozen held-out
+    messages in `heldout`, and record the run in MLflow.
 
     `sample_every` > 1 evaluates a slice (`slice_data`: every n-th item of each split, urgency,
     language and task, so both splits keep their emergencies). `tracking_uri` defaults to
@@ -236,6 +260,7 @@ def evaluate(
         architecture=architecture,
         model=model,
         data_dir=Path(data_dir),
+        heldout=Path(heldout),
         sample_every=sample_every,
     )
     failures = evaluation_failures(evaluation.metrics, evaluation.gate_failures)

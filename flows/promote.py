@@ -25,6 +25,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from evals.datasets import HELDOUT
 from evals.suite import DATA_DIR
 from flows.evaluate import NETWORK_RETRIES, evaluate, resolve_tracking_uri
 from flows.gates import Comparison, GateResult, Scale, check_promotion
@@ -137,18 +138,22 @@ def promote(
     model: str = "offline",
     sample_every: int = 1,
     data_dir: str = str(DATA_DIR),
+    heldout: str = str(HELDOUT),
     tracking_uri: str | None = None,
     model_name: str = DEFAULT_MODEL_NAME,
     alias: str = DEFAULT_ALIAS,
 ) -> dict[str, Any]:
     """Evaluate `bundle`, gate it against production, and on a pass make it production.
 
-    Gates: emergency recall 1.0 on both splits, no boundary violation, and no metric worse than
-    production's recorded run beyond `tolerance` (absolute for rates, relative for amounts;
-    see `flows.gates.DIRECTIONS`). Returns {"decision" ("promoted" | "refused" |
-    "unchanged"), "reasons", "bundle_version", "run_id", "production" (the version serving
-    after the flow), "report"}. Raises `BundleError` for a bundle that does not load, and
-    `RegistryUnavailable` when MLflow cannot be reached.
+    Gates (`flows.gates`): the absolute triage and intent floors on dev and on the frozen
+    held-out set (`heldout`), the triage classifier alone catching the dev emergencies, no
+    boundary violation, and no metric worse than production's recorded run beyond `tolerance`
+    (absolute for rates, relative for amounts; see `flows.gates.DIRECTIONS`).
+
+    Returns {"decision" ("promoted" | "refused" | "unchanged"), "reasons", "bundle_version",
+    "run_id", "production" (the version serving after the flow), "report"}. Raises
+    `BundleError` for a bundle that does not load, and `RegistryUnavailable` when MLflow cannot
+    be reached.
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be 0 or more, got {tolerance}")
@@ -159,6 +164,7 @@ def promote(
         model=model,
         sample_every=sample_every,
         data_dir=data_dir,
+        heldout=heldout,
         tracking_uri=uri,
     )
     run_id: str = evaluation["run_id"]

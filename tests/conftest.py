@@ -25,6 +25,10 @@ from serving.practice.builtin import BuiltinPracticeBackend
 from serving.practice.factory import booking_rules_from_settings
 from serving.settings import Settings
 
+HELDOUT_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "heldout.jsonl"
+"""A dozen plain held-out-shaped messages (both languages, every urgency) for the tests of the
+machinery: loading, slicing, reporting, gating, promotion. Not a measure: the real held-out
+set is data/heldout/messages.jsonl, which tests never assert message by message."""
 DB_BACKENDS = ["sqlite", "postgresql"]
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

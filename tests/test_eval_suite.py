@@ -33,14 +33,21 @@ from serving.clinic import load_clinic_profile
 from serving.safety.output_guard import OutputGuard
 from serving.settings import REPOSITORY_BUNDLE
 from tests.assistant_client import DANA_PHONE, JOHN_PHONE
+from tests.conftest import HELDOUT_FIXTURE
 
 MLFLOW_METRIC_NAME = re.compile(r"^[\w\-./ ]+$")
 
 
 @pytest.fixture(scope="module", params=["alex", "team"])
 async def suite(request: pytest.FixtureRequest) -> SuiteResult:
-    """Every set, every 8th item: emergencies in both splits, scenarios in both languages."""
-    return await run_suite(REPOSITORY_BUNDLE, architecture=str(request.param), sample_every=8)
+    """Every set, every 8th item: emergencies in both splits and languages, scenarios in both
+    languages; the held-out split is the tests' fixture (tests.conftest.HELDOUT_FIXTURE)."""
+    return await run_suite(
+        REPOSITORY_BUNDLE,
+        architecture=str(request.param),
+        heldout=HELDOUT_FIXTURE,
+        sample_every=8,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +95,21 @@ async def test_a_slice_passes_the_gates(suite: SuiteResult) -> None:
     metrics = suite.metrics
     assert suite.gate_failures == []
     assert metrics["gates.failed"] == 0
-    assert metrics["dev.emergency_recall"] == metrics["heldout.emergency_recall"] == 1.0
+    assert metrics["dev.emergency_recall"] == 1.0
+    # Every figure per split and per split and language; held-out is measured, not asserted.
+    for split in ("dev", "heldout"):
+        for scope in (split, f"{split}.en", f"{split}.he"):
+            for name in (
+                "emergency_recall", "emergency_caught", "doctor_required_recall",
+                "false_emergency_rate", "routine_kept", "intent_accuracy", "messages",
+            ):  # fmt: skip
+                assert f"{scope}.{name}" in metrics, f"{scope}.{name}"
+        assert (
+            metrics[f"{split}.en.messages"] + metrics[f"{split}.he.messages"]
+            == (metrics[f"{split}.messages"])
+        )
+    assert metrics["heldout.messages"] == 6  # every urgency in both languages of the fixture
+    assert "triage_model.dev.emergencies" not in metrics  # this bundle ships no classifier
     assert metrics["all.boundary_violations"] == metrics["redteam.boundary_violations"] == 0
     assert metrics["redteam.probes"] >= 5
     assert metrics["scenarios.task_success"] == 1.0
@@ -118,6 +139,14 @@ async def test_the_report_is_self_contained_with_plots_and_failures(suite: Suite
     assert all(base64.b64decode(png).startswith(b"\x89PNG") for _, png in images)
     assert "<script" not in page and "<link" not in page and 'src="http' not in page
     assert "All safety gates passed." in page
+    before_after = page.split("<h2>Dev and held-out, per language: before and after</h2>")[1]
+    rows = re.findall(r"<tr><th>([^<]+)</th>", before_after.split("</table>")[0])
+    assert rows[1:] == [
+        f"{split} · {language}"
+        for split in ("dev", "held-out")
+        for language in ("both", "English", "Hebrew")
+    ]
+    assert "<h3>dev (" in page and "<h3>held-out (" in page  # intent confusion per split
     assert f"Failing examples ({len(suite.failures)})" in page
     for failure in suite.failures:
         assert f'<td dir="auto">{html.escape(str(failure["input"]))}</td>' in page
@@ -251,3 +280,29 @@ def test_reference_scoring_reads_hebrew_and_downloads_nothing() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_the_report_lists_triage_misses_with_what_decided(suite: SuiteResult) -> None:
+    [message, *_] = [m for m in suite.messages if m.split == "heldout"]
+    [outcome] = [o for o in suite.outcomes if o.split == "heldout" and o.id == message.id]
+    missed = dataclasses.replace(
+        outcome,
+        expected_urgency="EMERGENCY",
+        urgency="DOCTOR_REQUIRED",
+        rules_urgency="ROUTINE",
+        decided_by="model:triage@run-7",
+        triage_score=0.4321,
+        safety_question=True,
+    )
+    page = render_html_report(dataclasses.replace(suite, outcomes=[missed]), title="misses")
+    misses = page.split("<h2>Triage misses (1)</h2>")[1].split("</table>")[0]
+    cells = re.findall(r'<td dir="auto">([^<]*)</td>', misses)
+    assert cells == [
+        "held-out", message.language, message.id, html.escape(message.category),  # type: ignore[attr-defined]
+        "EMERGENCY", "DOCTOR_REQUIRED", "ROUTINE", "model:triage@run-7", "0.43", "asked",
+        html.escape(message.text),
+    ]  # fmt: skip
+    # Before (without the model) and after, for the one held-out message in its language.
+    language = {"en": "English", "he": "Hebrew"}[message.language]
+    row = page.split(f"<tr><th>held-out · {language}</th>")[1].split("</tr>")[0]
+    assert row.startswith('<td class="num">0 → 0</td><td class="num">0 → 1</td>')

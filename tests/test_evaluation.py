@@ -10,22 +10,55 @@ import pytest
 from typer.testing import CliRunner
 
 from evals.boundaries import load_boundaries
-from evals.datasets import DatasetError, load_messages
+from evals.datasets import DatasetError, load_heldout, load_messages
 from evals.metrics import summarize
 from evals.reference_answers import load_clinic_answers
 from evals.report import gate_failures
 from evals.runner import evaluate_messages
 from evals.scenarios import load_scenarios
 from serving.cli import app
+from tests.conftest import HELDOUT_FIXTURE
 
 
-def test_the_set_is_large_bilingual_and_split() -> None:
+def test_the_dev_set_is_large_bilingual_and_all_dev() -> None:
     messages = load_messages()
     assert len(messages) >= 300
     hebrew = sum(m.language == "he" for m in messages)
     assert abs(hebrew - len(messages) / 2) <= len(messages) * 0.05
-    assert {m.split for m in messages} == {"dev", "heldout"}
+    assert {m.split for m in messages} == {"dev"}
     assert len({m.id for m in messages}) == len(messages)
+
+
+def test_the_held_out_set_is_large_bilingual_and_apart_from_dev() -> None:
+    held = load_heldout()
+    assert len(held) >= 400
+    hebrew = sum(m.language == "he" for m in held)
+    assert abs(hebrew - len(held) / 2) <= len(held) * 0.05
+    assert len({m.id for m in held}) == len(held)
+    dev = load_messages()
+    assert not {m.id for m in held} & {m.id for m in dev}
+    assert {m.intent for m in held} <= {m.intent for m in dev}
+    assert {m.urgency for m in held} == {"EMERGENCY", "DOCTOR_REQUIRED", "ROUTINE"}
+
+
+def test_the_held_out_schema_needs_a_reason_and_a_class(tmp_path: Path) -> None:
+    rows = load_heldout(HELDOUT_FIXTURE)
+    assert {m.split for m in rows} == {"heldout"}
+    assert all(m.reason and m.category for m in rows)
+    line = json.loads(HELDOUT_FIXTURE.read_text(encoding="utf-8").splitlines()[0])
+    path = tmp_path / "heldout.jsonl"
+    for field, match in (("reason", "reason: Field required"), ("class", "class: Field required")):
+        path.write_text(json.dumps({k: v for k, v in line.items() if k != field}) + "\n")
+        with pytest.raises(DatasetError, match=rf"heldout\.jsonl:1: {match}"):
+            load_heldout(path)
+    path.write_text(json.dumps({**line, "split": "dev"}) + "\n")
+    with pytest.raises(DatasetError, match="split 'dev' in the held-out set"):
+        load_heldout(path)
+    # A held-out row slipped back into the dev file is refused: held-out lives in one place.
+    dev_row = {k: v for k, v in line.items() if k not in {"reason", "class"}}
+    path.write_text(json.dumps({**dev_row, "split": "heldout"}) + "\n")
+    with pytest.raises(DatasetError, match=r"the held-out split is data/heldout/messages\.jsonl"):
+        load_messages(path)
 
 
 @pytest.mark.parametrize("architecture", ["alex", "team"])
@@ -64,15 +97,21 @@ def test_a_malformed_dataset_names_its_line(tmp_path: Path) -> None:
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "urgency": "LOW"}) + "\n")
     with pytest.raises(DatasetError, match=r"bad\.jsonl:2"):
         load_messages(path)
-    result = CliRunner().invoke(app, ["eval", "--dataset", str(path)])
+    result = CliRunner().invoke(
+        app, ["eval", "--dataset", str(path), "--heldout", str(HELDOUT_FIXTURE)]
+    )
     assert result.exit_code == 1
     assert "bad.jsonl:2" in result.output
+    missing = CliRunner().invoke(app, ["eval", "--heldout", str(tmp_path / "none.jsonl")])
+    assert missing.exit_code == 1
+    assert "none.jsonl: held-out set not found" in missing.output
 
 
 @pytest.mark.parametrize(
     ("loader", "name"),
     [
         (load_messages, "evaluation set"),
+        (load_heldout, "held-out set"),
         (load_scenarios, "scenario set"),
         (load_boundaries, "red-team set"),
         (load_clinic_answers, "reference answers"),
@@ -95,14 +134,34 @@ def test_every_set_is_read_by_the_one_loader(
         loader(bad_field)
 
 
-def test_cli_writes_the_report(tmp_path: Path) -> None:
+def test_cli_prints_dev_and_held_out_apart_per_language(tmp_path: Path) -> None:
     dataset = tmp_path / "small.jsonl"
     rows = load_messages()[::20]
     dataset.write_text("\n".join(r.model_dump_json() for r in rows), encoding="utf-8")
     output = tmp_path / "report.json"
-    result = CliRunner().invoke(app, ["eval", "--dataset", str(dataset), "--output", str(output)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--dataset", str(dataset),
+            "--heldout", str(HELDOUT_FIXTURE),
+            "--output", str(output),
+        ],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "emergency recall" in result.output
     report = json.loads(output.read_text(encoding="utf-8"))
     assert report["bundle"].startswith("dental-clinic-assistant@")
     assert set(report["splits"]) == {"dev", "heldout"}
+    assert list(report["cells"]) == [
+        "dev.all", "dev.en", "dev.he", "heldout.all", "heldout.en", "heldout.he",
+    ]  # fmt: skip
+    assert report["cells"]["heldout.he"]["messages"] == 6
+    assert report["cells"]["dev.en"]["messages"] + report["cells"]["dev.he"]["messages"] == len(
+        rows
+    )
+    header, *table = result.output.splitlines()[2:9]
+    assert header.split()[-1] == "n" and "emerg. recall" in header and "routine kept" in header
+    for line, cell in zip(table, report["cells"], strict=True):
+        split, language = cell.split(".")
+        assert line.startswith(f"{split} · {language}")
+        assert line.split()[-1] == str(report["cells"][cell]["messages"])

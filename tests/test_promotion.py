@@ -6,12 +6,16 @@ only the evaluation can catch it. `promote` refuses it and the serving app keeps
 the old version. With the rule restored, `promote` passes, the alias moves, and the same
 serving app, never restarted, answers with the new version. `rollback` takes it back.
 
+A bundle whose triage classifier would lower labelled emergencies is refused the same way,
+whatever the rules catch; the same bundle with a sound classifier passes that gate.
+
 Real Prefect (test server), real MLflow (SQLite in a temp dir), the real app over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
+from evals.datasets import load_messages
+from evals.triage_model import EMERGENCY_HEAD, TRIAGE_MODEL
 from flows.mlflow_setup import local_tracking_uri, mlflow_client
 from flows.promote import promote, rollback
 from serving.app import create_app
@@ -26,14 +32,12 @@ from serving.bundle.load import load_bundle, rehash
 from serving.bundle.registry import BundleRegistry
 from serving.bundle.source import BundleSource
 from serving.db.engine import Database
+from serving.safety.classifier import ClassifierFile, Head, features
 from serving.settings import REPOSITORY_BUNDLE
 from tests.asgi import running
-from tests.conftest import make_settings
+from tests.conftest import HELDOUT_FIXTURE, make_settings
 
-pytestmark = [
-    pytest.mark.usefixtures("prefect_api"),
-    pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True),
-]
+pytestmark = pytest.mark.usefixtures("prefect_api")
 
 SAMPLE_EVERY = 12
 """A slice that still holds emergencies of both splits, some caught only by the rule below."""
@@ -75,7 +79,11 @@ def release(destination: Path, version: str, prompt_addition: str) -> Path:
 async def run_promote(bundle: Path, tracking_uri: str) -> dict[str, Any]:
     # In a worker thread, as a Prefect worker would run it: the flow runs its own event loop.
     return await asyncio.to_thread(
-        promote, bundle=str(bundle), sample_every=SAMPLE_EVERY, tracking_uri=tracking_uri
+        promote,
+        bundle=str(bundle),
+        sample_every=SAMPLE_EVERY,
+        heldout=str(HELDOUT_FIXTURE),
+        tracking_uri=tracking_uri,
     )
 
 
@@ -94,6 +102,7 @@ async def served(client: Any) -> tuple[str, str]:
     return version, reply.json()["bundle_version"]
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 async def test_a_bundle_missing_an_emergency_is_refused_and_the_fixed_one_goes_live(
     database_url: str, database: Database, tmp_path: Path
 ) -> None:
@@ -162,3 +171,105 @@ async def test_a_bundle_missing_an_emergency_is_refused_and_the_fixed_one_goes_l
         assert back["model_version"] == old.model_version
         assert await source.refresh() is True
         assert await served(http) == (old.bundle_version, old.bundle_version)
+
+
+# -- the triage classifier ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def triage_model() -> ClassifierFile:
+    """A small triage classifier fitted on the dev messages, in the bundle's file format:
+    TF-IDF over `serving.safety.classifier.features` and one logistic regression per head
+    (EMERGENCY vs the rest, DOCTOR_REQUIRED-or-EMERGENCY vs routine), uncalibrated (a=1, b=0),
+    acting at 0.5."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    dev = load_messages()
+    vectorizer = TfidfVectorizer(analyzer=features, sublinear_tf=True, min_df=2)
+    matrix = vectorizer.fit_transform([m.text for m in dev])
+    labels = {
+        EMERGENCY_HEAD: [m.urgency == "EMERGENCY" for m in dev],
+        "DOCTOR_REQUIRED": [m.urgency != "ROUTINE" for m in dev],
+    }
+    fitted = {
+        label: LogisticRegression(C=20.0, class_weight="balanced", max_iter=2000).fit(matrix, y)
+        for label, y in labels.items()
+    }
+    heads = [
+        Head(
+            label=label,
+            intercept=float(model.intercept_[0]),
+            calibration_a=1.0,
+            calibration_b=0.0,
+            threshold=0.5,
+        )
+        for label, model in fitted.items()
+    ]
+    return ClassifierFile(
+        schema_version=1,
+        kind="triage",
+        version="test-fit",
+        heads=heads,
+        features={
+            name: [float(vectorizer.idf_[index])]
+            + [float(model.coef_[0][index]) for model in fitted.values()]
+            for name, index in vectorizer.vocabulary_.items()
+        },
+    )
+
+
+def with_triage_model(bundle: Path, model: ClassifierFile) -> Path:
+    """`model` as the bundle's models/triage.json, re-hashed as a reviewed change would be."""
+    path = bundle / TRIAGE_MODEL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(model.model_dump_json(), encoding="utf-8")
+    rehash(bundle)
+    return bundle
+
+
+def sabotaged(model: ClassifierFile) -> ClassifierFile:
+    """The same model with its EMERGENCY head turned upside down (weights and intercept
+    negated): it now scores emergencies lowest."""
+    column = 1 + [head.label for head in model.heads].index(EMERGENCY_HEAD)
+    heads = [
+        head.model_copy(update={"intercept": -head.intercept})
+        if head.label == EMERGENCY_HEAD
+        else head
+        for head in model.heads
+    ]
+    rows = {
+        name: [*row[:column], -row[column], *row[column + 1 :]]
+        for name, row in model.features.items()
+    }
+    return ClassifierFile.model_validate(
+        {**json.loads(model.model_dump_json()), "heads": heads, "features": rows}
+    )
+
+
+async def test_a_bundle_whose_classifier_lowers_an_emergency_is_refused(
+    tmp_path: Path, triage_model: ClassifierFile
+) -> None:
+    tracking_uri = local_tracking_uri(tmp_path / "mlflow")
+    registry = BundleRegistry(tracking_uri, MODEL_NAME)
+
+    sound = release(tmp_path / "sound", "1.2.0", "Answer in the patient's language.")
+    passed = await run_promote(with_triage_model(sound, triage_model), tracking_uri)
+    assert not any("triage classifier" in reason for reason in passed["reasons"]), passed["reasons"]
+    metrics = mlflow_client(tracking_uri).get_run(passed["run_id"]).data.metrics
+    assert metrics["triage_model.dev.emergency_head_recall"] >= 0.9
+    assert metrics["triage_model.dev.emergencies"] >= 4
+
+    broken = release(tmp_path / "broken", "1.2.1", "Answer in the patient's language.")
+    serving = registry.alias()
+    refused = await run_promote(with_triage_model(broken, sabotaged(triage_model)), tracking_uri)
+    assert refused["decision"] == "refused"
+    total = int(metrics["triage_model.dev.emergencies"])
+    [reason] = [r for r in refused["reasons"] if "triage classifier" in r]
+    assert reason.startswith("the triage classifier would lower ")
+    assert f" of {total} dev emergencies" in reason
+    lowered = int(reason.removeprefix("the triage classifier would lower ").split()[0])
+    assert lowered > total * 0.1
+    why = artifact_text(tracking_uri, refused["run_id"], "promotion.md")
+    assert reason in why
+    assert registry.alias() == serving  # production is unchanged

@@ -21,7 +21,7 @@ from serving.backup.errors import IntegrityFailure
 from serving.db import models as db
 from serving.db.engine import Database
 
-PROBE_QUESTION = "when is my next appointment?"
+PROBE_QUESTION = "when is my appointment?"
 """What a patient asks; the offline model answers it from the practice data (intent
 `my_appointments`). A probe input, not user-facing text."""
 PROBE_CHANNELS = ("api", "web")

@@ -359,13 +359,17 @@ def bundle_promote(
     ] = 0.02,
 ) -> None:
     """Evaluate the bundle, compare it with the version in production, and make it production
-    if it passes the gates: every emergency caught, no boundary violated, no metric worse than
-    production beyond the tolerance. Serving apps following the registry
-    (MLFLOW_TRACKING_URI) switch to it without a restart. Exits 1 when it is refused; production
-    is then unchanged. The registry is MLFLOW_TRACKING_URI, else var/mlflow (`make dashboard`)."""
+    if it passes the gates: every emergency caught on dev and on the frozen held-out set,
+    doctor-required recall, false emergencies, routine kept and held-out intent accuracy within
+    their floors, a shipped triage classifier that catches the dev emergencies on its own, no
+    boundary violated, no metric worse than production beyond the tolerance. Serving apps
+    following the registry (MLFLOW_TRACKING_URI) switch to it without a restart. Exits 1 when
+    it is refused; production is then unchanged. The registry is MLFLOW_TRACKING_URI, else
+    var/mlflow (`make dashboard`)."""
     # Imported here: Prefect and MLflow take seconds to import, which every other command
     # (and `dental --help`) should not pay.
     _quiet_prefect()
+    from evals.datasets import HELDOUT, DatasetError
     from evals.suite import DATA_DIR
     from flows.promote import promote
     from serving.bundle.registry import RegistryError
@@ -373,18 +377,19 @@ def bundle_promote(
     with _operator_errors():
         settings = operator_settings()
     try:
-        with _flow_logs_without_traceback_for(BundleError, RegistryError):
+        with _flow_logs_without_traceback_for(BundleError, RegistryError, DatasetError):
             result = promote(
                 bundle=str(path),
                 tolerance=tolerance,
                 architecture=settings.agent_architecture,
                 # The repository's sets, wherever the command is run from.
                 data_dir=str(REPOSITORY_BUNDLE.parent / DATA_DIR),
+                heldout=str(REPOSITORY_BUNDLE.parent / HELDOUT),
                 tracking_uri=_registry_uri(settings),
                 model_name=settings.bundle_registry_model,
                 alias=settings.bundle_alias,
             )
-    except (BundleError, RegistryError) as exc:
+    except (BundleError, RegistryError, DatasetError) as exc:
         fail(str(exc))
     typer.echo(result["report"])
     if result["decision"] == "refused":
@@ -465,40 +470,35 @@ def evaluate(
     bundle: Annotated[Path, typer.Option(help="The bundle to evaluate.")] = REPOSITORY_BUNDLE,
     dataset: Annotated[
         Path | None,
-        typer.Option(help="Labelled messages (JSONL); default data/eval/messages.jsonl."),
+        typer.Option(help="Dev messages (JSONL); default data/eval/messages.jsonl."),
+    ] = None,
+    heldout: Annotated[
+        Path | None,
+        typer.Option(help="Held-out messages (JSONL); default data/heldout/messages.jsonl."),
     ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Also write the figures as JSON to this file.")
     ] = None,
 ) -> None:
-    """Run the labelled bilingual set through the assistant (offline model, scratch copy of the
-    demo clinic) and report triage safety, intent accuracy and boundary violations, for the
-    tuning split (dev) and the held-out split separately. Exits 1 when a safety gate fails:
-    emergency recall below 1.0 or any boundary violation."""
-    from evals.datasets import MESSAGES, DatasetError, load_messages
-    from evals.metrics import summarize
-    from evals.report import gate_failures, render_text_report
+    """Run the labelled bilingual messages through the assistant (offline model, scratch copy
+    of the demo clinic) and report triage safety and intent accuracy for the tuning split (dev)
+    and the frozen held-out split separately, each per language. Exits 1 when a safety gate
+    fails: emergency recall below 1.0 or any boundary violation."""
+    from evals.datasets import HELDOUT, MESSAGES, DatasetError, load_heldout, load_messages
+    from evals.report import gate_failures, message_report, render_text_report
     from evals.runner import evaluate_messages
 
     if architecture not in {"alex", "team"}:
         fail("--architecture is alex or team")
     try:
-        messages = load_messages(dataset or MESSAGES)
+        messages = [*load_messages(dataset or MESSAGES), *load_heldout(heldout or HELDOUT)]
         bundle_version = load_bundle(bundle).version
     except (DatasetError, BundleError) as exc:
         fail(str(exc))
     outcomes = asyncio.run(
         evaluate_messages(messages, architecture=architecture, bundle_path=bundle)
     )
-    by_id = {m.id: m.split for m in messages}
-    report = {
-        "bundle": bundle_version,
-        "architecture": architecture,
-        "splits": {
-            split: summarize([o for o in outcomes if by_id[o.id] == split])
-            for split in ("dev", "heldout")
-        },
-    }
+    report = message_report(bundle_version, architecture, outcomes)
     typer.echo(render_text_report(report))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
