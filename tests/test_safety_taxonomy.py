@@ -418,3 +418,140 @@ def test_the_reply_follows_the_most_urgent_class(triager: Triager) -> None:
     assert "emergency.suicidal_thoughts" in overdose.reasons
     assert triager.triage("my tooth hurts").reply is None
     assert triager.emergency_reply("en", CRISIS) != triager.emergency_reply("en", MEDICAL)
+
+
+# -- more ways to say it: lay words, typos of grammar, someone else's condition ------------------
+
+OTHER_WORDINGS_EMERGENCY = [
+    "after the numbing shot i got itchy bumps everywhere and my voice went weird",
+    "my tongue feels huge after the penicillin",
+    "she got red blotches and says her throat is closing up",
+    "took an antibiotic and now im wheezy",
+    "im allergic to penicilin and they gave it to me, now hives and dizzy",
+    "pulled tooth 3 days ago now fever 39 and my whole cheek is hard as a rock",
+    "my jaw is red hot and swollen and I have the chills",
+    "hes burning up and making no sense",
+    "my mom fainted after the injection and is mumbling and not making sense",
+    "my dad blacked out and hes not responding to us",
+    "grandma is very drowsy and we cant wake her properly",
+    "my husband is type 1 and hes sweating and shaking and acting strange",
+    "diabetic kid pale and confused before his appointment",
+    "her mouth is drooping on one side and she cant smile",
+    "my speech is slurry and my right arm feels weak",
+    "he suddenly cant talk properly and his face looks lopsided",
+    "my son is having a fit",
+    "she started convulsing in the chair",
+    "crushing pain in my chest going down my left arm",
+    "i have pain in my chest and cant catch my breath",
+    "blood is pouring out of the socket",
+    "my pillow is soaked in blood",
+    "i have gone through 10 gauzes and it keeps bleeding",
+    "got hit with a baseball, my jaw is crooked and teeth wont close together",
+    "car crash, bleeding from the mouth, broke 3 teeth",
+    "my daughter fell on her face, mouth bleeding, front teeth broken",
+    "knocked out my adult front tooth playing hockey",
+    "the swelling is spreading down my neck",
+    "my eye is swelling shut from the tooth infection",
+    "i swallowed a whole bottle of tylenol",
+    "took 20 advil tablets, too many i know",
+    "i cant take it anymore i want to end my life",
+    "i have been cutting myself again",
+    "i want to kill myself",
+    "i think i took too much ibuprofen, like the whole pack",
+    "אחרי הזריקה יצאו לי נקודות אדומות שמגרדות והקול שלי נשמע מוזר",
+    "הלשון שלי ענקית אחרי האנטיביוטיקה",
+    "יש לה פריחה והיא אומרת שהגרון נסגר לה",
+    "עקרו לי שן לפני יומיים ועכשיו יש לי 39 חום והלחי קשה כמו אבן",
+    "הלסת אדומה חמה ונפוחה ויש לי צמרמורות",
+    "הוא קודח ומדבר שטויות",
+    "אמא שלי התעלפה אחרי ההרדמה ועכשיו היא ממלמלת ולא מבינה מה אומרים לה",
+    "אבא שלי איבד הכרה והוא לא מגיב",
+    "סבתא מאוד ישנונית ואנחנו לא מצליחים להעיר אותה",
+    "בעלי חולה סוכרת והוא מזיע רועד ומתנהג מוזר",
+    "הילד סוכרתי חיוור ומבולבל",
+    "הפה שלה נפול בצד אחד והיא לא מצליחה לחייך",
+    "הדיבור שלי מעורפל והיד הימנית חלשה",
+    "פתאום הוא לא מצליח לדבר והפנים שלו עקומות",
+    "לבן שלי יש פרכוסים",
+    "היא התחילה לפרכס בכיסא",
+    "כאב חזק בחזה שמקרין ליד שמאל",
+    "כואב לי בחזה ואני לא מצליח לנשום",
+    "דם שותת מהמכתשית",
+    "הכרית שלי ספוגה בדם",
+    "החלפתי כבר 10 גזות והדם ממשיך",
+    "קיבלתי כדור בייסבול בלסת, הלסת עקומה והשיניים לא נסגרות",
+    "תאונת דרכים, דם מהפה ונשברו לי 3 שיניים",
+    "הבת שלי נפלה על הפנים, מדממת מהפה והשיניים הקדמיות שבורות",
+    "עפה לי השן הקדמית במשחק הוקי",
+    "הנפיחות יורדת לצוואר",
+    "העין שלי נסגרת מהנפיחות",
+    "בלעתי בקבוק שלם של אקמול",
+    "לקחתי 20 כדורי אדוויל, יותר מדי אני יודע",
+    "אני לא יכול יותר, אני רוצה לשים סוף לחיים",
+    "אני שוב חותכת את עצמי",
+    "בא לי להתאבד",
+]
+
+OTHER_WORDINGS_DOCTOR = [
+    "is it better to do a root canal or just pull it?",
+    "my dentist said crown but could a big filling work instead of a crown",
+    "should i get an implant or a bridge",
+    "does this tooth need a root canal",
+    "is extraction really necessary or can you save it",
+    "there's a brown spot on my molar what could it be",
+    "noticed a little bump on my gum above the tooth, what is that",
+    "whats this white line on my cheek inside",
+    "what's this dark patch on my tongue",
+    "my front tooth is going dark, why",
+    "צריך לעקור או אפשר טיפול שורש?",
+    "עדיף כתר או סתימה גדולה?",
+    "שתל או גשר, מה מומלץ?",
+    "השן הזאת צריכה טיפול שורש?",
+    "יש לי נקודה שחורה על השן, מה זה?",
+    "גילתי בליטה קטנה על החניכיים, מה זה יכול להיות?",
+    "מה זה הפס הלבן בצד הפנימי של הלחי",
+    "השן הקדמית משנה צבע, למה?",
+    "I had a seizure years ago, can I have sedation",
+    "my dad had a heart attack last year, is it safe to do an extraction",
+]
+
+OTHER_WORDINGS_ROUTINE = [
+    "no pain at all, just need a cleaning",
+    "nothing hurts just want to book a checkup",
+    "i dont have any pain or bleeding, can i come tuesday",
+    "pain free so far, can i book my next cleaning",
+    "how much is a crown vs a bridge",
+    "whats the price difference between an implant or a bridge",
+    "what is this charge of 200 on my bill",
+    "what is the address of the clinic",
+    "can i pay with credit card or cash",
+    "i need to reschedule my filling appointment",
+    "אין לי שום כאב, רק רוצה לקבוע ניקוי",
+    "לא כואב כלום, רק בדיקה שגרתית",
+    "כמה עולה כתר לעומת גשר",
+    "מה זה החיוב של 200 שקל?",
+    "מה הכתובת של המרפאה",
+    "אפשר לשלם באשראי או במזומן?",
+    "צריך לקבוע תור לסתימה",
+    "תודה רבה, הכל היה מצוין",
+    "the website is not responding and i cant book",
+    "your phone line is not answering",
+    "I had a tooth knocked out as a kid, now i want to ask about implants price",
+    "my sugar is fine, just booking a cleaning",
+    "can i book the kids for a checkup, they fell asleep in the car lol",
+]
+
+
+@pytest.mark.parametrize("text", OTHER_WORDINGS_EMERGENCY)
+def test_other_wordings_of_red_flags_are_emergencies(triager: Triager, text: str) -> None:
+    assert triager.triage(text).urgency is Urgency.EMERGENCY, text
+
+
+@pytest.mark.parametrize("text", OTHER_WORDINGS_DOCTOR)
+def test_other_wordings_of_clinical_questions_need_a_dentist(triager: Triager, text: str) -> None:
+    assert triager.triage(text).urgency is Urgency.DOCTOR_REQUIRED, triager.triage(text)
+
+
+@pytest.mark.parametrize("text", OTHER_WORDINGS_ROUTINE)
+def test_other_wordings_of_administration_stay_routine(triager: Triager, text: str) -> None:
+    assert triager.triage(text).urgency is Urgency.ROUTINE, triager.triage(text)

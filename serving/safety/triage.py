@@ -156,8 +156,8 @@ class RuleMatcher:
             satisfied.add((rule_index, alternative, group))
 
         fired: list[IndicatorRule] = []
-        for rule_index, alternatives in enumerate(self._groups):
-            for alternative, count in enumerate(alternatives):
+        for rule_index in sorted({rule_index for rule_index, _, _ in satisfied}):
+            for alternative, count in enumerate(self._groups[rule_index]):
                 if count and all(
                     (rule_index, alternative, group) in satisfied for group in range(count)
                 ):
