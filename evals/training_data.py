@@ -2,8 +2,9 @@
 
     python -m evals.training_data --source data/eval --output data/training
 
-Only the `dev` split of `messages.jsonl` is read (`load_messages(split="dev")`): held-out
-messages never reach training, so they stay a measure. Each dev message is written as it is
+Only `data/eval/messages.jsonl` is read, every row of which is dev (`load_messages` refuses a
+held-out row there); the held-out set lives apart in `data/heldout/` and never reaches
+training, so it stays a measure. Each dev message is written as it is
 and as paraphrases that keep its labels, in the forms patients write: typos (a dropped,
 swapped or doubled letter; Hebrew letters that sound alike, ט/ת כ/ח א/ע), no casing or
 punctuation, voice-to-text run-ons, Hebrew prefixes attached or split off, fillers and slang,
@@ -256,7 +257,7 @@ def build_training_rows(
 ) -> list[TrainingRow]:
     """Every dev message of `source/messages.jsonl` and its paraphrases, in file order."""
     chosen = phrases or load_phrases()
-    dev = load_messages(source / MESSAGES.name, split="dev")
+    dev = load_messages(source / MESSAGES.name)
     if not dev:
         raise DatasetError(f"{source / MESSAGES.name}: no dev messages to train on")
     return [row for message in dev for row in paraphrase(message, chosen, seed)]

@@ -10,7 +10,7 @@ import pytest
 from serving.language import Language
 from serving.safety.input_guard import inspect_input
 from serving.safety.output_guard import AllowedData, OutputGuard
-from serving.safety.rules import SafetyRules, load_safety_rules
+from serving.safety.rules import ReplyKind, SafetyRules, load_safety_rules
 from serving.safety.triage import Triager
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +148,8 @@ def test_the_fixed_replies_pass_the_output_guard(
     triager = Triager(rules, clinic_urgent_line=CLINIC_URGENT_LINE, locale=locale)
     for reply in [
         triager.emergency_reply(language),
-        triager.emergency_reply(language, crisis=True),
+        triager.emergency_reply(language, ReplyKind.CRISIS),
+        triager.emergency_reply(language, ReplyKind.DENTAL),
         triager.doctor_required_reply(language),
         guard.safe_reply(language),
     ]:

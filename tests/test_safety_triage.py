@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from serving.safety.rules import SafetyRules, load_safety_rules
+from serving.safety.rules import ReplyKind, SafetyRules, load_safety_rules
 from serving.safety.triage import Triage, Triager, Urgency
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,8 @@ def _messages() -> list[dict[str, str]]:
 
 
 MESSAGES = _messages()
-EMERGENCIES = [m for m in MESSAGES if m["urgency"] == "EMERGENCY"]
+# The held-out split is measured and reported (`dental eval`), never asserted message by message.
+DEV_EMERGENCIES = [m for m in MESSAGES if m["urgency"] == "EMERGENCY" and m["split"] == "dev"]
 
 
 # -- the rules file ----------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_message_language_labels_follow_detect_language() -> None:
 # -- emergencies are never missed (dev; held-out is measured by the evaluation, never here) -----
 
 
-@pytest.mark.parametrize("message", EMERGENCIES, ids=[m["id"] for m in EMERGENCIES])
+@pytest.mark.parametrize("message", DEV_EMERGENCIES, ids=[m["id"] for m in DEV_EMERGENCIES])
 def test_every_dev_emergency_triages_emergency(triager: Triager, message: dict[str, str]) -> None:
     result = triager.triage(message["text"])
     assert result.urgency is Urgency.EMERGENCY, message["text"]
@@ -309,7 +310,7 @@ def test_emergency_beats_doctor_and_reasons_are_rule_ids(triager: Triager) -> No
         urgency=Urgency.EMERGENCY,
         reasons=("emergency.swelling_with_fever",),
         language="en",
-        crisis=False,
+        reply=ReplyKind.MEDICAL,
         decided_by="emergency.swelling_with_fever",
     )
     assert triager.triage("hello").reasons == ()
@@ -319,12 +320,12 @@ def test_suicidal_message_is_a_crisis_and_its_reply_gives_the_crisis_line(
     triager: Triager,
 ) -> None:
     result = triager.triage("i dont want to live anymore")
-    assert result.urgency is Urgency.EMERGENCY and result.crisis
+    assert result.urgency is Urgency.EMERGENCY and result.reply is ReplyKind.CRISIS
     assert "emergency.suicidal_thoughts" in result.reasons
-    reply = triager.emergency_reply("en", crisis=True)
+    reply = triager.emergency_reply("en", ReplyKind.CRISIS)
     assert "1201" in reply and "101" in reply
-    assert "1201" in triager.emergency_reply("he", crisis=True)
-    assert not triager.triage("my face is swollen and I cant swallow").crisis
+    assert "1201" in triager.emergency_reply("he", ReplyKind.CRISIS)
+    assert triager.triage("my face is swollen and I cant swallow").reply is ReplyKind.MEDICAL
 
 
 def test_emergency_reply_fills_numbers_and_the_clinic_urgent_line(triager: Triager) -> None:
@@ -339,7 +340,7 @@ def test_emergency_reply_fills_numbers_and_the_clinic_urgent_line(triager: Triag
 def test_replies_follow_the_locale(rules: SafetyRules) -> None:
     us = Triager(rules, clinic_urgent_line="+1 202-555-0100", locale="US")
     assert "911" in us.emergency_reply("en") and "101" not in us.emergency_reply("en")
-    assert "988" in us.emergency_reply("en", crisis=True)
+    assert "988" in us.emergency_reply("en", ReplyKind.CRISIS)
     assert us.locale_numbers == ("911", "988")
     with pytest.raises(ValueError, match="no emergency numbers for locale 'FR'"):
         Triager(rules, locale="FR")

@@ -61,6 +61,7 @@ from serving.practice.models import Patient
 from serving.ratelimit import RateKey, RateLimited, RateLimiter
 from serving.safety.input_guard import inspect_input
 from serving.safety.output_guard import AllowedData
+from serving.safety.rules import ReplyKind
 from serving.safety.triage import Triage, Urgency
 from serving.tools.actions import quick_actions
 
@@ -447,7 +448,9 @@ class Assistant:
                 )
             )
             turn.actions.append("emergency_escalation")
-            reply = runtime.triager.emergency_reply(turn.language, crisis=triage.crisis)
+            # A model-raised emergency names no class: the medical reply fits any.
+            kind = triage.reply or ReplyKind.MEDICAL
+            reply = runtime.triager.emergency_reply(turn.language, kind)
             return Answer(reply, triage.urgency.value, "emergency")
         if triage.safety_question and ask_safety:
             return self._ask_safety_question(runtime, turn, text, intent, triage)

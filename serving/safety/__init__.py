@@ -6,7 +6,7 @@ into `SafetyRules`; no prompt, role play or model failure can turn them off.
 
 from serving.safety.input_guard import InputVerdict, inspect_input
 from serving.safety.output_guard import AllowedData, GuardVerdict, OutputGuard
-from serving.safety.rules import SafetyRules, load_safety_rules
+from serving.safety.rules import ReplyKind, SafetyRules, load_safety_rules
 from serving.safety.triage import Triage, Triager, Urgency
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "GuardVerdict",
     "InputVerdict",
     "OutputGuard",
+    "ReplyKind",
     "SafetyRules",
     "Triage",
     "Triager",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 import string
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -125,16 +126,25 @@ class MatchingSettings(_Strict):
     resolved: PhraseLists = Field(
         description="Cues that the symptom is over, on either side (stopped, went away, עבר)."
     )
+    negations_after: PhraseLists | None = Field(
+        default=None, description="Cues right after a symptom that deny it (pain-free)."
+    )
     past: PhraseLists = Field(
-        description="Past-time expressions after the indicator (last year, בשנה שעברה)."
+        description=(
+            "Past-time expressions on either side of the indicator (last year, לפני שנתיים); "
+            "one word may stand inside them (2 years ago, לפני 3 שנים)."
+        )
     )
     ongoing: PhraseLists = Field(
         description="Cues that it is happening now; they cancel resolved/past (still, עדיין)."
     )
 
-    @field_validator("clause_breaks", "negations", "transparent", "resolved", "past", "ongoing")
+    @field_validator(
+        "clause_breaks", "negations", "transparent", "resolved", "past", "ongoing",
+        "negations_after",
+    )  # fmt: skip
     @classmethod
-    def _phrases(cls, value: PhraseLists, info: Any) -> PhraseLists:
+    def _phrases(cls, value: PhraseLists | None, info: Any) -> PhraseLists | None:
         _check_phrase_lists(value, f"matching.{info.field_name}")
         return value
 
@@ -162,9 +172,6 @@ class IndicatorRule(_Strict):
         description="A match with one of these close by does not count (baby tooth, crown).",
     )
     max_gap: int | None = Field(default=None, ge=0, le=5)
-    crisis: bool = Field(
-        default=False, description="Mental-health crisis: reply with the crisis line."
-    )
     persistent: bool = Field(
         default=False,
         description=(
@@ -189,6 +196,33 @@ class IndicatorRule(_Strict):
     def phrase_lists(self) -> list[PhraseLists]:
         lists = [self.any_of, *(self.all_of or []), self.unless_near]
         return [lists_ for lists_ in lists if lists_ is not None]
+
+
+class ReplyKind(StrEnum):
+    """Which fixed emergency reply fits a red flag."""
+
+    MEDICAL = "medical"
+    """Possibly life-threatening: call the emergency number now."""
+    DENTAL = "dental"
+    """A dental-only emergency (a knocked-out permanent tooth): the clinic's urgent line first,
+    the emergency number if it cannot be reached or it gets worse."""
+    CRISIS = "crisis"
+    """Suicidal thoughts or self-harm: the crisis line, and the emergency number if in danger."""
+
+
+# When rules of several kinds fire, the most urgent reply wins: an overdose with suicidal
+# words needs the ambulance first (the crisis reply still names it, the dental one does too).
+REPLY_PRECEDENCE = (ReplyKind.MEDICAL, ReplyKind.CRISIS, ReplyKind.DENTAL)
+
+
+class EmergencyRule(IndicatorRule):
+    """An emergency red flag: its reply and the published guidance it comes from."""
+
+    reply: ReplyKind = Field(description="The fixed reply that fits: medical, dental or crisis.")
+    source: str = Field(
+        min_length=3,
+        description="The published criteria this red flag follows (NHS 999, WAO 2020, FAST...).",
+    )
 
 
 class EmergencyNumbers(_Strict):
@@ -230,9 +264,18 @@ class Reply(_Strict):
 
 
 class Replies(_Strict):
-    emergency: Reply
+    emergency: Reply = Field(description="The medical emergency reply: call the number now.")
+    dental_emergency: Reply
     crisis: Reply
     doctor_required: Reply
+
+    def for_kind(self, kind: ReplyKind) -> Reply:
+        """The emergency reply that fits `kind`."""
+        return {
+            ReplyKind.MEDICAL: self.emergency,
+            ReplyKind.DENTAL: self.dental_emergency,
+            ReplyKind.CRISIS: self.crisis,
+        }[kind]
 
 
 class OutputRule(_Strict):
@@ -337,7 +380,7 @@ class SafetyRules(_Strict):
     vocabulary: dict[str, PhraseLists] = Field(
         default_factory=dict, description="Word classes, used in phrases as $NAME."
     )
-    emergency: list[IndicatorRule] = Field(min_length=1)
+    emergency: list[EmergencyRule] = Field(min_length=1)
     doctor_required: list[IndicatorRule] = Field(min_length=1)
     default_locale: str
     emergency_numbers: dict[str, EmergencyNumbers] = Field(min_length=1)

@@ -178,6 +178,8 @@ class PhraseMatcher(Generic[K]):
         self._deletion_index: dict[str, set[int]] = {}
         self._phrase_ids: dict[tuple[tuple[int, ...], int], int] = {}
         self._phrases: list[tuple[tuple[int, ...], int, list[K]]] = []
+        # Each phrase's words as a set: a phrase with a word the message lacks is skipped.
+        self._phrase_words: list[frozenset[int]] = []
         self._by_first_word: dict[int, list[int]] = {}
         self._token_cache: dict[str, frozenset[int]] = {}
 
@@ -216,6 +218,7 @@ class PhraseMatcher(Generic[K]):
             phrase_id = len(self._phrases)
             self._phrase_ids[signature] = phrase_id
             self._phrases.append((ids, max_gap, []))
+            self._phrase_words.append(frozenset(ids))
             self._by_first_word.setdefault(ids[0], []).append(phrase_id)
         keys = self._phrases[phrase_id][2]
         if key not in keys:
@@ -257,9 +260,12 @@ class PhraseMatcher(Generic[K]):
     def find_in(self, per_token: Sequence[frozenset[int]]) -> list[PhraseHit[K]]:
         """`find`, given each token's word ids (from `token_word_ids`)."""
         hits: list[PhraseHit[K]] = []
+        present = frozenset().union(*per_token)
         for start, word_ids in enumerate(per_token):
             for word_id in word_ids:
                 for phrase_id in self._by_first_word.get(word_id, ()):
+                    if not self._phrase_words[phrase_id] <= present:
+                        continue
                     words, max_gap, keys = self._phrases[phrase_id]
                     end = _extend(per_token, start, words, 1, max_gap)
                     if end is not None:

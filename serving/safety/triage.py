@@ -2,10 +2,12 @@
 
 `Triager(rules).triage(text)` reads a patient message against the indicator rules of
 `safety/rules.yaml`. Emergency beats doctor-required beats routine; the reasons are the ids of the
-rules that fired at the winning level. A match does not count when the message negates it ("no
-swelling", "לא כואב"), says it is over ("the bleeding stopped", "הנפיחות עברה") or past ("knocked
-out a baby tooth last year"), unless it also says it is happening now ("stopped but now again").
-Those exceptions are deliberately narrow: a missed emergency costs more than a false alarm.
+rules that fired at the winning level, and an emergency names the fixed reply that fits it
+(`ReplyKind`: medical, dental or crisis; docs/SAFETY_TAXONOMY.md lists every red flag). A match
+does not count when the message negates it ("no swelling", "לא כואב", "pain-free"), says it is
+over ("the bleeding stopped", "הנפיחות עברה") or long past ("two years ago", "לפני שנתיים"),
+unless the same clause says it is happening now ("stopped but now again", "שוב"). Those
+exceptions are deliberately narrow: a missed emergency costs more than a false alarm.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from serving.language import Language, detect_language
-from serving.safety.rules import IndicatorRule, MatchingSettings, PhraseLists, SafetyRules
+from serving.safety.rules import (
+    REPLY_PRECEDENCE,
+    EmergencyRule,
+    IndicatorRule,
+    MatchingSettings,
+    PhraseLists,
+    ReplyKind,
+    SafetyRules,
+)
 from serving.safety.text import PhraseHit, PhraseMatcher, clauses, hebrew_stems, phrase_words
 
 
@@ -29,8 +39,8 @@ class Urgency(StrEnum):
 class Triage:
     """The urgency of one message, the rule ids that decided it, and the message's language.
 
-    `crisis` is set when a fired emergency rule is a mental-health crisis: the reply then gives
-    the crisis line (`Triager.emergency_reply(language, crisis=True)`). `decided_by` names what
+    `reply` is set on an emergency: the kind of fixed reply that fits the red flags that fired
+    (`Triager.emergency_reply(language, triage.reply)`); None otherwise. `decided_by` names what
     set the urgency (rule ids, a model, or a fail-safe rule; "" when nothing fired), `score` the
     classifier's calibrated probability when it was consulted. `safety_question`: a possible
     danger without a clear red flag; the assistant asks the safety question before going on.
@@ -39,7 +49,7 @@ class Triage:
     urgency: Urgency
     reasons: tuple[str, ...]
     language: Language
-    crisis: bool = False
+    reply: ReplyKind | None = None
     decided_by: str = ""
     score: float | None = None
     safety_question: bool = False
@@ -48,8 +58,10 @@ class Triage:
 # Matcher keys: ("cue", kind, 0, 0), ("ind", rule, alternative, group) or ("unless", rule, 0, 0).
 _Key = tuple[str, int, int, int]
 # Cue kinds, in the order of their `MatchingSettings` fields.
-_CUE_FIELDS = ("negations", "transparent", "resolved", "past", "ongoing")
-_NEGATION, _TRANSPARENT, _RESOLVED, _PAST, _ONGOING = range(len(_CUE_FIELDS))
+_CUE_FIELDS = ("negations", "transparent", "resolved", "past", "ongoing", "negations_after")
+_NEGATION, _TRANSPARENT, _RESOLVED, _PAST, _ONGOING, _NEGATION_AFTER = range(len(_CUE_FIELDS))
+# Words allowed inside a cue phrase: a number in a past expression ("2 years ago").
+_CUE_GAP = {_PAST: 1}
 _ANY_OF, _ALL_OF = 0, 1
 # "hasn't stopped", "לא עבר": a resolved cue this close after a negation says the opposite.
 _NEGATED_CUE_DISTANCE = 1
@@ -98,8 +110,10 @@ class RuleMatcher:
         self._transparent: set[int] = set(indicator_words)
         if use_context:
             for kind, field_name in enumerate(_CUE_FIELDS):
-                lists: PhraseLists = getattr(settings, field_name)
-                words = self._add(rules, lists, ("cue", kind, 0, 0), 0)
+                lists: PhraseLists | None = getattr(settings, field_name)
+                if lists is None:
+                    continue
+                words = self._add(rules, lists, ("cue", kind, 0, 0), _CUE_GAP.get(kind, 0))
                 if kind == _TRANSPARENT:
                     self._transparent |= words
 
@@ -155,8 +169,8 @@ class RuleMatcher:
             satisfied.add((rule_index, alternative, group))
 
         fired: list[IndicatorRule] = []
-        for rule_index, alternatives in enumerate(self._groups):
-            for alternative, count in enumerate(alternatives):
+        for rule_index in sorted({rule_index for rule_index, _, _ in satisfied}):
+            for alternative, count in enumerate(self._groups[rule_index]):
                 if count and all(
                     (rule_index, alternative, group) in satisfied for group in range(count)
                 ):
@@ -197,16 +211,11 @@ class _Context:
         self.transparent = transparent
         # A negation inside an indicator phrase belongs to that phrase ("the mouth does not
         # open" in "הפה לא נפתח והלחי נפוחה" does not negate the swelling after it).
-        self.negations = [
-            cue
-            for cue in cues[_NEGATION]
-            if not any(
-                hit.start <= cue.start and cue.end <= hit.end and hit.end - hit.start > 1
-                for hit in indicators
-            )
-        ]
+        # Likewise a resolved cue: "ירד" in "הסוכר ירד" (sugar dropped) is the red flag itself.
+        self.negations = _outside_phrases(cues[_NEGATION], indicators)
         self.all_negations = cues[_NEGATION]
-        self.resolved = cues[_RESOLVED]
+        self.negations_after = cues[_NEGATION_AFTER]
+        self.resolved = _outside_phrases(cues[_RESOLVED], indicators)
         self.past = cues[_PAST]
         self.ongoing_clauses = {clause_of[hit.start] for hit in cues[_ONGOING]}
 
@@ -215,11 +224,14 @@ class _Context:
         return self.negated(hit) or (not persistent and self.resolved_or_past(hit))
 
     def negated(self, hit: PhraseHit[_Key]) -> bool:
-        """A negation cue shortly before `hit`, with only transparent words between.
+        """A negation cue shortly before `hit`, with only transparent words between, or a
+        denial right after it ("pain-free").
 
         A phrase that itself opens with a negation ("not waking up", "לא מפסיק לדמם") is not
         negated again by a word before it.
         """
+        if any(cue.start == hit.end for cue in self.negations_after):
+            return True
         if any(cue.start == hit.start for cue in self.all_negations):
             return False
         clause = self.clause_of[hit.start]
@@ -234,6 +246,7 @@ class _Context:
         return False
 
     def resolved_or_past(self, hit: PhraseHit[_Key]) -> bool:
+        """A resolved or past cue near `hit` in its clause, and nothing there saying "now"."""
         clause = self.clause_of[hit.start]
         if clause in self.ongoing_clauses:
             return False
@@ -244,9 +257,9 @@ class _Context:
             if _distance(cue, hit) <= window and not self._cue_negated(cue):
                 return True
         for cue in self.past:
-            if self.clause_of[cue.start] != clause or cue.start < hit.end:
+            if self.clause_of[cue.start] != clause or _overlaps(cue, hit):
                 continue
-            if cue.start - hit.end <= window:
+            if _distance(cue, hit) <= window:
                 return True
         return False
 
@@ -255,6 +268,20 @@ class _Context:
             0 <= cue.start - negation.end <= _NEGATED_CUE_DISTANCE
             for negation in self.all_negations
         )
+
+
+def _outside_phrases(
+    cues: list[PhraseHit[_Key]], indicators: list[PhraseHit[_Key]]
+) -> list[PhraseHit[_Key]]:
+    """The cues that are not a word inside a multi-word indicator phrase."""
+    return [
+        cue
+        for cue in cues
+        if not any(
+            hit.start <= cue.start and cue.end <= hit.end and hit.end - hit.start > 1
+            for hit in indicators
+        )
+    ]
 
 
 def _overlaps(a: PhraseHit[_Key], b: PhraseHit[_Key]) -> bool:
@@ -296,7 +323,6 @@ class Triager:
         self._matcher = RuleMatcher(
             rules, [*rules.emergency, *rules.doctor_required], use_context=True
         )
-        self._emergency_ids = frozenset(rule.id for rule in rules.emergency)
         fail_safe = rules.fail_safe
         self._fail_safe = RuleMatcher(
             rules, [*fail_safe.health, *fail_safe.danger], use_context=True, typos=fail_safe.typos
@@ -315,17 +341,19 @@ class Triager:
     def _by_rules(self, text: str) -> Triage:
         language = detect_language(text)
         fired = self._matcher.fired(text)
-        emergencies = [rule for rule in fired if rule.id in self._emergency_ids]
+        emergencies = [rule for rule in fired if isinstance(rule, EmergencyRule)]
         if emergencies:
             ids = tuple(rule.id for rule in emergencies)
+            kinds = {rule.reply for rule in emergencies}
+            reply = next(kind for kind in REPLY_PRECEDENCE if kind in kinds)
             return Triage(
                 Urgency.EMERGENCY,
                 ids,
                 language,
-                crisis=any(rule.crisis for rule in emergencies),
+                reply=reply,
                 decided_by=",".join(ids),
             )
-        doctor = [rule for rule in fired if rule.id not in self._emergency_ids]
+        doctor = [rule for rule in fired if not isinstance(rule, EmergencyRule)]
         if doctor:
             ids = tuple(rule.id for rule in doctor)
             return Triage(Urgency.DOCTOR_REQUIRED, ids, language, decided_by=",".join(ids))
@@ -352,9 +380,9 @@ class Triager:
             )
         return replace(placed, safety_question=danger) if danger else placed
 
-    def emergency_reply(self, language: Language, *, crisis: bool = False) -> str:
-        """The fixed emergency reply; with `crisis`, the one that leads with the crisis line."""
-        reply = self._rules.replies.crisis if crisis else self._rules.replies.emergency
+    def emergency_reply(self, language: Language, kind: ReplyKind = ReplyKind.MEDICAL) -> str:
+        """The fixed emergency reply of `kind` (a triage's `reply`): medical by default."""
+        reply = self._rules.replies.for_kind(kind)
         return self._fill(reply.lines(language), language)
 
     def safety_question(self, language: Language) -> tuple[str, str, str]:
