@@ -35,7 +35,7 @@ def triager(rules: SafetyRules) -> Triager:
 @pytest.mark.parametrize(
     "text",
     [
-        "there is a dark spot near the gum line of my front tooth, what is this",
+        "noticed a small bump on the inside of my lip this week",
         "my gums have looked kind of purple for a few days",
         "i take insulin every morning, is there anything to know before my visit",
         "my husband slipped in the shower and banged his chin",

@@ -61,7 +61,7 @@ MESSAGES = [
 
 @pytest.fixture(scope="module")
 def dev() -> list[LabelledMessage]:
-    return load_messages(EVAL / "messages.jsonl", split="dev")
+    return load_messages(EVAL / "messages.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_training_data_comes_from_dev_messages_only(
     originals = {row.origin: row.text for row in rows if row.augmentation == "original"}
     assert originals == {message.id: message.text for message in dev}
 
-    # A held-out row in the source never reaches the output, however it is labelled.
+    # A held-out row slipped into the source stops the build: it never reaches training.
     source = tmp_path / "eval"
     source.mkdir()
     marker = LabelledMessage(
@@ -109,10 +109,8 @@ def test_training_data_comes_from_dev_messages_only(
     )
     lines = [m.model_dump_json() for m in dev[:30]] + [marker.model_dump_json()]
     (source / "messages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    write_training_data(build_training_rows(source), tmp_path / "out", seed=11)
-    for name in (TRIAGE_FILE, INTENT_FILE):
-        written = (tmp_path / "out" / name).read_text(encoding="utf-8")
-        assert "zebra" not in written and "h9999" not in written
+    with pytest.raises(DatasetError, match="h9999: split 'heldout'"):
+        build_training_rows(source)
 
 
 def test_a_source_without_dev_messages_is_refused(tmp_path: Path) -> None:
