@@ -6,15 +6,23 @@ rules that fired at the winning level. A match does not count when the message n
 swelling", "לא כואב"), says it is over ("the bleeding stopped", "הנפיחות עברה") or past ("knocked
 out a baby tooth last year"), unless it also says it is happening now ("stopped but now again").
 Those exceptions are deliberately narrow: a missed emergency costs more than a false alarm.
+
+With a learned classifier (`Triager(rules, classifier=...)`, the bundle's `models/triage.json`)
+the rules are the floor and the model may only raise: a message the rules place below
+EMERGENCY becomes EMERGENCY when P(emergency) reaches the head's calibrated threshold, and a
+ROUTINE one DOCTOR_REQUIRED when P(doctor or emergency) reaches its own. The model never lowers
+what a rule decided; either way `Triage.score` keeps P(emergency), so a report shows what the
+model thought of every message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from serving.language import Language, detect_language
+from serving.safety.classifier import TextClassifier
 from serving.safety.rules import IndicatorRule, MatchingSettings, PhraseLists, SafetyRules
 from serving.safety.text import PhraseHit, PhraseMatcher, clauses, hebrew_stems, phrase_words
 
@@ -37,6 +45,12 @@ class Triage:
     reasons: tuple[str, ...]
     language: Language
     crisis: bool = False
+    decided_by: str = ""
+    """What set the urgency: comma-joined rule ids, `model:triage@<version>`, or "" when
+    nothing fired (ROUTINE)."""
+    score: float | None = None
+    """The triage classifier's calibrated probability when it was consulted: of the head that
+    raised the urgency, else of EMERGENCY. None without a classifier."""
 
 
 # Matcher keys: ("cue", kind, 0, 0), ("ind", rule, alternative, group) or ("unless", rule, 0, 0).
@@ -255,6 +269,36 @@ def _distance(a: PhraseHit[_Key], b: PhraseHit[_Key]) -> int:
     return b.start - a.end if a.end <= b.start else a.start - b.end
 
 
+MODEL_REASON = "model.triage"
+"""The reason a classifier-raised triage gives (its escalation shows it beside rule ids)."""
+
+
+def _raised(by_rules: Triage, classifier: TextClassifier, text: str) -> Triage:
+    """`by_rules`, or a higher urgency where the classifier is confident enough (one predict)."""
+    prediction = classifier.predict(text)
+    emergency = prediction.probabilities[Urgency.EMERGENCY.value]
+    decided_by = f"model:triage@{prediction.version}"
+    thresholds = classifier.thresholds
+    if by_rules.urgency is not Urgency.EMERGENCY and emergency >= thresholds[Urgency.EMERGENCY]:
+        return Triage(
+            Urgency.EMERGENCY,
+            (MODEL_REASON,),
+            by_rules.language,
+            decided_by=decided_by,
+            score=emergency,
+        )
+    doctor = prediction.probabilities[Urgency.DOCTOR_REQUIRED.value]
+    if by_rules.urgency is Urgency.ROUTINE and doctor >= thresholds[Urgency.DOCTOR_REQUIRED]:
+        return Triage(
+            Urgency.DOCTOR_REQUIRED,
+            (MODEL_REASON,),
+            by_rules.language,
+            decided_by=decided_by,
+            score=doctor,
+        )
+    return replace(by_rules, score=emergency)
+
+
 def _all(lists: PhraseLists) -> list[str]:
     return [phrase for phrases in lists.values() for phrase in phrases]
 
@@ -267,8 +311,15 @@ class Triager:
     """
 
     def __init__(
-        self, rules: SafetyRules, *, clinic_urgent_line: str = "", locale: str | None = None
+        self,
+        rules: SafetyRules,
+        *,
+        clinic_urgent_line: str = "",
+        locale: str | None = None,
+        classifier: TextClassifier | None = None,
     ) -> None:
+        if classifier is not None and classifier.kind != "triage":
+            raise ValueError(f"a {classifier.kind!r} classifier cannot triage")
         chosen = locale or rules.default_locale
         if chosen not in rules.emergency_numbers:
             raise ValueError(
@@ -284,6 +335,7 @@ class Triager:
             rules, [*rules.emergency, *rules.doctor_required], use_context=True
         )
         self._emergency_ids = frozenset(rule.id for rule in rules.emergency)
+        self._classifier = classifier
 
     @property
     def locale_numbers(self) -> tuple[str, str]:
@@ -291,19 +343,28 @@ class Triager:
         return self._numbers.emergency, self._numbers.crisis
 
     def triage(self, text: str) -> Triage:
+        """The rules' urgency, raised (never lowered) by the classifier when there is one."""
+        by_rules = self._by_rules(text)
+        if self._classifier is None:
+            return by_rules
+        return _raised(by_rules, self._classifier, text)
+
+    def _by_rules(self, text: str) -> Triage:
         language = detect_language(text)
         fired = self._matcher.fired(text)
         emergencies = [rule for rule in fired if rule.id in self._emergency_ids]
         if emergencies:
+            reasons = tuple(rule.id for rule in emergencies)
             return Triage(
                 Urgency.EMERGENCY,
-                tuple(rule.id for rule in emergencies),
+                reasons,
                 language,
                 crisis=any(rule.crisis for rule in emergencies),
+                decided_by=",".join(reasons),
             )
-        doctor = [rule for rule in fired if rule.id not in self._emergency_ids]
+        doctor = tuple(rule.id for rule in fired if rule.id not in self._emergency_ids)
         if doctor:
-            return Triage(Urgency.DOCTOR_REQUIRED, tuple(rule.id for rule in doctor), language)
+            return Triage(Urgency.DOCTOR_REQUIRED, doctor, language, decided_by=",".join(doctor))
         return Triage(Urgency.ROUTINE, (), language)
 
     def emergency_reply(self, language: Language, *, crisis: bool = False) -> str:
