@@ -25,6 +25,13 @@ class Outcome:
     llm_calls: int
     latency_ms: float
     tokens: int = 0
+    decided_by: str = ""
+    """What set the urgency: comma-joined rule ids, `model:triage@<version>`, or "" (nothing
+    fired)."""
+    triage_score: float | None = None
+    """The triage classifier's calibrated probability (None: the bundle has no classifier)."""
+    intent_source: str = ""
+    """What decided the intent: "rules", "model:intent@<version>" or "triage" (an emergency)."""
 
 
 def _ratio(part: int, whole: int) -> float | None:

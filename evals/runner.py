@@ -78,6 +78,9 @@ async def _run_all(
                 llm_calls=reply.llm_calls,
                 latency_ms=elapsed,
                 tokens=reply.tokens,
+                decided_by=reply.triage_decided_by or "",
+                triage_score=reply.triage_score,
+                intent_source=reply.intent_source,
             )
         )
     return outcomes

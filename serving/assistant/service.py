@@ -120,6 +120,14 @@ class Reply:
     add its own extras (a map) without reading the text again."""
     treatment: str | None = None
     """The treatment code the patient's text mentioned (e.g. "extraction")."""
+    triage_decided_by: str | None = None
+    """What set the urgency of the patient's text: rule ids, `model:triage@<version>`, or ""
+    when nothing fired; None for a button (not triaged)."""
+    triage_score: float | None = None
+    """The triage classifier's probability for the text, when the bundle has a classifier."""
+    intent_source: str = ""
+    """What decided the intent: "rules", "model:intent@<version>", "triage" (an emergency)
+    or "button"."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,9 @@ class Answer:
     agents: tuple[str, ...] = ()
     clinic_topic: str | None = None
     treatment: str | None = None
+    triage: Triage | None = None
+    """The text's triage (None for a button)."""
+    intent_source: str = ""
 
 
 class Assistant:
@@ -297,7 +308,12 @@ class Assistant:
         escalation = await self._store.finish_turn(
             conversation,
             message=PatientMessageLabels(
-                message_id=message_id, urgency=urgency, intent=intent, memory_pattern=pattern
+                message_id=message_id,
+                urgency=urgency,
+                intent=intent,
+                memory_pattern=pattern,
+                triage_decided_by=answer.triage.decided_by if answer.triage else None,
+                triage_score=answer.triage.score if answer.triage else None,
             ),
             reply=StoredReply(
                 text=reply_text,
@@ -335,6 +351,9 @@ class Assistant:
             guard_events=tuple(kind for kind, _ in guard_events),
             clinic_topic=answer.clinic_topic,
             treatment=answer.treatment,
+            triage_decided_by=answer.triage.decided_by if answer.triage else None,
+            triage_score=answer.triage.score if answer.triage else None,
+            intent_source=answer.intent_source,
         )
 
     async def _answer(
@@ -352,14 +371,19 @@ class Assistant:
                 reply = (await press_button(turn, button)).text
             except PracticeError as error:
                 reply = self._practice_failure(turn, error)
-            return Answer(reply, Urgency.ROUTINE.value, intent)
+            return Answer(reply, Urgency.ROUTINE.value, intent, intent_source="button")
         assert text is not None
         understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
+        triage = runtime.triager.triage(text)
         answer = await self._answer_text(
-            runtime, turn, text, understanding.intent.value, conversation, guard_events
+            runtime, turn, text, triage, understanding.intent.value, conversation, guard_events
         )
         return replace(
-            answer, clinic_topic=understanding.clinic_topic, treatment=understanding.treatment
+            answer,
+            clinic_topic=understanding.clinic_topic,
+            treatment=understanding.treatment,
+            triage=triage,
+            intent_source=answer.intent_source or understanding.intent_source,
         )
 
     async def _answer_text(
@@ -367,11 +391,11 @@ class Assistant:
         runtime: Runtime,
         turn: Turn,
         text: str,
+        triage: Triage,
         intent: str,
         conversation: ConversationRecord,
         guard_events: list[tuple[str, str]],
     ) -> Answer:
-        triage = runtime.triager.triage(text)
         if triage.urgency is Urgency.EMERGENCY:
             turn.escalations.append(
                 EscalationRequest(
@@ -380,7 +404,7 @@ class Assistant:
             )
             turn.actions.append("emergency_escalation")
             reply = runtime.triager.emergency_reply(turn.language, crisis=triage.crisis)
-            return Answer(reply, triage.urgency.value, "emergency")
+            return Answer(reply, triage.urgency.value, "emergency", intent_source="triage")
         verdict = inspect_input(text, runtime.bundle.safety)
         if verdict.injection:
             guard_events.append(("input_injection", ", ".join(verdict.reasons)))
@@ -504,8 +528,9 @@ class Assistant:
         return Verification(outcome=outcome, language=language, name=name)
 
     def triage(self, text: str) -> Triage:
-        """The urgency the bundle's safety rules give `text` (no model, nothing stored); the
-        text is cleaned, and refused with InvalidMessage, exactly as a chat message is."""
+        """The urgency the bundle's rules and triage classifier give `text` (no language model,
+        nothing stored); the text is cleaned, and refused with InvalidMessage, exactly as a
+        chat message is."""
         return self._runtime().triager.triage(clean_text(text))
 
     async def conversation(

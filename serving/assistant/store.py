@@ -67,6 +67,9 @@ class PatientMessageLabels:
     urgency: str
     intent: str
     memory_pattern: str
+    triage_decided_by: str | None = None
+    """What set the urgency (`Triage.decided_by`); None when the message was not triaged."""
+    triage_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ TURN_LEASE = timedelta(seconds=15)
 third of this while it runs (`renew_turn`), however long it waits on a model; a process that
 dies mid-turn holds the conversation at most this long."""
 _BUSY_BACKOFF_SECONDS = (0.005, 0.01, 0.02, 0.05, 0.1)
+_DECIDED_BY_CHARS = 160
+"""`messages.triage_decided_by`'s width: a message firing very many rules keeps the first."""
 
 
 class ConversationStore:
@@ -373,6 +378,8 @@ class ConversationStore:
                     urgency=message.urgency,
                     intent=message.intent,
                     memory_pattern=message.memory_pattern,
+                    triage_decided_by=_clipped(message.triage_decided_by, _DECIDED_BY_CHARS),
+                    triage_score=message.triage_score,
                 )
             )
             session.add(
@@ -576,3 +583,7 @@ def _record(
         idempotency_key=idempotency_key,
         answered=answered,
     )
+
+
+def _clipped(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else value[:limit]
