@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from evals.datasets import load_messages
+from evals.runner import evaluate_messages
 from serving.agents.offline.model import OfflineClinicModel
 from serving.bundle.load import BundleError, load_bundle
 from serving.bundle.runtime import build_runtime
 from serving.clinic import load_clinic_profile
-from serving.safety.classifier import TextClassifier
+from serving.safety.classifier import Prediction, TextClassifier
 from serving.safety.triage import Urgency
 from tests.classifier_models import bundle_with, constant, fit, to_file
 
@@ -129,3 +130,21 @@ def test_an_invalid_model_file_is_refused_naming_it(
     root = bundle_with(tmp_path / "b", {kind: content})  # type: ignore[dict-item]
     with pytest.raises(BundleError, match=problem):
         load_bundle(root)
+
+
+async def test_a_turn_asks_the_triage_classifier_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    predict = TextClassifier.predict
+
+    def counted(self: TextClassifier, text: str) -> Prediction:
+        asked.append(self.kind)
+        return predict(self, text)
+
+    monkeypatch.setattr(TextClassifier, "predict", counted)
+    bundle = bundle_with(tmp_path / "b", {"triage": constant("triage", TRIAGE_HEADS)})
+    messages = [m for m in DEV if m.urgency == "ROUTINE"][:3]
+    outcomes = await evaluate_messages(messages, bundle_path=bundle)
+    assert [o.urgency for o in outcomes] == ["EMERGENCY"] * 3
+    assert asked == ["triage"] * 3

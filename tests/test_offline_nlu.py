@@ -436,3 +436,10 @@ def test_only_an_intent_model_reads_intents() -> None:
     triage = TextClassifier(constant("triage", {"EMERGENCY": 0.5, "DOCTOR_REQUIRED": 0.5}))
     with pytest.raises(ValueError, match="a 'triage' classifier cannot read intents"):
         ClinicNLU(Lexicon.model_validate(lexicon_data()), intent_model=triage)
+
+
+@pytest.mark.parametrize("answer", ["yes please", "no thanks", "the second one", "כן", "2"])
+def test_an_answer_to_a_question_is_left_to_the_phrases(nlu: ClinicNLU, answer: str) -> None:
+    understood = understand(_with_model(book=0.99, cancel=0.99), answer)
+    assert understood == understand(nlu, answer)
+    assert understood.intent_source == "rules"

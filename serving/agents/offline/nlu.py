@@ -18,7 +18,8 @@ With an intent model (`ClinicNLU(lexicon, intent_model=...)`, the bundle's `mode
 the phrases still decide what they recognise clearly; where they leave `other` (nothing known
 was said) or are unsure (confidence below `scoring.model_below`), the model's best intent
 decides if its calibrated probability reaches that intent's threshold, and `confidence` is that
-probability. `intent_source` says which decided: "rules" or "model:intent@<version>".
+probability. A message that answers a question (yes, no, "the second one") is left to the
+phrases. `intent_source` says which decided: "rules" or "model:intent@<version>".
 
 Invoice numbers become "INV/YYYY/NNNN" only when the year is written ("INV/2026/0042",
 "inv 2026/42"); otherwise the bare number without leading zeros is kept ("inv 42",
@@ -170,8 +171,11 @@ class ClinicNLU:
                 for intent, weight in evidence.items():
                     scores[intent] += weight
         intent, confidence = self._decide(scores)
-        intent, confidence, source = self._by_model(text, intent, confidence)
         affirm, deny = self._answer(words, cue_matches)
+        ordinal = self._ordinal(words, date_positions)
+        source = "rules"
+        if not (affirm or deny or ordinal):  # an answer to a question is not a new request
+            intent, confidence, source = self._by_model(text, intent, confidence)
         return Understanding(
             language=detect_language(text),
             intent=intent,
@@ -186,7 +190,7 @@ class ClinicNLU:
             clinic_topic=max(topics, key=topics.__getitem__) if topics else None,
             affirm=affirm,
             deny=deny,
-            ordinal=self._ordinal(words, date_positions),
+            ordinal=ordinal,
         )
 
     def choose_day(self, text: str, options: WeekdayMismatch, *, today: date) -> date | None:
