@@ -27,9 +27,11 @@ class Outcome:
     tokens: int = 0
     split: str = "dev"
     decided_by: str = ""
-    """What set the urgency: rule ids, `model:triage@<version>`, `fail_safe.health`, or ""."""
+    """What set the urgency: rule ids, `model:triage@<version>`, a `fail_safe.*` id, or ""."""
     triage_score: float | None = None
-    """The triage classifier's calibrated probability, when it was consulted."""
+    """The triage classifier's calibrated probability (None: the bundle has no classifier)."""
+    intent_source: str = ""
+    """What decided the intent: "rules", "model:intent@<version>" or "triage" (an emergency)."""
     safety_question: bool = False
     """The assistant asked the safety question (possible danger, no clear red flag)."""
     rules_urgency: str = ""

@@ -13,7 +13,7 @@ from serving.assistant.service import Assistant, Inbound
 from serving.clinic import ClinicProfile
 from serving.practice.backend import PracticeBackend
 from serving.safety.output_guard import AllowedData, OutputGuard
-from serving.safety.triage import Triage, Triager
+from serving.safety.triage import Triager
 from serving.settings import REPOSITORY_BUNDLE
 
 EVAL_PATIENT_PHONE = "+12025550143"
@@ -71,7 +71,6 @@ async def _run_all(
         )
         elapsed = (time.perf_counter() - started) * 1000
         verdict = guard.check(reply.text, allowed=allowed)
-        triage = assistant.triage(message.text)
         outcomes.append(
             Outcome(
                 id=message.id,
@@ -86,17 +85,11 @@ async def _run_all(
                 latency_ms=elapsed,
                 tokens=reply.tokens,
                 split=message.split,
-                decided_by=_decided_by(triage),
-                triage_score=getattr(triage, "score", None),
-                safety_question=bool(getattr(triage, "safety_question", False)),
+                decided_by=reply.triage_decided_by or "",
+                triage_score=reply.triage_score,
+                intent_source=reply.intent_source,
+                safety_question="safety_question" in reply.actions,
                 rules_urgency=rules_only.triage(message.text).urgency.value,
             )
         )
     return outcomes
-
-
-def _decided_by(triage: Triage) -> str:
-    """What set the urgency (`Triage.decided_by`; the fired rule ids where a bundle's triage
-    does not say)."""
-    decided: str | None = getattr(triage, "decided_by", None)
-    return ", ".join(triage.reasons) if decided is None else decided

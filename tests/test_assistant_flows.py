@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from serving.practice.builtin import BuiltinPracticeBackend
 from serving.practice.factory import booking_rules_from_settings
 from tests.asgi import running
 from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.classifier_models import bundle_with, constant
 from tests.clinic_time import MONDAY, THURSDAY, next_weekday
 from tests.conftest import make_settings
 
@@ -324,3 +326,54 @@ async def test_invoice_amounts_match_the_backend(
     reply = await patient(client).send("what is my balance")
     assert f"{invoice.amount_due:,.2f}" in reply["reply"]
     assert invoice.amount_due == Decimal("450.00")
+
+
+async def _patient_message(database: Database, user_id: str, text: str) -> db.Message:
+    async with database.transaction() as session:
+        return (
+            await session.scalars(
+                select(db.Message)
+                .join(db.Conversation)
+                .where(
+                    db.Conversation.external_user_id == user_id,
+                    db.Message.role == "patient",
+                    db.Message.text == text,
+                )
+            )
+        ).one()
+
+
+async def test_each_patient_message_records_what_decided_its_urgency(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    john = patient(client, JOHN_PHONE)
+    emergency, routine = "knocked out my tooth, bleeding", PHRASES["book_cleaning"]["en"]
+    assert (await john.send(emergency))["urgency"] == "EMERGENCY"
+    assert (await john.send(routine))["urgency"] == "ROUTINE"
+    stored = await _patient_message(database, john.user_id, emergency)
+    assert stored.triage_decided_by == "emergency.avulsed_permanent_tooth"
+    assert stored.triage_score is None, "no classifier in the repository's bundle"
+    stored = await _patient_message(database, john.user_id, routine)
+    assert (stored.triage_decided_by, stored.triage_score) == ("", None)
+
+
+async def test_a_message_the_classifier_raised_records_the_model_and_its_score(
+    database_url: str, database: Database, architecture: str, tmp_path: Path
+) -> None:
+    triage = constant("triage", {"EMERGENCY": 0.2, "DOCTOR_REQUIRED": 0.85}, version="tri-2")
+    settings = make_settings(
+        database_url,
+        integration_key=INTEGRATION_KEY,
+        agent_architecture=architecture,
+        bundle_path=bundle_with(tmp_path / "bundle", {"triage": triage}),
+    )
+    text = PHRASES["address"]["en"]
+    async with running(create_app(settings, database=database)) as http:
+        john = patient(http, JOHN_PHONE)
+        reply = await john.send(text)
+    assert reply["urgency"] == "DOCTOR_REQUIRED"
+    assert reply["escalation"]["urgency"] == "DOCTOR_REQUIRED"
+    stored = await _patient_message(database, john.user_id, text)
+    assert stored.urgency == "DOCTOR_REQUIRED"
+    assert stored.triage_decided_by == "model:triage@tri-2"
+    assert stored.triage_score == pytest.approx(0.85)

@@ -17,6 +17,7 @@ from evals.report import gate_failures
 from evals.runner import evaluate_messages
 from evals.scenarios import load_scenarios
 from serving.cli import app
+from tests.classifier_models import bundle_with, constant
 from tests.conftest import HELDOUT_FIXTURE
 
 
@@ -165,3 +166,29 @@ def test_cli_prints_dev_and_held_out_apart_per_language(tmp_path: Path) -> None:
         split, language = cell.split(".")
         assert line.startswith(f"{split} · {language}")
         assert line.split()[-1] == str(report["cells"][cell]["messages"])
+
+
+async def test_each_outcome_says_what_decided_its_urgency_and_intent(tmp_path: Path) -> None:
+    dev = load_messages()
+    emergency = next(m for m in dev if m.urgency == "EMERGENCY")
+    routine = next(m for m in dev if m.urgency == "ROUTINE")
+    by_rules = await evaluate_messages([emergency, routine])
+    assert by_rules[0].decided_by and by_rules[0].decided_by.startswith("emergency.")
+    assert (by_rules[0].triage_score, by_rules[0].intent_source) == (None, "triage")
+    assert by_rules[1].intent_source == "rules"
+
+    bundle = bundle_with(
+        tmp_path / "bundle",
+        {
+            "triage": constant("triage", {"EMERGENCY": 0.01, "DOCTOR_REQUIRED": 0.01}),
+            "intent": constant("intent", {"greeting": 0.99}, version="i1"),
+        },
+    )
+    unknown = routine.model_copy(update={"id": "unknown", "text": "qwerty zxcv"})
+    with_models = await evaluate_messages([emergency, unknown], bundle_path=bundle)
+    assert with_models[0].decided_by == by_rules[0].decided_by, "the model never lowers"
+    assert with_models[0].triage_score == pytest.approx(0.01)
+    assert (with_models[1].intent, with_models[1].intent_source) == (
+        "greeting",
+        "model:intent@i1",
+    )

@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from serving.agents.offline.nlu import ClinicNLU, Intent, Understanding
 from serving.bundle.lexicon import Lexicon
+from serving.safety.classifier import TextClassifier
+from tests.classifier_models import constant
 
 ROOT = Path(__file__).resolve().parents[1]
 LEXICON = ROOT / "prompts" / "offline" / "lexicon.yaml"
@@ -384,3 +386,60 @@ def test_dev_intent_accuracy_per_language(nlu: ClinicNLU) -> None:
     assert set(totals) == {"en", "he"}
     for language, total in totals.items():
         assert correct[language] / total >= 0.85, (language, correct[language], total)
+
+
+# -- the intent model: it decides where the phrases are unsure ---------------------------------
+
+
+def _with_model(book: float, cancel: float, threshold: float = 0.5) -> ClinicNLU:
+    spec = constant(
+        "intent",
+        {"book_appointment": book, "cancel_appointment": cancel},
+        threshold=threshold,
+        version="i9",
+    )
+    return ClinicNLU(Lexicon.model_validate(lexicon_data()), intent_model=TextClassifier(spec))
+
+
+def test_the_intent_model_decides_what_the_phrases_do_not_know() -> None:
+    understood = understand(_with_model(book=0.8, cancel=0.1), "qwerty zxcv")
+    assert understood.intent is Intent.BOOK_APPOINTMENT
+    assert understood.intent_source == "model:intent@i9"
+    assert understood.confidence == 0.8
+
+
+def test_the_intent_model_decides_below_the_lexicons_confidence(nlu: ClinicNLU) -> None:
+    unsure = "the appointment tooth"
+    assert understand(nlu, unsure).confidence < lexicon_data()["scoring"]["model_below"]
+    understood = understand(_with_model(book=0.1, cancel=0.9), unsure)
+    assert (understood.intent, understood.intent_source) == (
+        Intent.CANCEL_APPOINTMENT,
+        "model:intent@i9",
+    )
+
+
+def test_clear_phrases_keep_their_intent_whatever_the_model_says(nlu: ClinicNLU) -> None:
+    clear = "I want to book a cleaning"
+    assert understand(nlu, clear).confidence >= lexicon_data()["scoring"]["model_below"]
+    understood = understand(_with_model(book=0.01, cancel=0.99), clear)
+    assert (understood.intent, understood.intent_source) == (Intent.BOOK_APPOINTMENT, "rules")
+    assert understood == understand(nlu, clear)
+
+
+def test_an_unsure_model_leaves_the_phrases_answer(nlu: ClinicNLU) -> None:
+    model = _with_model(book=0.6, cancel=0.2, threshold=0.7)
+    assert understand(model, "qwerty zxcv") == understand(nlu, "qwerty zxcv")
+    assert understand(model, "qwerty zxcv").intent_source == "rules"
+
+
+def test_only_an_intent_model_reads_intents() -> None:
+    triage = TextClassifier(constant("triage", {"EMERGENCY": 0.5, "DOCTOR_REQUIRED": 0.5}))
+    with pytest.raises(ValueError, match="a 'triage' classifier cannot read intents"):
+        ClinicNLU(Lexicon.model_validate(lexicon_data()), intent_model=triage)
+
+
+@pytest.mark.parametrize("answer", ["yes please", "no thanks", "the second one", "כן", "2"])
+def test_an_answer_to_a_question_is_left_to_the_phrases(nlu: ClinicNLU, answer: str) -> None:
+    understood = understand(_with_model(book=0.99, cancel=0.99), answer)
+    assert understood == understand(nlu, answer)
+    assert understood.intent_source == "rules"

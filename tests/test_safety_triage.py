@@ -12,8 +12,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from serving.safety.classifier import TextClassifier
 from serving.safety.rules import ReplyKind, SafetyRules, load_safety_rules
 from serving.safety.triage import Triage, Triager, Urgency
+from tests.classifier_models import constant, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_PATH = ROOT / "prompts" / "safety" / "rules.yaml"
@@ -357,3 +359,106 @@ def test_doctor_required_reply_offers_a_dentist_and_a_visit(triager: Triager) ->
     assert "dentist" in english and "book" in english and URGENT_LINE in english
     hebrew = triager.doctor_required_reply("he")
     assert "רופא" in hebrew and "תור" in hebrew
+
+
+# -- the learned classifier: it may raise, never lower -----------------------------------------
+
+ROUTINE_TEXT = "I want to book a cleaning next week"
+DOCTOR_TEXT = "my tooth hurts when I bite"
+EMERGENCY_TEXT = "knocked out my tooth, bleeding"
+RANK = {Urgency.ROUTINE: 0, Urgency.DOCTOR_REQUIRED: 1, Urgency.EMERGENCY: 2}
+
+
+def _with_model(
+    rules: SafetyRules, emergency: float, doctor: float, threshold: float = 0.5
+) -> Triager:
+    spec = constant(
+        "triage", {"EMERGENCY": emergency, "DOCTOR_REQUIRED": doctor}, threshold=threshold
+    )
+    return Triager(rules, classifier=TextClassifier(spec))
+
+
+def test_rules_record_what_decided_without_a_classifier(triager: Triager) -> None:
+    emergency = triager.triage(EMERGENCY_TEXT)
+    assert emergency.decided_by == ",".join(emergency.reasons) != ""
+    doctor = triager.triage(DOCTOR_TEXT)
+    assert doctor.urgency is Urgency.DOCTOR_REQUIRED and doctor.decided_by == "doctor.pain"
+    routine = triager.triage(ROUTINE_TEXT)
+    assert (routine.decided_by, routine.score) == ("", None)
+
+
+def test_a_confident_classifier_raises_a_routine_message_to_emergency(
+    rules: SafetyRules, triager: Triager
+) -> None:
+    assert triager.triage(ROUTINE_TEXT).urgency is Urgency.ROUTINE
+    raised = _with_model(rules, emergency=0.93, doctor=0.97).triage(ROUTINE_TEXT)
+    assert raised.urgency is Urgency.EMERGENCY
+    assert raised.reasons == ("model.triage",) and not raised.crisis
+    assert raised.decided_by == "model:triage@c1"
+    assert raised.score == pytest.approx(0.93)
+    doctor = _with_model(rules, emergency=0.93, doctor=0.97).triage(DOCTOR_TEXT)
+    assert (doctor.urgency, doctor.decided_by) == (Urgency.EMERGENCY, "model:triage@c1")
+
+
+def test_the_doctor_head_raises_only_a_routine_message(rules: SafetyRules) -> None:
+    model = _with_model(rules, emergency=0.2, doctor=0.8)
+    raised = model.triage(ROUTINE_TEXT)
+    assert (raised.urgency, raised.reasons) == (Urgency.DOCTOR_REQUIRED, ("model.triage",))
+    assert raised.score == pytest.approx(0.8)
+    kept = model.triage(DOCTOR_TEXT)
+    assert (kept.urgency, kept.decided_by) == (Urgency.DOCTOR_REQUIRED, "doctor.pain")
+    assert kept.score == pytest.approx(0.2), "the emergency head's view is kept for reports"
+
+
+def test_a_classifier_that_sees_no_danger_never_lowers_the_rules(
+    rules: SafetyRules, triager: Triager
+) -> None:
+    quiet = _with_model(rules, emergency=1e-6, doctor=1e-6)
+    emergency = quiet.triage(EMERGENCY_TEXT)
+    assert emergency.urgency is Urgency.EMERGENCY
+    assert emergency.decided_by == triager.triage(EMERGENCY_TEXT).decided_by
+    assert emergency.score == pytest.approx(1e-6)
+    assert quiet.triage(DOCTOR_TEXT).urgency is Urgency.DOCTOR_REQUIRED
+    for message in MESSAGES:
+        if message["split"] == "dev":
+            assert quiet.triage(message["text"]).urgency is triager.triage(message["text"]).urgency
+
+
+def test_the_head_thresholds_decide(rules: SafetyRules) -> None:
+    just_below = _with_model(rules, emergency=0.69, doctor=0.69, threshold=0.7)
+    assert just_below.triage(ROUTINE_TEXT).urgency is Urgency.ROUTINE
+    assert just_below.triage(ROUTINE_TEXT).decided_by == ""
+    at = _with_model(rules, emergency=0.3, doctor=0.7, threshold=0.7)
+    assert at.triage(ROUTINE_TEXT).urgency is Urgency.DOCTOR_REQUIRED
+
+
+def test_a_trained_classifier_only_ever_raises_on_the_dev_messages(
+    rules: SafetyRules, triager: Triager
+) -> None:
+    dev = [m for m in MESSAGES if m["split"] == "dev"]
+    spec = train(
+        [m["text"] for m in dev],
+        {
+            "EMERGENCY": [m["urgency"] == "EMERGENCY" for m in dev],
+            "DOCTOR_REQUIRED": [m["urgency"] != "ROUTINE" for m in dev],
+        },
+        kind="triage",
+    )
+    combined = Triager(rules, classifier=TextClassifier(spec))
+    for message in dev:
+        by_rules, by_both = triager.triage(message["text"]), combined.triage(message["text"])
+        assert RANK[by_both.urgency] >= RANK[by_rules.urgency], message["id"]
+        assert by_both.score is not None and 0.0 <= by_both.score <= 1.0
+    # The same weights with every threshold at 0: the model now raises every message.
+    eager = spec.model_copy(
+        update={"heads": [head.model_copy(update={"threshold": 0.0}) for head in spec.heads]}
+    )
+    assert Triager(rules, classifier=TextClassifier(eager)).triage(ROUTINE_TEXT).urgency is (
+        Urgency.EMERGENCY
+    )
+
+
+def test_only_a_triage_classifier_can_triage(rules: SafetyRules) -> None:
+    intent = TextClassifier(constant("intent", {"greeting": 0.5}))
+    with pytest.raises(ValueError, match="a 'intent' classifier cannot triage"):
+        Triager(rules, classifier=intent)

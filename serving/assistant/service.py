@@ -124,6 +124,14 @@ class Reply:
     add its own extras (a map) without reading the text again."""
     treatment: str | None = None
     """The treatment code the patient's text mentioned (e.g. "extraction")."""
+    triage_decided_by: str | None = None
+    """What set the urgency of the patient's text: rule ids, `model:triage@<version>`, or ""
+    when nothing fired; None for a button (not triaged)."""
+    triage_score: float | None = None
+    """The triage classifier's probability for the text, when the bundle has a classifier."""
+    intent_source: str = ""
+    """What decided the intent: "rules", "model:intent@<version>", "triage" (an emergency)
+    or "button"."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,9 @@ class Answer:
     treatment: str | None = None
     safety_answer: str | None = None
     """`yes` or `no` when the message answered the safety question."""
+    triage: Triage | None = None
+    """The text's triage (None for a button)."""
+    intent_source: str = ""
 
 
 class Assistant:
@@ -308,6 +319,8 @@ class Assistant:
                 intent=intent,
                 memory_pattern=pattern,
                 safety_answer=answer.safety_answer,
+                triage_decided_by=answer.triage.decided_by if answer.triage else None,
+                triage_score=answer.triage.score if answer.triage else None,
             ),
             reply=StoredReply(
                 text=reply_text,
@@ -345,6 +358,9 @@ class Assistant:
             guard_events=tuple(kind for kind, _ in guard_events),
             clinic_topic=answer.clinic_topic,
             treatment=answer.treatment,
+            triage_decided_by=answer.triage.decided_by if answer.triage else None,
+            triage_score=answer.triage.score if answer.triage else None,
+            intent_source=answer.intent_source,
         )
 
     async def _answer(
@@ -370,7 +386,7 @@ class Assistant:
                 reply = (await press_button(turn, button)).text
             except PracticeError as error:
                 reply = self._practice_failure(turn, error)
-            return Answer(reply, Urgency.ROUTINE.value, intent)
+            return Answer(reply, Urgency.ROUTINE.value, intent, intent_source="button")
         assert text is not None
         understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
         triage = runtime.triager.triage(text)
@@ -381,10 +397,14 @@ class Assistant:
             if understanding.deny:
                 return await self._safety_no(runtime, turn, check, conversation, guard_events)
         answer = await self._answer_text(
-            runtime, turn, text, understanding.intent.value, conversation, guard_events, triage
+            runtime, turn, text, triage, understanding.intent.value, conversation, guard_events
         )
         return replace(
-            answer, clinic_topic=understanding.clinic_topic, treatment=understanding.treatment
+            answer,
+            clinic_topic=understanding.clinic_topic,
+            treatment=understanding.treatment,
+            triage=triage,
+            intent_source=answer.intent_source or understanding.intent_source,
         )
 
     def _safety_yes(self, runtime: Runtime, turn: Turn, check: SafetyCheck | None) -> Answer:
@@ -416,10 +436,10 @@ class Assistant:
             runtime,
             turn,
             text,
+            runtime.triager.triage(text),
             understanding.intent.value,
             conversation,
             guard_events,
-            runtime.triager.triage(text),
             ask_safety=False,
         )
         return replace(
@@ -434,10 +454,10 @@ class Assistant:
         runtime: Runtime,
         turn: Turn,
         text: str,
+        triage: Triage,
         intent: str,
         conversation: ConversationRecord,
         guard_events: list[tuple[str, str]],
-        triage: Triage,
         *,
         ask_safety: bool = True,
     ) -> Answer:
@@ -451,7 +471,7 @@ class Assistant:
             # A model-raised emergency names no class: the medical reply fits any.
             kind = triage.reply or ReplyKind.MEDICAL
             reply = runtime.triager.emergency_reply(turn.language, kind)
-            return Answer(reply, triage.urgency.value, "emergency")
+            return Answer(reply, triage.urgency.value, "emergency", intent_source="triage")
         if triage.safety_question and ask_safety:
             return self._ask_safety_question(runtime, turn, text, intent, triage)
         verdict = inspect_input(text, runtime.bundle.safety)
@@ -594,8 +614,9 @@ class Assistant:
         return Verification(outcome=outcome, language=language, name=name)
 
     def triage(self, text: str) -> Triage:
-        """The urgency the bundle's safety rules give `text` (no model, nothing stored); the
-        text is cleaned, and refused with InvalidMessage, exactly as a chat message is."""
+        """The urgency the bundle's rules and triage classifier give `text` (no language model,
+        nothing stored); the text is cleaned, and refused with InvalidMessage, exactly as a
+        chat message is."""
         return self._runtime().triager.triage(clean_text(text))
 
     async def conversation(

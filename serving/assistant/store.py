@@ -69,6 +69,9 @@ class PatientMessageLabels:
     memory_pattern: str
     safety_answer: str | None = None
     """`yes` or `no` when the message answered the safety question."""
+    triage_decided_by: str | None = None
+    """What set the urgency (`Triage.decided_by`); None when the message was not triaged."""
+    triage_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ TURN_LEASE = timedelta(seconds=15)
 third of this while it runs (`renew_turn`), however long it waits on a model; a process that
 dies mid-turn holds the conversation at most this long."""
 _BUSY_BACKOFF_SECONDS = (0.005, 0.01, 0.02, 0.05, 0.1)
+_DECIDED_BY_CHARS = 160
+"""`messages.triage_decided_by`'s width: a message firing very many rules keeps the first."""
 
 
 class ConversationStore:
@@ -376,6 +381,8 @@ class ConversationStore:
                     intent=message.intent,
                     memory_pattern=message.memory_pattern,
                     safety_answer=message.safety_answer,
+                    triage_decided_by=_clipped(message.triage_decided_by, _DECIDED_BY_CHARS),
+                    triage_score=message.triage_score,
                 )
             )
             session.add(
@@ -579,3 +586,7 @@ def _record(
         idempotency_key=idempotency_key,
         answered=answered,
     )
+
+
+def _clipped(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else value[:limit]

@@ -139,6 +139,9 @@ class Scoring(_Strict):
     """Every intent but `other`, once: on equal scores the earlier one wins."""
     mentions: Mentions = Field(default_factory=Mentions)
     negation: Negation
+    model_below: float = Field(default=0.5, ge=0, le=1)
+    """Below this confidence (and whenever the phrases leave `other`), the bundle's intent
+    model, if it has one, decides when it is confident enough itself."""
 
     @model_validator(mode="after")
     def _priority_lists_every_intent_once(self) -> Scoring:

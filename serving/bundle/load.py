@@ -1,14 +1,17 @@
-"""The artifact bundle: prompts, safety rules, memory patterns and message catalogs.
+"""The artifact bundle: prompts, safety rules, memory patterns, message catalogs and models.
 
 A bundle is a directory (`prompts/` in the repository, or one downloaded from the registry)
 with a `manifest.yaml` naming it, versioning it and carrying a SHA-256 over every other file.
 `load_bundle` refuses a bundle whose files do not match its hash, or whose YAML does not parse
 into the expected schemas, with a message naming the file: nothing half-valid reaches patients.
+The learned classifiers (`models/triage.json`, `models/intent.json`) are optional: a bundle
+without them serves by its rules alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +20,19 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from serving.bundle.lexicon import Lexicon
+from serving.bundle.lexicon import Intent, Lexicon
+from serving.safety.classifier import ClassifierFile, Kind, TextClassifier
 from serving.safety.rules import SafetyRules
 
 MANIFEST = "manifest.yaml"
 LANGUAGES = ("en", "he")
 AGENTS = ("alex", "dana", "michal", "yosef", "sarah")
+# The labels each kind of learned classifier may have as heads: triage raises to these
+# urgencies (serving/safety/triage.py); intent heads are the NLU's intents, one-vs-rest.
+MODEL_LABELS: Mapping[Kind, frozenset[str]] = {
+    "triage": frozenset({"EMERGENCY", "DOCTOR_REQUIRED"}),
+    "intent": frozenset(Intent),
+}
 M = TypeVar("M", bound=BaseModel)
 # libyaml's safe loader when available: the pure-Python one takes ~0.5 s per bundle.
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -79,6 +89,10 @@ class Bundle:
     messages: Mapping[str, Mapping[str, str]]
     """Reply templates by language, then key."""
     lexicon: Lexicon
+    triage_model: TextClassifier | None = None
+    """The learned triage classifier (`models/triage.json`); None: the rules alone triage."""
+    intent_model: TextClassifier | None = None
+    """The learned intent classifier (`models/intent.json`); None: the lexicon alone."""
 
     @property
     def version(self) -> str:
@@ -136,6 +150,8 @@ def load_bundle(root: Path) -> Bundle:
         memory=_parse(root, "memory/patterns.yaml", MemoryPatterns),
         messages=messages,
         lexicon=_parse(root, "offline/lexicon.yaml", Lexicon),
+        triage_model=_model(root, "triage"),
+        intent_model=_model(root, "intent"),
     )
 
 
@@ -174,11 +190,47 @@ def _parse(root: Path, relative: str, schema: type[M]) -> M:
     try:
         return schema.model_validate(_yaml(root, relative))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
-            for error in exc.errors()[:5]
+        raise BundleError(f"{root / relative}: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
+        for error in exc.errors()[:5]
+    )
+
+
+def _model(root: Path, kind: Kind) -> TextClassifier | None:
+    """`models/<kind>.json` as a classifier, or None when the bundle has none (rules only)."""
+    path = root / "models" / f"{kind}.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise BundleError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except UnicodeDecodeError:
+        raise BundleError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    try:
+        spec = ClassifierFile.model_validate(data)
+    except ValidationError as exc:
+        raise BundleError(f"{path}: {_problems(exc)}") from None
+    if spec.kind != kind:
+        raise BundleError(f"{path}: a {spec.kind!r} classifier where a {kind!r} one belongs")
+    labels = {head.label for head in spec.heads}
+    unknown = sorted(labels - MODEL_LABELS[kind])
+    if unknown:
+        raise BundleError(
+            f"{path}: head labels {unknown} are not {kind} labels "
+            f"(expected among: {', '.join(sorted(MODEL_LABELS[kind]))})"
         )
-        raise BundleError(f"{root / relative}: {problems}") from None
+    if kind == "triage" and labels != MODEL_LABELS["triage"]:
+        raise BundleError(
+            f"{path}: a triage classifier needs both heads, EMERGENCY and DOCTOR_REQUIRED"
+        )
+    return TextClassifier(spec)
 
 
 def _messages(root: Path, language: str) -> dict[str, str]:

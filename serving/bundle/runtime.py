@@ -58,7 +58,9 @@ def build_runtime(
     agent_type = AlexAgent if architecture == "alex" else TeamAgent
     return Runtime(
         bundle=bundle,
-        triager=Triager(bundle.safety, clinic_urgent_line=clinic.urgent_line),
+        triager=Triager(
+            bundle.safety, clinic_urgent_line=clinic.urgent_line, classifier=bundle.triage_model
+        ),
         output_guard=OutputGuard(bundle.safety),
         nlu=offline.nlu,
         agent=agent_type(bundle, bind, clinic.name),

@@ -8,6 +8,13 @@ does not count when the message negates it ("no swelling", "לא כואב", "pai
 over ("the bleeding stopped", "הנפיחות עברה") or long past ("two years ago", "לפני שנתיים"),
 unless the same clause says it is happening now ("stopped but now again", "שוב"). Those
 exceptions are deliberately narrow: a missed emergency costs more than a false alarm.
+
+With a learned classifier (`Triager(rules, classifier=...)`, the bundle's `models/triage.json`)
+the rules are the floor and the model may only raise: a message the rules place below
+EMERGENCY becomes EMERGENCY when P(emergency) reaches the head's calibrated threshold, and a
+ROUTINE one DOCTOR_REQUIRED when P(doctor or emergency) reaches its own. The model never lowers
+what a rule decided; either way `Triage.score` keeps P(emergency), so a report shows what the
+model thought of every message. Then the fail-safe (`Triager._fail_safe_step`).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from serving.language import Language, detect_language
+from serving.safety.classifier import TextClassifier
 from serving.safety.rules import (
     REPLY_PRECEDENCE,
     EmergencyRule,
@@ -51,7 +59,11 @@ class Triage:
     language: Language
     reply: ReplyKind | None = None
     decided_by: str = ""
+    """What set the urgency: comma-joined rule ids, `model:triage@<version>`, a `fail_safe.*`
+    id, or "" when nothing fired (ROUTINE)."""
     score: float | None = None
+    """The triage classifier's calibrated probability when it was consulted: of the head that
+    raised the urgency, else of EMERGENCY. None without a classifier."""
     safety_question: bool = False
 
 
@@ -295,6 +307,37 @@ def _distance(a: PhraseHit[_Key], b: PhraseHit[_Key]) -> int:
     return b.start - a.end if a.end <= b.start else a.start - b.end
 
 
+MODEL_REASON = "model.triage"
+"""The reason a classifier-raised triage gives (its escalation shows it beside rule ids)."""
+
+
+def _raised(by_rules: Triage, classifier: TextClassifier, text: str) -> Triage:
+    """`by_rules`, or a higher urgency where the classifier is confident enough (one predict)."""
+    prediction = classifier.predict(text)
+    emergency = prediction.probabilities[Urgency.EMERGENCY.value]
+    decided_by = f"model:triage@{prediction.version}"
+    thresholds = classifier.thresholds
+    if by_rules.urgency is not Urgency.EMERGENCY and emergency >= thresholds[Urgency.EMERGENCY]:
+        return Triage(
+            Urgency.EMERGENCY,
+            (MODEL_REASON,),
+            by_rules.language,
+            reply=ReplyKind.MEDICAL,  # the model names no class: the medical reply fits any
+            decided_by=decided_by,
+            score=emergency,
+        )
+    doctor = prediction.probabilities[Urgency.DOCTOR_REQUIRED.value]
+    if by_rules.urgency is Urgency.ROUTINE and doctor >= thresholds[Urgency.DOCTOR_REQUIRED]:
+        return Triage(
+            Urgency.DOCTOR_REQUIRED,
+            (MODEL_REASON,),
+            by_rules.language,
+            decided_by=decided_by,
+            score=doctor,
+        )
+    return replace(by_rules, score=emergency)
+
+
 def _all(lists: PhraseLists) -> list[str]:
     return [phrase for phrases in lists.values() for phrase in phrases]
 
@@ -307,8 +350,15 @@ class Triager:
     """
 
     def __init__(
-        self, rules: SafetyRules, *, clinic_urgent_line: str = "", locale: str | None = None
+        self,
+        rules: SafetyRules,
+        *,
+        clinic_urgent_line: str = "",
+        locale: str | None = None,
+        classifier: TextClassifier | None = None,
     ) -> None:
+        if classifier is not None and classifier.kind != "triage":
+            raise ValueError(f"a {classifier.kind!r} classifier cannot triage")
         chosen = locale or rules.default_locale
         if chosen not in rules.emergency_numbers:
             raise ValueError(
@@ -323,6 +373,7 @@ class Triager:
         self._matcher = RuleMatcher(
             rules, [*rules.emergency, *rules.doctor_required], use_context=True
         )
+        self._classifier = classifier
         fail_safe = rules.fail_safe
         self._fail_safe = RuleMatcher(
             rules, [*fail_safe.health, *fail_safe.danger], use_context=True, typos=fail_safe.typos
@@ -335,8 +386,12 @@ class Triager:
         return self._numbers.emergency, self._numbers.crisis
 
     def triage(self, text: str) -> Triage:
-        """Rules first (the floor), then the fail-safe (see `_fail_safe_step`)."""
-        return self._fail_safe_step(text, self._by_rules(text))
+        """Rules first (the floor), raised (never lowered) by the classifier when there is one,
+        then the fail-safe (see `_fail_safe_step`)."""
+        placed = self._by_rules(text)
+        if self._classifier is not None:
+            placed = _raised(placed, self._classifier, text)
+        return self._fail_safe_step(text, placed)
 
     def _by_rules(self, text: str) -> Triage:
         language = detect_language(text)

@@ -44,7 +44,7 @@ class OfflineClinicModel(BaseChatModel):
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> OfflineClinicModel:
-        return cls(bundle=bundle, nlu=ClinicNLU(bundle.lexicon))
+        return cls(bundle=bundle, nlu=ClinicNLU(bundle.lexicon, intent_model=bundle.intent_model))
 
     @property
     def _llm_type(self) -> str:

@@ -14,6 +14,13 @@ Symptoms denied do not count ("no pain, just a cleaning" is about booking): a cu
 runner-up (a tie halves it). For `other` it says how little any intent was suggested (1.0 when
 nothing was).
 
+With an intent model (`ClinicNLU(lexicon, intent_model=...)`, the bundle's `models/intent.json`)
+the phrases still decide what they recognise clearly; where they leave `other` (nothing known
+was said) or are unsure (confidence below `scoring.model_below`), the model's best intent
+decides if its calibrated probability reaches that intent's threshold, and `confidence` is that
+probability. A message that answers a question (yes, no, "the second one") is left to the
+phrases. `intent_source` says which decided: "rules" or "model:intent@<version>".
+
 Invoice numbers become "INV/YYYY/NNNN" only when the year is written ("INV/2026/0042",
 "inv 2026/42"); otherwise the bare number without leading zeros is kept ("inv 42",
 "חשבונית 0042" -> "42") for the caller to match against the patient's own invoices.
@@ -37,6 +44,7 @@ from serving.agents.offline.dates import DateReader, PartOfDay, WeekdayMismatch
 from serving.agents.offline.phrases import PhraseIndex, PhraseMatch
 from serving.bundle.lexicon import ClinicTopic, Intent, Lexicon, message_words
 from serving.language import Language, detect_language
+from serving.safety.classifier import TextClassifier
 
 __all__ = ["ClinicNLU", "Intent", "Understanding"]
 
@@ -55,6 +63,8 @@ class Understanding:
     language: Language
     intent: Intent
     confidence: float
+    intent_source: str = "rules"
+    """What decided the intent: "rules" (the lexicon) or "model:intent@<version>"."""
     treatment: str | None = None
     """A treatment code of the practice system, e.g. "cleaning"."""
     date_from: date | None = None
@@ -81,7 +91,11 @@ class _Cue:
 class ClinicNLU:
     """The offline model's understanding; built once per lexicon, then fast per message."""
 
-    def __init__(self, lexicon: Lexicon) -> None:
+    def __init__(self, lexicon: Lexicon, *, intent_model: TextClassifier | None = None) -> None:
+        if intent_model is not None and intent_model.kind != "intent":
+            raise ValueError(f"a {intent_model.kind!r} classifier cannot read intents")
+        self._intent_model = intent_model
+        self._model_below = lexicon.scoring.model_below
         not_typos = lexicon.matching.not_typos
         gap = lexicon.matching.max_gap
         cues = [
@@ -158,10 +172,15 @@ class ClinicNLU:
                     scores[intent] += weight
         intent, confidence = self._decide(scores)
         affirm, deny = self._answer(words, cue_matches)
+        ordinal = self._ordinal(words, date_positions)
+        source = "rules"
+        if not (affirm or deny or ordinal):  # an answer to a question is not a new request
+            intent, confidence, source = self._by_model(text, intent, confidence)
         return Understanding(
             language=detect_language(text),
             intent=intent,
             confidence=confidence,
+            intent_source=source,
             treatment=treatment,
             date_from=dates.date_from,
             date_to=dates.date_to,
@@ -171,7 +190,7 @@ class ClinicNLU:
             clinic_topic=max(topics, key=topics.__getitem__) if topics else None,
             affirm=affirm,
             deny=deny,
-            ordinal=self._ordinal(words, date_positions),
+            ordinal=ordinal,
         )
 
     def choose_day(self, text: str, options: WeekdayMismatch, *, today: date) -> date | None:
@@ -192,6 +211,19 @@ class ClinicNLU:
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         lead = (top - runner_up) / top
         return best, round(_strength(top) * (0.5 + 0.5 * lead), 3)
+
+    def _by_model(self, text: str, intent: Intent, confidence: float) -> tuple[Intent, float, str]:
+        """The rules' (intent, confidence), or the model's where the rules are unsure and the
+        model is confident; with the source that decided."""
+        model = self._intent_model
+        unsure = intent is Intent.OTHER or confidence < self._model_below
+        if model is None or not unsure:
+            return intent, confidence, "rules"
+        prediction = model.predict(text)
+        label, probability = prediction.best()
+        if probability < model.thresholds[label]:
+            return intent, confidence, "rules"
+        return Intent(label), round(probability, 3), f"model:intent@{prediction.version}"
 
     def _negated_positions(self, words: Sequence[str]) -> set[int]:
         """Where a cue would be denied: the few words after "no", "בלי", "לא", ..."""
