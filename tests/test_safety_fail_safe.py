@@ -196,3 +196,29 @@ def test_the_fail_safe_section_is_required_and_checked() -> None:
         lambda d: d["fail_safe"]["question"]["yes"].pop("he")
     )
     assert "danger" in _invalid(lambda d: d["fail_safe"].update(danger=[]))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("yes", "yes"),
+        ("Yeah she is", "yes"),
+        ("כן", "yes"),
+        ("נראה לי שכן", "yes"),
+        ("no", "no"),
+        ("nope, nobody", "no"),
+        ("לא", "no"),
+        ("בכלל לא", "no"),
+        # Neither: a vague reply, both at once, or a message with more to say.
+        ("ok", None),
+        ("fine", None),
+        ("בסדר", None),
+        ("yes and no", None),
+        ("no but my tooth has been hurting more every day since the weekend", None),
+        ("", None),
+    ],
+)
+def test_a_typed_answer_to_the_safety_question_is_short_and_plain(
+    triager: Triager, text: str, expected: str | None
+) -> None:
+    assert triager.safety_answer(text) == expected

@@ -392,9 +392,10 @@ class Assistant:
         triage = runtime.triager.triage(text)
         # An emergency in the answer is handled as one, whatever the question was.
         if check is not None and triage.urgency is not Urgency.EMERGENCY:
-            if understanding.affirm and not understanding.deny:
+            said = runtime.triager.safety_answer(text)
+            if said == "yes":
                 return self._safety_yes(runtime, turn, check)
-            if understanding.deny:
+            if said == "no":
                 return await self._safety_no(runtime, turn, check, conversation, guard_events)
         answer = await self._answer_text(
             runtime, turn, text, triage, understanding.intent.value, conversation, guard_events

@@ -73,6 +73,15 @@ class ClassifierFile(BaseModel):
     kind: Kind
     version: str = Field(min_length=1, max_length=80, description="Training run that made it.")
     heads: list[Head] = Field(min_length=1)
+    min_words: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description=(
+            "Messages with fewer words are not scored: one or two words give a linear model "
+            "too little evidence (a bare 'no' normalises to a single heavy feature)."
+        ),
+    )
     features: dict[str, list[float]] = Field(
         description="feature -> [idf, weight of head 0, weight of head 1, ...]"
     )
@@ -116,6 +125,10 @@ class TextClassifier:
         self.heads = spec.heads
         self.thresholds = {head.label: head.threshold for head in spec.heads}
         self._rows = spec.features
+
+    def applies(self, text: str) -> bool:
+        """Whether `text` has enough words for this model to have a say."""
+        return len(tokens(text[:MAX_FEATURE_CHARS])) >= self.spec.min_words
 
     def scores(self, text: str) -> list[float]:
         """Raw linear scores per head (what scikit-learn's `decision_function` returns)."""

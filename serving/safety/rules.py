@@ -341,11 +341,19 @@ class SafetyQuestion(_Strict):
     text: dict[str, str]
     yes: dict[str, str]
     no: dict[str, str]
+    yes_words: PhraseLists = Field(description="A typed yes (in a short message).")
+    no_words: PhraseLists = Field(description="A typed no (in a short message).")
 
     @field_validator("text", "yes", "no")
     @classmethod
     def _texts(cls, value: dict[str, str], info: Any) -> dict[str, str]:
         return _check_texts(value, f"fail_safe.question.{info.field_name}")
+
+    @field_validator("yes_words", "no_words")
+    @classmethod
+    def _words(cls, value: PhraseLists, info: Any) -> PhraseLists:
+        _check_phrase_lists(value, f"fail_safe.question.{info.field_name}")
+        return value
 
 
 class FailSafeRules(_Strict):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Literal
 
 from serving.language import Language, detect_language
 from serving.safety.classifier import TextClassifier
@@ -34,7 +35,14 @@ from serving.safety.rules import (
     ReplyKind,
     SafetyRules,
 )
-from serving.safety.text import PhraseHit, PhraseMatcher, clauses, hebrew_stems, phrase_words
+from serving.safety.text import (
+    PhraseHit,
+    PhraseMatcher,
+    clauses,
+    hebrew_stems,
+    phrase_words,
+    tokens,
+)
 
 
 class Urgency(StrEnum):
@@ -77,6 +85,8 @@ _CUE_GAP = {_PAST: 1}
 _ANY_OF, _ALL_OF = 0, 1
 # "hasn't stopped", "לא עבר": a resolved cue this close after a negation says the opposite.
 _NEGATED_CUE_DISTANCE = 1
+# A typed answer to the safety question is a short message; a longer one is read on its own.
+_MAX_ANSWER_WORDS = 6
 
 
 class RuleMatcher:
@@ -312,7 +322,10 @@ MODEL_REASON = "model.triage"
 
 
 def _raised(by_rules: Triage, classifier: TextClassifier, text: str) -> Triage:
-    """`by_rules`, or a higher urgency where the classifier is confident enough (one predict)."""
+    """`by_rules`, or a higher urgency where the classifier is confident enough (one predict).
+    A message too short for the model (`TextClassifier.applies`) is left to the rules."""
+    if not classifier.applies(text):
+        return by_rules
     prediction = classifier.predict(text)
     emergency = prediction.probabilities[Urgency.EMERGENCY.value]
     decided_by = f"model:triage@{prediction.version}"
@@ -336,6 +349,10 @@ def _raised(by_rules: Triage, classifier: TextClassifier, text: str) -> Triage:
             score=doctor,
         )
     return replace(by_rules, score=emergency)
+
+
+def _word_set(lists: PhraseLists) -> frozenset[str]:
+    return frozenset(" ".join(tokens(phrase)) for phrase in _all(lists))
 
 
 def _all(lists: PhraseLists) -> list[str]:
@@ -379,6 +396,8 @@ class Triager:
             rules, [*fail_safe.health, *fail_safe.danger], use_context=True, typos=fail_safe.typos
         )
         self._danger_ids = frozenset(rule.id for rule in fail_safe.danger)
+        self._yes_words = _word_set(fail_safe.question.yes_words)
+        self._no_words = _word_set(fail_safe.question.no_words)
 
     @property
     def locale_numbers(self) -> tuple[str, str]:
@@ -444,6 +463,22 @@ class Triager:
         """(the safety question, the "yes" label, the "no" label) in `language`."""
         question = self._rules.fail_safe.question
         return question.text[language], question.yes[language], question.no[language]
+
+    def safety_answer(self, text: str) -> Literal["yes", "no"] | None:
+        """A typed answer to the safety question: "yes" or "no" when a short message says one
+        and not the other; None for anything else, which is then a message of its own."""
+        words = tokens(text)
+        if not words or len(words) > _MAX_ANSWER_WORDS:
+            return None
+        said = {
+            " ".join(words[start : start + size])
+            for size in range(1, 4)
+            for start in range(len(words) - size + 1)
+        }
+        yes, no = bool(said & self._yes_words), bool(said & self._no_words)
+        if yes == no:
+            return None
+        return "yes" if yes else "no"
 
     def doctor_required_reply(self, language: Language) -> str:
         return self._fill(self._rules.replies.doctor_required.lines(language), language)

@@ -217,7 +217,7 @@ class ClinicNLU:
         model is confident; with the source that decided."""
         model = self._intent_model
         unsure = intent is Intent.OTHER or confidence < self._model_below
-        if model is None or not unsure:
+        if model is None or not unsure or not model.applies(text):
             return intent, confidence, "rules"
         prediction = model.predict(text)
         label, probability = prediction.best()
