@@ -3,6 +3,9 @@ field), the labelled messages (`dev`) and the frozen held-out set (`heldout`).
 
 - `data/eval/messages.jsonl` is the dev split: rules, lexicon and models are built and tuned on
   it, and tests assert it.
+- `data/eval/tuning.jsonl` is dev too (written later, independently, from published guidance,
+  with a reason per label): the classifiers train on it and rule changes are measured on it,
+  but no test asserts its messages one by one (docs/DATA.md).
 - `data/heldout/messages.jsonl` is the held-out split, written independently and frozen (its
   md5 is in dvc.lock): measured and reported, never tuned on, never asserted message by message
   (data/heldout/README.md).
@@ -17,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MESSAGES = Path("data/eval/messages.jsonl")
 HELDOUT = Path("data/heldout/messages.jsonl")
+TUNING = Path("data/eval/tuning.jsonl")
 Split = Literal["dev", "heldout"]
 SPLITS: tuple[Split, ...] = ("dev", "heldout")
 LANGUAGES = ("en", "he")
@@ -33,13 +37,18 @@ class LabelledMessage(BaseModel):
     split: Split = "dev"
 
 
-class HeldOutMessage(LabelledMessage):
-    """A held-out row: the labels, why (`reason`, one line) and the class of situation it was
+class AnnotatedMessage(LabelledMessage):
+    """A row with why it has its labels (`reason`, one line) and the class of situation it was
     written for (`class` in the file: a red-flag class, a form such as a negation)."""
 
-    split: Split = "heldout"
     reason: str = Field(min_length=1)
     category: str = Field(alias="class", min_length=1)
+
+
+class HeldOutMessage(AnnotatedMessage):
+    """A held-out row (the file does not carry `split`)."""
+
+    split: Split = "heldout"
 
 
 class DatasetError(ValueError):
@@ -87,4 +96,13 @@ def load_heldout(path: Path = HELDOUT) -> list[HeldOutMessage]:
     for row in rows:
         if row.split != "heldout":
             raise DatasetError(f"{path}: {row.id}: split {row.split!r} in the held-out set")
+    return rows
+
+
+def load_tuning(path: Path = TUNING) -> list[AnnotatedMessage]:
+    """The second dev set (`split` is always `dev`)."""
+    rows = load_jsonl(path, AnnotatedMessage, name="tuning set")
+    for row in rows:
+        if row.split != "dev":
+            raise DatasetError(f"{path}: {row.id}: split {row.split!r} in the tuning set")
     return rows

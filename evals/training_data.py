@@ -37,7 +37,15 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from evals.datasets import MESSAGES, DatasetError, LabelledMessage, load_jsonl, load_messages
+from evals.datasets import (
+    MESSAGES,
+    TUNING,
+    DatasetError,
+    LabelledMessage,
+    load_jsonl,
+    load_messages,
+    load_tuning,
+)
 from serving.safety.text import HEBREW_PREFIX_LETTERS, is_hebrew
 
 DEFAULT_SEED = 11
@@ -255,11 +263,14 @@ def _row(
 def build_training_rows(
     source: Path, *, seed: int = DEFAULT_SEED, phrases: Phrases | None = None
 ) -> list[TrainingRow]:
-    """Every dev message of `source/messages.jsonl` and its paraphrases, in file order."""
+    """Every dev message of `source/messages.jsonl` and, when present, `source/tuning.jsonl`,
+    and their paraphrases, in file order."""
     chosen = phrases or load_phrases()
-    dev = load_messages(source / MESSAGES.name)
+    dev: list[LabelledMessage] = list(load_messages(source / MESSAGES.name))
     if not dev:
         raise DatasetError(f"{source / MESSAGES.name}: no dev messages to train on")
+    if (source / TUNING.name).is_file():
+        dev += load_tuning(source / TUNING.name)
     return [row for message in dev for row in paraphrase(message, chosen, seed)]
 
 

@@ -218,8 +218,17 @@ async def test_triage_endpoint(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["urgency"] == "EMERGENCY" and body["language"] == "en" and body["reasons"]
+    assert body["decided_by"] == ",".join(body["reasons"]) and not body["safety_question"]
     hebrew = (await client.post("/api/v1/triage", json={"text": "רוצה לקבוע ניקוי"})).json()
-    assert hebrew == {"urgency": "ROUTINE", "language": "he", "reasons": []}
+    assert {k: hebrew[k] for k in ("urgency", "language", "reasons", "decided_by")} == {
+        "urgency": "ROUTINE",
+        "language": "he",
+        "reasons": [],
+        "decided_by": "",
+    }
+    assert hebrew["score"] is not None and hebrew["score"] < 0.5  # the bundle's classifier
+    danger = await client.post("/api/v1/triage", json={"text": "my face is getting worse fast"})
+    assert danger.json()["safety_question"] is True
     assert (await client.post("/api/v1/triage", json={"text": ""})).status_code == 422
 
 

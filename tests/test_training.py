@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.datasets import DatasetError, LabelledMessage, load_messages
+from evals.datasets import DatasetError, LabelledMessage, load_messages, load_tuning
 from evals.training import (
     TrainedModel,
     TrainingSettings,
@@ -61,7 +61,7 @@ MESSAGES = [
 
 @pytest.fixture(scope="module")
 def dev() -> list[LabelledMessage]:
-    return load_messages(EVAL / "messages.jsonl")
+    return [*load_messages(EVAL / "messages.jsonl"), *load_tuning(EVAL / "tuning.jsonl")]
 
 
 @pytest.fixture(scope="module")

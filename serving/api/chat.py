@@ -152,9 +152,15 @@ async def chat(
 
 @router.post("/triage", response_model=TriageResponse)
 async def triage(body: TriageRequest, request: Request) -> TriageResponse:
-    """Classify a message's urgency by the bundle's safety rules and triage classifier (no
-    language model involved); the text is cleaned (and refused) as a chat message is."""
+    """Classify a message's urgency as a chat turn would: the bundle's rules, raised by its
+    classifier, then the fail-safe (no language model involved); the text is cleaned (and
+    refused) as a chat message is."""
     result = _assistant(request).triage(body.text)
     return TriageResponse(
-        urgency=result.urgency.value, language=result.language, reasons=list(result.reasons)
+        urgency=result.urgency.value,
+        language=result.language,
+        reasons=list(result.reasons),
+        decided_by=result.decided_by,
+        score=result.score,
+        safety_question=result.safety_question,
     )
