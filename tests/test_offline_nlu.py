@@ -402,7 +402,7 @@ def _with_model(book: float, cancel: float, threshold: float = 0.5) -> ClinicNLU
 
 
 def test_the_intent_model_decides_what_the_phrases_do_not_know() -> None:
-    understood = understand(_with_model(book=0.8, cancel=0.1), "qwerty zxcv")
+    understood = understand(_with_model(book=0.8, cancel=0.1), "qwerty zxcv asdfgh")
     assert understood.intent is Intent.BOOK_APPOINTMENT
     assert understood.intent_source == "model:intent@i9"
     assert understood.confidence == 0.8
@@ -428,8 +428,8 @@ def test_clear_phrases_keep_their_intent_whatever_the_model_says(nlu: ClinicNLU)
 
 def test_an_unsure_model_leaves_the_phrases_answer(nlu: ClinicNLU) -> None:
     model = _with_model(book=0.6, cancel=0.2, threshold=0.7)
-    assert understand(model, "qwerty zxcv") == understand(nlu, "qwerty zxcv")
-    assert understand(model, "qwerty zxcv").intent_source == "rules"
+    assert understand(model, "qwerty zxcv asdfgh") == understand(nlu, "qwerty zxcv asdfgh")
+    assert understand(model, "qwerty zxcv asdfgh").intent_source == "rules"
 
 
 def test_only_an_intent_model_reads_intents() -> None:
