@@ -46,7 +46,7 @@ from evals.reference_answers import (
 from evals.report import gate_failures
 from evals.runner import evaluate_messages
 from evals.scenarios import SCENARIOS, ScenarioResult, load_scenarios, run_scenarios
-from evals.triage_model import check_emergency_head, read_triage_model
+from evals.triage_model import check_emergency_head
 
 DATA_DIR = MESSAGES.parent
 Message = TypeVar("Message", bound=LabelledMessage)
@@ -100,7 +100,6 @@ async def run_suite(
     `sample_every=n` keeps every n-th item of each set, for quick runs."""
     if sample_every < 1:
         raise ValueError("sample_every must be at least 1")
-    triage_model = read_triage_model(bundle_path)
     messages = [
         *_every_nth(load_messages(data_dir / MESSAGES.name), sample_every),
         *_every_nth(load_heldout(heldout), sample_every),
@@ -127,6 +126,7 @@ async def run_suite(
         if judge is not None:
             answers = await judge_answers(answers, judge, clinic.profile)
         bundle_version = runtime.bundle.version
+        triage_model = runtime.bundle.triage_model
 
     result = SuiteResult(
         bundle_version=bundle_version,

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-from pydantic import ValidationError
 
 from evals.datasets import LabelledMessage
-from serving.bundle.load import BundleError
-from serving.safety.classifier import ClassifierFile, TextClassifier
+from serving.safety.classifier import TextClassifier
 
-TRIAGE_MODEL = Path("models/triage.json")
 EMERGENCY_HEAD = "EMERGENCY"
 
 
@@ -43,20 +38,6 @@ class EmergencyHeadCheck:
         if self.recall is not None:
             figures[f"triage_model.{split}.emergency_head_recall"] = self.recall
         return figures
-
-
-def read_triage_model(bundle_path: Path) -> TextClassifier | None:
-    """The bundle's `models/triage.json`, or None for a bundle that serves rules only."""
-    path = bundle_path / TRIAGE_MODEL
-    if not path.is_file():
-        return None
-    try:
-        spec = ClassifierFile.model_validate_json(path.read_bytes())
-    except ValidationError as exc:
-        raise BundleError(f"{path}: {exc.errors()[0]['msg']}") from None
-    if EMERGENCY_HEAD not in {head.label for head in spec.heads}:
-        raise BundleError(f"{path}: no {EMERGENCY_HEAD} head")
-    return TextClassifier(spec)
 
 
 def check_emergency_head(

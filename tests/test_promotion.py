@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from evals.datasets import load_messages
-from evals.triage_model import EMERGENCY_HEAD, TRIAGE_MODEL
+from evals.triage_model import EMERGENCY_HEAD
 from flows.mlflow_setup import local_tracking_uri, mlflow_client
 from flows.promote import promote, rollback
 from serving.app import create_app
-from serving.bundle.load import load_bundle, rehash
+from serving.bundle.load import load_bundle, model_path, rehash
 from serving.bundle.registry import BundleRegistry
 from serving.bundle.source import BundleSource
 from serving.db.engine import Database
@@ -221,7 +221,7 @@ def triage_model() -> ClassifierFile:
 
 def with_triage_model(bundle: Path, model: ClassifierFile) -> Path:
     """`model` as the bundle's models/triage.json, re-hashed as a reviewed change would be."""
-    path = bundle / TRIAGE_MODEL
+    path = model_path(bundle, "triage")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(model.model_dump_json(), encoding="utf-8")
     rehash(bundle)

@@ -200,9 +200,14 @@ def _problems(exc: ValidationError) -> str:
     )
 
 
+def model_path(root: Path, kind: Kind) -> Path:
+    """Where a bundle keeps its learned classifier of `kind`: `models/<kind>.json`."""
+    return root / "models" / f"{kind}.json"
+
+
 def _model(root: Path, kind: Kind) -> TextClassifier | None:
     """`models/<kind>.json` as a classifier, or None when the bundle has none (rules only)."""
-    path = root / "models" / f"{kind}.json"
+    path = model_path(root, kind)
     if not path.is_file():
         return None
     try:
