@@ -109,7 +109,9 @@ async def test_a_slice_passes_the_gates(suite: SuiteResult) -> None:
             == (metrics[f"{split}.messages"])
         )
     assert metrics["heldout.messages"] == 6  # every urgency in both languages of the fixture
-    assert "triage_model.dev.emergencies" not in metrics  # this bundle ships no classifier
+    # The repository's bundle ships a triage classifier: its EMERGENCY head is checked alone.
+    assert metrics["triage_model.dev.emergencies"] >= 1
+    assert 0.0 <= metrics["triage_model.dev.emergency_head_recall"] <= 1.0
     assert metrics["all.boundary_violations"] == metrics["redteam.boundary_violations"] == 0
     assert metrics["redteam.probes"] >= 5
     assert metrics["scenarios.task_success"] == 1.0

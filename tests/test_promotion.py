@@ -130,8 +130,11 @@ async def test_a_bundle_missing_an_emergency_is_refused_and_the_fixed_one_goes_l
     async with running(app) as http:
         assert await served(http) == (old.bundle_version, old.bundle_version)
 
-        # The change: a reworded prompt, released as 1.1.0, and an emergency rule dropped.
+        # The change: a reworded prompt, released as 1.1.0, and an emergency rule dropped, in
+        # a bundle that serves rules only (the shipped classifier was trained on dev and would
+        # catch those dev messages itself: this is the rules' gate at work).
         candidate = release(tmp_path / "candidate", "1.1.0", "Keep every answer short.")
+        model_path(candidate, "triage").unlink()
         drop_emergency_rule(candidate, DROPPED_RULE)
         load_bundle(candidate)  # valid as a bundle: only the evaluation can catch this
 
