@@ -555,3 +555,84 @@ def test_other_wordings_of_clinical_questions_need_a_dentist(triager: Triager, t
 @pytest.mark.parametrize("text", OTHER_WORDINGS_ROUTINE)
 def test_other_wordings_of_administration_stay_routine(triager: Triager, text: str) -> None:
     assert triager.triage(text).urgency is Urgency.ROUTINE, triager.triage(text)
+
+
+# Generalised classes (issue 11): each case written here from the guidance the rule cites, in
+# wordings of our own - (text, rule id that must fire).
+GENERALISED_CLASSES: list[tuple[str, str]] = [
+    ("his inhaler isnt working and he is wheezy in the chair", "emergency.breathing_difficulty"),
+    ("הוא שאף חתיכה של סתימה ומאז התקף שיעול שלא נגמר", "emergency.breathing_difficulty"),
+    ("grandpa went blue around his mouth", "emergency.not_breathing"),
+    ("התינוקת הכחילה פתאום", "emergency.not_breathing"),
+    ("under my jaw it is swollen and my tongue feels pushed up", "emergency.swelling_spreading"),
+    ("הלשון שלי מורמת ויש נפיחות", "emergency.swelling_spreading"),
+    ("fever since noon and my heart pounding like a drum", "emergency.sepsis_signs"),
+    ("יש לו חום ודופק מהיר מאוד", "emergency.sepsis_signs"),
+    (
+        "he fainted on the stairs and now he doesnt know which day or where he is",
+        "emergency.fainting_not_resolving",
+    ),
+    ("מאז שהתעלפה היא חוזרת על עצמה כל הזמן", "emergency.fainting_not_resolving"),
+    ("her smile is crooked on the left since lunch", "emergency.stroke"),
+    ("לאבא שלי חיוך עקום מהבוקר", "emergency.stroke"),
+    ("my son has epilepsy and is having an attack right now", "emergency.seizure"),
+    ("לבעלי יש אפילפסיה והוא בהתקף עכשיו", "emergency.seizure"),
+    ("the second towel is soaked and it keeps coming", "emergency.heavy_bleeding"),
+    ("החולצה שלו כולה אדומה מהפה", "emergency.heavy_bleeding"),
+    ("crashed my scooter and now my bottom teeth sit out of line", "emergency.jaw_fracture"),
+    ("my permanent front tooth went clean out at football", "emergency.avulsed_permanent_tooth"),
+    ("קיבלתי מכה בכדורסל והשן עכשיו על הרצפה", "emergency.avulsed_permanent_tooth"),
+    ("I took 20 painkillers over the night", "emergency.overdose"),
+    ("לקחתי 12 אקמול מהבוקר", "emergency.overdose"),
+    ("my daughter found the ibuprofen and drank some", "emergency.overdose"),
+    ("הילד אכל אופטלגין מהתיק שלי", "emergency.overdose"),
+    ("my brother texted that he plans to kill himself", "emergency.suicidal_thoughts"),
+    ("הבת שלי כתבה שהיא לא רואה טעם לחיות", "emergency.suicidal_thoughts"),
+]
+
+
+@pytest.mark.parametrize(("text", "rule_id"), GENERALISED_CLASSES)
+def test_generalised_classes_fire_in_other_wordings(
+    triager: Triager, text: str, rule_id: str
+) -> None:
+    triage = triager.triage(text)
+    assert triage.urgency is Urgency.EMERGENCY and rule_id in triage.reasons, (text, triage)
+
+
+# Everyday uses of health words (matching.idioms), a pet, a cold, a question asked ahead, a
+# problem treated since, and real words one typo from an indicator: routine.
+IDIOMS_AND_EVERYDAY: list[str] = [
+    "the paperwork for my insurance is such a pain, can you send it again?",
+    "the traffic is killing me, I'll be 10 minutes late",
+    "seeing that balance nearly had a heart attack haha, can I pay in installments?",
+    "our invoice came out higher this time, why?",
+    "I'm sick of calling, please just book me for Sunday",
+    "כואב לי הראש מכל החשבונות האלה, אפשר הסבר?",
+    "אני חולה על הרופאה שלכם, תודה!",
+    "איפה קופת חולים הכי קרובה למרפאה?",
+    "our cat broke a tooth, do you know a vet?",
+    "need to move Tuesday, I have a cold",
+    "צריך לדחות את התור, יש לי צינון",
+    "just in case a child's tooth hurts on a holiday abroad, what do parents do?",
+    "last spring my crown came off and you replaced it, all fine, booking a checkup",
+    "that numb lip has worn off nicely, thanks",
+    "I'm 7 months pregnant so a lift or ramp would help, do you have one?",
+    "מה עושים אם יש רגישות בזמן טיסה? שואלת מראש לפני חופשה",
+]
+
+
+@pytest.mark.parametrize("text", IDIOMS_AND_EVERYDAY)
+def test_idioms_and_everyday_uses_stay_routine(triager: Triager, text: str) -> None:
+    assert triager.triage(text).urgency is Urgency.ROUTINE, triager.triage(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what if a tooth was knocked out and blood is everywhere right now",
+        "traffic is killing me and the chest pain grows stronger",
+        "stopped bleeding earlier but now the pillow is soaked again",
+    ],
+)
+def test_idioms_and_questions_ahead_never_hide_a_red_flag(triager: Triager, text: str) -> None:
+    assert triager.triage(text).urgency is Urgency.EMERGENCY, text

@@ -136,12 +136,36 @@ class MatchingSettings(_Strict):
         )
     )
     ongoing: PhraseLists = Field(
-        description="Cues that it is happening now; they cancel resolved/past (still, עדיין)."
+        description=(
+            "Cues that it is happening now (still, עדיין); near the indicator they cancel "
+            "resolved, past and repaired cues."
+        )
+    )
+    repaired: PhraseLists | None = Field(
+        default=None,
+        description=(
+            "Cues that a lasting problem was treated (you fixed it, תיקנו): after a "
+            "`persistent` rule's match in its clause, they end it."
+        ),
+    )
+    hypothetical: PhraseLists | None = Field(
+        default=None,
+        description=(
+            "Cues of a question asked ahead (what if, in case, מה עושים אם): a doctor-level or "
+            "fail-safe match after one does not count; an emergency always does."
+        ),
+    )
+    idioms: PhraseLists | None = Field(
+        default=None,
+        description=(
+            "Everyday uses of health words (what a pain, nearly had a heart attack, "
+            "קופת חולים): an indicator inside one does not count, for any rule."
+        ),
     )
 
     @field_validator(
         "clause_breaks", "negations", "transparent", "resolved", "past", "ongoing",
-        "negations_after",
+        "negations_after", "repaired", "hypothetical", "idioms",
     )  # fmt: skip
     @classmethod
     def _phrases(cls, value: PhraseLists | None, info: Any) -> PhraseLists | None:

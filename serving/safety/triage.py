@@ -78,10 +78,17 @@ class Triage:
 # Matcher keys: ("cue", kind, 0, 0), ("ind", rule, alternative, group) or ("unless", rule, 0, 0).
 _Key = tuple[str, int, int, int]
 # Cue kinds, in the order of their `MatchingSettings` fields.
-_CUE_FIELDS = ("negations", "transparent", "resolved", "past", "ongoing", "negations_after")
-_NEGATION, _TRANSPARENT, _RESOLVED, _PAST, _ONGOING, _NEGATION_AFTER = range(len(_CUE_FIELDS))
-# Words allowed inside a cue phrase: a number in a past expression ("2 years ago").
-_CUE_GAP = {_PAST: 1}
+_CUE_FIELDS = (
+    "negations", "transparent", "resolved", "past", "ongoing", "negations_after", "repaired",
+    "hypothetical", "idioms",
+)  # fmt: skip
+(
+    _NEGATION, _TRANSPARENT, _RESOLVED, _PAST, _ONGOING, _NEGATION_AFTER, _REPAIRED,
+    _HYPOTHETICAL, _IDIOM,
+) = range(len(_CUE_FIELDS))  # fmt: skip
+# Words allowed inside a cue phrase: a number in a past expression ("2 years ago"), a pronoun
+# in a repair ("fixed it", "עשו לי חדש") or in an idiom ("nearly had a heart attack").
+_CUE_GAP = {_PAST: 1, _REPAIRED: 1, _IDIOM: 1}
 _ANY_OF, _ALL_OF = 0, 1
 # "hasn't stopped", "לא עבר": a resolved cue this close after a negation says the opposite.
 _NEGATED_CUE_DISTANCE = 1
@@ -174,6 +181,12 @@ class RuleMatcher:
                 indicators.append(hit)
             else:
                 unless.setdefault(hit.key[1], []).append(hit)
+        # An indicator inside an idiom (within one clause) is an everyday use of the word, for
+        # every rule.
+        idioms = [hit for hit in cues[_IDIOM] if clause_of[hit.start] == clause_of[hit.end - 1]]
+        indicators = [
+            hit for hit in indicators if not any(_overlaps(hit, idiom) for idiom in idioms)
+        ]
         context = _Context(
             self._settings, clause_of, per_token, self._transparent, cues, indicators
         )
@@ -183,8 +196,10 @@ class RuleMatcher:
             _, rule_index, alternative, group = hit.key
             if (rule_index, alternative, group) in satisfied:
                 continue
-            persistent = self._rules[rule_index].persistent
-            if self._use_context and context.suppressed(hit, persistent=persistent):
+            rule = self._rules[rule_index]
+            if self._use_context and context.suppressed(
+                hit, persistent=rule.persistent, emergency=isinstance(rule, EmergencyRule)
+            ):
                 continue
             if self._vetoed(hit, unless.get(rule_index, ()), context):
                 continue
@@ -234,16 +249,51 @@ class _Context:
         # A negation inside an indicator phrase belongs to that phrase ("the mouth does not
         # open" in "הפה לא נפתח והלחי נפוחה" does not negate the swelling after it).
         # Likewise a resolved cue: "ירד" in "הסוכר ירד" (sugar dropped) is the red flag itself.
-        self.negations = _outside_phrases(cues[_NEGATION], indicators)
+        # A word that is itself an indicator is not a negation too ("שאף", inhaled, is not
+        # ש + "אף").
+        self.negations = _outside_phrases(cues[_NEGATION], indicators, min_words=1)
         self.all_negations = cues[_NEGATION]
         self.negations_after = cues[_NEGATION_AFTER]
         self.resolved = _outside_phrases(cues[_RESOLVED], indicators)
         self.past = cues[_PAST]
-        self.ongoing_clauses = {clause_of[hit.start] for hit in cues[_ONGOING]}
+        self.ongoing = cues[_ONGOING]
+        self.repaired = cues[_REPAIRED]
+        self.hypothetical = cues[_HYPOTHETICAL]
 
-    def suppressed(self, hit: PhraseHit[_Key], *, persistent: bool) -> bool:
-        """Negated; or, unless the rule is `persistent`, over or in the past."""
-        return self.negated(hit) or (not persistent and self.resolved_or_past(hit))
+    def suppressed(self, hit: PhraseHit[_Key], *, persistent: bool, emergency: bool) -> bool:
+        """Negated; treated since; unless the rule is `persistent`, over or in the past; unless
+        it is an emergency, asked about ahead ("what if")."""
+        return (
+            self.negated(hit)
+            or (persistent and self._repaired_after(hit))
+            or (not persistent and self.resolved_or_past(hit))
+            or (not emergency and self._hypothetical(hit))
+        )
+
+    def _ongoing_near(self, hit: PhraseHit[_Key]) -> bool:
+        """A "now" cue close to `hit` in its clause: "a fall years ago; brushing fine now" is
+        still in the past; "stopped, but bleeding again now" is not."""
+        clause = self.clause_of[hit.start]
+        window = self.settings.context_window
+        return any(
+            self.clause_of[cue.start] == clause and _distance(cue, hit) <= window
+            for cue in self.ongoing
+        )
+
+    def _repaired_after(self, hit: PhraseHit[_Key]) -> bool:
+        """A lasting problem, then in its clause that it was treated ("chipped a molar, then you
+        repaired it"), and nothing near it saying "now" ("fell out again")."""
+        clause = self.clause_of[hit.start]
+        return not self._ongoing_near(hit) and any(
+            self.clause_of[cue.start] == clause and cue.start >= hit.end for cue in self.repaired
+        )
+
+    def _hypothetical(self, hit: PhraseHit[_Key]) -> bool:
+        clause = self.clause_of[hit.start]
+        return any(
+            self.clause_of[cue.start] == clause and cue.end <= hit.start
+            for cue in self.hypothetical
+        )
 
     def negated(self, hit: PhraseHit[_Key]) -> bool:
         """A negation cue shortly before `hit`, with only transparent words between, or a
@@ -269,9 +319,9 @@ class _Context:
 
     def resolved_or_past(self, hit: PhraseHit[_Key]) -> bool:
         """A resolved or past cue near `hit` in its clause, and nothing there saying "now"."""
-        clause = self.clause_of[hit.start]
-        if clause in self.ongoing_clauses:
+        if self._ongoing_near(hit):
             return False
+        clause = self.clause_of[hit.start]
         window = self.settings.context_window
         for cue in self.resolved:
             if self.clause_of[cue.start] != clause or _overlaps(cue, hit):
@@ -293,14 +343,14 @@ class _Context:
 
 
 def _outside_phrases(
-    cues: list[PhraseHit[_Key]], indicators: list[PhraseHit[_Key]]
+    cues: list[PhraseHit[_Key]], indicators: list[PhraseHit[_Key]], *, min_words: int = 2
 ) -> list[PhraseHit[_Key]]:
-    """The cues that are not a word inside a multi-word indicator phrase."""
+    """The cues that are not inside an indicator phrase of at least `min_words` words."""
     return [
         cue
         for cue in cues
         if not any(
-            hit.start <= cue.start and cue.end <= hit.end and hit.end - hit.start > 1
+            hit.start <= cue.start and cue.end <= hit.end and hit.end - hit.start >= min_words
             for hit in indicators
         )
     ]
