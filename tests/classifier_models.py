@@ -84,13 +84,19 @@ def train(
 
 
 def constant(
-    kind: Kind, probabilities: Mapping[str, float], *, threshold: float = 0.5, version: str = "c1"
+    kind: Kind,
+    probabilities: Mapping[str, float],
+    *,
+    threshold: float = 0.5,
+    version: str = "c1",
+    uncorroborated: float = 0.9,
 ) -> ClassifierFile:
     """Every head says its probability for any text (no features; the intercept decides)."""
     return ClassifierFile(
         schema_version=1,
         kind=kind,
         version=version,
+        uncorroborated_threshold=uncorroborated,
         heads=[
             Head(
                 label=label,

@@ -362,7 +362,7 @@ async def test_each_patient_message_records_what_decided_its_urgency(
 async def test_a_message_the_classifier_raised_records_the_model_and_its_score(
     database_url: str, database: Database, architecture: str, tmp_path: Path
 ) -> None:
-    triage = constant("triage", {"EMERGENCY": 0.2, "DOCTOR_REQUIRED": 0.85}, version="tri-2")
+    triage = constant("triage", {"EMERGENCY": 0.2, "DOCTOR_REQUIRED": 0.95}, version="tri-2")
     settings = make_settings(
         database_url,
         integration_key=INTEGRATION_KEY,
@@ -378,4 +378,4 @@ async def test_a_message_the_classifier_raised_records_the_model_and_its_score(
     stored = await _patient_message(database, john.user_id, text)
     assert stored.urgency == "DOCTOR_REQUIRED"
     assert stored.triage_decided_by == "model:triage@tri-2"
-    assert stored.triage_score == pytest.approx(0.85)
+    assert stored.triage_score == pytest.approx(0.95)

@@ -227,8 +227,8 @@ async def test_triage_endpoint(client: httpx.AsyncClient) -> None:
         "decided_by": "",
     }
     assert hebrew["score"] is not None and hebrew["score"] < 0.5  # the bundle's classifier
-    danger = await client.post("/api/v1/triage", json={"text": "my face is getting worse fast"})
-    assert danger.json()["safety_question"] is True
+    dizzy = (await client.post("/api/v1/triage", json={"text": "i feel dizzy"})).json()
+    assert dizzy["urgency"] == "DOCTOR_REQUIRED" and dizzy["safety_question"] is True
     assert (await client.post("/api/v1/triage", json={"text": ""})).status_code == 422
 
 

@@ -174,7 +174,8 @@ async def test_each_outcome_says_what_decided_its_urgency_and_intent(tmp_path: P
     routine = next(m for m in dev if m.urgency == "ROUTINE")
     by_rules = await evaluate_messages([emergency, routine])
     assert by_rules[0].decided_by and by_rules[0].decided_by.startswith("emergency.")
-    assert (by_rules[0].triage_score, by_rules[0].intent_source) == (None, "triage")
+    # The repository's bundle has a classifier: its P(emergency) is kept beside the rule.
+    assert by_rules[0].triage_score is not None and by_rules[0].intent_source == "triage"
     assert by_rules[1].intent_source == "rules"
 
     bundle = bundle_with(
@@ -184,7 +185,7 @@ async def test_each_outcome_says_what_decided_its_urgency_and_intent(tmp_path: P
             "intent": constant("intent", {"greeting": 0.99}, version="i1"),
         },
     )
-    unknown = routine.model_copy(update={"id": "unknown", "text": "qwerty zxcv"})
+    unknown = routine.model_copy(update={"id": "unknown", "text": "qwerty zxcv asdf"})
     with_models = await evaluate_messages([emergency, unknown], bundle_path=bundle)
     assert with_models[0].decided_by == by_rules[0].decided_by, "the model never lowers"
     assert with_models[0].triage_score == pytest.approx(0.01)

@@ -370,12 +370,33 @@ RANK = {Urgency.ROUTINE: 0, Urgency.DOCTOR_REQUIRED: 1, Urgency.EMERGENCY: 2}
 
 
 def _with_model(
-    rules: SafetyRules, emergency: float, doctor: float, threshold: float = 0.5
+    rules: SafetyRules,
+    emergency: float,
+    doctor: float,
+    threshold: float = 0.5,
+    uncorroborated: float = 0.0,
 ) -> Triager:
+    """A constant classifier; by default as sure without health talk as with it, so the head
+    thresholds alone decide (the uncorroborated threshold has its own test)."""
     spec = constant(
-        "triage", {"EMERGENCY": emergency, "DOCTOR_REQUIRED": doctor}, threshold=threshold
+        "triage",
+        {"EMERGENCY": emergency, "DOCTOR_REQUIRED": doctor},
+        threshold=threshold,
+        uncorroborated=uncorroborated,
     )
     return Triager(rules, classifier=TextClassifier(spec))
+
+
+def test_without_health_talk_the_model_must_be_far_surer(rules: SafetyRules) -> None:
+    unsure = _with_model(rules, emergency=0.85, doctor=0.85, uncorroborated=0.9)
+    assert unsure.triage(ROUTINE_TEXT).urgency is Urgency.ROUTINE, "nothing reads as health"
+    # Health talk the fail-safe reads (no rule fires) corroborates the same 0.85.
+    health = "my gums have looked kind of purple for a few days"
+    assert Triager(rules).triage(health).decided_by.startswith("fail_safe.")
+    raised = unsure.triage(health)
+    assert (raised.urgency, raised.decided_by) == (Urgency.EMERGENCY, "model:triage@c1")
+    sure = _with_model(rules, emergency=0.95, doctor=0.2, uncorroborated=0.9)
+    assert sure.triage(ROUTINE_TEXT).urgency is Urgency.EMERGENCY
 
 
 def test_rules_record_what_decided_without_a_classifier(triager: Triager) -> None:
@@ -393,7 +414,7 @@ def test_a_confident_classifier_raises_a_routine_message_to_emergency(
     assert triager.triage(ROUTINE_TEXT).urgency is Urgency.ROUTINE
     raised = _with_model(rules, emergency=0.93, doctor=0.97).triage(ROUTINE_TEXT)
     assert raised.urgency is Urgency.EMERGENCY
-    assert raised.reasons == ("model.triage",) and not raised.crisis
+    assert raised.reasons == ("model.triage",) and raised.reply is ReplyKind.MEDICAL
     assert raised.decided_by == "model:triage@c1"
     assert raised.score == pytest.approx(0.93)
     doctor = _with_model(rules, emergency=0.93, doctor=0.97).triage(DOCTOR_TEXT)
@@ -448,10 +469,16 @@ def test_a_trained_classifier_only_ever_raises_on_the_dev_messages(
     for message in dev:
         by_rules, by_both = triager.triage(message["text"]), combined.triage(message["text"])
         assert RANK[by_both.urgency] >= RANK[by_rules.urgency], message["id"]
-        assert by_both.score is not None and 0.0 <= by_both.score <= 1.0
+        if TextClassifier(spec).applies(message["text"]):
+            assert by_both.score is not None and 0.0 <= by_both.score <= 1.0
+        else:  # too few words for the model: the rules alone, and no score
+            assert by_both == by_rules
     # The same weights with every threshold at 0: the model now raises every message.
     eager = spec.model_copy(
-        update={"heads": [head.model_copy(update={"threshold": 0.0}) for head in spec.heads]}
+        update={
+            "heads": [head.model_copy(update={"threshold": 0.0}) for head in spec.heads],
+            "uncorroborated_threshold": 0.0,
+        }
     )
     assert Triager(rules, classifier=TextClassifier(eager)).triage(ROUTINE_TEXT).urgency is (
         Urgency.EMERGENCY

@@ -74,6 +74,12 @@ class TriageResponse(BaseModel):
     urgency: Literal["EMERGENCY", "DOCTOR_REQUIRED", "ROUTINE"]
     language: Literal["he", "en"]
     reasons: list[str]
+    decided_by: str
+    """Rule ids, `model:triage@<version>` or `fail_safe.*` ids; "" when nothing fired."""
+    score: float | None
+    """The triage classifier's calibrated probability, when the bundle has one and it applied."""
+    safety_question: bool
+    """A possible danger without a clear red flag: the chat would ask the safety question."""
 
 
 def _assistant(request: Request) -> Assistant:

@@ -73,6 +73,16 @@ class ClassifierFile(BaseModel):
     kind: Kind
     version: str = Field(min_length=1, max_length=80, description="Training run that made it.")
     heads: list[Head] = Field(min_length=1)
+    uncorroborated_threshold: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Triage: the probability a head needs to raise a message in which no rule or "
+            "fail-safe class saw health talk (validated on the second dev set: the heads' own "
+            "thresholds there cost routine messages and added no emergency)."
+        ),
+    )
     min_words: int = Field(
         default=3,
         ge=1,

@@ -371,15 +371,19 @@ MODEL_REASON = "model.triage"
 """The reason a classifier-raised triage gives (its escalation shows it beside rule ids)."""
 
 
-def _raised(by_rules: Triage, classifier: TextClassifier, text: str) -> Triage:
+def _raised(
+    by_rules: Triage, classifier: TextClassifier, text: str, *, corroborated: bool
+) -> Triage:
     """`by_rules`, or a higher urgency where the classifier is confident enough (one predict).
-    A message too short for the model (`TextClassifier.applies`) is left to the rules."""
+    A message too short for the model (`TextClassifier.applies`) is left to the rules; one no
+    rule or fail-safe class reads as health talk needs the uncorroborated threshold."""
     if not classifier.applies(text):
         return by_rules
     prediction = classifier.predict(text)
     emergency = prediction.probabilities[Urgency.EMERGENCY.value]
     decided_by = f"model:triage@{prediction.version}"
-    thresholds = classifier.thresholds
+    floor = 0.0 if corroborated else classifier.spec.uncorroborated_threshold
+    thresholds = {label: max(value, floor) for label, value in classifier.thresholds.items()}
     if by_rules.urgency is not Urgency.EMERGENCY and emergency >= thresholds[Urgency.EMERGENCY]:
         return Triage(
             Urgency.EMERGENCY,
@@ -458,9 +462,13 @@ class Triager:
         """Rules first (the floor), raised (never lowered) by the classifier when there is one,
         then the fail-safe (see `_fail_safe_step`)."""
         placed = self._by_rules(text)
+        fail_safe = [] if placed.urgency is Urgency.EMERGENCY else self._fail_safe.fired(text)
         if self._classifier is not None:
-            placed = _raised(placed, self._classifier, text)
-        return self._fail_safe_step(text, placed)
+            # Health talk a rule or the fail-safe saw corroborates the model; without it the
+            # model must be far surer (`ClassifierFile.uncorroborated_threshold`).
+            corroborated = bool(placed.reasons) or bool(fail_safe)
+            placed = _raised(placed, self._classifier, text, corroborated=corroborated)
+        return self._fail_safe_step(placed, fail_safe)
 
     def _by_rules(self, text: str) -> Triage:
         language = detect_language(text)
@@ -483,14 +491,12 @@ class Triager:
             return Triage(Urgency.DOCTOR_REQUIRED, ids, language, decided_by=",".join(ids))
         return Triage(Urgency.ROUTINE, (), language)
 
-    def _fail_safe_step(self, text: str, placed: Triage) -> Triage:
-        """Under-triage costs more than over-triage: health talk that nothing placed is at
-        least DOCTOR_REQUIRED, and a possible danger short of a red flag asks the safety
-        question. Never lowers what placed the message; an emergency is left as it is."""
-        if placed.urgency is Urgency.EMERGENCY:
-            return placed
-        fired = self._fail_safe.fired(text)
-        if not fired:
+    def _fail_safe_step(self, placed: Triage, fired: Sequence[IndicatorRule]) -> Triage:
+        """Under-triage costs more than over-triage: health talk that nothing placed (`fired`:
+        the fail-safe rules the message fires) is at least DOCTOR_REQUIRED, and a possible
+        danger short of a red flag asks the safety question. Never lowers what placed the
+        message; an emergency is left as it is."""
+        if placed.urgency is Urgency.EMERGENCY or not fired:
             return placed
         danger = any(rule.id in self._danger_ids for rule in fired)
         if placed.urgency is Urgency.ROUTINE:
