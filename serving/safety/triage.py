@@ -19,6 +19,7 @@ model thought of every message. Then the fail-safe (`Triager._fail_safe_step`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -405,6 +406,37 @@ def _raised(
     return replace(by_rules, score=emergency)
 
 
+# Compiled matchers by the rules' content. Compiling takes about half a second (word classes
+# expand the rules to some 60 000 phrases) and every runtime builds a Triager: per app, per
+# bundle swap. After compiling, a matcher only memoises lookups, so the matchers of one set of
+# rules can serve every Triager built from it.
+_COMPILED_KEEP = 4
+_compiled: dict[str, tuple[RuleMatcher, RuleMatcher]] = {}
+
+
+def _compiled_matchers(rules: SafetyRules) -> tuple[RuleMatcher, RuleMatcher]:
+    """(the triage rules' matcher, the fail-safe's) for `rules`, compiled once per content."""
+    key = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()
+    found = _compiled.get(key)
+    if found is None:
+        if len(_compiled) >= _COMPILED_KEEP:
+            _compiled.pop(next(iter(_compiled)))
+        fail_safe = rules.fail_safe
+        found = (
+            # One matcher over both levels: a doctor-level word ("pain") is still a word a
+            # negation reaches across in "no pain or swelling".
+            RuleMatcher(rules, [*rules.emergency, *rules.doctor_required], use_context=True),
+            RuleMatcher(
+                rules,
+                [*fail_safe.health, *fail_safe.danger],
+                use_context=True,
+                typos=fail_safe.typos,
+            ),
+        )
+        _compiled[key] = found
+    return found
+
+
 def _word_set(lists: PhraseLists) -> frozenset[str]:
     return frozenset(" ".join(tokens(phrase)) for phrase in _all(lists))
 
@@ -439,16 +471,9 @@ class Triager:
         self._rules = rules
         self._numbers = rules.emergency_numbers[chosen]
         self._urgent_line = clinic_urgent_line.strip()
-        # One matcher over both levels: a doctor-level word ("pain") is still a word a negation
-        # reaches across in "no pain or swelling".
-        self._matcher = RuleMatcher(
-            rules, [*rules.emergency, *rules.doctor_required], use_context=True
-        )
+        self._matcher, self._fail_safe = _compiled_matchers(rules)
         self._classifier = classifier
         fail_safe = rules.fail_safe
-        self._fail_safe = RuleMatcher(
-            rules, [*fail_safe.health, *fail_safe.danger], use_context=True, typos=fail_safe.typos
-        )
         self._danger_ids = frozenset(rule.id for rule in fail_safe.danger)
         self._yes_words = _word_set(fail_safe.question.yes_words)
         self._no_words = _word_set(fail_safe.question.no_words)
