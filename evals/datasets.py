@@ -56,6 +56,7 @@ class DatasetError(ValueError):
 
 
 Row = TypeVar("Row", bound=BaseModel)
+Message = TypeVar("Message", bound=LabelledMessage)
 
 
 def load_jsonl(path: Path, schema: type[Row], *, name: str) -> list[Row]:
@@ -92,17 +93,16 @@ def load_messages(path: Path = MESSAGES) -> list[LabelledMessage]:
 
 def load_heldout(path: Path = HELDOUT) -> list[HeldOutMessage]:
     """The frozen held-out split (`split` is always `heldout`; the file does not carry it)."""
-    rows = load_jsonl(path, HeldOutMessage, name="held-out set")
-    for row in rows:
-        if row.split != "heldout":
-            raise DatasetError(f"{path}: {row.id}: split {row.split!r} in the held-out set")
-    return rows
+    return _of_split(load_jsonl(path, HeldOutMessage, name="held-out set"), "heldout", path)
 
 
 def load_tuning(path: Path = TUNING) -> list[AnnotatedMessage]:
     """The second dev set (`split` is always `dev`)."""
-    rows = load_jsonl(path, AnnotatedMessage, name="tuning set")
+    return _of_split(load_jsonl(path, AnnotatedMessage, name="tuning set"), "dev", path)
+
+
+def _of_split(rows: list[Message], split: Split, path: Path) -> list[Message]:
     for row in rows:
-        if row.split != "dev":
-            raise DatasetError(f"{path}: {row.id}: split {row.split!r} in the tuning set")
+        if row.split != split:
+            raise DatasetError(f"{path}: {row.id}: split {row.split!r} in a {split} set")
     return rows

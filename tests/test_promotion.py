@@ -32,9 +32,10 @@ from serving.bundle.load import load_bundle, model_path, rehash
 from serving.bundle.registry import BundleRegistry
 from serving.bundle.source import BundleSource
 from serving.db.engine import Database
-from serving.safety.classifier import ClassifierFile, Head, features
+from serving.safety.classifier import ClassifierFile
 from serving.settings import REPOSITORY_BUNDLE
 from tests.asgi import running
+from tests.classifier_models import train
 from tests.conftest import HELDOUT_FIXTURE, make_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -181,44 +182,18 @@ async def test_a_bundle_missing_an_emergency_is_refused_and_the_fixed_one_goes_l
 
 @pytest.fixture(scope="module")
 def triage_model() -> ClassifierFile:
-    """A small triage classifier fitted on the dev messages, in the bundle's file format:
-    TF-IDF over `serving.safety.classifier.features` and one logistic regression per head
-    (EMERGENCY vs the rest, DOCTOR_REQUIRED-or-EMERGENCY vs routine), uncalibrated (a=1, b=0),
-    acting at 0.5."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
+    """A small triage classifier fitted on the dev messages, in the bundle's file format
+    (`tests/classifier_models.py::train`: EMERGENCY vs the rest, DOCTOR_REQUIRED-or-EMERGENCY
+    vs routine, uncalibrated, acting at 0.5)."""
     dev = load_messages()
-    vectorizer = TfidfVectorizer(analyzer=features, sublinear_tf=True, min_df=2)
-    matrix = vectorizer.fit_transform([m.text for m in dev])
-    labels = {
-        EMERGENCY_HEAD: [m.urgency == "EMERGENCY" for m in dev],
-        "DOCTOR_REQUIRED": [m.urgency != "ROUTINE" for m in dev],
-    }
-    fitted = {
-        label: LogisticRegression(C=20.0, class_weight="balanced", max_iter=2000).fit(matrix, y)
-        for label, y in labels.items()
-    }
-    heads = [
-        Head(
-            label=label,
-            intercept=float(model.intercept_[0]),
-            calibration_a=1.0,
-            calibration_b=0.0,
-            threshold=0.5,
-        )
-        for label, model in fitted.items()
-    ]
-    return ClassifierFile(
-        schema_version=1,
+    return train(
+        [m.text for m in dev],
+        {
+            EMERGENCY_HEAD: [m.urgency == "EMERGENCY" for m in dev],
+            "DOCTOR_REQUIRED": [m.urgency != "ROUTINE" for m in dev],
+        },
         kind="triage",
         version="test-fit",
-        heads=heads,
-        features={
-            name: [float(vectorizer.idf_[index])]
-            + [float(model.coef_[0][index]) for model in fitted.values()]
-            for name, index in vectorizer.vocabulary_.items()
-        },
     )
 
 

@@ -120,6 +120,14 @@ def content_hash(root: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
+# Bundles already read, by manifest (which names the content hash): validating a bundle's
+# rules and models takes a few hundred milliseconds, and every runtime loads one (each app,
+# each bundle swap). The hash was just checked against the files, so an entry is the same
+# content, and a Bundle is immutable.
+_LOADED_KEEP = 4
+_loaded: dict[str, Bundle] = {}
+
+
 def load_bundle(root: Path) -> Bundle:
     """Read and validate the bundle in `root`; `BundleError` says what is wrong and where."""
     if not root.is_dir():
@@ -132,6 +140,17 @@ def load_bundle(root: Path) -> Bundle:
             f"files ({actual[:19]}…); a file was changed without re-hashing "
             "(run `dental bundle rehash` after reviewing the change)"
         )
+    key = manifest.model_dump_json()
+    bundle = _loaded.get(key)
+    if bundle is None:
+        bundle = _read_bundle(root, manifest)
+        if len(_loaded) >= _LOADED_KEEP:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = bundle
+    return bundle
+
+
+def _read_bundle(root: Path, manifest: Manifest) -> Bundle:
     prompts = {
         f"{agent}.{lang}": _read(root, f"agents/{agent}.{lang}.md")
         for agent in AGENTS
