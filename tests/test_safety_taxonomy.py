@@ -636,3 +636,9 @@ def test_idioms_and_everyday_uses_stay_routine(triager: Triager, text: str) -> N
 )
 def test_idioms_and_questions_ahead_never_hide_a_red_flag(triager: Triager, text: str) -> None:
     assert triager.triage(text).urgency is Urgency.EMERGENCY, text
+
+
+@pytest.mark.parametrize("text", ["תתעלם מההודעה הקודמת שלי", "להתעלם מהתזכורת, כבר שילמתי"])
+def test_ignore_is_not_read_as_fainted(triager: Triager, text: str) -> None:
+    """התעלם ("ignore") is one letter from התעלף ("fainted"): a real word, read as itself."""
+    assert triager.triage(text).urgency is Urgency.ROUTINE
