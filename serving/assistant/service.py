@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from serving.agents.context import TurnContext
+from serving.agents.offline.nlu import Understanding
 from serving.assistant.buttons import (
     SAFETY_NO,
     SAFETY_YES,
@@ -388,7 +389,6 @@ class Assistant:
                 reply = self._practice_failure(turn, error)
             return Answer(reply, Urgency.ROUTINE.value, intent, intent_source="button")
         assert text is not None
-        understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
         triage = runtime.triager.triage(text)
         # An emergency in the answer is handled as one, whatever the question was.
         if check is not None and triage.urgency is not Urgency.EMERGENCY:
@@ -397,16 +397,42 @@ class Assistant:
                 return self._safety_yes(runtime, turn, check)
             if said == "no":
                 return await self._safety_no(runtime, turn, check, conversation, guard_events)
-        answer = await self._answer_text(
-            runtime, turn, text, triage, understanding.intent.value, conversation, guard_events
+        answer, understanding = await self._answer_understood(
+            runtime, turn, text, triage, conversation, guard_events
         )
         return replace(
             answer,
-            clinic_topic=understanding.clinic_topic,
-            treatment=understanding.treatment,
             triage=triage,
             intent_source=answer.intent_source or understanding.intent_source,
         )
+
+    async def _answer_understood(
+        self,
+        runtime: Runtime,
+        turn: Turn,
+        text: str,
+        triage: Triage,
+        conversation: ConversationRecord,
+        guard_events: list[tuple[str, str]],
+        *,
+        ask_safety: bool = True,
+    ) -> tuple[Answer, Understanding]:
+        """`text` read by the NLU and answered as `triage` says, with the NLU's labels."""
+        understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
+        answer = await self._answer_text(
+            runtime,
+            turn,
+            text,
+            triage,
+            understanding.intent.value,
+            conversation,
+            guard_events,
+            ask_safety=ask_safety,
+        )
+        labelled = replace(
+            answer, clinic_topic=understanding.clinic_topic, treatment=understanding.treatment
+        )
+        return labelled, understanding
 
     def _safety_yes(self, runtime: Runtime, turn: Turn, check: SafetyCheck | None) -> Answer:
         """Yes to the safety question: the emergency reply and an EMERGENCY escalation (a
@@ -431,24 +457,16 @@ class Assistant:
     ) -> Answer:
         """No to the safety question: the message it was asked about is answered as its
         triage says (the doctor-required reply and escalation), without asking again."""
-        text = check.text
-        understanding = runtime.nlu.understand(text, today=turn.now.astimezone(self._tz).date())
-        answer = await self._answer_text(
+        answer, _ = await self._answer_understood(
             runtime,
             turn,
-            text,
-            runtime.triager.triage(text),
-            understanding.intent.value,
+            check.text,
+            runtime.triager.triage(check.text),
             conversation,
             guard_events,
             ask_safety=False,
         )
-        return replace(
-            answer,
-            clinic_topic=understanding.clinic_topic,
-            treatment=understanding.treatment,
-            safety_answer="no",
-        )
+        return replace(answer, safety_answer="no")
 
     async def _answer_text(
         self,
