@@ -5,20 +5,16 @@ evaluation set); the dev split is used only for the over-triage figure."""
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from pydantic import ValidationError
 
 from serving.safety.rules import SafetyRules, load_safety_rules
 from serving.safety.triage import Triager, Urgency
+from tests.safety_rules_file import RULES_PATH, rules_error
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES_PATH = ROOT / "prompts" / "safety" / "rules.yaml"
 MESSAGES_PATH = ROOT / "data" / "eval" / "messages.jsonl"
 
 
@@ -167,35 +163,21 @@ def test_dev_routine_messages_are_kept_routine(triager: Triager) -> None:
 # -- the schema ------------------------------------------------------------------------------
 
 
-def _raw() -> dict[str, Any]:
-    with RULES_PATH.open(encoding="utf-8") as handle:
-        data: dict[str, Any] = yaml.safe_load(handle)
-    return data
-
-
-def _invalid(mutate: Any) -> str:
-    data = copy.deepcopy(_raw())
-    mutate(data)
-    with pytest.raises(ValidationError) as error:
-        SafetyRules.model_validate(data)
-    return str(error.value)
-
-
 def test_the_fail_safe_section_is_required_and_checked() -> None:
-    assert "fail_safe" in _invalid(lambda d: d.pop("fail_safe"))
-    assert "must start with 'fail_safe'" in _invalid(
+    assert "fail_safe" in rules_error(lambda d: d.pop("fail_safe"))
+    assert "must start with 'fail_safe'" in rules_error(
         lambda d: d["fail_safe"]["health"][0].update(id="doctor.body_talk")
     )
-    assert "redefines word classes" in _invalid(
+    assert "redefines word classes" in rules_error(
         lambda d: d["fail_safe"]["vocabulary"].update(PAIN={"en": ["ouch"]})
     )
-    assert "HEALTH_NOPE" in _invalid(
+    assert "HEALTH_NOPE" in rules_error(
         lambda d: d["fail_safe"]["danger"][0].update(any_of={"en": ["$HEALTH_NOPE"]})
     )
-    assert "missing text for ['he']" in _invalid(
+    assert "missing text for ['he']" in rules_error(
         lambda d: d["fail_safe"]["question"]["yes"].pop("he")
     )
-    assert "danger" in _invalid(lambda d: d["fail_safe"].update(danger=[]))
+    assert "danger" in rules_error(lambda d: d["fail_safe"].update(danger=[]))
 
 
 @pytest.mark.parametrize(

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from pydantic import ValidationError
 
 from serving.safety.classifier import TextClassifier
 from serving.safety.rules import ReplyKind, SafetyRules, load_safety_rules
 from serving.safety.triage import Triage, Triager, Urgency
 from tests.classifier_models import constant, train
+from tests.safety_rules_file import RULES_PATH, rules_error
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES_PATH = ROOT / "prompts" / "safety" / "rules.yaml"
 MESSAGES_PATH = ROOT / "data" / "eval" / "messages.jsonl"
 INTENTS = {
     "greeting", "book_appointment", "reschedule_appointment", "cancel_appointment",
@@ -51,20 +48,6 @@ DEV_EMERGENCIES = [m for m in MESSAGES if m["urgency"] == "EMERGENCY" and m["spl
 # -- the rules file ----------------------------------------------------------------------------
 
 
-def _raw() -> dict[str, Any]:
-    with RULES_PATH.open(encoding="utf-8") as handle:
-        data: dict[str, Any] = yaml.safe_load(handle)
-    return data
-
-
-def _invalid(mutate: Any) -> str:
-    data = copy.deepcopy(_raw())
-    mutate(data)
-    with pytest.raises(ValidationError) as error:
-        SafetyRules.model_validate(data)
-    return str(error.value)
-
-
 def test_rules_file_parses_and_covers_every_red_flag(rules: SafetyRules) -> None:
     ids = {rule.id for rule in rules.emergency}
     assert {
@@ -89,12 +72,12 @@ def test_rules_file_parses_and_covers_every_red_flag(rules: SafetyRules) -> None
 
 
 def test_rules_reject_an_empty_indicator_list() -> None:
-    message = _invalid(lambda d: d["emergency"][0]["any_of"].update(en=[]))
+    message = rules_error(lambda d: d["emergency"][0]["any_of"].update(en=[]))
     assert "emergency.breathing_difficulty" in message and "'en' list is empty" in message
 
 
 def test_rules_reject_an_unknown_language() -> None:
-    message = _invalid(lambda d: d["emergency"][0]["any_of"].update(fr=["je ne peux pas"]))
+    message = rules_error(lambda d: d["emergency"][0]["any_of"].update(fr=["je ne peux pas"]))
     assert "unknown language 'fr'" in message
 
 
@@ -102,18 +85,18 @@ def test_rules_reject_duplicate_rule_ids() -> None:
     def duplicate(data: dict[str, Any]) -> None:
         data["doctor_required"][1]["id"] = data["doctor_required"][0]["id"]
 
-    assert "duplicate rule id 'doctor.pain'" in _invalid(duplicate)
+    assert "duplicate rule id 'doctor.pain'" in rules_error(duplicate)
 
 
 def test_rules_reject_unknown_word_class_bad_regex_placeholder_and_keys() -> None:
-    message = _invalid(lambda d: d["emergency"][0]["any_of"]["en"].append("$NOPE breathe"))
+    message = rules_error(lambda d: d["emergency"][0]["any_of"]["en"].append("$NOPE breathe"))
     assert "$NOPE" in message
-    message = _invalid(lambda d: d["output"]["rules"][0]["patterns"].append("(unclosed"))
+    message = rules_error(lambda d: d["output"]["rules"][0]["patterns"].append("(unclosed"))
     assert "does not compile" in message
-    message = _invalid(lambda d: d["replies"]["emergency"]["en"].append("call {ambulance}"))
+    message = rules_error(lambda d: d["replies"]["emergency"]["en"].append("call {ambulance}"))
     assert "unknown placeholder {ambulance}" in message
-    assert "Extra inputs are not permitted" in _invalid(lambda d: d.update(colour="blue"))
-    message = _invalid(lambda d: d.update(default_locale="FR"))
+    assert "Extra inputs are not permitted" in rules_error(lambda d: d.update(colour="blue"))
+    message = rules_error(lambda d: d.update(default_locale="FR"))
     assert "default_locale 'FR'" in message
 
 
