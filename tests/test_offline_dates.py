@@ -1,15 +1,17 @@
-"""Dates and parts of the day in Hebrew and English, relative to a fixed clinic-local today."""
+"""Dates and times of day in Hebrew and English, relative to a fixed clinic-local today."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from serving.agents.offline.dates import DateRange, DateReader, WeekdayMismatch
+from serving.agents.offline.times import TimeReader
 from serving.bundle.lexicon import Lexicon, message_words
+from serving.scheduling.request import PART_OF_DAY_WINDOWS
 
 LEXICON = Path(__file__).resolve().parents[1] / "prompts" / "offline" / "lexicon.yaml"
 THURSDAY = date(2026, 11, 26)
@@ -17,9 +19,34 @@ SUNDAY = date(2026, 11, 29)
 
 
 @pytest.fixture(scope="module")
-def reader() -> DateReader:
-    lexicon = Lexicon.model_validate(yaml.safe_load(LEXICON.read_text(encoding="utf-8")))
+def lexicon() -> Lexicon:
+    return Lexicon.model_validate(yaml.safe_load(LEXICON.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def reader(lexicon: Lexicon) -> DateReader:
     return DateReader(lexicon.dates, not_typos=lexicon.matching.not_typos)
+
+
+@pytest.fixture(scope="module")
+def times(lexicon: Lexicon) -> TimeReader:
+    return TimeReader(lexicon.times, not_typos=lexicon.matching.not_typos)
+
+
+Window = str | tuple[time | None, time | None] | None
+
+
+def read(reader: DateReader, times: TimeReader, text: str, today: date) -> tuple[object, ...]:
+    """(date_from, date_to, window) as the NLU reads them: the window is a part of the day's
+    name when it is exactly that part, else (time_from, time_to)."""
+    words = message_words(text)
+    dates, used = reader.read_words(words, today=today)
+    window = times.read(words, dates=used)
+    found: Window = None
+    if window:
+        found = (window.time_from, window.time_to)
+        found = next((n for n, w in PART_OF_DAY_WINDOWS.items() if w == found), found)
+    return dates.date_from, dates.date_to, found
 
 
 def day(month: int, dom: int, year: int = 2026) -> date:
@@ -53,7 +80,6 @@ def day(month: int, dom: int, year: int = 2026) -> date:
         ("ביום ב'", (day(11, 30), day(11, 30), None)),
         ("ביום ה' אחה\"צ", (day(12, 3), day(12, 3), "afternoon")),
         ("Thursday", (day(12, 3), day(12, 3), None)),
-        ("on monday or tuesday", (day(11, 30), day(12, 1), None)),
         # weeks and months
         ("next week", (day(11, 29), day(12, 5), None)),
         ("השבוע", (day(11, 26), day(11, 28), None)),
@@ -66,9 +92,9 @@ def day(month: int, dom: int, year: int = 2026) -> date:
         ("בדצמבר", (day(12, 1), day(12, 31), None)),
         # distances
         ("in 3 days", (day(11, 29), day(11, 29), None)),
-        ("in two weeks", (day(12, 10), day(12, 10), None)),
+        ("in two weeks", (day(12, 6), day(12, 12), None)),
         ("בעוד 3 ימים", (day(11, 29), day(11, 29), None)),
-        ("בעוד שבוע", (day(12, 3), day(12, 3), None)),
+        ("בעוד שבוע", (day(11, 29), day(12, 5), None)),
         ("בעוד יומיים", (day(11, 28), day(11, 28), None)),
         ("within a week", (day(11, 26), day(12, 3), None)),
         ("תוך שבועיים", (day(11, 26), day(12, 10), None)),
@@ -85,8 +111,8 @@ def day(month: int, dom: int, year: int = 2026) -> date:
         # parts of the day alone, and times
         ("בבוקר", (None, None, "morning")),
         ("afternoon is better", (None, None, "afternoon")),
-        ("tomorrow at 10:30", (day(11, 27), day(11, 27), "morning")),
-        ("tomorrow at 4:30", (day(11, 27), day(11, 27), "evening")),
+        ("tomorrow at 10:30", (day(11, 27), day(11, 27), (time(9, 30), time(11, 30)))),
+        ("tomorrow at 4:30", (day(11, 27), day(11, 27), (time(15, 30), time(17, 30)))),
         # greetings are not a time preference
         ("בוקר טוב", (None, None, None)),
         ("good morning, tomorrow evening?", (day(11, 27), day(11, 27), "evening")),
@@ -100,9 +126,12 @@ def day(month: int, dom: int, year: int = 2026) -> date:
     ],
 )
 def test_reads_dates_relative_to_today(
-    reader: DateReader, text: str, expected: tuple[date | None, date | None, str | None]
+    reader: DateReader,
+    times: TimeReader,
+    text: str,
+    expected: tuple[date | None, date | None, Window],
 ) -> None:
-    assert reader.read(text, today=THURSDAY) == DateRange(*expected)
+    assert read(reader, times, text, THURSDAY) == expected
 
 
 def test_a_weekday_with_next_week_is_that_weeks_day(reader: DateReader) -> None:
@@ -119,9 +148,9 @@ def test_todays_weekday_means_next_week(reader: DateReader) -> None:
 def test_weeks_start_on_sunday_across_the_year_end(reader: DateReader) -> None:
     wednesday = date(2026, 12, 30)
     assert reader.read("next week", today=wednesday) == DateRange(
-        date(2027, 1, 3), date(2027, 1, 9), None
+        date(2027, 1, 3), date(2027, 1, 9)
     )
-    assert reader.read("this week", today=wednesday) == DateRange(wednesday, date(2027, 1, 2), None)
+    assert reader.read("this week", today=wednesday) == DateRange(wednesday, date(2027, 1, 2))
     assert reader.read("יום ראשון", today=wednesday).date_from == date(2027, 1, 3)
     assert reader.read("in january", today=wednesday).date_from == date(2027, 1, 1)
 
@@ -147,7 +176,11 @@ def test_a_day_of_the_month_beside_a_weekday_is_the_next_such_day(reader: DateRe
     assert reader.read("Monday the 30th", today=THURSDAY).date_from == day(11, 30)
     assert reader.read("Thursday the 3rd", today=THURSDAY).date_from == day(12, 3)
     assert reader.read("Thursday the 31st", today=THURSDAY).date_from == day(12, 31)
-    assert reader.read("the 3rd", today=THURSDAY).date_from is None, "alone it is no date"
+    assert reader.read("the 3rd", today=THURSDAY).date_from is None, "alone, maybe a choice"
+    assert reader.read("on the 3rd", today=THURSDAY).date_from == day(12, 3)
+    assert reader.read("ב-30 לחודש", today=THURSDAY).date_from == day(11, 30)
+    assert reader.read("ב-17", today=THURSDAY).date_from == day(12, 17)
+    assert reader.read("ב-9", today=THURSDAY).date_from is None, "an hour"
     words = message_words("Thursday the 3rd please")
     assert reader.read_words(words, today=THURSDAY)[1] == {0, 2}, "3rd is no choice"
 

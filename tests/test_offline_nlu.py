@@ -7,6 +7,7 @@ import statistics
 import time
 from collections import Counter
 from datetime import date
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
@@ -165,10 +166,10 @@ def test_dates_reach_the_understanding(nlu: ClinicNLU) -> None:
     assert understood.intent is Intent.BOOK_APPOINTMENT
     assert understood.treatment == "cleaning"
     assert (understood.date_from, understood.date_to) == (date(2026, 12, 1), date(2026, 12, 1))
-    assert understood.part_of_day == "morning"
+    assert (understood.time_from, understood.time_to) == (clock(8), clock(12))
     hebrew = understand(nlu, 'יש לכם תור פנוי השבוע אחה"צ?')
     assert (hebrew.date_from, hebrew.date_to) == (TODAY, date(2026, 11, 28))
-    assert hebrew.part_of_day == "afternoon"
+    assert (hebrew.time_from, hebrew.time_to) == (clock(12), clock(16))
 
 
 def test_a_weekday_and_date_that_disagree_reach_the_understanding(nlu: ClinicNLU) -> None:
@@ -364,7 +365,7 @@ def test_a_malformed_lexicon_is_rejected_with_the_path() -> None:
     assert "missing: emergency" in _invalid(lambda d: d["scoring"]["priority"].remove("emergency"))
     assert "weekdays is missing friday" in _invalid(lambda d: d["dates"]["weekdays"].pop("friday"))
     assert "parts_of_day" in _invalid(
-        lambda d: d["dates"]["parts_of_day"].update(night=d["dates"]["parts_of_day"]["evening"])
+        lambda d: d["times"]["parts_of_day"].update(night=d["times"]["parts_of_day"]["evening"])
     )
     assert "'other' is what remains" in _invalid(
         lambda d: d["intents"].update(other=d["intents"]["greeting"])

@@ -4,6 +4,7 @@ dialogue is waiting for. The offline model reads it as data; an LLM reads it as 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -26,6 +27,8 @@ class TurnContext:
     offer_refs: tuple[str, ...]
     awaiting_treatment: bool
     draft_treatment: str | None
+    providers: tuple[str, ...] = ()
+    """The clinic's providers' names, English and Hebrew: who a patient may ask for."""
 
     def to_message(self) -> SystemMessage:
         data = {
@@ -39,6 +42,7 @@ class TurnContext:
             "offered_slot_refs": list(self.offer_refs),
             "awaiting_treatment": self.awaiting_treatment,
             "treatment_in_progress": self.draft_treatment,
+            "clinic_providers": list(self.providers),
         }
         return SystemMessage(f"{MARKER}{json.dumps(data)}</context>")
 
@@ -46,7 +50,9 @@ class TurnContext:
         return TurnContext(**{**self.__dict__, "agent": agent})
 
     @classmethod
-    def of_turn(cls, turn: Turn, *, agent: str, urgency: str) -> TurnContext:
+    def of_turn(
+        cls, turn: Turn, *, agent: str, urgency: str, providers: Sequence[str] = ()
+    ) -> TurnContext:
         offer = turn.state.offer
         return cls(
             agent=agent,
@@ -58,6 +64,7 @@ class TurnContext:
             offer_refs=tuple(offer.ref(i) for i in range(len(offer.slots))) if offer else (),
             awaiting_treatment=turn.state.awaiting_treatment,
             draft_treatment=turn.state.draft.treatment,
+            providers=tuple(providers),
         )
 
     @classmethod
@@ -80,5 +87,6 @@ class TurnContext:
                     offer_refs=tuple(data["offered_slot_refs"]),
                     awaiting_treatment=data["awaiting_treatment"],
                     draft_treatment=data["treatment_in_progress"],
+                    providers=tuple(data.get("clinic_providers", ())),
                 )
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from serving.conversation.turn import Turn
+from serving.scheduling.request import SlotRequest
 from serving.tools import actions
 from serving.tools.actions import ActionResult
 
@@ -108,13 +109,13 @@ async def press_button(turn: Turn, data: str) -> ActionResult:
             turn, "The patient asked to talk to a dentist (button)."
         )
     elif kind == "treat":
-        result = await actions.find_slots(turn, value)
+        result = await actions.find_slots(turn, SlotRequest(treatment=value))
     elif kind == "slot":
         result = await actions.propose_booking(turn, value)
     elif kind == "appt" and state.choice is not None:
         appointment_id = state.choice.appointment_id(value)
         if state.choice.purpose == "reschedule":
-            result = await actions.start_reschedule(turn, appointment_id)
+            result = await actions.start_reschedule(turn, appointment_id=appointment_id)
         else:
             result = await actions.start_cancellation(turn, appointment_id)
     elif kind == "confirm":

@@ -511,7 +511,10 @@ class Assistant:
                 turn.button("button_book", "quick:book")
                 return Answer(prefix, triage.urgency.value, intent)
         context = TurnContext.of_turn(
-            turn, agent=runtime.agent.architecture, urgency=triage.urgency.value
+            turn,
+            agent=runtime.agent.architecture,
+            urgency=triage.urgency.value,
+            providers=await turn.provider_names(),
         )
         messages: list[BaseMessage] = [
             context.to_message(),

@@ -16,6 +16,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from serving.safety.text import normalize, tokens
+from serving.scheduling.request import PartOfDay
 
 
 class Intent(StrEnum):
@@ -36,7 +37,6 @@ class Intent(StrEnum):
 
 
 ClinicTopic = Literal["hours", "address", "parking", "prices", "insurance", "payment"]
-PartOfDay = Literal["morning", "afternoon", "evening"]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 Month = Literal[
     "january", "february", "march", "april", "may", "june",
@@ -118,6 +118,7 @@ class Mentions(_Strict):
     treatment: dict[Intent, Weight] = Field(default_factory=dict)
     date: dict[Intent, Weight] = Field(default_factory=dict)
     invoice_number: dict[Intent, Weight] = Field(default_factory=dict)
+    provider: dict[Intent, Weight] = Field(default_factory=dict)
 
 
 class Negation(_Strict):
@@ -188,25 +189,70 @@ class DateWords(_Strict):
     """Length in days: 'week' -> 7; may include a count: 'שבועיים' -> 14."""
     numbers: NumberedPhrases
     """Counts written as words: 'three' -> 3."""
-    parts_of_day: dict[PartOfDay, Phrases]
-    not_parts_of_day: Phrases
-    """Greetings that contain a part of the day: 'good morning' is not a time preference."""
+    week_of_month: NumberedPhrases
+    """A week of the month named before it: 'first week' -> 1, ..., 'last week', 'end' -> 0."""
+    except_words: Phrases
+    """Words that exclude the weekday right after them: 'not', 'except', 'חוץ מ'."""
+    recurring_markers: Phrases
+    """Words that make a weekday recurring ('every Thursday', 'בימי חמישי')."""
     weekday_date_links: Phrases
     """Words that may stand between a weekday and its date: 'Thursday the 17 December'."""
     day_of_month_markers: Phrases
     """Words that make a number the day of the month beside a weekday: 'Thursday the 17'."""
+    day_of_month_leads: Phrases
+    """Words before a day of the month that make it a date alone: 'on the 17th', 'ב-17'."""
+    day_of_month_tails: Phrases
+    """Words after a number that make it a day of the month: '17 of the month', '17 לחודש'."""
 
     @model_validator(mode="after")
     def _every_weekday_month_and_part(self) -> DateWords:
         for field, expected in (
             ("weekdays", WEEKDAYS),
             ("months", MONTHS),
-            ("parts_of_day", get_args(PartOfDay)),
         ):
             missing = [name for name in expected if name not in getattr(self, field)]
             if missing:
                 raise ValueError(f"{field} is missing {', '.join(missing)}")
         return self
+
+
+class TimeWords(_Strict):
+    """Words of the time of day a visit should start (serving/agents/offline/times.py)."""
+
+    parts_of_day: dict[PartOfDay, Phrases]
+    not_parts_of_day: Phrases
+    """Greetings that contain a part of the day: 'good morning' is not a time preference."""
+    after: Phrases
+    before: Phrases
+    between: Phrases
+    range_links: Phrases
+    """'and' of 'between 2 and 4'."""
+    at: Phrases
+    """'at' / 'around' of 'at 3': an hour either side."""
+    am: Phrases
+    pm: Phrases
+    half: Phrases
+    """'and a half' / 'וחצי' after an hour: thirty minutes past it."""
+    not_hours: Phrases
+    """Words after a number that make it a count, not an hour: 'days', 'weeks', months."""
+    hours: NumberedPhrases
+    """Hours written as words: 'five' -> 5, 'noon' -> 12."""
+
+    @model_validator(mode="after")
+    def _every_part(self) -> TimeWords:
+        missing = [name for name in get_args(PartOfDay) if name not in self.parts_of_day]
+        if missing:
+            raise ValueError(f"parts_of_day is missing {', '.join(missing)}")
+        return self
+
+
+class Refinements(_Strict):
+    """Words that refine the times just offered."""
+
+    later: Phrases
+    earlier: Phrases
+    other_provider: Phrases
+    """'with someone else': not the providers just offered."""
 
 
 class Lexicon(_Strict):
@@ -225,6 +271,8 @@ class Lexicon(_Strict):
     deny: Phrases
     ordinals: Ordinals
     dates: DateWords
+    times: TimeWords
+    refinements: Refinements
 
     @model_validator(mode="after")
     def _no_cues_for_other(self) -> Lexicon:

@@ -9,10 +9,12 @@ recognised as stale instead of acting on the wrong thing.
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from serving.scheduling.request import SlotRequest
 
 
 def new_nonce() -> str:
@@ -34,6 +36,8 @@ class SlotOffer(BaseModel):
     treatment: str
     slots: list[OfferedSlot]
     appointment_id: int | None = None
+    relaxed: list[str] = Field(default_factory=list)
+    """The parts of the request these nearest times do not honour ("time", "dates", ...)."""
 
     def ref(self, index: int) -> str:
         return f"{self.nonce}.{index + 1}"
@@ -76,15 +80,6 @@ class PendingAction(BaseModel):
     old_starts_at: datetime | None = None
 
 
-class BookingDraft(BaseModel):
-    """What the patient has said so far about a visit they want."""
-
-    treatment: str | None = None
-    date_from: date | None = None
-    date_to: date | None = None
-    part_of_day: Literal["morning", "afternoon", "evening"] | None = None
-
-
 class SafetyCheck(BaseModel):
     """The safety question asked about a message ("is anyone having trouble breathing, ...?"),
     waiting for its answer. `text` is that message: a "no" answers it as its triage says."""
@@ -97,7 +92,8 @@ class ConversationState(BaseModel):
 
     greeted: bool = False
     awaiting_treatment: bool = False
-    draft: BookingDraft = Field(default_factory=BookingDraft)
+    draft: SlotRequest = Field(default_factory=SlotRequest)
+    """What the patient has asked for so far about the visit they want."""
     offer: SlotOffer | None = None
     choice: AppointmentChoice | None = None
     pending: PendingAction | None = None

@@ -14,7 +14,7 @@ from serving.clinic import ClinicProfile
 from serving.conversation.state import ConversationState
 from serving.language import Language
 from serving.practice.backend import PracticeBackend
-from serving.practice.models import InvoiceSummary, Patient, TreatmentType
+from serving.practice.models import InvoiceSummary, Patient, Provider, TreatmentType
 
 
 def catalog_text(
@@ -61,6 +61,7 @@ class Turn:
     """Kinds of the actions run this turn (`ActionResult.kind`), reported to the client."""
     _treatments: dict[str, TreatmentType] | None = None
     _invoices: list[InvoiceSummary] | None = None
+    _providers: list[Provider] | None = None
 
     def message(self, key: str, **values: object) -> str:
         """A catalog text in the turn's language, with the clinic's details available."""
@@ -73,6 +74,15 @@ class Turn:
         if self._treatments is None:
             self._treatments = {t.code: t for t in await self.backend.list_treatment_types()}
         return self._treatments
+
+    async def providers(self) -> list[Provider]:
+        if self._providers is None:
+            self._providers = await self.backend.list_providers()
+        return self._providers
+
+    async def provider_names(self) -> tuple[str, ...]:
+        """Every provider's name in both languages, as a patient may write it."""
+        return tuple(name for p in await self.providers() for name in (p.name, p.name_he))
 
     async def patient_invoices(self) -> list[InvoiceSummary]:
         """The verified patient's invoices, read once per turn (the tools and the output guard

@@ -22,6 +22,7 @@ from serving.practice.models import (
     TreatmentPlan,
     TreatmentType,
 )
+from serving.scheduling.request import SlotRequest
 
 
 @runtime_checkable
@@ -50,8 +51,11 @@ class PracticeBackend(Protocol):
         *,
         provider_id: int | None = None,
         limit: int = 20,
+        matching: SlotRequest | None = None,
     ) -> list[Slot]:
-        """Free start times, earliest first, between two clinic-local dates (inclusive)."""
+        """Free start times, earliest first, between two clinic-local dates (inclusive); with
+        `matching`, only those its weekdays and start-time window allow (`SlotRequest.unmet`),
+        so `limit` counts times the patient can take."""
         ...
 
     async def create_appointment(

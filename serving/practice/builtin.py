@@ -38,6 +38,7 @@ from serving.practice.errors import (
 )
 from serving.practice.phone import normalize_phone
 from serving.scheduling import errors as booking
+from serving.scheduling.request import SlotRequest
 from serving.scheduling.slots import BookingRules, WeeklyWindow, check_bookable, free_starts
 
 MAX_SLOT_SEARCH_DAYS = 62
@@ -206,6 +207,7 @@ class BuiltinPracticeBackend:
         *,
         provider_id: int | None = None,
         limit: int = 20,
+        matching: SlotRequest | None = None,
     ) -> list[rec.Slot]:
         if date_to < date_from:
             raise InvalidRequest("the end date is before the start date")
@@ -246,6 +248,7 @@ class BuiltinPracticeBackend:
                     rules=rules,
                     now=now,
                 )
+                if matching is None or not matching.unmet(start.astimezone(rules.calendar.tz))
             ]
             slots.extend(sorted(for_day, key=lambda s: (s.starts_at, s.provider_id)))
             day += timedelta(days=1)

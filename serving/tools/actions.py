@@ -29,16 +29,13 @@ from serving.practice.errors import (
     SlotUnavailable,
     UnknownTreatmentType,
 )
-from serving.practice.models import Appointment, Patient, Slot
+from serving.practice.models import Appointment, Patient, Provider
+from serving.scheduling.request import WEEKDAY_CODES, SlotRequest, Weekday
+from serving.tools import slot_search
+from serving.tools.slot_search import SearchResult
 
-PartOfDay = Literal["morning", "afternoon", "evening"]
-PARTS_OF_DAY: dict[str, tuple[time, time]] = {
-    "morning": (time(0), time(12)),
-    "afternoon": (time(12), time(16)),
-    "evening": (time(16), time(23, 59)),
-}
-OFFERED_SLOTS = 3
-SEARCH_DAYS = 14
+_LATER_STEP = 15
+"""'Later' than a time starts at the next quarter hour after it."""
 
 
 @dataclass(frozen=True)
@@ -74,40 +71,48 @@ async def list_treatments(turn: Turn) -> ActionResult:
 
 async def find_slots(
     turn: Turn,
-    treatment: str | None,
+    request: SlotRequest,
     *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    part_of_day: PartOfDay | None = None,
+    later: bool = False,
+    earlier: bool = False,
+    other_provider: bool = False,
+    new_request: bool = False,
     appointment_id: int | None = None,
 ) -> ActionResult:
-    """Offer up to three free times as buttons, spread over the patient's preferred range."""
+    """Offer up to three free times as buttons that honour everything the patient asked for
+    so far (`request` refines the conversation's draft); when nothing does, say what could
+    not be met and offer the nearest times that keep the rest. `later`, `earlier` and
+    `other_provider` refine the times just offered; `new_request` starts over."""
+    offer = turn.state.offer
+    if offer is not None and (later or earlier or other_provider or not request.treatment):
+        appointment_id = appointment_id or offer.appointment_id
+        request = request.model_copy(update={"treatment": request.treatment or offer.treatment})
+    if new_request:
+        turn.state.draft, turn.state.offer = SlotRequest(), None
+    request = _refined_by_offer(turn, request, later=later, earlier=earlier, other=other_provider)
+    draft = turn.state.draft = turn.state.draft.refined(request)
     if (refusal := _require_identity(turn)) is not None:
-        return refusal
-    draft = turn.state.draft
-    draft.treatment = treatment or draft.treatment
-    draft.date_from, draft.date_to = date_from or draft.date_from, date_to or draft.date_to
-    draft.part_of_day = part_of_day or draft.part_of_day
+        return refusal  # what was asked is kept for after the patient is verified
     if draft.treatment is None:
         return await list_treatments(turn)
     turn.state.awaiting_treatment = False
     today = turn.now.astimezone(turn.tz).date()
-    first = max(draft.date_from or today, today)
-    last = draft.date_to or first + timedelta(days=SEARCH_DAYS)
-    last = min(max(last, first), first + timedelta(days=60))
     try:
-        slots = await turn.backend.get_available_slots(draft.treatment, first, last, limit=100)
+        found = await slot_search.search(turn.backend, draft, today=today, tz=turn.tz)
     except UnknownTreatmentType:
         draft.treatment = None
         return await list_treatments(turn)
-    chosen = _spread(_in_part_of_day(slots, draft.part_of_day, turn), OFFERED_SLOTS)
     name = await turn.treatment_name(draft.treatment)
-    if not chosen:
+    notes = await _unmet_notes(turn, draft, found, name)
+    if not found.slots:
         turn.state.offer = None
-        return ActionResult("no_slots", turn.message("no_slots", treatment=name))
+        return ActionResult(
+            "no_slots", "\n".join([*notes, turn.message("no_slots", treatment=name)])
+        )
     offer = SlotOffer(
         treatment=draft.treatment,
         appointment_id=appointment_id,
+        relaxed=list(found.unmet),
         slots=[
             OfferedSlot(
                 starts_at=s.starts_at,
@@ -116,7 +121,7 @@ async def find_slots(
                 provider_name_he=s.provider_name_he,
                 treatment=s.treatment_code,
             )
-            for s in chosen
+            for s in found.slots
         ],
     )
     turn.state.offer, turn.state.pending = offer, None
@@ -129,8 +134,18 @@ async def find_slots(
         )
         lines.append(f"{index + 1}. {label}")
         turn.buttons.append(_button(label, f"slot:{offer.ref(index)}"))
+    if found.unmet:
+        return ActionResult(
+            "slots_alternatives", "\n".join([*notes, turn.message("alternatives"), *lines])
+        )
+    described = _described(turn, draft, found.providers)
     key = "slots_offer_reschedule" if appointment_id else "slots_offer"
-    return ActionResult("slots_offered", "\n".join([turn.message(key, treatment=name), *lines]))
+    heading = (
+        turn.message(f"{key}_matching", treatment=name, request=described)
+        if described
+        else turn.message(key, treatment=name)
+    )
+    return ActionResult("slots_offered", "\n".join([heading, *lines]))
 
 
 async def propose_booking(turn: Turn, slot_ref: str) -> ActionResult:
@@ -210,7 +225,9 @@ async def confirm_pending(turn: Turn) -> ActionResult:
             return ActionResult("nothing_pending", turn.message("nothing_pending"))
     except SlotUnavailable:
         turn.state.offer = None
-        again = await find_slots(turn, pending.treatment, appointment_id=pending.appointment_id)
+        again = await find_slots(
+            turn, SlotRequest(treatment=pending.treatment), appointment_id=pending.appointment_id
+        )
         return ActionResult("slot_taken", f"{turn.message('slot_taken')}\n{again.text}")
     except (AppointmentNotFound, InvalidRequest) as refused:
         return ActionResult("refused", turn.message("booking_refused", reason=str(refused)))
@@ -244,25 +261,14 @@ async def my_appointments(turn: Turn) -> ActionResult:
 
 
 async def start_reschedule(
-    turn: Turn,
-    appointment_id: int | None = None,
-    *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    part_of_day: PartOfDay | None = None,
+    turn: Turn, request: SlotRequest | None = None, appointment_id: int | None = None
 ) -> ActionResult:
     chosen = await _choose_appointment(turn, "reschedule", appointment_id)
     if isinstance(chosen, ActionResult):
         return chosen
-    turn.state.draft.treatment = None
-    return await find_slots(
-        turn,
-        chosen.treatment_code,
-        date_from=date_from,
-        date_to=date_to,
-        part_of_day=part_of_day,
-        appointment_id=chosen.id,
-    )
+    turn.state.draft = SlotRequest()
+    wanted = (request or SlotRequest()).model_copy(update={"treatment": chosen.treatment_code})
+    return await find_slots(turn, wanted, appointment_id=chosen.id)
 
 
 async def start_cancellation(turn: Turn, appointment_id: int | None = None) -> ActionResult:
@@ -444,22 +450,126 @@ async def _appointment_line(turn: Turn, appointment: Appointment) -> str:
     )
 
 
-def _in_part_of_day(slots: list[Slot], part: PartOfDay | None, turn: Turn) -> list[Slot]:
-    if part is None:
-        return slots
-    start, end = PARTS_OF_DAY[part]
-    return [s for s in slots if start <= s.starts_at.astimezone(turn.tz).time() < end]
+def _refined_by_offer(
+    turn: Turn, request: SlotRequest, *, later: bool, earlier: bool, other: bool
+) -> SlotRequest:
+    """ "Later", "earlier", "someone else": relative to the times just offered."""
+    offer = turn.state.offer
+    if offer is None or not offer.slots or not (later or earlier or other):
+        return request
+    turn.state.draft = _without(turn.state.draft, offer.relaxed)  # reacting to those times
+    update: dict[str, object] = {}
+    local = sorted(s.starts_at.astimezone(turn.tz) for s in offer.slots)
+    if later:
+        after = local[-1] + timedelta(minutes=_LATER_STEP - local[-1].minute % _LATER_STEP)
+        update["time_from"] = after.time().replace(tzinfo=None)
+        update["time_to"] = None
+    if earlier:
+        update["time_to"] = local[0].time().replace(tzinfo=None)
+        update["time_from"] = None
+    if other:
+        declined = {s.provider_id for s in offer.slots}
+        update["not_providers"] = sorted(declined | set(turn.state.draft.not_providers))
+        update["provider"] = None
+        turn.state.draft.provider = None
+    return request.model_copy(update=update)
 
 
-def _spread(slots: list[Slot], count: int) -> list[Slot]:
-    """The earliest slot, then ones at least two hours apart, so the choice is real."""
-    chosen: list[Slot] = []
-    for slot in slots:
-        if all(abs(slot.starts_at - c.starts_at) >= timedelta(hours=2) for c in chosen):
-            chosen.append(slot)
-        if len(chosen) == count:
-            break
-    return chosen
+def _without(request: SlotRequest, parts: list[str]) -> SlotRequest:
+    """`request` without the parts named ("time", "weekdays", "dates", "provider")."""
+    cleared: dict[str, object] = {}
+    if "time" in parts:
+        cleared |= {"time_from": None, "time_to": None}
+    if "weekdays" in parts:
+        cleared |= {"weekdays": [], "not_weekdays": []}
+    if "dates" in parts:
+        cleared |= {"date_from": None, "date_to": None}
+    if "provider" in parts:
+        cleared |= {"provider": None}
+    return request.model_copy(update=cleared)
+
+
+async def _unmet_notes(
+    turn: Turn, request: SlotRequest, found: SearchResult, treatment: str
+) -> list[str]:
+    """One sentence per part of the request the offered times cannot honour."""
+    notes: list[str] = []
+    if found.provider_unknown and request.provider:
+        team = ", ".join(
+            turn.provider(p.name, p.name_he) for p in await turn.backend.list_providers()
+        )
+        notes.append(turn.message("unmet_provider_unknown", name=request.provider, team=team))
+    elif found.provider_cannot:
+        for provider in found.providers:
+            notes.append(
+                turn.message(
+                    "unmet_provider_treatment",
+                    provider=turn.provider(provider.name, provider.name_he),
+                    treatment=treatment,
+                )
+            )
+    elif "provider" in found.unmet and request.not_providers:
+        notes.append(turn.message("unmet_provider_other", treatment=treatment))
+    time_parts = [c for c in found.unmet if c != "provider"]
+    if time_parts or (not found.slots and request.constrains_time):
+        providers = [] if found.provider_unknown or found.provider_cannot else found.providers
+        described = _described(turn, request, providers)
+        notes.append(turn.message("unmet_request", treatment=treatment, request=described))
+    return notes
+
+
+def _described(turn: Turn, request: SlotRequest, providers: list[Provider]) -> str:
+    """The request in the patient's words: "with Dr. Mizrahi on Thu from 17:00"."""
+    parts: list[str] = []
+    if len(providers) == 1:
+        parts.append(
+            turn.message(
+                "request_provider", provider=turn.provider(providers[0].name, providers[0].name_he)
+            )
+        )
+    if request.date_from and request.date_from == request.date_to:
+        parts.append(turn.message("request_day", day=_day_label(turn, request.date_from)))
+    elif request.date_from and request.date_to:
+        parts.append(
+            turn.message(
+                "request_days",
+                first=_day_label(turn, request.date_from),
+                last=_day_label(turn, request.date_to),
+            )
+        )
+    if request.weekdays:
+        parts.append(turn.message("request_weekdays", weekdays=_weekdays(turn, request.weekdays)))
+    if request.not_weekdays:
+        parts.append(
+            turn.message("request_not_weekdays", weekdays=_weekdays(turn, request.not_weekdays))
+        )
+    start, end = request.time_from, request.time_to
+    if start and end:
+        parts.append(turn.message("request_between_times", start=_hhmm(start), end=_hhmm(end)))
+    elif start:
+        parts.append(turn.message("request_after", time=_hhmm(start)))
+    elif end:
+        parts.append(turn.message("request_before", time=_hhmm(end)))
+    return " ".join(parts)
+
+
+def _day_label(turn: Turn, day: date) -> str:
+    months = turn.message("month_names").split()
+    return turn.message(
+        "day_label",
+        weekday=turn.message(f"weekday_{day.weekday()}"),
+        day=day.day,
+        month=months[day.month - 1],
+        month_num=day.month,
+    )
+
+
+def _weekdays(turn: Turn, days: list[Weekday]) -> str:
+    return ", ".join(turn.message(f"weekday_{WEEKDAY_CODES.index(d)}") for d in days)
+
+
+def _hhmm(moment: time) -> str:
+    return moment.strftime("%H:%M")
 
 
 def _money(amount: Decimal) -> str:

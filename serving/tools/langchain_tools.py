@@ -9,15 +9,17 @@ patient, in their language.
 from __future__ import annotations
 
 import json
-from datetime import date
-from typing import Literal
+from datetime import date, time
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
+from pydantic import BaseModel, Field
 
 from serving.conversation.turn import Turn
+from serving.scheduling.request import PART_OF_DAY_WINDOWS, PartOfDay, SlotRequest, Weekday
 from serving.tools import actions
-from serving.tools.actions import ActionResult, PartOfDay
+from serving.tools.actions import ActionResult
 
 TURN_KEY = "turn"
 
@@ -60,20 +62,96 @@ async def list_treatments(config: RunnableConfig) -> str:
     return _out(turn, await actions.list_treatments(turn))
 
 
-@tool
-async def find_slots(
-    treatment: str,
-    config: RunnableConfig,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    part_of_day: PartOfDay | None = None,
-) -> str:
-    """Find up to 3 free times for a treatment code (cleaning, checkup, filling, root_canal,
-    extraction, whitening, implant_consultation, emergency_visit), optionally between two ISO
-    dates and in a part of the day. They are offered to the patient as buttons."""
+class SlotRequestArgs(BaseModel):
+    """What the patient asked for, as the booking tools take it (docs/BOOKING_REQUESTS.md).
+    Leave out what the patient did not say; each message's fields refine the earlier ones."""
+
+    provider: str | None = Field(
+        default=None,
+        description="The dentist or hygienist the patient named, as written: a name, surname, "
+        'title or role ("Dr. Mizrahi", "רבקה", "hygienist").',
+    )
+    date_from: str | None = Field(default=None, description="First acceptable day, ISO date.")
+    date_to: str | None = Field(default=None, description="Last acceptable day, ISO date.")
+    weekdays: list[Weekday] | None = Field(
+        default=None, description='Only these weekdays (e.g. ["thu"] for Thursdays).'
+    )
+    not_weekdays: list[Weekday] | None = Field(
+        default=None, description='Never these weekdays ("not Sunday": ["sun"]).'
+    )
+    time_from: str | None = Field(
+        default=None,
+        description="Start at or after this clinic-local time, HH:MM (after 5pm: 17:00).",
+    )
+    time_to: str | None = Field(
+        default=None, description="Start before this clinic-local time, HH:MM (before 10: 10:00)."
+    )
+    part_of_day: PartOfDay | None = Field(
+        default=None, description="A part of the day, when no hours were given."
+    )
+    later: bool = Field(default=False, description="Later in the day than the times offered.")
+    earlier: bool = Field(default=False, description="Earlier than the times offered.")
+    other_provider: bool = Field(
+        default=False, description="Someone else than the provider(s) of the times offered."
+    )
+    new_request: bool = Field(
+        default=False,
+        description="True when the patient starts a new request rather than changing the last.",
+    )
+
+
+class FindSlotsArgs(SlotRequestArgs):
+    treatment: str | None = Field(
+        default=None,
+        description="Treatment code: cleaning, checkup, filling, root_canal, extraction, "
+        "whitening, implant_consultation, emergency_visit.",
+    )
+
+
+def _request(args: SlotRequestArgs, treatment: str | None = None) -> SlotRequest:
+    """The request a model wrote; a value it got wrong (a date that is not ISO, a time out of
+    order) is left out rather than failing the turn."""
+    start, end = _clock(args.time_from), _clock(args.time_to)
+    if args.part_of_day and not (start or end):
+        start, end = PART_OF_DAY_WINDOWS[args.part_of_day]
+    first, last = _day(args.date_from), _day(args.date_to)
+    if first and last and last < first:
+        last = None
+    if start and end and end <= start:
+        end = None
+    return SlotRequest(
+        treatment=treatment,
+        provider=args.provider or None,
+        date_from=first,
+        date_to=last,
+        weekdays=args.weekdays or [],
+        not_weekdays=args.not_weekdays or [],
+        time_from=start,
+        time_to=end,
+    )
+
+
+def _clock(value: str | None) -> time | None:
+    try:
+        return time.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@tool(args_schema=FindSlotsArgs)
+async def find_slots(config: RunnableConfig, **arguments: Any) -> str:
+    """Find up to 3 free times for a treatment that honour everything the patient asked for
+    (provider, days, weekdays, hours); they are offered as buttons. When nothing matches, the
+    result says what could not be met and offers the nearest times."""
     turn = turn_of(config)
+    args = FindSlotsArgs.model_validate(arguments)
     result = await actions.find_slots(
-        turn, treatment, date_from=_day(date_from), date_to=_day(date_to), part_of_day=part_of_day
+        turn,
+        _request(args, args.treatment),
+        later=args.later,
+        earlier=args.earlier,
+        other_provider=args.other_provider,
+        new_request=args.new_request,
     )
     return _out(turn, result)
 
@@ -106,19 +184,13 @@ async def my_appointments(config: RunnableConfig) -> str:
     return _out(turn, await actions.my_appointments(turn))
 
 
-@tool
-async def start_reschedule(
-    config: RunnableConfig,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    part_of_day: PartOfDay | None = None,
-) -> str:
-    """Start moving the patient's appointment: offers new times (or asks which appointment)."""
+@tool(args_schema=SlotRequestArgs)
+async def start_reschedule(config: RunnableConfig, **arguments: Any) -> str:
+    """Start moving the patient's appointment: offers new times that honour what the patient
+    asked for (or asks which appointment)."""
     turn = turn_of(config)
-    result = await actions.start_reschedule(
-        turn, date_from=_day(date_from), date_to=_day(date_to), part_of_day=part_of_day
-    )
-    return _out(turn, result)
+    args = SlotRequestArgs.model_validate(arguments)
+    return _out(turn, await actions.start_reschedule(turn, _request(args)))
 
 
 @tool

@@ -5,7 +5,7 @@
 bundle's `offline/lexicon.yaml`, validated by `Lexicon`.
 """
 
-from serving.agents.offline.dates import DateRange, DateReader, PartOfDay
+from serving.agents.offline.dates import DateRange, DateReader
 from serving.agents.offline.nlu import ClinicNLU, Intent, Understanding
 from serving.bundle.lexicon import Lexicon
 
@@ -15,6 +15,5 @@ __all__ = [
     "DateReader",
     "Intent",
     "Lexicon",
-    "PartOfDay",
     "Understanding",
 ]

@@ -1,34 +1,36 @@
-"""Dates and parts of the day in Hebrew and English messages, relative to the clinic's today.
+"""Dates in Hebrew and English messages, relative to the clinic's today: `DateReader`.
 
-`DateReader(lexicon.dates).read(text, today=...)` returns a `DateRange`
-`(date_from, date_to, part_of_day)`; `(None, None, part_of_day)` when the message names no date.
-
-How words resolve (the week runs Sunday to Saturday, as in Israel):
+`DateReader(lexicon.dates).read(text, today=...)` returns a `DateRange`: the days a message
+asks about (`date_from`, `date_to`; None when it names none), the weekdays it keeps or
+excludes, and a weekday/date `mismatch` to ask about. docs/BOOKING_REQUESTS.md defines every
+form; the time of day is `serving.agents.offline.times`. How words resolve (the week runs
+Sunday to Saturday, as in Israel):
 
 - "today" / "tomorrow" / "day after tomorrow" ("היום", "מחר", "מחרתיים"): that one day.
 - A weekday, bare or with "this" / "next" ("Tuesday", "next Tuesday", "יום ג'", "יום שלישי הבא"):
   its next occurrence strictly after today — a patient writing "Monday" on a Monday means next
   week's; only the word "today" names today. With a week ("Tuesday next week", "ביום שלישי
-  בשבוע הבא") it is that week's day.
+  בשבוע הבא", "Thursday in two weeks") it is that week's day.
 - "this week" / "השבוע": today to Saturday; "next week" / "שבוע הבא": next Sunday to Saturday.
-  "this month" / "next month" and a month alone ("in December", "בדצמבר") likewise cover the month.
-- "in 3 days" / "בעוד שבוע": that one day; "within a week" / "תוך שבוע": today to that day.
+  "this month" / "next month" and a month alone ("in December", "בדצמבר") cover the month.
+- "in 3 days": that one day; "in two weeks" / "בעוד שבועיים": the week that holds that day;
+  "within a week" / "תוך שבוע": today to that day.
+- A week of a month ("the first week of January", "סוף החודש", "end of next month"): days
+  1-7, 8-14, 15-21, 22-28, or the last seven.
 - Explicit dates, day first as written in Israel: "3/12", "3.12", "3/12/2026", "2026-12-03",
   "December 3", "3rd of December", "3 בדצמבר". Without a year, a date already past this year
   is next year's ("3/1" in November is January 3rd next year); with a year, a past date is
-  ignored.
+  ignored. A day of the month ("on the 14th", "ה-14"): the next such day.
 - A weekday written next to a date ("Thursday 17 December", "17/12 (Thu)", "יום חמישי
   ה-17.12"), with at most a linking word between them (the lexicon's `weekday_date_links`:
-  "the", "ה"), or next to a day of the month ("Thursday the 17th", "ביום חמישי ה-17": digits
-  with an ordinal suffix or after a `day_of_month_markers` word; the next such day): the
-  date, when it falls on that weekday. When it does not ("Monday 17 December" and the 17th
-  is a Thursday), neither is guessed: the range leaves both out and `mismatch` holds the two
-  days the patient may mean (the weekday's day in the date's week, or the next one when that
-  is past, and the date), for the caller to ask. A day of the month alone is not a date.
-- Several days ("Monday or Tuesday") give the range from the first to the last.
-- Parts of the day: morning (08-12), afternoon (12-16), evening (16-20), from words
-  ("בבוקר", 'אחה"צ', "in the evening") or a time ("10:30"; hours before 8 are read as p.m.).
-  Greetings such as "good morning" / "בוקר טוב" are not a preference.
+  "the", "ה"), or next to a day of the month ("Thursday the 17th"): the date, when it falls on
+  that weekday. When it does not ("Monday 17 December" and the 17th is a Thursday), neither
+  is guessed: the range leaves both out and `mismatch` holds the two days the patient may
+  mean (the weekday's day in the date's week, or the next one when that is past, and the
+  date), for the caller to ask.
+- Several weekdays ("Monday or Tuesday"), a recurring one ("Thursdays", "every Thursday",
+  "בימי חמישי"), or one with a wider range ("Thursdays in January"): `weekdays`, the dates as
+  the rest of the message sets them. After "not", "except", "חוץ מ": `not_weekdays`.
 
 No range ever starts before today.
 """
@@ -43,29 +45,24 @@ from datetime import date, timedelta
 from typing import Literal, NamedTuple
 
 from serving.agents.offline.phrases import PhraseIndex
-from serving.bundle.lexicon import (
-    MONTHS,
-    WEEKDAYS,
-    DateWords,
-    PartOfDay,
-    Phrases,
-    message_words,
-)
+from serving.bundle.lexicon import MONTHS, WEEKDAYS, DateWords, Phrases, message_words
+from serving.scheduling.request import WEEKDAY_CODES, Weekday
 
-__all__ = ["DateRange", "DateReader", "PartOfDay", "WeekdayMismatch"]
+__all__ = ["DateRange", "DateReader", "WeekdayMismatch"]
 
 _Kind = Literal[
     "day", "weekday", "this_week", "next_week", "this_month", "next_month", "month",
-    "from_now", "within", "unit", "number", "date", "year",
+    "from_now", "within", "unit", "number", "date", "year", "week_of_month",
 ]  # fmt: skip
+_WEEK = 7
+_FIRST_DAY_NOT_HOUR = 13
+"""'ב-15' alone is the 15th; 'ב-9' is nine o'clock."""
 
 _DAY_MONTH = re.compile(r"^(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2}|\d{4}))?$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _NUMBER = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?$")
 _ORDINAL_DAY = re.compile(r"^\d{1,2}(?:st|nd|rd|th)$")
 _YEAR = re.compile(r"^(20\d\d)$")
-_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
-_AFTERNOON_FROM, _EVENING_FROM, _EARLIEST_HOUR = 12, 16, 8
 
 
 class WeekdayMismatch(NamedTuple):
@@ -77,11 +74,12 @@ class WeekdayMismatch(NamedTuple):
 
 
 class DateRange(NamedTuple):
-    """The days a message asks about (inclusive) and the part of the day it prefers."""
+    """The days a message asks about (inclusive), and the weekdays it keeps or excludes."""
 
     date_from: date | None
     date_to: date | None
-    part_of_day: PartOfDay | None
+    weekdays: tuple[Weekday, ...] = ()
+    not_weekdays: tuple[Weekday, ...] = ()
     mismatch: WeekdayMismatch | None = None
 
 
@@ -108,6 +106,8 @@ class _Dated:
     start: int
     end: int
     day: date
+    alone: bool = False
+    """A day of the month that is a date even without a weekday beside it."""
 
 
 class DateReader:
@@ -133,18 +133,20 @@ class DateReader:
             entries += [(p, _Word(kind)) for p in phrases.all()]
         entries += [(p, _Word("unit", n)) for p, n in words.units.all().items()]
         entries += [(p, _Word("number", n)) for p, n in words.numbers.all().items()]
+        entries += [(p, _Word("week_of_month", n)) for p, n in words.week_of_month.all().items()]
         self._days = PhraseIndex(entries, not_typos=not_typos)
-        self._parts = PhraseIndex(
-            [(p, part) for part, phrases in words.parts_of_day.items() for p in phrases.all()],
-            not_typos=not_typos,
-        )
-        self._not_parts = PhraseIndex(
-            [(p, True) for p in words.not_parts_of_day.all()], typos=False
+        self._except = PhraseIndex([(p, True) for p in words.except_words.all()], typos=False)
+        self._recurring = PhraseIndex(
+            [(p, True) for p in words.recurring_markers.all()], typos=False
         )
         self._links = frozenset(w for p in words.weekday_date_links.all() for w in message_words(p))
         self._day_markers = frozenset(
             w for p in words.day_of_month_markers.all() for w in message_words(p)
         )
+        self._day_leads = frozenset(
+            w for p in words.day_of_month_leads.all() for w in message_words(p)
+        )
+        self._day_tails = frozenset(tuple(message_words(p)) for p in words.day_of_month_tails.all())
 
     def read(self, text: str, *, today: date) -> DateRange:
         return self.read_words(message_words(text), today=today)[0]
@@ -154,7 +156,7 @@ class DateReader:
         items = self._items(words)
         days: list[date] = []
         dated: list[_Dated] = []
-        month_days: list[_Dated] = []  # "the 17th": a date only beside a weekday
+        month_days: list[_Dated] = []  # "the 17th"
         weekdays: list[_Item] = []
         week: tuple[date, date] | None = None
         span: tuple[date, date] | None = None
@@ -168,12 +170,16 @@ class DateReader:
                 count, unit, taken = _count_and_unit(items, i)
                 if unit is not None:
                     ahead = today + timedelta(days=count * unit)
-                    if kind == "from_now":
-                        days.append(ahead)
-                    else:
+                    if kind == "within":
                         span = (today, ahead)
+                    elif unit >= _WEEK:  # "in two weeks": that week
+                        week = _week_of(ahead)
+                    else:
+                        days.append(ahead)
                 else:
                     taken = 0
+            elif kind == "week_of_month" and (month := _month_after(items, i, today)):
+                span, taken = _week_of_month(item.word.value, month[0], today), month[1]
             elif kind == "number" and _next_is(items, i, "month", gap=1):  # "3 בדצמבר"
                 year, taken = _year_after(items, i + 1)
                 explicit = _explicit(item.word.value, items[i + 1].word.value, year, today)
@@ -188,45 +194,76 @@ class DateReader:
                 explicit = _explicit(item.word.value, item.word.month, item.word.year, today)
                 dated += [_Dated(item.start, item.end, d) for d in explicit]
             elif kind == "number" and (month_day := self._day_of_month(item, words, today)):
-                month_days.append(_Dated(item.start, item.end, month_day))
+                month_days.append(month_day)
                 taken = 0
             elif kind == "day":
                 days.append(today + timedelta(days=item.word.value))
             elif kind == "weekday":
                 weekdays.append(item)
             elif kind in ("this_week", "next_week"):
-                sunday = today - timedelta(days=(today.weekday() + 1) % 7)
-                if kind == "next_week":
-                    week = (sunday + timedelta(days=7), sunday + timedelta(days=13))
-                else:
-                    week = (today, sunday + timedelta(days=6))
+                week = _week_of(today + timedelta(days=_WEEK if kind == "next_week" else 0))
             elif kind in ("this_month", "next_month"):
-                month_start = today.replace(day=1)
-                if kind == "next_month":
-                    month_start = (month_start + timedelta(days=32)).replace(day=1)
-                span = _month_range(month_start.month, today, year=month_start.year)
+                span = _this_or_next_month(kind, today)
             else:
                 taken = 0
             if taken:
                 used.update(range(item.start, items[i + taken - 1].end))
             i += max(taken, 1)
         mismatch: WeekdayMismatch | None = None
+        free: list[_Item] = []
+        excluded = self._excluded(weekdays, words)
         for weekday in weekdays:
+            if weekday in excluded:
+                used.update(range(weekday.start, weekday.end))
+                continue
             paired = self._dated_beside(weekday, dated, words)
             if paired is None and (paired := self._dated_beside(weekday, month_days, words)):
                 used.update(range(paired.start, paired.end))
+                month_days.remove(paired)
                 dated.append(paired)
             if paired is None:
-                days.append(_weekday_on_or_after(weekday.word.value, today, week))
+                free.append(weekday)
             elif paired.day.weekday() != weekday.word.value:
                 dated.remove(paired)
                 near = _weekday_near(weekday.word.value, paired.day, today)
                 mismatch = WeekdayMismatch(min(near, paired.day), max(near, paired.day))
+        recurring = len({w.word.value for w in free}) > 1 or any(
+            self._recurring_weekday(w, words) for w in free
+        )
+        if free and (recurring or (span is not None and week is None and not days)):
+            keep = tuple(
+                sorted({WEEKDAY_CODES[w.word.value] for w in free}, key=WEEKDAY_CODES.index)
+            )
+        else:
+            keep = ()
+            days += [_weekday_on_or_after(w.word.value, today, week) for w in free]
+        for alone in month_days:  # "on the 14th", "ב-31 לחודש"
+            if alone.alone:
+                days.append(alone.day)
+                used.update(range(alone.start, alone.end))
+        used.update(p for w in free for p in range(w.start, w.end))
         days += [d.day for d in dated]
         date_from, date_to = _range(days, week, span, today)
-        part, part_positions = self._part_of_day(words)
-        reading = DateRange(date_from, date_to, part, mismatch)
-        return reading, frozenset(used | part_positions)
+        not_days = tuple(
+            sorted({WEEKDAY_CODES[w.word.value] for w in excluded}, key=WEEKDAY_CODES.index)
+        )
+        reading = DateRange(date_from, date_to, keep, not_days, mismatch)
+        return reading, frozenset(used)
+
+    def _excluded(self, weekdays: Sequence[_Item], words: Sequence[str]) -> list[_Item]:
+        """The weekdays written right after "not", "except", "חוץ מ" (a short word between)."""
+        ends = {m.end for m in self._except.find(words)}
+        return [
+            w
+            for w in weekdays
+            if w.start in ends or (w.start - 1 in ends and len(words[w.start - 1]) <= 3)
+        ]
+
+    def _recurring_weekday(self, weekday: _Item, words: Sequence[str]) -> bool:
+        """ "Thursdays", "every Thursday", "בימי חמישי": any such day, not the next one."""
+        if words[weekday.end - 1].endswith("days") or words[weekday.start].endswith("ימי"):
+            return True  # "Thursdays", "(ב)ימי חמישי"
+        return any(m.end == weekday.start for m in self._recurring.find(words))
 
     def choose(self, words: Sequence[str], options: WeekdayMismatch, *, today: date) -> date | None:
         """The one of `options` the words name by date, weekday or day of the month."""
@@ -241,19 +278,29 @@ class DateReader:
         named = [d for d in options if d.weekday() in weekdays or d.day in numbers]
         return named[0] if len(named) == 1 else None
 
-    def _day_of_month(self, item: _Item, words: Sequence[str], today: date) -> date | None:
-        """The next day of the month a number names, when it is written as one ("17th", "the
-        17", "ה-17")."""
-        word = words[item.start]
-        marked = item.start > 0 and words[item.start - 1] in self._day_markers
-        if not (_ORDINAL_DAY.match(word) or (marked and word.isdigit())) or item.word.value < 1:
+    def _day_of_month(self, item: _Item, words: Sequence[str], today: date) -> _Dated | None:
+        """The next day of the month a number names, when it is written as one: beside a
+        weekday, "17th", "the 17", "ה-17"; alone, also after "on" or "ב" ("on the 17th";
+        "ב-17", from 13 on: lower numbers there are hours), or before "of the month",
+        "לחודש"."""
+        position, word = item.start, words[item.start]
+        previous = words[position - 1] if position > 0 else ""
+        marked = previous in self._day_markers
+        written_as_day = bool(_ORDINAL_DAY.match(word)) or (marked and word.isdigit())
+        lead = words[position - 1 - marked] if position - marked > 0 else ""
+        tail = any(tuple(words[item.end : item.end + len(t)]) == t for t in self._day_tails)
+        alone = tail or (
+            lead in self._day_leads
+            and (written_as_day or (word.isdigit() and item.word.value >= _FIRST_DAY_NOT_HOUR))
+        )
+        if not (written_as_day or alone) or item.word.value < 1:
             return None
         month = today.replace(day=1)
         for _ in range(12):
             if item.word.value <= calendar.monthrange(month.year, month.month)[1]:
                 day = month.replace(day=item.word.value)
                 if day >= today:
-                    return day
+                    return _Dated(item.start, item.end, day, alone=alone)
             month = (month + timedelta(days=32)).replace(day=1)
         return None
 
@@ -283,23 +330,6 @@ class DateReader:
             if position not in taken and (parsed := _numeric(word)) is not None:
                 items.append(_Item(position, position + 1, parsed))
         return sorted(items, key=lambda item: item.start)
-
-    def _part_of_day(self, words: Sequence[str]) -> tuple[PartOfDay | None, set[int]]:
-        greetings = {
-            p for m in self._not_parts.find(words) if m.literal for p in range(m.start, m.end)
-        }
-        for match in self._parts.find(words):
-            span = set(range(match.start, match.end))
-            if greetings.isdisjoint(span):
-                return match.payloads[0], span
-        for position, word in enumerate(words):
-            if clock := _CLOCK.match(word):
-                hour = int(clock.group(1))
-                hour += 12 if hour < _EARLIEST_HOUR else 0
-                if hour < _AFTERNOON_FROM:
-                    return "morning", {position}
-                return ("afternoon" if hour < _EVENING_FROM else "evening"), {position}
-        return None, set()
 
 
 def _numeric(word: str) -> _Word | None:
@@ -360,7 +390,46 @@ def _explicit(day: int, month: int, year: int | None, today: date) -> list[date]
         return []
 
 
-def _month_range(month: int, today: date, *, year: int | None = None) -> tuple[date, date]:
+def _week_of(day: date) -> tuple[date, date]:
+    """The Sunday-to-Saturday week that holds `day`."""
+    sunday = day - timedelta(days=(day.weekday() + 1) % 7)
+    return sunday, sunday + timedelta(days=6)
+
+
+def _this_or_next_month(kind: _Kind, today: date) -> tuple[date, date]:
+    """The days of "this month" or "next month"."""
+    first = today.replace(day=1)
+    if kind == "next_month":
+        first = (first + timedelta(days=32)).replace(day=1)
+    return _month_range(first.month, today, first.year)
+
+
+def _month_after(
+    items: Sequence[_Item], i: int, today: date
+) -> tuple[tuple[date, date], int] | None:
+    """The month named right after a week of the month ("first week of January", "סוף
+    החודש"): its days and how many items the two took."""
+    for ahead in (1, 2):
+        if i + ahead >= len(items) or items[i + ahead].start - items[i].end > 2:
+            return None
+        following = items[i + ahead]
+        if following.word.kind == "month":
+            return _month_range(following.word.value, today), ahead + 1
+        if following.word.kind in ("this_month", "next_month"):
+            return _this_or_next_month(following.word.kind, today), ahead + 1
+    return None
+
+
+def _week_of_month(week: int, month: tuple[date, date], today: date) -> tuple[date, date]:
+    """Days 1-7, 8-14, ... of the month; its last seven days for 0 ("the last week", "end")."""
+    first, last = month
+    if week == 0:
+        return max(last - timedelta(days=6), today), last
+    start = first + timedelta(days=_WEEK * (week - 1))
+    return start, min(start + timedelta(days=6), last)
+
+
+def _month_range(month: int, today: date, year: int | None = None) -> tuple[date, date]:
     if year is None:
         year = today.year if month >= today.month else today.year + 1
     last = calendar.monthrange(year, month)[1]

@@ -84,7 +84,9 @@ class OfflineClinicModel(BaseChatModel):
             message = AIMessage(content="\n\n".join(tool_texts))
         else:
             patient_text = _last_patient_text(messages)
-            understanding = self.nlu.understand(patient_text, today=context.today)
+            understanding = self.nlu.understand(
+                patient_text, today=context.today, providers=context.providers
+            )
             understanding = self._day_chosen(messages, understanding, context.today)
             decision = decide(understanding, context, tools)
             if decision.calls:
@@ -140,7 +142,9 @@ class OfflineClinicModel(BaseChatModel):
             date_to=day,
             date_mismatch=None,
             treatment=understanding.treatment or asked.treatment,
-            part_of_day=understanding.part_of_day or asked.part_of_day,
+            time_from=understanding.time_from or asked.time_from,
+            time_to=understanding.time_to or asked.time_to,
+            provider=understanding.provider or asked.provider,
         )
 
 

@@ -38,13 +38,16 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 
-from serving.agents.offline.dates import DateReader, PartOfDay, WeekdayMismatch
+from serving.agents.offline.dates import DateReader, WeekdayMismatch
 from serving.agents.offline.phrases import PhraseIndex, PhraseMatch
+from serving.agents.offline.providers import ProviderReader
+from serving.agents.offline.times import TimeReader
 from serving.bundle.lexicon import ClinicTopic, Intent, Lexicon, message_words
 from serving.language import Language, detect_language
 from serving.safety.classifier import TextClassifier
+from serving.scheduling.request import Weekday
 
 __all__ = ["ClinicNLU", "Intent", "Understanding"]
 
@@ -67,9 +70,20 @@ class Understanding:
     """What decided the intent: "rules" (the lexicon) or "model:intent@<version>"."""
     treatment: str | None = None
     """A treatment code of the practice system, e.g. "cleaning"."""
+    provider: str | None = None
+    """The provider named, as the clinic writes the name ("Dr. Rivka Mizrahi"), a role
+    ("hygienist"), or a title and name the clinic does not have ("Dr. Levi")."""
     date_from: date | None = None
     date_to: date | None = None
-    part_of_day: PartOfDay | None = None
+    weekdays: tuple[Weekday, ...] = ()
+    not_weekdays: tuple[Weekday, ...] = ()
+    time_from: time | None = None
+    time_to: time | None = None
+    later: bool = False
+    """"later in the day": after the times just offered."""
+    earlier: bool = False
+    other_provider: bool = False
+    """"with someone else": not the providers just offered."""
     date_mismatch: WeekdayMismatch | None = None
     """A weekday and a date that fall on different days: the two days to ask about."""
     invoice_number: str | None = None
@@ -131,6 +145,15 @@ class ClinicNLU:
         )
         self._fillers = PhraseIndex([(p, True) for p in ordinals.fillers.all()], typos=False)
         self._dates = DateReader(lexicon.dates, not_typos=not_typos)
+        self._times = TimeReader(lexicon.times, not_typos=not_typos)
+        self._providers = ProviderReader(not_typos=not_typos)
+        refine = lexicon.refinements
+        self._refinements = PhraseIndex(
+            [(p, "later") for p in refine.later.all()]
+            + [(p, "earlier") for p in refine.earlier.all()]
+            + [(p, "other_provider") for p in refine.other_provider.all()],
+            typos=False,
+        )
         self._priority = {intent: rank for rank, intent in enumerate(lexicon.scoring.priority)}
         self._min_score = lexicon.scoring.min_score
         self._mentions = lexicon.scoring.mentions
@@ -143,10 +166,18 @@ class ClinicNLU:
         self._negation_reach = negation.reach
         self._negatable = frozenset(negation.intents)
 
-    def understand(self, text: str, *, today: date) -> Understanding:
-        """Understand `text`; `today` is the clinic-local date that relative dates count from."""
+    def understand(self, text: str, *, today: date, providers: Sequence[str] = ()) -> Understanding:
+        """Understand `text`; `today` is the clinic-local date that relative dates count from,
+        `providers` the names of the clinic's providers (English and Hebrew) it may name."""
         words = message_words(text)
         dates, date_positions = self._dates.read_words(words, today=today)
+        refinements = {m.payloads[0]: m for m in self._refinements.find(words)}
+        refined = {p for m in refinements.values() for p in range(m.start, m.end)}
+        times, time_positions = self._times.read_positions(
+            words, dates=date_positions, skip=frozenset(refined)
+        )
+        date_positions |= time_positions
+        provider = self._providers.find(words, providers)
         treatment_matches = self._treatments.find(words)
         treatment = treatment_matches[0].payloads[0] if treatment_matches else None
         invoice_number = self._invoice_number(words)
@@ -164,7 +195,11 @@ class ClinicNLU:
                     topics[cue.topic] += cue.weight
         for mentioned, evidence in (
             (treatment is not None, self._mentions.treatment),
-            (dates.date_from is not None or dates.mismatch is not None, self._mentions.date),
+            (
+                bool(dates.date_from or dates.mismatch or dates.weekdays or times),
+                self._mentions.date,
+            ),
+            (provider is not None, self._mentions.provider),
             (invoice_number is not None, self._mentions.invoice_number),
         ):
             if mentioned:
@@ -182,9 +217,16 @@ class ClinicNLU:
             confidence=confidence,
             intent_source=source,
             treatment=treatment,
+            provider=provider,
             date_from=dates.date_from,
             date_to=dates.date_to,
-            part_of_day=dates.part_of_day,
+            weekdays=dates.weekdays,
+            not_weekdays=dates.not_weekdays,
+            time_from=times.time_from,
+            time_to=times.time_to,
+            later="later" in refinements,
+            earlier="earlier" in refinements,
+            other_provider="other_provider" in refinements,
             date_mismatch=dates.mismatch,
             invoice_number=invoice_number,
             clinic_topic=max(topics, key=topics.__getitem__) if topics else None,

@@ -46,16 +46,32 @@ def _call(name: str, tools: frozenset[str], **args: Any) -> Decision:
     return Decision(calls=[(name, {k: v for k, v in args.items() if v is not None})])
 
 
-def _dates(u: Understanding) -> dict[str, Any]:
+def _request(u: Understanding) -> dict[str, Any]:
+    """The booking tools' arguments for what the message asked (`SlotRequestArgs`)."""
     return {
+        "provider": u.provider,
         "date_from": u.date_from.isoformat() if u.date_from else None,
         "date_to": u.date_to.isoformat() if u.date_to else None,
-        "part_of_day": u.part_of_day,
+        "weekdays": list(u.weekdays) or None,
+        "not_weekdays": list(u.not_weekdays) or None,
+        "time_from": u.time_from.strftime("%H:%M") if u.time_from else None,
+        "time_to": u.time_to.strftime("%H:%M") if u.time_to else None,
+        "later": u.later or None,
+        "earlier": u.earlier or None,
+        "other_provider": u.other_provider or None,
     }
 
 
+def _asks_something(u: Understanding) -> bool:
+    """The message says something about the visit: a treatment, provider, day or time."""
+    return any(v is not None for v in _request(u).values()) or u.treatment is not None
+
+
 def _continues_booking(u: Understanding, context: TurnContext) -> bool:
-    """A bare answer ("cleaning", "next Tuesday", "the second one") to an open question."""
+    """A bare answer ("cleaning", "next Tuesday", "the second one") to an open question, or
+    a refinement of the times offered ("later in the day", "not Sunday")."""
+    if context.offer_refs and (u.later or u.earlier or u.other_provider):
+        return True
     open_question = context.awaiting_treatment or context.offer_refs or context.pending
     return bool(open_question) and u.intent in {Intent.OTHER, Intent.BOOK_APPOINTMENT}
 
@@ -75,18 +91,23 @@ def _act(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decis
         return _call("propose_booking", tools, slot_ref=context.offer_refs[u.ordinal - 1])
     if u.date_mismatch is not None and _wants_a_day(u, context):
         return Decision(reply_key="which_day", days=u.date_mismatch)
-    if _continues_booking(u, context) and (u.treatment or u.date_from or u.part_of_day):
+    if _continues_booking(u, context) and _asks_something(u):
         treatment = u.treatment or context.draft_treatment
-        if treatment:
-            return _call("find_slots", tools, treatment=treatment, **_dates(u))
+        other_treatment = context.draft_treatment not in (None, u.treatment)
+        new_request = u.treatment is not None and other_treatment and not context.pending
+        if treatment or context.offer_refs:
+            return _call(
+                "find_slots",
+                tools,
+                treatment=treatment,
+                new_request=new_request or None,
+                **_request(u),
+            )
     intent = u.intent
     if intent is Intent.BOOK_APPOINTMENT:
-        treatment = u.treatment or context.draft_treatment
-        if treatment is None:
-            return _call("list_treatments", tools)
-        return _call("find_slots", tools, treatment=treatment, **_dates(u))
+        return _call("find_slots", tools, treatment=u.treatment, new_request=True, **_request(u))
     if intent is Intent.RESCHEDULE_APPOINTMENT:
-        return _call("start_reschedule", tools, **_dates(u))
+        return _call("start_reschedule", tools, **_request(u))
     if intent is Intent.CANCEL_APPOINTMENT:
         return _call("start_cancellation", tools)
     if intent is Intent.MY_APPOINTMENTS:

@@ -1,0 +1,52 @@
+"""Which provider a message names: `ProviderReader`.
+
+The names come with the turn (the clinic's providers, English and Hebrew), so a clinic's own
+staff are recognised without a lexicon change: each word of a name (first name, surname),
+with Hebrew prefixes and typos as the phrase index reads them, stands for its provider; a
+role word ("hygienist", "שיננית") for the role; a title before a name the clinic does not
+have ("Dr. Levi", 'ד"ר לוי') is kept as written, so the tools can say there is no such
+provider instead of offering someone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from serving.agents.offline.phrases import PhraseIndex
+from serving.practice.providers import HYGIENIST_WORDS, NAME_TITLES, TITLES, mention_words
+
+__all__ = ["ProviderReader"]
+
+HYGIENIST = "hygienist"
+
+
+class ProviderReader:
+    def __init__(self, *, not_typos: Iterable[str] = ()) -> None:
+        self._not_typos = tuple(not_typos)
+        self._titles: PhraseIndex[bool] = PhraseIndex([(t, True) for t in NAME_TITLES], typos=False)
+
+    def find(self, words: Sequence[str], providers: Sequence[str]) -> str | None:
+        """The provider `words` name: one of `providers` (its first name as given), the role,
+        or a title and the name after it; None when no one is named."""
+        for match in _index(tuple(providers), self._not_typos).find(words):
+            named = set(match.payloads)
+            if len(named) == 1:
+                return named.pop()
+        for title in self._titles.find(words):
+            if title.end < len(words) and words[title.end].isalpha():
+                return " ".join(words[title.start : title.end + 1]).title()
+        return None
+
+
+@lru_cache(maxsize=8)
+def _index(providers: tuple[str, ...], not_typos: tuple[str, ...]) -> PhraseIndex[str]:
+    """Each name word of each provider, and the role words; built once per clinic."""
+    entries = [(word, HYGIENIST) for word in HYGIENIST_WORDS]
+    for name in providers:
+        entries += [
+            (word, name)
+            for word in mention_words(name)
+            if word not in TITLES and word not in HYGIENIST_WORDS and len(word) > 1
+        ]
+    return PhraseIndex(entries, not_typos=not_typos)

@@ -1,0 +1,288 @@
+"""The time of day a patient asks for, in Hebrew and English: `TimeReader`.
+
+Reads the window a visit may start in, `[time_from, time_to)`, as docs/BOOKING_REQUESTS.md
+defines it:
+
+- a part of the day ("in the morning", 'אחה"צ', "lunchtime", "first thing"):
+  `serving.scheduling.request.PART_OF_DAY_WINDOWS`; greetings ("good morning") are not one;
+- "after 5", "from 17:00", "אחרי חמש": from that hour; "before 10", "עד 10": until it;
+  "between 2 and 4", "בין 2 ל-4", "14:00-16:00": both; "at 3", "around 3", "בסביבות 3", a
+  clock time alone ("10:30"): an hour either side;
+- hours in digits (12- or 24-hour, "5pm", "5:30", "17.30") or words ("five", "חמש", "noon",
+  "צהריים", "חמש וחצי"); 1 to 7 without a.m. are afternoon hours, an hour followed by a part
+  of the day is read in it ("9 in the evening" is 21:00);
+- a count followed by a unit or a month is not an hour ("after two weeks", "ב-3 בינואר").
+
+Several windows in one message narrow each other ("Thursday morning before 10" is 08:00-10:00);
+when they cannot all hold, the hours written win over a part of the day.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import time
+from typing import Literal
+
+from serving.agents.offline.phrases import PhraseIndex, PhraseMatch
+from serving.bundle.lexicon import Phrases, TimeWords
+from serving.scheduling.request import PART_OF_DAY_WINDOWS, PartOfDay
+
+__all__ = ["TimeReader", "TimeWindow"]
+
+_CLOCK = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?$")
+_CLOCK_RANGE = re.compile(r"^(\d{1,2})(?::(\d{2}))?-(\d{1,2})(?::(\d{2}))?$")
+_LAST_HOUR = 23
+_PM_UNTIL = 7
+"""Hours 1 to 7 written without a.m. are afternoon hours: nobody books a 5 a.m. filling."""
+_Marker = Literal["after", "before", "between", "at", "link", "am", "pm", "half", "not_hour"]
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Where a visit may start, clinic-local: `[time_from, time_to)`; None is open."""
+
+    time_from: time | None = None
+    time_to: time | None = None
+
+    def __bool__(self) -> bool:
+        return self.time_from is not None or self.time_to is not None
+
+
+@dataclass(frozen=True)
+class _Hour:
+    minutes: int
+    end: int
+    """The position after the words that wrote it."""
+
+
+class TimeReader:
+    """Compiled once from the lexicon's time words; `read` is fast per message."""
+
+    def __init__(self, words: TimeWords, *, not_typos: Iterable[str] = ()) -> None:
+        markers: list[tuple[str, _Marker]] = []
+        kinds: tuple[tuple[_Marker, Phrases], ...] = (
+            ("after", words.after),
+            ("before", words.before),
+            ("between", words.between),
+            ("at", words.at),
+            ("link", words.range_links),
+            ("am", words.am),
+            ("pm", words.pm),
+            ("half", words.half),
+            ("not_hour", words.not_hours),
+        )
+        for kind, phrases in kinds:
+            markers += [(p, kind) for p in phrases.all()]
+        self._markers = PhraseIndex(markers, typos=False)
+        self._hours: PhraseIndex[int] = PhraseIndex(list(words.hours.all().items()), typos=False)
+        self._parts = PhraseIndex(
+            [(p, part) for part, phrases in words.parts_of_day.items() for p in phrases.all()],
+            not_typos=tuple(not_typos),
+        )
+        self._greetings = PhraseIndex(
+            [(p, True) for p in words.not_parts_of_day.all()], typos=False
+        )
+
+    def read(
+        self,
+        words: Sequence[str],
+        *,
+        dates: frozenset[int] = frozenset(),
+        skip: frozenset[int] = frozenset(),
+    ) -> TimeWindow:
+        """The window in a message's words; `dates`: positions that said a date (no hour
+        there, though "tonight" may still be a part of the day); `skip`: positions that said
+        something else."""
+        return self.read_positions(words, dates=dates, skip=skip)[0]
+
+    def read_positions(
+        self,
+        words: Sequence[str],
+        *,
+        dates: frozenset[int] = frozenset(),
+        skip: frozenset[int] = frozenset(),
+    ) -> tuple[TimeWindow, frozenset[int]]:
+        """The window and the positions that said it."""
+        parts = self._parts_of_day(words, skip)
+        phrases = {
+            p
+            for match in parts
+            if match.end - match.start > 1
+            for p in range(match.start, match.end)
+        }
+        hours_skip = dates | skip | phrases  # "אחרי הצהריים" is the afternoon, not "after noon"
+        markers: dict[int, tuple[_Marker, int]] = {}
+        for match in self._markers.find(words):
+            for kind in match.payloads:
+                markers.setdefault(match.start, (kind, match.end))
+        hours = {m.start: m for m in self._hours.find(words)}
+        used: set[int] = set()
+        windows: list[TimeWindow] = []
+        position = 0
+        while position < len(words):
+            found = self._window_at(words, position, markers, hours, hours_skip)
+            if found is None:
+                position += 1
+                continue
+            window, end = found
+            windows.append(window)
+            used.update(range(position, end))
+            position = end
+        hours_window = _narrowed(windows)
+        part = next((m for m in parts if used.isdisjoint(range(m.start, m.end))), None)
+        if part is not None:
+            part_window = TimeWindow(*PART_OF_DAY_WINDOWS[part.payloads[0]])
+            narrowed = _narrowed([part_window, *windows])
+            hours_window = narrowed if narrowed else hours_window or part_window
+            used.update(range(part.start, part.end))
+        return hours_window, frozenset(used)
+
+    def _window_at(
+        self,
+        words: Sequence[str],
+        position: int,
+        markers: dict[int, tuple[_Marker, int]],
+        hours: dict[int, PhraseMatch[int]],
+        skip: frozenset[int],
+    ) -> tuple[TimeWindow, int] | None:
+        if position in skip:
+            return None
+        marker = markers.get(position)
+        if marker is not None and marker[0] in ("after", "before", "between", "at"):
+            kind, start = marker
+            first = self._hour(words, start, markers, hours, skip)
+            if first is None:
+                return None
+            link = markers.get(first.end)
+            if kind in ("between", "after") and link is not None and link[0] == "link":
+                second = self._hour(words, link[1], markers, hours, skip)
+                if second is not None:
+                    return _between(first.minutes, second.minutes), second.end
+            if kind == "between":
+                return None
+            return _one_sided(kind, first.minutes), first.end
+        word = words[position]
+        if clock_range := _CLOCK_RANGE.match(word):
+            first_minutes = _minutes(clock_range.group(1), clock_range.group(2))
+            second_minutes = _minutes(clock_range.group(3), clock_range.group(4))
+            if first_minutes is not None and second_minutes is not None:
+                return _between(first_minutes, second_minutes), position + 1
+        if ":" in word or "." in word or _next_is(markers, position + 1, ("am", "pm")):
+            alone = self._hour(words, position, markers, hours, skip)
+            if alone is not None:
+                return _one_sided("at", alone.minutes), alone.end
+        return None
+
+    def _hour(
+        self,
+        words: Sequence[str],
+        position: int,
+        markers: dict[int, tuple[_Marker, int]],
+        hours: dict[int, PhraseMatch[int]],
+        skip: frozenset[int],
+    ) -> _Hour | None:
+        """The hour written at `position`, read with any "half", a.m./p.m. or part of the day
+        after it; None when nothing there is an hour."""
+        if position >= len(words) or position in skip:
+            return None
+        word = words[position]
+        match = hours.get(position)
+        if (clock := _CLOCK.match(word)) is not None:
+            minutes = _minutes(clock.group(1), clock.group(2))
+            end = position + 1
+        elif match is not None:
+            minutes = match.payloads[0] * 60
+            end = match.end
+        else:
+            return None
+        if minutes is None or _next_is(markers, end, ("not_hour",)):
+            return None
+        if _next_is(markers, end, ("half",)):
+            minutes += 30
+            end = markers[end][1]
+        hour = minutes // 60
+        if _next_is(markers, end, ("am",)):
+            end = markers[end][1]
+            minutes -= 12 * 60 if hour == 12 else 0
+        elif _next_is(markers, end, ("pm",)):
+            end = markers[end][1]
+            minutes += 12 * 60 if hour < 12 else 0
+        elif (part := self._part_right_after(words, end)) is not None:
+            part_name, end = part
+            if part_name in ("afternoon", "evening") and hour < 12:
+                minutes += 12 * 60
+        elif 1 <= hour <= _PM_UNTIL:
+            minutes += 12 * 60
+        if minutes >= 24 * 60:
+            return None
+        return _Hour(minutes, end)
+
+    def _part_right_after(
+        self, words: Sequence[str], position: int
+    ) -> tuple[PartOfDay, int] | None:
+        for match in self._parts.find(words[position : position + 4]):
+            if match.start == 0:
+                return match.payloads[0], position + match.end
+        return None
+
+    def _parts_of_day(
+        self, words: Sequence[str], skip: frozenset[int]
+    ) -> list[PhraseMatch[PartOfDay]]:
+        """The parts of the day named, greetings ("good morning") left out."""
+        greetings = {
+            p for m in self._greetings.find(words) if m.literal for p in range(m.start, m.end)
+        }
+        return [
+            match
+            for match in self._parts.find(words)
+            if greetings.isdisjoint(range(match.start, match.end))
+            and skip.isdisjoint(range(match.start, match.end))
+        ]
+
+
+def _next_is(markers: dict[int, tuple[_Marker, int]], position: int, kinds: Sequence[str]) -> bool:
+    marker = markers.get(position)
+    return marker is not None and marker[0] in kinds
+
+
+def _minutes(hour_text: str, minute_text: str | None) -> int | None:
+    hour, minute = int(hour_text), int(minute_text or 0)
+    if hour > _LAST_HOUR or minute >= 60:
+        return None
+    return hour * 60 + minute
+
+
+def _clock(minutes: int) -> time:
+    minutes = max(0, min(minutes, 24 * 60 - 1))
+    return time(minutes // 60, minutes % 60)
+
+
+def _one_sided(kind: _Marker, minutes: int) -> TimeWindow:
+    if kind == "after":
+        return TimeWindow(time_from=_clock(minutes))
+    if kind == "before":
+        return TimeWindow(time_to=_clock(minutes))
+    return TimeWindow(_clock(minutes - 60), _clock(minutes + 60))
+
+
+def _between(first: int, second: int) -> TimeWindow:
+    """ "between 11 and 1": the second hour is after the first."""
+    while second <= first and second < 12 * 60:
+        second += 12 * 60
+    if second <= first:
+        return TimeWindow(time_from=_clock(first))
+    return TimeWindow(_clock(first), _clock(second))
+
+
+def _narrowed(windows: Sequence[TimeWindow]) -> TimeWindow:
+    """Every window at once; the last one alone when they cannot all hold."""
+    if not windows:
+        return TimeWindow()
+    starts = [w.time_from for w in windows if w.time_from is not None]
+    ends = [w.time_to for w in windows if w.time_to is not None]
+    window = TimeWindow(max(starts, default=None), min(ends, default=None))
+    if window.time_from and window.time_to and window.time_to <= window.time_from:
+        return windows[-1]
+    return window
