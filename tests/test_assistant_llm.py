@@ -4,12 +4,14 @@ same tools, personal data is minimised, and any failure falls back to the offlin
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from serving.app import create_app
+from serving.conversation.state import ConversationState
 from serving.db import models as db
 from serving.db.engine import Database
 from tests.asgi import running
@@ -95,3 +97,40 @@ async def test_a_failing_llm_falls_back_to_the_offline_model(
     reply = await Patient(client, "llm-3", JOHN_PHONE).send("what's the clinic address")
     assert "Herzl" in reply["reply"]
     assert "error" not in reply["reply"].lower() and "Traceback" not in reply["reply"]
+
+
+async def test_the_llm_fills_the_booking_request_and_the_offer_honours_it(
+    client: httpx.AsyncClient,
+    llm_stand_in: LlmStandIn,
+    request: pytest.FixtureRequest,
+    database: Database,
+) -> None:
+    _script_route(llm_stand_in, request, "sarah")
+    asked = {
+        "treatment": "filling",
+        "provider": "Dr. Mizrahi",
+        "weekdays": ["thu"],
+        "time_from": "17:00",
+    }
+    llm_stand_in.reply_tool_calls([("find_slots", asked)])
+    llm_stand_in.reply_text("Here are Thursday evening times with Dr. Mizrahi.")
+    patient = Patient(client, "llm-4", JOHN_PHONE)
+    reply = await patient.send("Dr. Mizrahi for a filling, a Thursday after 5?")
+    assert "slots_offered" in [a["type"] for a in reply["actions"]]
+    body = llm_stand_in.chat_requests[-2].body
+    assert body is not None
+    tools = body["tools"]
+    schema = next(t for t in tools if t["function"]["name"] == "find_slots")["function"]
+    assert {"provider", "date_from", "weekdays", "not_weekdays", "time_from", "time_to"} <= set(
+        schema["parameters"]["properties"]
+    )
+    async with database.transaction() as session:
+        state = await session.scalar(
+            select(db.Conversation.state).where(db.Conversation.external_user_id == "llm-4")
+        )
+    slots = ConversationState.model_validate(state).offer.slots  # type: ignore[union-attr]
+    assert slots
+    for slot in slots:
+        local = slot.starts_at.astimezone(ZoneInfo("Asia/Jerusalem"))
+        assert slot.provider_name == "Dr. Rivka Mizrahi"
+        assert local.weekday() == 3 and local.hour >= 17

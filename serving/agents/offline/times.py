@@ -36,6 +36,14 @@ _CLOCK_RANGE = re.compile(r"^(\d{1,2})(?::(\d{2}))?-(\d{1,2})(?::(\d{2}))?$")
 _LAST_HOUR = 23
 _PM_UNTIL = 7
 """Hours 1 to 7 written without a.m. are afternoon hours: nobody books a 5 a.m. filling."""
+_PLAUSIBLE: dict[PartOfDay, tuple[int, int]] = {
+    "first_thing": (6, 10),
+    "morning": (6, 11),
+    "lunchtime": (11, 14),
+    "afternoon": (12, 18),
+    "evening": (15, 23),
+}
+"""The hours a part of the day can qualify: "9 in the evening" is 21:00, "one morning" none."""
 _Marker = Literal["after", "before", "between", "at", "link", "am", "pm", "half", "not_hour"]
 
 
@@ -55,6 +63,8 @@ class _Hour:
     minutes: int
     end: int
     """The position after the words that wrote it."""
+    qualified: bool = False
+    """Written with a.m., p.m. or a part of the day: an hour even without "at"."""
 
 
 class TimeReader:
@@ -169,10 +179,9 @@ class TimeReader:
             second_minutes = _minutes(clock_range.group(3), clock_range.group(4))
             if first_minutes is not None and second_minutes is not None:
                 return _between(first_minutes, second_minutes), position + 1
-        if ":" in word or "." in word or _next_is(markers, position + 1, ("am", "pm")):
-            alone = self._hour(words, position, markers, hours, skip)
-            if alone is not None:
-                return _one_sided("at", alone.minutes), alone.end
+        alone = self._hour(words, position, markers, hours, skip)
+        if alone is not None and (alone.qualified or ":" in word or "." in word):
+            return _one_sided("at", alone.minutes), alone.end  # "10:30", "5pm", "חמש בערב"
         return None
 
     def _hour(
@@ -203,6 +212,7 @@ class TimeReader:
             minutes += 30
             end = markers[end][1]
         hour = minutes // 60
+        qualified = True
         if _next_is(markers, end, ("am",)):
             end = markers[end][1]
             minutes -= 12 * 60 if hour == 12 else 0
@@ -211,13 +221,18 @@ class TimeReader:
             minutes += 12 * 60 if hour < 12 else 0
         elif (part := self._part_right_after(words, end)) is not None:
             part_name, end = part
-            if part_name in ("afternoon", "evening") and hour < 12:
+            if part_name in ("lunchtime", "afternoon", "evening") and hour < 12:
                 minutes += 12 * 60
-        elif 1 <= hour <= _PM_UNTIL:
-            minutes += 12 * 60
+            earliest, latest = _PLAUSIBLE[part_name]
+            if not earliest <= minutes // 60 <= latest:
+                return None  # "one morning" is a day, not 1 a.m.
+        else:
+            qualified = False
+            if 1 <= hour <= _PM_UNTIL:
+                minutes += 12 * 60
         if minutes >= 24 * 60:
             return None
-        return _Hour(minutes, end)
+        return _Hour(minutes, end, qualified)
 
     def _part_right_after(
         self, words: Sequence[str], position: int
