@@ -277,3 +277,44 @@ def test_an_answer_chooses_one_of_two_days(
 ) -> None:
     options = WeekdayMismatch(day(12, 7), day(12, 10))
     assert reader.choose(message_words(answer), options, today=THURSDAY) == chosen
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # weekdays kept, excluded, listed, ranged (today: Thursday 26 November 2026)
+        ("any weekday apart from Tuesdays or Thursdays", ((), ("tue", "thu"))),
+        ("I'd rather not be in on a Monday", ((), ("mon",))),
+        ("not sure, maybe Monday?", ((), ())),
+        ("כל יום חוץ מרביעי וחמישי", ((), ("wed", "thu"))),
+        ("Mondays through Wednesdays", (("mon", "tue", "wed"), ())),
+        ("בימי שני או שלישי", (("mon", "tue"), ())),
+        ("שני או שלישי בשבוע הבא", (("mon", "tue"), ())),
+        ("השני בבקשה", ((), ())),
+    ],
+)
+def test_weekdays_kept_and_excluded(
+    reader: DateReader, text: str, expected: tuple[tuple[str, ...], tuple[str, ...]]
+) -> None:
+    found = reader.read(text, today=THURSDAY)
+    assert (found.weekdays, found.not_weekdays) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("sometime in the 3 weeks ahead", (THURSDAY, day(12, 17))),
+        ("בשלושת השבועות הקרובים", (THURSDAY, day(12, 17))),
+        ("ביומיים הקרובים", (THURSDAY, day(11, 28))),
+        ("from the 7th to the 9th of next month", (day(12, 7), day(12, 9))),
+        ("the second week of January", (day(1, 8, 2027), day(1, 14, 2027))),
+        ("סוף החודש", (THURSDAY, day(11, 30))),
+        # the day the patient cannot make is not the one asked for, when another is named
+        ("I can't do the 30th, could we move it to the 2nd of December", (day(12, 2), day(12, 2))),
+        ("לא אוכל מחר, אפשר ביום ראשון?", (day(11, 29), day(11, 29))),
+        ("can't wait, tomorrow please", (day(11, 27), day(11, 27))),
+    ],
+)
+def test_ranges_of_days(reader: DateReader, text: str, span: tuple[date, date]) -> None:
+    found = reader.read(text, today=THURSDAY)
+    assert (found.date_from, found.date_to) == span

@@ -139,7 +139,7 @@ def test_confidence_grows_with_evidence_and_stays_in_range(nlu: ClinicNLU) -> No
     [
         ("I'd like to book a cleaning", "cleaning"),
         ("אני רוצה לקבוע ניקוי אבנית", "cleaning"),
-        ("תור לשיננית", "cleaning"),
+        ("תור לשיננית", None),  # the hygienist is who, not what: a provider
         ("checkup next week", "checkup"),
         ("בדיקה תקופתית", "checkup"),
         ("I lost a filling", "filling"),

@@ -119,6 +119,8 @@ class Mentions(_Strict):
     date: dict[Intent, Weight] = Field(default_factory=dict)
     invoice_number: dict[Intent, Weight] = Field(default_factory=dict)
     provider: dict[Intent, Weight] = Field(default_factory=dict)
+    time: dict[Intent, Weight] = Field(default_factory=dict)
+    """A start time or part of the day: 'after 5pm', 'בבוקר'."""
 
 
 class Negation(_Strict):
@@ -191,6 +193,19 @@ class DateWords(_Strict):
     """Counts written as words: 'three' -> 3."""
     week_of_month: NumberedPhrases
     """A week of the month named before it: 'first week' -> 1, ..., 'last week', 'end' -> 0."""
+    within_tails: Phrases
+    """Words after a length that make it 'within': 'the two weeks ahead', 'בשבועיים הקרובים'."""
+    range_words: Phrases
+    """Words between the two ends of a range of weekdays: 'Sunday to Wednesday'."""
+    bare_weekdays: dict[Weekday, list[Phrase]]
+    """Weekday names that are also ordinals ('שני': Monday, second): weekdays only when listed
+    with another weekday."""
+    unavailable: Phrases
+    """'can't make', 'לא אוכל': a day right after it is the one the patient cannot come."""
+    list_joins: Phrases
+    """Words joining weekdays in a list: 'Fridays and Sundays', 'ראשון או שני'."""
+    except_fillers: Phrases
+    """Words that may stand between an exclusion and its weekday: 'not to come on Sundays'."""
     except_words: Phrases
     """Words that exclude the weekday right after them: 'not', 'except', 'חוץ מ'."""
     recurring_markers: Phrases

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from serving.practice.models import Provider
+from serving.safety.text import is_hebrew
 
 TITLES = frozenset({"dr", "doctor", "doc", "dentist", "rdh", "דר", "דוקטור", "רופא", "רופאה"})
 HYGIENIST_WORDS = frozenset({"hygienist", "hygenist", "hygientist", "שיננית", "שינן", "השיננית"})
@@ -55,7 +56,19 @@ def _names(word: str, names: Iterable[str]) -> bool:
         for name in names:
             if candidate == name or (len(name) >= 5 and _one_edit(candidate, name)):
                 return True
+            if (
+                is_hebrew(name)
+                and len(name) >= 3
+                and spelling_skeleton(candidate) == spelling_skeleton(name)
+            ):
+                return True
     return False
+
+
+def spelling_skeleton(word: str) -> str:
+    """A Hebrew word without the vowel letters ו and י after its first letter: "מיזרחי" and
+    "מזרחי", spelled with and without them, are one name."""
+    return word[:1] + "".join(letter for letter in word[1:] if letter not in "וי")
 
 
 def _is_one_of(word: str, words: frozenset[str]) -> bool:

@@ -38,6 +38,7 @@ No range ever starts before today.
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -52,9 +53,13 @@ __all__ = ["DateRange", "DateReader", "WeekdayMismatch"]
 
 _Kind = Literal[
     "day", "weekday", "this_week", "next_week", "this_month", "next_month", "month",
-    "from_now", "within", "unit", "number", "date", "year", "week_of_month",
+    "from_now", "within", "unit", "number", "date", "year", "week_of_month", "within_tail",
 ]  # fmt: skip
 _WEEK = 7
+_UNAVAILABLE_REACH = 6
+_DAY_KINDS = frozenset({"day", "weekday", "date", "number", "this_week", "next_week", "month"})
+_EXCEPT_REACH = 4
+"""'not' reaches a weekday at most this many words on: 'not to come on Sundays'."""
 _FIRST_DAY_NOT_HOUR = 13
 """'ב-15' alone is the 15th; 'ב-9' is nine o'clock."""
 
@@ -134,8 +139,18 @@ class DateReader:
         entries += [(p, _Word("unit", n)) for p, n in words.units.all().items()]
         entries += [(p, _Word("number", n)) for p, n in words.numbers.all().items()]
         entries += [(p, _Word("week_of_month", n)) for p, n in words.week_of_month.all().items()]
+        entries += [(p, _Word("within_tail")) for p in words.within_tails.all()]
         self._days = PhraseIndex(entries, not_typos=not_typos)
         self._except = PhraseIndex([(p, True) for p in words.except_words.all()], typos=False)
+        self._joins = frozenset(w for p in words.list_joins.all() for w in message_words(p))
+        self._ranges = frozenset(w for p in words.range_words.all() for w in message_words(p))
+        self._bare_weekdays = {
+            word: WEEKDAYS.index(weekday)
+            for weekday, word_list in words.bare_weekdays.items()
+            for word in word_list
+        }
+        self._unavailable = PhraseIndex([(p, True) for p in words.unavailable.all()], typos=False)
+        self._fillers = frozenset(w for p in words.except_fillers.all() for w in message_words(p))
         self._recurring = PhraseIndex(
             [(p, True) for p in words.recurring_markers.all()], typos=False
         )
@@ -153,7 +168,7 @@ class DateReader:
 
     def read_words(self, words: Sequence[str], *, today: date) -> tuple[DateRange, frozenset[int]]:
         """The range in a message's words (`message_words`) and the positions that said it."""
-        items = self._items(words)
+        items = self._wanted(self._items(words), words)
         days: list[date] = []
         dated: list[_Dated] = []
         month_days: list[_Dated] = []  # "the 17th"
@@ -178,6 +193,8 @@ class DateReader:
                         days.append(ahead)
                 else:
                     taken = 0
+            elif (ahead_of := _length_before_tail(items, i)) is not None:
+                span, taken = (today, today + timedelta(days=ahead_of[0])), ahead_of[1]
             elif kind == "week_of_month" and (month := _month_after(items, i, today)):
                 span, taken = _week_of_month(item.word.value, month[0], today), month[1]
             elif kind == "number" and _next_is(items, i, "month", gap=1):  # "3 בדצמבר"
@@ -227,6 +244,7 @@ class DateReader:
                 dated.remove(paired)
                 near = _weekday_near(weekday.word.value, paired.day, today)
                 mismatch = WeekdayMismatch(min(near, paired.day), max(near, paired.day))
+        free = self._weekday_ranges(free, words)
         recurring = len({w.word.value for w in free}) > 1 or any(
             self._recurring_weekday(w, words) for w in free
         )
@@ -250,14 +268,52 @@ class DateReader:
         reading = DateRange(date_from, date_to, keep, not_days, mismatch)
         return reading, frozenset(used)
 
+    def _wanted(self, items: list[_Item], words: Sequence[str]) -> list[_Item]:
+        """Without the days written right after "can't make", "לא אוכל" when the message names
+        another: "I can't make the 22nd, can I move it to the 29th?" wants the 29th."""
+        dropped: set[int] = set()
+        for match in self._unavailable.find(words):
+            after = [i for i in items if match.end <= i.start < match.end + _UNAVAILABLE_REACH]
+            for item in after:  # the first mention after it, and what is written with it
+                apart = item.start - max(dropped) if dropped else 0
+                if apart > 2 or (apart > 1 and item.word.kind not in ("month", "year")):
+                    break
+                dropped.update(range(item.start, item.end))
+        kept = [i for i in items if i.start not in dropped]
+        if dropped and any(i.word.kind in _DAY_KINDS for i in kept):
+            return kept
+        return items
+
+    def _weekday_ranges(self, free: list[_Item], words: Sequence[str]) -> list[_Item]:
+        """ "Sunday to Wednesday", "ראשון עד רביעי": every weekday from the first to the last."""
+        ordered = sorted(free, key=lambda w: w.start)
+        for first, last in itertools.pairwise(ordered):
+            between = words[first.end : last.start]
+            if between and all(w in self._ranges for w in between):
+                sunday_first = [(d + 1) % 7 for d in (first.word.value, last.word.value)]
+                if sunday_first[0] < sunday_first[1]:
+                    return free + [
+                        _Item(first.start, last.end, _Word("weekday", (d - 1) % 7))
+                        for d in range(sunday_first[0] + 1, sunday_first[1])
+                    ]
+        return free
+
     def _excluded(self, weekdays: Sequence[_Item], words: Sequence[str]) -> list[_Item]:
-        """The weekdays written right after "not", "except", "חוץ מ" (a short word between)."""
+        """The weekdays after "not", "except", "חוץ מ" (with at most a few words such as "to
+        come on" between), and those listed with them ("except Fridays and Sundays")."""
         ends = {m.end for m in self._except.find(words)}
-        return [
-            w
-            for w in weekdays
-            if w.start in ends or (w.start - 1 in ends and len(words[w.start - 1]) <= 3)
-        ]
+        excluded: list[_Item] = []
+        for weekday in sorted(weekdays, key=lambda w: w.start):
+            before = weekday.start
+            while before > 0 and before not in ends and words[before - 1] in self._fillers:
+                before -= 1
+            after_except = before in ends and weekday.start - before <= _EXCEPT_REACH
+            listed = bool(excluded) and all(
+                w in self._joins for w in words[excluded[-1].end : weekday.start]
+            )
+            if after_except or listed:
+                excluded.append(weekday)
+        return excluded
 
     def _recurring_weekday(self, weekday: _Item, words: Sequence[str]) -> bool:
         """ "Thursdays", "every Thursday", "בימי חמישי": any such day, not the next one."""
@@ -329,7 +385,33 @@ class DateReader:
         for position, word in enumerate(words):
             if position not in taken and (parsed := _numeric(word)) is not None:
                 items.append(_Item(position, position + 1, parsed))
+        listed = self._listed_bare_weekdays(words, items)
+        named = {item.start for item in listed}
+        items = [i for i in items if i.start not in named] + listed
         return sorted(items, key=lambda item: item.start)
+
+    def _listed_bare_weekdays(self, words: Sequence[str], items: Sequence[_Item]) -> list[_Item]:
+        """Hebrew weekday names that are also ordinals ("שני": Monday, or second) count as
+        weekdays when listed with another weekday: "שני או שלישי", "ימי ראשון או שלישי"."""
+        weekdays = {p for i in items if i.word.kind == "weekday" for p in range(i.start, i.end)}
+        taken = {p for i in items if i.word.kind != "number" for p in range(i.start, i.end)}
+        bare = {
+            p: self._bare_weekdays[w]
+            for p, w in enumerate(words)
+            if p not in taken and w in self._bare_weekdays
+        }
+        links = self._joins | self._ranges
+        listed = [
+            p
+            for p in sorted(bare)
+            if any(
+                0 <= other < len(words)
+                and (other in weekdays or other in bare)
+                and words[(p + other) // 2] in links
+                for other in (p - 2, p + 2)
+            )
+        ]
+        return [_Item(p, p + 1, _Word("weekday", bare[p])) for p in listed]
 
 
 def _numeric(word: str) -> _Word | None:
@@ -388,6 +470,19 @@ def _explicit(day: int, month: int, year: int | None, today: date) -> list[date]
         return [when.replace(year=today.year + 1)]
     except ValueError:  # February 29th
         return []
+
+
+def _length_before_tail(items: Sequence[_Item], i: int) -> tuple[int, int] | None:
+    """ "the two weeks ahead", "בשבועיים הקרובים", "10 הימים הקרובים": (days, items used)."""
+    if items[i].word.kind == "unit" and _next_is(items, i, "within_tail", gap=1):
+        return items[i].word.value, 2
+    if (
+        items[i].word.kind == "number"
+        and _next_is(items, i, "unit", gap=1)
+        and _next_is(items, i + 1, "within_tail", gap=1)
+    ):
+        return items[i].word.value * items[i + 1].word.value, 3
+    return None
 
 
 def _week_of(day: date) -> tuple[date, date]:

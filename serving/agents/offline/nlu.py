@@ -195,10 +195,8 @@ class ClinicNLU:
                     topics[cue.topic] += cue.weight
         for mentioned, evidence in (
             (treatment is not None, self._mentions.treatment),
-            (
-                bool(dates.date_from or dates.mismatch or dates.weekdays or times),
-                self._mentions.date,
-            ),
+            (bool(dates.date_from or dates.mismatch or dates.weekdays), self._mentions.date),
+            (bool(times), self._mentions.time),
             (provider is not None, self._mentions.provider),
             (invoice_number is not None, self._mentions.invoice_number),
         ):
@@ -247,6 +245,10 @@ class ClinicNLU:
 
     def _decide(self, scores: dict[Intent, float]) -> tuple[Intent, float]:
         ranked = sorted(scores.items(), key=lambda item: (-item[1], self._priority[item[0]]))
+        # "hi, is there anything tomorrow?": a salutation yields to anything else asked
+        asked = [item for item in ranked if item[0] not in _PLEASANTRIES]
+        if asked and asked[0][1] >= self._min_score:
+            ranked = asked + [item for item in ranked if item[0] in _PLEASANTRIES]
         best, top = ranked[0] if ranked else (Intent.OTHER, 0.0)
         if top < self._min_score:
             return Intent.OTHER, round(1 - _strength(top), 3)

@@ -14,11 +14,20 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from serving.agents.offline.phrases import PhraseIndex
-from serving.practice.providers import HYGIENIST_WORDS, NAME_TITLES, TITLES, mention_words
+from serving.practice.providers import (
+    HYGIENIST_WORDS,
+    NAME_TITLES,
+    TITLES,
+    mention_words,
+    spelling_skeleton,
+)
+from serving.safety.text import is_hebrew
 
 __all__ = ["ProviderReader"]
 
 HYGIENIST = "hygienist"
+_MAX_PREFIX = 2
+"""Hebrew prefix letters tried off a word: "ולמזרחי"."""
 
 
 class ProviderReader:
@@ -33,10 +42,26 @@ class ProviderReader:
             named = set(match.payloads)
             if len(named) == 1:
                 return named.pop()
+        skeletons = _skeletons(tuple(providers))
+        for word in words:  # Hebrew spelled with or without vowel letters: "מיזרחי"
+            for start in range(min(_MAX_PREFIX, len(word) - 3) + 1):
+                named = skeletons.get(spelling_skeleton(word[start:]), set())
+                if len(named) == 1 and is_hebrew(word):
+                    return next(iter(named))
         for title in self._titles.find(words):
             if title.end < len(words) and words[title.end].isalpha():
                 return " ".join(words[title.start : title.end + 1]).title()
         return None
+
+
+@lru_cache(maxsize=8)
+def _skeletons(providers: tuple[str, ...]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for name in providers:
+        for word in mention_words(name):
+            if is_hebrew(word) and len(word) >= 3 and word not in TITLES:
+                found.setdefault(spelling_skeleton(word), set()).add(name)
+    return found
 
 
 @lru_cache(maxsize=8)

@@ -36,6 +36,9 @@ _CLOCK_RANGE = re.compile(r"^(\d{1,2})(?::(\d{2}))?-(\d{1,2})(?::(\d{2}))?$")
 _LAST_HOUR = 23
 _PM_UNTIL = 7
 """Hours 1 to 7 written without a.m. are afternoon hours: nobody books a 5 a.m. filling."""
+_AT_PREFIX = "ב"
+_LINK_PREFIX = "ל"
+"""Hebrew glues 'at' and 'to' to an hour in words: "בארבע", "בין שתיים לארבע"."""
 _PLAUSIBLE: dict[PartOfDay, tuple[int, int]] = {
     "first_thing": (6, 10),
     "morning": (6, 11),
@@ -123,6 +126,7 @@ class TimeReader:
             for p in range(match.start, match.end)
         }
         hours_skip = dates | skip | phrases  # "אחרי הצהריים" is the afternoon, not "after noon"
+        part_words = frozenset(p for match in parts for p in range(match.start, match.end))
         markers: dict[int, tuple[_Marker, int]] = {}
         for match in self._markers.find(words):
             for kind in match.payloads:
@@ -132,7 +136,7 @@ class TimeReader:
         windows: list[TimeWindow] = []
         position = 0
         while position < len(words):
-            found = self._window_at(words, position, markers, hours, hours_skip)
+            found = self._window_at(words, position, markers, hours, hours_skip, part_words)
             if found is None:
                 position += 1
                 continue
@@ -156,24 +160,31 @@ class TimeReader:
         markers: dict[int, tuple[_Marker, int]],
         hours: dict[int, PhraseMatch[int]],
         skip: frozenset[int],
+        parts: frozenset[int],
     ) -> tuple[TimeWindow, int] | None:
         if position in skip:
             return None
         marker = markers.get(position)
         if marker is not None and marker[0] in ("after", "before", "between", "at"):
             kind, start = marker
+            if kind == "at" and start in parts:
+                return None  # "at noon" is lunchtime, a part of the day
             first = self._hour(words, start, markers, hours, skip)
             if first is None:
                 return None
-            link = markers.get(first.end)
-            if kind in ("between", "after") and link is not None and link[0] == "link":
-                second = self._hour(words, link[1], markers, hours, skip)
-                if second is not None:
-                    return _between(first.minutes, second.minutes), second.end
+            second = self._second_hour(words, first.end, markers, hours, skip)
+            if kind in ("between", "after") and second is not None:
+                return _between(first.minutes, second.minutes), second.end
             if kind == "between":
                 return None
             return _one_sided(kind, first.minutes), first.end
         word = words[position]
+        glued = hours.get(position)
+        at_glued = glued is not None and not glued.literal and word.startswith(_AT_PREFIX)
+        if at_glued and position not in parts:
+            at = self._hour(words, position, markers, hours, skip)  # "בארבע": at four
+            if at is not None:
+                return _one_sided("at", at.minutes), at.end
         if clock_range := _CLOCK_RANGE.match(word):
             first_minutes = _minutes(clock_range.group(1), clock_range.group(2))
             second_minutes = _minutes(clock_range.group(3), clock_range.group(4))
@@ -182,6 +193,23 @@ class TimeReader:
         alone = self._hour(words, position, markers, hours, skip)
         if alone is not None and (alone.qualified or ":" in word or "." in word):
             return _one_sided("at", alone.minutes), alone.end  # "10:30", "5pm", "חמש בערב"
+        return None
+
+    def _second_hour(
+        self,
+        words: Sequence[str],
+        position: int,
+        markers: dict[int, tuple[_Marker, int]],
+        hours: dict[int, PhraseMatch[int]],
+        skip: frozenset[int],
+    ) -> _Hour | None:
+        """The hour after "and" / "to" / "ל" ("between 2 and 4", "בין 12 לאחת")."""
+        link = markers.get(position)
+        if link is not None and link[0] == "link":
+            return self._hour(words, link[1], markers, hours, skip)
+        glued = hours.get(position)
+        if glued is not None and not glued.literal and words[position].startswith(_LINK_PREFIX):
+            return self._hour(words, position, markers, hours, skip)
         return None
 
     def _hour(
