@@ -24,7 +24,7 @@ from serving.conversation.state import ConversationState, OfferedSlot
 from serving.db import models as db
 from serving.db.engine import Database
 from tests.asgi import running
-from tests.assistant_client import INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
 from tests.clinic_time import CLINIC_TZ, THURSDAY, WEDNESDAY, today
 from tests.conftest import make_settings
 
@@ -244,3 +244,22 @@ async def test_a_refined_offer_can_be_booked(
             .where(db.Patient.phone == JOHN_PHONE, db.Appointment.status == "scheduled")
         )
         assert any(s.astimezone(CLINIC_TZ).time() >= time(17) for s in starts)
+
+
+async def test_a_move_keeps_the_constraints(
+    client: httpx.AsyncClient, database: Database, language: str
+) -> None:
+    dana = Patient(client, user_id=f"user-{uuid.uuid4().hex[:8]}", phone=DANA_PHONE)
+    text = {
+        "en": "can I move my appointment to next week, after 5pm?",
+        "he": "אפשר להזיז את התור שלי לשבוע הבא אחרי חמש?",
+    }[language]
+    reply, slots = await ask(database, dana, text)
+    sunday = today() + timedelta(days=7 - (today().weekday() + 1) % 7)
+    assert reply["intent"] == "reschedule_appointment"
+    assert slots and kinds(reply) == ["slots_offered"], reply
+    for slot in slots:
+        assert local(slot).time() >= time(17)
+        assert sunday <= local(slot).date() <= sunday + timedelta(days=6)
+    moved = await dana.press(await dana.press(reply, "slot:"), "confirm:")
+    assert "rescheduled" in kinds(moved)

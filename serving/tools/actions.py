@@ -263,11 +263,15 @@ async def my_appointments(turn: Turn) -> ActionResult:
 async def start_reschedule(
     turn: Turn, request: SlotRequest | None = None, appointment_id: int | None = None
 ) -> ActionResult:
+    """Offer new times for the patient's appointment that honour `request` (kept while the
+    patient is asked which appointment, when they have several)."""
+    if request is not None:
+        turn.state.draft = request.model_copy(update={"treatment": None})
     chosen = await _choose_appointment(turn, "reschedule", appointment_id)
     if isinstance(chosen, ActionResult):
         return chosen
+    wanted = turn.state.draft.model_copy(update={"treatment": chosen.treatment_code})
     turn.state.draft = SlotRequest()
-    wanted = (request or SlotRequest()).model_copy(update={"treatment": chosen.treatment_code})
     return await find_slots(turn, wanted, appointment_id=chosen.id)
 
 
