@@ -318,3 +318,18 @@ def test_weekdays_kept_and_excluded(
 def test_ranges_of_days(reader: DateReader, text: str, span: tuple[date, date]) -> None:
     found = reader.read(text, today=THURSDAY)
     assert (found.date_from, found.date_to) == span
+
+
+def test_after_the_holidays_is_after_the_run_of_public_holidays(lexicon: Lexicon) -> None:
+    israel = DateReader(lexicon.dates, holidays_country="IL")
+    # Pesach 2027: 22 and 28 April (Independence Day, 12 May, is two weeks later: not the run)
+    for text in ("can I come after the holidays?", "אפשר אחרי החג?"):
+        found = israel.read(text, today=date(2027, 4, 12))
+        assert (found.date_from, found.date_to) == (date(2027, 4, 29), date(2027, 5, 12)), text
+    # the autumn holidays, 2 to 23 October 2027, read from inside them
+    autumn = israel.read("אחרי החגים", today=date(2027, 10, 5))
+    assert autumn.date_from == date(2027, 10, 24)
+    assert israel.read("after the holidays", today=date(2027, 1, 10)).date_from is None
+    assert DateReader(lexicon.dates).read("after the holidays", today=date(2027, 4, 12)) == (
+        DateRange(None, None)
+    ), "a clinic without public holidays"

@@ -195,6 +195,8 @@ class DateWords(_Strict):
     """A week of the month named before it: 'first week' -> 1, ..., 'last week', 'end' -> 0."""
     within_tails: Phrases
     """Words after a length that make it 'within': 'the two weeks ahead', 'בשבועיים הקרובים'."""
+    after_holidays: Phrases
+    """'after the holidays': the days after the next run of public holidays."""
     range_words: Phrases
     """Words between the two ends of a range of weekdays: 'Sunday to Wednesday'."""
     bare_weekdays: dict[Weekday, list[Phrase]]

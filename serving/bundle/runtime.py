@@ -47,9 +47,11 @@ def build_runtime(
     *,
     architecture: Architecture,
     primary_model: BaseChatModel | None = None,
+    holidays_country: str | None = None,
 ) -> Runtime:
-    """A runtime on the offline model, or on `primary_model` with the offline one as fallback."""
-    offline = OfflineClinicModel.from_bundle(bundle)
+    """A runtime on the offline model, or on `primary_model` with the offline one as fallback;
+    `holidays_country`: whose public holidays "after the holidays" means (None: not read)."""
+    offline = OfflineClinicModel.from_bundle(bundle, holidays_country=holidays_country)
     bind = (
         bind_with_fallback(offline, None)
         if primary_model is None

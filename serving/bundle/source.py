@@ -154,6 +154,9 @@ class BundleSource:
             self._clinic,
             architecture=self._settings.agent_architecture,
             primary_model=self._primary_model,
+            holidays_country=(
+                self._settings.holidays_country if self._settings.observe_public_holidays else None
+            ),
         )
 
     def _report(self, problem: str) -> None:

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal, NamedTuple
 
+import holidays
+
 from serving.agents.offline.phrases import PhraseIndex
 from serving.bundle.lexicon import MONTHS, WEEKDAYS, DateWords, Phrases, message_words
 from serving.scheduling.request import WEEKDAY_CODES, Weekday
@@ -54,8 +56,12 @@ __all__ = ["DateRange", "DateReader", "WeekdayMismatch"]
 _Kind = Literal[
     "day", "weekday", "this_week", "next_week", "this_month", "next_month", "month",
     "from_now", "within", "unit", "number", "date", "year", "week_of_month", "within_tail",
+    "after_holidays",
 ]  # fmt: skip
 _WEEK = 7
+_HOLIDAYS_AHEAD = 60
+_AFTER_HOLIDAYS_DAYS = 14
+"""'After the holidays': the two weeks that follow them."""
 _UNAVAILABLE_REACH = 6
 _DAY_KINDS = frozenset({"day", "weekday", "date", "number", "this_week", "next_week", "month"})
 _EXCEPT_REACH = 4
@@ -118,7 +124,13 @@ class _Dated:
 class DateReader:
     """Reads date ranges and parts of the day; compiled once from the lexicon's date words."""
 
-    def __init__(self, words: DateWords, *, not_typos: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        words: DateWords,
+        *,
+        not_typos: Iterable[str] = (),
+        holidays_country: str | None = None,
+    ) -> None:
         not_typos = tuple(not_typos)  # read by three indexes
         entries: list[tuple[str, _Word]] = []
         entries += [(p, _Word("day", n)) for p, n in words.relative_days.all().items()]
@@ -140,6 +152,8 @@ class DateReader:
         entries += [(p, _Word("number", n)) for p, n in words.numbers.all().items()]
         entries += [(p, _Word("week_of_month", n)) for p, n in words.week_of_month.all().items()]
         entries += [(p, _Word("within_tail")) for p in words.within_tails.all()]
+        entries += [(p, _Word("after_holidays")) for p in words.after_holidays.all()]
+        self._holidays = holidays.country_holidays(holidays_country) if holidays_country else None
         self._days = PhraseIndex(entries, not_typos=not_typos)
         self._except = PhraseIndex([(p, True) for p in words.except_words.all()], typos=False)
         self._joins = frozenset(w for p in words.list_joins.all() for w in message_words(p))
@@ -195,6 +209,8 @@ class DateReader:
                     taken = 0
             elif (ahead_of := _length_before_tail(items, i)) is not None:
                 span, taken = (today, today + timedelta(days=ahead_of[0])), ahead_of[1]
+            elif kind == "after_holidays" and (after := self._after_holidays(today)):
+                span = (after, after + timedelta(days=_AFTER_HOLIDAYS_DAYS - 1))
             elif kind == "week_of_month" and (month := _month_after(items, i, today)):
                 span, taken = _week_of_month(item.word.value, month[0], today), month[1]
             elif kind == "number" and _next_is(items, i, "month", gap=1):  # "3 בדצמבר"
@@ -267,6 +283,20 @@ class DateReader:
         )
         reading = DateRange(date_from, date_to, keep, not_days, mismatch)
         return reading, frozenset(used)
+
+    def _after_holidays(self, today: date) -> date | None:
+        """The day after the next run of public holidays (days at most a week apart, as the
+        autumn holidays or Pesach's first and last days), if one starts within two months."""
+        if self._holidays is None:
+            return None
+        day, last = today, None
+        while day <= today + timedelta(days=_HOLIDAYS_AHEAD) or last is not None:
+            if day in self._holidays:
+                last = day
+            elif last is not None and (day - last).days > _WEEK:
+                return last + timedelta(days=1)
+            day += timedelta(days=1)
+        return None
 
     def _wanted(self, items: list[_Item], words: Sequence[str]) -> list[_Item]:
         """Without the days written right after "can't make", "לא אוכל" when the message names

@@ -43,8 +43,13 @@ class OfflineClinicModel(BaseChatModel):
     nlu: ClinicNLU
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle) -> OfflineClinicModel:
-        return cls(bundle=bundle, nlu=ClinicNLU(bundle.lexicon, intent_model=bundle.intent_model))
+    def from_bundle(
+        cls, bundle: Bundle, *, holidays_country: str | None = None
+    ) -> OfflineClinicModel:
+        nlu = ClinicNLU(
+            bundle.lexicon, intent_model=bundle.intent_model, holidays_country=holidays_country
+        )
+        return cls(bundle=bundle, nlu=nlu)
 
     @property
     def _llm_type(self) -> str:

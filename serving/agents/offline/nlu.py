@@ -105,7 +105,13 @@ class _Cue:
 class ClinicNLU:
     """The offline model's understanding; built once per lexicon, then fast per message."""
 
-    def __init__(self, lexicon: Lexicon, *, intent_model: TextClassifier | None = None) -> None:
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        *,
+        intent_model: TextClassifier | None = None,
+        holidays_country: str | None = None,
+    ) -> None:
         if intent_model is not None and intent_model.kind != "intent":
             raise ValueError(f"a {intent_model.kind!r} classifier cannot read intents")
         self._intent_model = intent_model
@@ -144,7 +150,9 @@ class ClinicNLU:
             [(p, True) for p in ordinals.markers.all()], typos=False
         )
         self._fillers = PhraseIndex([(p, True) for p in ordinals.fillers.all()], typos=False)
-        self._dates = DateReader(lexicon.dates, not_typos=not_typos)
+        self._dates = DateReader(
+            lexicon.dates, not_typos=not_typos, holidays_country=holidays_country
+        )
         self._times = TimeReader(lexicon.times, not_typos=not_typos)
         self._providers = ProviderReader(not_typos=not_typos)
         refine = lexicon.refinements
