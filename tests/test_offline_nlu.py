@@ -9,14 +9,14 @@ from collections import Counter
 from datetime import date
 from datetime import time as clock
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
 from serving.agents.offline.nlu import ClinicNLU, Intent, Understanding
-from serving.bundle.lexicon import Lexicon
+from serving.bundle.lexicon import ClinicTopic, Lexicon
 from serving.safety.classifier import TextClassifier
 from tests.classifier_models import constant
 
@@ -229,6 +229,10 @@ def test_invoice_number(nlu: ClinicNLU, text: str, number: str | None) -> None:
         ("לאומית", "insurance"),
         ("can I pay with bit?", "payment"),
         ("אפשר לשלם בכרטיס אשראי?", "payment"),
+        ("how long would a whitening session take", "duration"),
+        ("what's the duration of an implant consultation", "duration"),
+        ("כמה זמן לוקחת סתימה?", "duration"),
+        ("מה משך הטיפול של ניקוי אבנית", "duration"),
         ("I want to book a cleaning", None),
     ],
 )
@@ -237,6 +241,44 @@ def test_clinic_topic(nlu: ClinicNLU, text: str, topic: str | None) -> None:
     assert understood.clinic_topic == topic
     if topic is not None:
         assert understood.intent is Intent.CLINIC_INFO
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how long does the swelling last after an extraction",
+        "how long should I wait before eating after my filling",
+        "כמה זמן נשארת הנפיחות אחרי עקירה?",
+        "כמה זמן אחרי סתימה מותר לאכול",
+    ],
+)
+def test_how_long_after_care_stays_a_medical_question(nlu: ClinicNLU, text: str) -> None:
+    """The length of an appointment is a clinic fact; how long healing or a symptom lasts is a
+    question for a dentist."""
+    assert understand(nlu, text).intent is Intent.MEDICAL_QUESTION
+
+
+@pytest.mark.parametrize("text", ["I'll take the first one", "ok ill take it", "לוקחת את השני"])
+def test_taking_time_words_alone_ask_nothing(nlu: ClinicNLU, text: str) -> None:
+    assert understand(nlu, text).intent is not Intent.CLINIC_INFO
+
+
+@pytest.mark.parametrize(
+    ("text", "whole_list", "treatment"),
+    [
+        ("how much is a filling?", False, "filling"),
+        ("could I see the price list? fillings especially", True, "filling"),
+        ("what are all your prices", True, None),
+        ("ומה המחיר להלבנה?", False, "whitening"),
+        ("יש לכם מחירון? מעניין אותי הלבנה", True, "whitening"),
+    ],
+)
+def test_asking_for_the_whole_list(
+    nlu: ClinicNLU, text: str, whole_list: bool, treatment: str | None
+) -> None:
+    understood = understand(nlu, text)
+    assert understood.clinic_topic == "prices"
+    assert (understood.whole_list, understood.treatment) == (whole_list, treatment)
 
 
 @pytest.mark.parametrize(
@@ -335,9 +377,8 @@ def test_understand_is_fast(nlu: ClinicNLU) -> None:
 def test_the_shipped_lexicon_covers_every_intent_in_both_languages() -> None:
     lexicon = Lexicon.model_validate(lexicon_data())
     assert set(lexicon.intents) == set(Intent) - {Intent.OTHER}
-    assert set(lexicon.clinic_topics) == {
-        "hours", "address", "parking", "prices", "insurance", "payment"
-    }  # fmt: skip
+    assert set(lexicon.clinic_topics) == set(get_args(ClinicTopic))
+    assert lexicon.whole_list is not None
     assert {
         "cleaning", "checkup", "filling", "root_canal", "extraction", "whitening",
         "implant_consultation", "emergency_visit",

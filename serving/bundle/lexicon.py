@@ -2,9 +2,10 @@
 
 Every word the offline NLU knows lives in that file, in Hebrew and English, written the way
 patients write (slang, common misspellings): cue phrases per intent with weights, treatments
-and their synonyms, clinic-information topics, yes/no words, ordinals and date words. Phrases
-are normalised like messages (`message_words`), so 'אחה"צ' and "it's" may be written
-as they are typed. A malformed file is rejected with the path of the offending entry.
+and their synonyms, clinic-information topics, asking for a whole list, yes/no words,
+ordinals and date words. Phrases are normalised like messages (`message_words`), so 'אחה"צ'
+and "it's" may be written as they are typed. A malformed file is rejected with the path of the
+offending entry.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Intent(StrEnum):
     OTHER = "other"
 
 
-ClinicTopic = Literal["hours", "address", "parking", "prices", "insurance", "payment"]
+ClinicTopic = Literal["hours", "address", "parking", "prices", "duration", "insurance", "payment"]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 Month = Literal[
     "january", "february", "march", "april", "may", "june",
@@ -283,6 +284,9 @@ class Lexicon(_Strict):
     """Each topic's cues also count for the `clinic_info` intent."""
     treatments: dict[TreatmentCode, Phrases] = Field(min_length=1)
     """Treatment codes as the practice system names them, with their synonyms."""
+    whole_list: Phrases | None = None
+    """Asking for every treatment's price or length, not only the one named: "price list",
+    "מחירון". Without it, a named treatment always gets its own answer."""
     invoices: InvoiceWords
     affirm: Phrases
     deny: Phrases

@@ -36,6 +36,8 @@ from serving.tools.slot_search import SearchResult
 
 _LATER_STEP = 15
 """'Later' than a time starts at the next quarter hour after it."""
+TreatmentTopic = Literal["prices", "duration"]
+"""Clinic topics answered from the practice system's treatment types, not from the profile."""
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,33 @@ class ActionResult:
     text: str
 
 
-async def clinic_info(turn: Turn, topic: ClinicTopic | Literal["prices"] | None) -> ActionResult:
-    if topic == "prices":
-        lines = []
-        for treatment in (await turn.treatments()).values():
-            name = treatment.name_he if turn.language == "he" else treatment.name
-            lines.append(f"• {name}: {_money(treatment.price)} {treatment.currency}")
-        return ActionResult("clinic_info", "\n".join(lines))
+async def clinic_info(
+    turn: Turn,
+    topic: ClinicTopic | TreatmentTopic | None,
+    *,
+    treatment: str | None = None,
+    day: date | None = None,
+) -> ActionResult:
+    """The clinic's information on one topic, or the profile's on all of them.
+
+    Prices and appointment lengths come from the practice system's treatment types: the one
+    `treatment` names, or all of them when it names none (or one the clinic does not have,
+    with a short note first). With a `day`, the hours are its weekday's, from the profile's
+    regular week. A public holiday or closure on that date is not looked up (the practice
+    system's calendar is not within a turn's reach): the answer names the weekday, not the
+    date, and the full `hours` text says that holidays close.
+    """
+    if topic == "prices" or topic == "duration":
+        return ActionResult("clinic_info", await _treatment_info(turn, topic, treatment))
+    week = turn.clinic.opening_hours
+    if topic == "hours" and day is not None and week is not None:
+        opening = week.on(day)
+        weekday = turn.message("weekday_names").split()[day.weekday()]
+        if opening is None:
+            return ActionResult("clinic_info", turn.message("closed_on_day", weekday=weekday))
+        opens, closes = (moment.strftime("%H:%M") for moment in opening)
+        text = turn.message("open_on_day", weekday=weekday, opens=opens, closes=closes)
+        return ActionResult("clinic_info", text)
     topics: tuple[ClinicTopic, ...] = (
         (topic,) if topic else ("hours", "address", "parking", "insurance", "payment")
     )
@@ -452,6 +474,31 @@ async def _appointment_line(turn: Turn, appointment: Appointment) -> str:
         treatment=await turn.treatment_name(appointment.treatment_code),
         provider=turn.provider(appointment.provider_name, appointment.provider_name_he),
     )
+
+
+async def _treatment_info(turn: Turn, topic: TreatmentTopic, code: str | None) -> str:
+    """One treatment's price or appointment length, or every treatment's."""
+    treatments = await turn.treatments()
+    chosen = treatments.get(code) if code else None
+    if chosen is not None:
+        name = await turn.treatment_name(chosen.code)
+        if topic == "prices":
+            price = _money(chosen.price)
+            return turn.message(
+                "treatment_price", treatment=name, price=price, currency=chosen.currency
+            )
+        return turn.message("treatment_duration", treatment=name, minutes=chosen.duration_minutes)
+    lines = [turn.message("treatment_not_found")] if code else []
+    if topic == "duration":
+        lines.append(turn.message("durations_list"))
+    for treatment in treatments.values():
+        name = treatment.name_he if turn.language == "he" else treatment.name
+        if topic == "prices":
+            lines.append(f"• {name}: {_money(treatment.price)} {treatment.currency}")
+        else:
+            line = turn.message("duration_line", treatment=name, minutes=treatment.duration_minutes)
+            lines.append(f"• {line}")
+    return "\n".join(lines)
 
 
 def _refined_by_offer(

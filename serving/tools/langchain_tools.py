@@ -46,13 +46,24 @@ def _day(value: str | None) -> date | None:
 
 @tool
 async def clinic_info(
-    topic: Literal["hours", "address", "parking", "prices", "insurance", "payment", "all"],
+    topic: Literal[
+        "hours", "address", "parking", "prices", "duration", "insurance", "payment", "all"
+    ],
     config: RunnableConfig,
+    treatment: str | None = None,
+    day: str | None = None,
 ) -> str:
     """The clinic's own information on one topic (or all): opening hours, address, parking,
-    treatment prices, accepted insurance plans, payment methods."""
+    treatment prices, how long a treatment's appointment is (duration), accepted insurance
+    plans, payment methods. For the price or duration of one treatment, give its code as
+    `treatment` (cleaning, checkup, filling, root_canal, extraction, whitening,
+    implant_consultation, emergency_visit); leave it out for the whole list. For the hours of
+    one day, give that day as an ISO date in `day`."""
     turn = turn_of(config)
-    return _out(turn, await actions.clinic_info(turn, None if topic == "all" else topic))
+    result = await actions.clinic_info(
+        turn, None if topic == "all" else topic, treatment=treatment, day=_day(day)
+    )
+    return _out(turn, result)
 
 
 @tool

@@ -88,7 +88,11 @@ class Understanding:
     """A weekday and a date that fall on different days: the two days to ask about."""
     invoice_number: str | None = None
     clinic_topic: str | None = None
-    """hours, address, parking, prices, insurance or payment — whenever one is mentioned."""
+    """hours, address, parking, prices, duration, insurance or payment — whenever one is
+    mentioned."""
+    whole_list: bool = False
+    """The patient asks for the whole list (every price, every treatment's length), not only
+    the treatment named."""
     affirm: bool = False
     deny: bool = False
     ordinal: int | None = None
@@ -131,6 +135,11 @@ class ClinicNLU:
         self._cues = PhraseIndex(cues, not_typos=not_typos, max_gap=gap)
         self._treatments = PhraseIndex(
             [(p, code) for code, phrases in lexicon.treatments.items() for p in phrases.all()],
+            not_typos=not_typos,
+            max_gap=gap,
+        )
+        self._whole_list = PhraseIndex(
+            [(p, True) for p in lexicon.whole_list.all()] if lexicon.whole_list else [],
             not_typos=not_typos,
             max_gap=gap,
         )
@@ -236,6 +245,7 @@ class ClinicNLU:
             date_mismatch=dates.mismatch,
             invoice_number=invoice_number,
             clinic_topic=max(topics, key=topics.__getitem__) if topics else None,
+            whole_list=bool(self._whole_list.find(words)),
             affirm=affirm,
             deny=deny,
             ordinal=ordinal,

@@ -67,6 +67,16 @@ def _asks_something(u: Understanding) -> bool:
     return any(v is not None for v in _request(u).values()) or u.treatment is not None
 
 
+def _clinic_info(u: Understanding, tools: frozenset[str]) -> Decision:
+    """The topic asked about, narrowed to what the message names: one treatment's price or
+    appointment length (unless it asks for the whole list), one day's hours."""
+    topic = u.clinic_topic or "all"
+    treatment = u.treatment if topic in ("prices", "duration") and not u.whole_list else None
+    day = u.date_from if topic == "hours" and u.date_from == u.date_to else None
+    iso_day = day.isoformat() if day else None
+    return _call("clinic_info", tools, topic=topic, treatment=treatment, day=iso_day)
+
+
 def _continues_booking(u: Understanding, context: TurnContext) -> bool:
     """A bare answer ("cleaning", "next Tuesday", "the second one") to an open question, or
     a refinement of the times offered ("later in the day", "not Sunday")."""
@@ -117,7 +127,7 @@ def _act(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decis
             return _call("invoice_details", tools, invoice_number=u.invoice_number)
         return _call("my_invoices", tools)
     if intent is Intent.CLINIC_INFO:
-        return _call("clinic_info", tools, topic=u.clinic_topic or "all")
+        return _clinic_info(u, tools)
     if intent is Intent.TALK_TO_DOCTOR:
         return _call(
             "escalate_to_dentist", tools, summary="The patient asked to talk to a dentist."
@@ -144,7 +154,7 @@ def _route(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Dec
     if u.intent in MEDICAL_INTENTS:
         return _call("transfer_to_michal", tools)
     if u.intent is Intent.CLINIC_INFO:
-        return _call("clinic_info", tools, topic=u.clinic_topic or "all")
+        return _clinic_info(u, tools)
     if u.intent is Intent.GREETING:
         return Decision(reply_key="greeting")
     if u.intent is Intent.THANKS_GOODBYE:
