@@ -101,6 +101,7 @@ async def press_button(turn: Turn, data: str) -> ActionResult:
         raise StaleButton(STALE)
     state = turn.state
     if data == "quick:book":
+        state.draft, state.offer = SlotRequest(), None  # a new request starts from nothing
         result = await actions.list_treatments(turn)
     elif data == "quick:invoices":
         result = await actions.my_invoices(turn)

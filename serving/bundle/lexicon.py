@@ -208,7 +208,7 @@ class DateWords(_Strict):
     list_joins: Phrases
     """Words joining weekdays in a list: 'Fridays and Sundays', 'ראשון או שני'."""
     except_fillers: Phrases
-    """Words that may stand between an exclusion and its weekday: 'not to come on Sundays'."""
+    """Words that may stand between an exclusion and its weekday: 'rather not be in on Tuesdays'."""
     except_words: Phrases
     """Words that exclude the weekday right after them: 'not', 'except', 'חוץ מ'."""
     recurring_markers: Phrases

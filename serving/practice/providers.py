@@ -66,8 +66,8 @@ def _names(word: str, names: Iterable[str]) -> bool:
 
 
 def spelling_skeleton(word: str) -> str:
-    """A Hebrew word without the vowel letters ו and י after its first letter: "מיזרחי" and
-    "מזרחי", spelled with and without them, are one name."""
+    """A Hebrew word without the vowel letters ו and י after its first letter: "ריבקה" and
+    "רבקה", spelled with and without them, are one name."""
     return word[:1] + "".join(letter for letter in word[1:] if letter not in "וי")
 
 

@@ -30,7 +30,7 @@ Sunday to Saturday, as in Israel):
   date), for the caller to ask.
 - Several weekdays ("Monday or Tuesday"), a recurring one ("Thursdays", "every Thursday",
   "בימי חמישי"), or one with a wider range ("Thursdays in January"): `weekdays`, the dates as
-  the rest of the message sets them. After "not", "except", "חוץ מ": `not_weekdays`.
+  what else the message says sets them. After "not", "except", "חוץ מ": `not_weekdays`.
 
 No range ever starts before today.
 """
@@ -65,7 +65,7 @@ _AFTER_HOLIDAYS_DAYS = 14
 _UNAVAILABLE_REACH = 6
 _DAY_KINDS = frozenset({"day", "weekday", "date", "number", "this_week", "next_week", "month"})
 _EXCEPT_REACH = 4
-"""'not' reaches a weekday at most this many words on: 'not to come on Sundays'."""
+"""'not' reaches a weekday at most this many words on: 'rather not be in on Tuesdays'."""
 _FIRST_DAY_NOT_HOUR = 13
 """'ב-15' alone is the 15th; 'ב-9' is nine o'clock."""
 
@@ -300,7 +300,7 @@ class DateReader:
 
     def _wanted(self, items: list[_Item], words: Sequence[str]) -> list[_Item]:
         """Without the days written right after "can't make", "לא אוכל" when the message names
-        another: "I can't make the 22nd, can I move it to the 29th?" wants the 29th."""
+        another: "the 3rd is impossible for me, I cannot, so the 5th?" wants the 5th."""
         dropped: set[int] = set()
         for match in self._unavailable.find(words):
             after = [i for i in items if match.end <= i.start < match.end + _UNAVAILABLE_REACH]
@@ -330,7 +330,7 @@ class DateReader:
 
     def _excluded(self, weekdays: Sequence[_Item], words: Sequence[str]) -> list[_Item]:
         """The weekdays after "not", "except", "חוץ מ" (with at most a few words such as "to
-        come on" between), and those listed with them ("except Fridays and Sundays")."""
+        be in on" between), and those listed with them ("any day except Tuesdays or Fridays")."""
         ends = {m.end for m in self._except.find(words)}
         excluded: list[_Item] = []
         for weekday in sorted(weekdays, key=lambda w: w.start):
@@ -422,7 +422,7 @@ class DateReader:
 
     def _listed_bare_weekdays(self, words: Sequence[str], items: Sequence[_Item]) -> list[_Item]:
         """Hebrew weekday names that are also ordinals ("שני": Monday, or second) count as
-        weekdays when listed with another weekday: "שני או שלישי", "ימי ראשון או שלישי"."""
+        weekdays when listed with another weekday: "שלישי או ראשון", "ימי שני או ראשון"."""
         weekdays = {p for i in items if i.word.kind == "weekday" for p in range(i.start, i.end)}
         taken = {p for i in items if i.word.kind != "number" for p in range(i.start, i.end)}
         bare = {

@@ -263,7 +263,7 @@ class ClinicNLU:
 
     def _decide(self, scores: dict[Intent, float]) -> tuple[Intent, float]:
         ranked = sorted(scores.items(), key=lambda item: (-item[1], self._priority[item[0]]))
-        # "hi, is there anything tomorrow?": a salutation yields to anything else asked
+        # "hello, a checkup tomorrow?": a salutation yields to anything else asked
         asked = [item for item in ranked if item[0] not in _PLEASANTRIES]
         if asked and asked[0][1] >= self._min_score:
             ranked = asked + [item for item in ranked if item[0] in _PLEASANTRIES]

@@ -43,7 +43,7 @@ class ProviderReader:
             if len(named) == 1:
                 return named.pop()
         skeletons = _skeletons(tuple(providers))
-        for word in words:  # Hebrew spelled with or without vowel letters: "מיזרחי"
+        for word in words:  # Hebrew spelled with or without vowel letters: "ריבקה"
             for start in range(min(_MAX_PREFIX, len(word) - 3) + 1):
                 named = skeletons.get(spelling_skeleton(word[start:]), set())
                 if len(named) == 1 and is_hebrew(word):

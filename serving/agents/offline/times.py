@@ -38,7 +38,7 @@ _PM_UNTIL = 7
 """Hours 1 to 7 written without a.m. are afternoon hours: nobody books a 5 a.m. filling."""
 _AT_PREFIX = "ב"
 _LINK_PREFIX = "ל"
-"""Hebrew glues 'at' and 'to' to an hour in words: "בארבע", "בין שתיים לארבע"."""
+"""Hebrew glues 'at' and 'to' to an hour in words: "בשלוש", "בין שתיים לארבע"."""
 _PLAUSIBLE: dict[PartOfDay, tuple[int, int]] = {
     "first_thing": (6, 10),
     "morning": (6, 11),
@@ -182,7 +182,7 @@ class TimeReader:
         glued = hours.get(position)
         at_glued = glued is not None and not glued.literal and word.startswith(_AT_PREFIX)
         if at_glued and position not in parts:
-            at = self._hour(words, position, markers, hours, skip)  # "בארבע": at four
+            at = self._hour(words, position, markers, hours, skip)  # "בשלוש": at three
             if at is not None:
                 return _one_sided("at", at.minutes), at.end
         if clock_range := _CLOCK_RANGE.match(word):
@@ -203,7 +203,7 @@ class TimeReader:
         hours: dict[int, PhraseMatch[int]],
         skip: frozenset[int],
     ) -> _Hour | None:
-        """The hour after "and" / "to" / "ל" ("between 2 and 4", "בין 12 לאחת")."""
+        """The hour after "and" / "to" / "ל" ("between 2 and 4", "בין 3 לחמש")."""
         link = markers.get(position)
         if link is not None and link[0] == "link":
             return self._hour(words, link[1], markers, hours, skip)
