@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -42,6 +43,8 @@ from serving.scheduling.request import SlotRequest
 from serving.scheduling.slots import BookingRules, WeeklyWindow, check_bookable, free_starts
 
 MAX_SLOT_SEARCH_DAYS = 62
+PROVIDERS_TTL = 30.0
+"""Seconds a read of the provider list is reused: a provider added or retired shows within."""
 MAX_SEARCH_RESULTS = 20
 MAX_NOTE_LENGTH = 4000
 
@@ -61,6 +64,7 @@ class BuiltinPracticeBackend:
         self._rules = rules
         self._region = default_phone_region
         self._now = clock
+        self._providers: tuple[float, tuple[rec.Provider, ...]] | None = None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -188,11 +192,18 @@ class BuiltinPracticeBackend:
     # --- schedule -----------------------------------------------------------------------------
 
     async def list_providers(self) -> list[rec.Provider]:
+        """The active providers; read at most every `PROVIDERS_TTL` seconds, since every
+        assistant turn needs their names (who a patient may ask for) and they rarely change."""
+        cached = self._providers
+        if cached is not None and monotonic() < cached[0]:
+            return list(cached[1])
         async with self._session(read_only=True) as session:
             rows = await session.scalars(
                 select(db.Provider).where(db.Provider.active).order_by(db.Provider.id)
             )
-            return [_provider(p) for p in rows]
+            providers = [_provider(p) for p in rows]
+        self._providers = (monotonic() + PROVIDERS_TTL, tuple(providers))
+        return providers
 
     async def list_treatment_types(self) -> list[rec.TreatmentType]:
         async with self._session(read_only=True) as session:

@@ -120,7 +120,9 @@ async def find_slots(
     turn.state.awaiting_treatment = False
     today = turn.now.astimezone(turn.tz).date()
     try:
-        found = await slot_search.search(turn.backend, draft, today=today, tz=turn.tz)
+        found = await slot_search.search(
+            turn.backend, draft, providers=await turn.providers(), today=today, tz=turn.tz
+        )
     except UnknownTreatmentType:
         draft.treatment = None
         return await list_treatments(turn)
@@ -546,9 +548,7 @@ async def _unmet_notes(
     """One sentence per part of the request the offered times cannot honour."""
     notes: list[str] = []
     if found.provider_unknown and request.provider:
-        team = ", ".join(
-            turn.provider(p.name, p.name_he) for p in await turn.backend.list_providers()
-        )
+        team = ", ".join(turn.provider(p.name, p.name_he) for p in await turn.providers())
         notes.append(turn.message("unmet_provider_unknown", name=request.provider, team=team))
     elif found.provider_cannot:
         for provider in found.providers:

@@ -46,25 +46,30 @@ class SearchResult:
 
 
 async def search(
-    backend: PracticeBackend, request: SlotRequest, *, today: date, tz: ZoneInfo
+    backend: PracticeBackend,
+    request: SlotRequest,
+    *,
+    providers: Sequence[Provider],
+    today: date,
+    tz: ZoneInfo,
 ) -> SearchResult:
-    """Times for `request.treatment` (which must be set) honouring `request`."""
+    """Times for `request.treatment` (which must be set) honouring `request`; `providers`:
+    the clinic's, among whom the one the patient named is looked for."""
     if request.treatment is None:
         raise ValueError("a slot search needs a treatment")
     named: list[Provider] = []
     unknown = False
     if request.provider:
-        named = match_providers(request.provider, await backend.list_providers())
+        named = match_providers(request.provider, providers)
         unknown = not named
     allowed = [p for p in named if p.id not in request.not_providers]
     search = _Search(backend, request, today=today, tz=tz)
     ids = [p.id for p in allowed] if named else None
-    cannot = False
-    if ids is not None:
-        ids, cannot = await search.performing(ids)
-    if ids is not None and not ids:
-        ids = None  # nobody named can: look at everyone, and say so
     slots = await search.find(ids, request)
+    cannot = bool(ids) and search.refused >= set(ids or ())
+    if cannot:
+        ids = None  # nobody named does it: look at everyone, and say so
+        slots = await search.find(ids, request)
     unmet: list[Constraint] = []
     if unknown or cannot or (named and not allowed):
         unmet.append("provider")
@@ -88,19 +93,8 @@ class _Search:
         self._treatment = request.treatment or ""
         self._today = today
         self._tz = tz
-
-    async def performing(self, ids: list[int]) -> tuple[list[int], bool]:
-        """The providers among `ids` who do the treatment, and whether any did not."""
-        able = []
-        for provider_id in ids:
-            try:
-                await self._backend.get_available_slots(
-                    self._treatment, self._today, self._today, provider_id=provider_id, limit=1
-                )
-            except UnknownProvider:
-                continue
-            able.append(provider_id)
-        return able, len(able) < len(ids)
+        self.refused: set[int] = set()
+        """Providers the practice system said do not do the treatment."""
 
     async def find(self, ids: list[int] | None, request: SlotRequest) -> list[Slot]:
         first = max(request.date_from or self._today, self._today)
@@ -156,7 +150,10 @@ class _Search:
                     limit=_LIMIT,
                     matching=request,
                 )
-            except (UnknownProvider, InvalidRequest):
+            except UnknownProvider:
+                if provider_id is not None:
+                    self.refused.add(provider_id)
+            except InvalidRequest:
                 continue
         declined = set(request.not_providers)
         return spread([s for s in found if s.provider_id not in declined], OFFERED)
