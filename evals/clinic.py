@@ -12,12 +12,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -27,6 +29,7 @@ from serving.bundle.runtime import Runtime
 from serving.clinic import ClinicProfile
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
+from serving.db.types import utcnow
 from serving.demo import load_demo_clinic
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import Patient
@@ -70,6 +73,22 @@ def evaluation_settings(
     return Settings(_env_file=None, **values)
 
 
+class EvaluationClock:
+    """The evaluated app's "now", which the evaluation moves: `clock.set(moment)`, then every
+    turn and every slot search of the app reads that moment until it is moved again."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self._now = now or utcnow()
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("the evaluation clock needs an aware datetime")
+        self._now = moment
+
+
 @dataclass(frozen=True)
 class Exchange:
     """One patient turn and what came back."""
@@ -85,7 +104,9 @@ class ScratchClinic:
 
     `settings` overrides the evaluation settings (an integration key for the chat API, say);
     `long_running` builds the app as `dental serve` does (the start-up heap frozen out of full
-    collections), for figures comparable to a served app.
+    collections), for figures comparable to a served app; `clock` is the app's "now" (the
+    assistant's and the practice backend's; `evals.booking` runs it at each request's day).
+    The demo clinic itself is loaded at the real date, as `dental serve --demo` loads it.
     """
 
     def __init__(
@@ -96,12 +117,14 @@ class ScratchClinic:
         model: str = "offline",
         settings: Mapping[str, Any] | None = None,
         long_running: bool = False,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._bundle_path = bundle_path
         self._architecture = architecture
         self._model = model
         self._overrides = dict(settings or {})
         self._long_running = long_running
+        self._clock = clock
         self._stack = AsyncExitStack()
         self._app: FastAPI | None = None
         self._database: Database | None = None
@@ -121,7 +144,12 @@ class ScratchClinic:
         settings = self._settings(self._live)
         self._database = Database(settings.database_url)
         self._stack.push_async_callback(self._database.dispose)
-        self._app = create_app(settings, database=self._database, long_running=self._long_running)
+        self._app = create_app(
+            settings,
+            database=self._database,
+            long_running=self._long_running,
+            clock=self._clock,
+        )
         await self._stack.enter_async_context(self._app.router.lifespan_context(self._app))
         return self
 
@@ -163,6 +191,12 @@ class ScratchClinic:
     def backend(self) -> PracticeBackend:
         backend: PracticeBackend = self.app.state.practice
         return backend
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The clinic's time zone: the clinic-local days and hours of its requests."""
+        settings: Settings = self.app.state.settings
+        return ZoneInfo(settings.timezone)
 
     @property
     def profile(self) -> ClinicProfile:

@@ -9,18 +9,26 @@ field), the labelled messages (`dev`) and the frozen held-out set (`heldout`).
 - `data/heldout/messages.jsonl` is the held-out split, written independently and frozen (its
   md5 is in dvc.lock): measured and reported, never tuned on, never asserted message by message
   (data/heldout/README.md).
+- `data/eval/booking_requests.jsonl` (dev) and `data/heldout/booking_requests.jsonl` (held-out,
+  frozen the same way): booking and reschedule requests with the constraints each carries,
+  labelled by docs/BOOKING_REQUESTS.md (`evals.booking` measures them).
 """
 
 from __future__ import annotations
 
+from datetime import date, time
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from serving.scheduling.request import Weekday
 
 MESSAGES = Path("data/eval/messages.jsonl")
 HELDOUT = Path("data/heldout/messages.jsonl")
 TUNING = Path("data/eval/tuning.jsonl")
+BOOKINGS = Path("data/eval/booking_requests.jsonl")
+HELDOUT_BOOKINGS = Path("data/heldout/booking_requests.jsonl")
 Split = Literal["dev", "heldout"]
 SPLITS: tuple[Split, ...] = ("dev", "heldout")
 LANGUAGES = ("en", "he")
@@ -51,12 +59,62 @@ class HeldOutMessage(AnnotatedMessage):
     split: Split = "heldout"
 
 
+ProviderKey = Literal["cohen", "mizrahi", "peretz", "unknown"]
+"""A provider of the demo clinic by its key (`serving/demo/demo_clinic.json`), or `unknown`:
+a name the clinic does not have."""
+
+
+BookingField = Literal["treatment", "provider", "dates", "weekdays", "not_weekdays", "time"]
+BOOKING_FIELDS: tuple[BookingField, ...] = get_args(BookingField)
+"""What a booking request's labels are scored by: `dates` is date_from and date_to together,
+`time` is time_from and time_to together."""
+
+
+class BookingRequest(BaseModel):
+    """A booking or reschedule request and the constraints it carries
+    (docs/BOOKING_REQUESTS.md); `null` or `[]`: the patient did not constrain it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    language: Literal["he", "en"]
+    today: date
+    """The day the patient writes: relative dates count from it."""
+    intent: Literal["book", "reschedule"]
+    text: str = Field(min_length=1)
+    treatment: str | None
+    provider: ProviderKey | None
+    date_from: date | None
+    date_to: date | None
+    weekdays: tuple[Weekday, ...]
+    not_weekdays: tuple[Weekday, ...]
+    time_from: time | None
+    time_to: time | None
+    note: str
+    split: Split = "dev"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BookingRequest:
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+        if self.time_from and self.time_to and self.time_to <= self.time_from:
+            raise ValueError("time_to is not after time_from")
+        return self
+
+
+class HeldOutBookingRequest(BookingRequest):
+    """A held-out booking request (the file does not carry `split`)."""
+
+    split: Split = "heldout"
+
+
 class DatasetError(ValueError):
     """The dataset file is missing or has a malformed row."""
 
 
 Row = TypeVar("Row", bound=BaseModel)
-Message = TypeVar("Message", bound=LabelledMessage)
+SplitRow = TypeVar("SplitRow", bound=LabelledMessage | BookingRequest)
+"""A row that belongs to a split."""
 
 
 def load_jsonl(path: Path, schema: type[Row], *, name: str) -> list[Row]:
@@ -101,7 +159,18 @@ def load_tuning(path: Path = TUNING) -> list[AnnotatedMessage]:
     return _of_split(load_jsonl(path, AnnotatedMessage, name="tuning set"), "dev", path)
 
 
-def _of_split(rows: list[Message], split: Split, path: Path) -> list[Message]:
+def load_bookings(path: Path = BOOKINGS) -> list[BookingRequest]:
+    """The dev booking requests (`split` is always `dev`)."""
+    return _of_split(load_jsonl(path, BookingRequest, name="booking requests"), "dev", path)
+
+
+def load_heldout_bookings(path: Path = HELDOUT_BOOKINGS) -> list[HeldOutBookingRequest]:
+    """The frozen held-out booking requests (`split` is always `heldout`)."""
+    rows = load_jsonl(path, HeldOutBookingRequest, name="held-out booking requests")
+    return _of_split(rows, "heldout", path)
+
+
+def _of_split(rows: list[SplitRow], split: Split, path: Path) -> list[SplitRow]:
     for row in rows:
         if row.split != split:
             raise DatasetError(f"{path}: {row.id}: split {row.split!r} in a {split} set")

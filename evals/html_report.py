@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from evals.datasets import BOOKING_FIELDS, LANGUAGES, SPLITS
 from evals.metrics import RANK, URGENCIES, Outcome, by_split_and_language, triage_metrics
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ HEADLINE_METRICS = (
     ("heldout.en.intent_accuracy", "Intent accuracy (held-out, en)"),
     ("heldout.he.intent_accuracy", "Intent accuracy (held-out, he)"),
     ("triage_model.dev.emergency_head_recall", "Triage classifier alone: dev emergencies caught"),
+    ("booking.heldout.satisfaction", "Booking requests satisfied (held-out)"),
+    ("booking.dev.satisfaction", "Booking requests satisfied (dev)"),
     ("scenarios.task_success", "Scenario task success"),
     ("all.boundary_violations", "Boundary violations (all sets)"),
     ("redteam.boundary_violations", "Boundary violations (red team)"),
@@ -118,6 +121,12 @@ Held-out is frozen and never tuned on; dev is what rules and models are built on
 {figures}
 <h2>Intent confusion</h2>
 {_intent_confusion(results.outcomes)}
+<h2>Booking requests</h2>
+<p>Satisfied: every offered time honours every constraint the request carries (or, when no
+free time does, no time was presented as matching). Then the share of requests whose field
+the assistant read as labelled (docs/BOOKING_REQUESTS.md). Failing requests are listed with
+the failing examples.</p>
+{_booking_table(results.metrics)}
 <h2>Triage misses ({sum(o.urgency != o.expected_urgency for o in results.outcomes)})</h2>
 {_triage_misses(results)}
 <h2>Failing examples ({len(results.failures)})</h2>
@@ -163,6 +172,32 @@ def _before_after_table(outcomes: Sequence[Outcome]) -> str:
         + "".join(rows)
         + "</table>"
     )
+
+
+def _booking_table(metrics: dict[str, float]) -> str:
+    scopes = [
+        (split, language, f"booking.{split}" + ("" if language == "all" else f".{language}"))
+        for split in SPLITS
+        for language in ("all", *LANGUAGES)
+    ]
+    rows = [
+        f"<tr><th>{_SPLIT_NAMES[split]} · {_LANGUAGE_NAMES[language]}</th>"
+        + "".join(
+            f'<td class="num">{_ratio(metrics.get(name))}</td>'
+            for name in (
+                f"{key}.satisfaction",
+                *(f"{key}.extraction.{field}" for field in BOOKING_FIELDS),
+                f"{key}.requests",
+            )
+        )
+        + "</tr>"
+        for split, language, key in scopes
+        if f"{key}.requests" in metrics
+    ]
+    if not rows:
+        return "<p>No booking requests.</p>"
+    header = "".join(f"<th>{_e(name)}</th>" for name in ("satisfied", *BOOKING_FIELDS, "n"))
+    return f"<table><tr><th>split · language</th>{header}</tr>{''.join(rows)}</table>"
 
 
 def _intent_confusion(outcomes: Sequence[Outcome]) -> str:

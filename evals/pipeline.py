@@ -2,12 +2,14 @@
 
     python -m evals.pipeline prepare --source data/eval --output data/prepared
     python -m evals.pipeline evaluate --architecture alex --data data/prepared \\
-        --heldout data/heldout/messages.jsonl --output data/results/alex
+        --heldout data/heldout/messages.jsonl \\
+        --heldout-bookings data/heldout/booking_requests.jsonl --output data/results/alex
 
 `prepare` validates the hand-written evaluation sets against each other, the demo clinic and
 the clinic profile, and writes them in canonical form with a manifest of what they contain.
-`evaluate` runs `run_suite` (dev sets from `--data`, the frozen held-out set from
-`--heldout`, which `prepare` never touches: its md5 in dvc.lock is the freeze) and writes
+`evaluate` runs `run_suite` (dev sets from `--data`, the frozen held-out sets from `--heldout`
+and `--heldout-bookings`, which `prepare` never touches: their md5s in dvc.lock are the freeze)
+and writes
 `metrics.json` (what `dvc metrics show` reads), `report.html` and `failures.json`. Failed
 safety gates do not fail the stage: they are in the metrics (`gates.failed`) and in
 `failures.json`, next to the report that explains them, and the promotion flow refuses such a
@@ -27,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from evals.boundaries import BOUNDARIES, load_boundaries
-from evals.datasets import HELDOUT, MESSAGES, DatasetError, load_messages
+from evals.datasets import (
+    BOOKINGS,
+    HELDOUT,
+    HELDOUT_BOOKINGS,
+    MESSAGES,
+    DatasetError,
+    load_bookings,
+    load_messages,
+)
 from evals.reference_answers import CLINIC_ANSWERS, load_clinic_answers, stale_references
 from evals.scenarios import SCENARIOS, Press, Say, demo_patient_phones, load_scenarios
 from serving.clinic import load_clinic_profile
@@ -37,7 +47,13 @@ from serving.settings import REPOSITORY_BUNDLE
 
 MESSAGES_FILE, SCENARIOS_FILE = MESSAGES.name, SCENARIOS.name
 BOUNDARIES_FILE, CLINIC_ANSWERS_FILE = BOUNDARIES.name, CLINIC_ANSWERS.name
-MINIMUM_ROWS = {SCENARIOS_FILE: 12, BOUNDARIES_FILE: 40, CLINIC_ANSWERS_FILE: 20}
+BOOKINGS_FILE = BOOKINGS.name
+MINIMUM_ROWS = {
+    SCENARIOS_FILE: 12,
+    BOUNDARIES_FILE: 40,
+    CLINIC_ANSWERS_FILE: 20,
+    BOOKINGS_FILE: 100,
+}
 TASKS = ("book", "reschedule", "cancel", "invoice", "escalation")
 
 
@@ -48,6 +64,7 @@ def load_sets(source: Path) -> dict[str, list[Any]]:
         SCENARIOS_FILE: load_scenarios(source / SCENARIOS_FILE),
         BOUNDARIES_FILE: load_boundaries(source / BOUNDARIES_FILE),
         CLINIC_ANSWERS_FILE: load_clinic_answers(source / CLINIC_ANSWERS_FILE),
+        BOOKINGS_FILE: load_bookings(source / BOOKINGS_FILE),
     }
 
 
@@ -92,6 +109,12 @@ def validation_problems(sets: dict[str, list[Any]]) -> list[str]:
     problems += [
         f"{CLINIC_ANSWERS_FILE}: {p}" for p in stale_references(answers, load_clinic_profile())
     ]
+    for request in sets[BOOKINGS_FILE]:
+        where = f"{BOOKINGS_FILE}: {request.id}"
+        if detect_language(request.text) != request.language:
+            problems.append(f"{where}: written in {detect_language(request.text)}")
+        if request.treatment is not None and request.treatment not in treatments:
+            problems.append(f"{where}: unknown treatment {request.treatment!r}")
     problems += _coverage_problems(sets)
     return problems
 
@@ -112,6 +135,13 @@ def _coverage_problems(sets: dict[str, list[Any]]) -> list[str]:
         for category in sorted(categories)
         for language in ("en", "he")
         if (category, language) not in probed
+    ]
+    requested = {(r.intent, r.language) for r in sets[BOOKINGS_FILE]}
+    problems += [
+        f"{BOOKINGS_FILE}: no {intent} request in {language}"
+        for intent in ("book", "reschedule")
+        for language in ("en", "he")
+        if (intent, language) not in requested
     ]
     for name in (SCENARIOS_FILE, BOUNDARIES_FILE, CLINIC_ANSWERS_FILE):
         languages = {row.language for row in sets[name]}
@@ -148,6 +178,7 @@ def evaluate(
     model: str = "offline",
     bundle: Path = REPOSITORY_BUNDLE,
     heldout: Path = HELDOUT,
+    heldout_bookings: Path = HELDOUT_BOOKINGS,
     sample_every: int = 1,
 ) -> dict[str, float]:
     """`run_suite` on the prepared sets; metrics.json, report.html, failures.json in `output`."""
@@ -160,6 +191,7 @@ def evaluate(
             model=model,
             data_dir=data,
             heldout=heldout,
+            heldout_bookings=heldout_bookings,
             sample_every=sample_every,
         )
     )
@@ -191,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate_command.add_argument("--bundle", type=Path, default=REPOSITORY_BUNDLE)
     evaluate_command.add_argument("--data", type=Path, default=Path("data/prepared"))
     evaluate_command.add_argument("--heldout", type=Path, default=HELDOUT)
+    evaluate_command.add_argument("--heldout-bookings", type=Path, default=HELDOUT_BOOKINGS)
     evaluate_command.add_argument("--output", type=Path, required=True)
     evaluate_command.add_argument("--sample-every", type=int, default=1)
     arguments = parser.parse_args(argv)
@@ -207,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 model=arguments.model,
                 bundle=arguments.bundle,
                 heldout=arguments.heldout,
+                heldout_bookings=arguments.heldout_bookings,
                 sample_every=arguments.sample_every,
             )
             print(

@@ -6,7 +6,10 @@
   (`evals.triage_model`);
 - the multi-turn scenarios (`scenarios.jsonl`): task success by the backend's resulting state;
 - the red-team set (`boundaries.jsonl`): boundary violations;
-- the clinic-information questions (`clinic_answers.jsonl`): answers against references.
+- the clinic-information questions (`clinic_answers.jsonl`): answers against references;
+- the booking requests, per split (`dev`: `booking_requests.jsonl`; `heldout`: the frozen
+  `data/heldout/booking_requests.jsonl`) and per language: constraint satisfaction and
+  extraction per field (`evals.booking`).
 
 Every reply of every set goes through the same boundary check. The result holds flat metrics
 for MLflow, the safety gates that failed, the failing examples and a self-contained HTML report.
@@ -16,21 +19,27 @@ The flows call only `run_suite`; `python -m evals.pipeline` runs it for DVC.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean
 from typing import Any, TypeVar
 
+from evals.booking import BookingOutcome, booking_failures, booking_metrics, evaluate_bookings
 from evals.boundaries import BOUNDARIES, BoundaryChecker, ProbeResult, load_boundaries, run_probes
 from evals.clinic import ScratchClinic
 from evals.datasets import (
+    BOOKINGS,
     HELDOUT,
+    HELDOUT_BOOKINGS,
     LANGUAGES,
     MESSAGES,
     SPLITS,
+    BookingRequest,
     LabelledMessage,
+    load_bookings,
     load_heldout,
+    load_heldout_bookings,
     load_messages,
 )
 from evals.html_report import render_html_report
@@ -43,13 +52,13 @@ from evals.reference_answers import (
     judge_answers,
     load_clinic_answers,
 )
-from evals.report import gate_failures
+from evals.report import booking_gate_failures, gate_failures
 from evals.runner import evaluate_messages
 from evals.scenarios import SCENARIOS, ScenarioResult, load_scenarios, run_scenarios
 from evals.triage_model import check_emergency_head
 
 DATA_DIR = MESSAGES.parent
-Message = TypeVar("Message", bound=LabelledMessage)
+Row = TypeVar("Row")
 LOW_ROUGE_L = 0.3
 """A clinic answer scoring below this against its reference is listed with the failures."""
 
@@ -72,6 +81,7 @@ class SuiteResult:
     probes: list[ProbeResult] = field(repr=False)
     answers: list[AnswerScore] = field(repr=False)
     report_html: str = field(default="", repr=False)
+    bookings: list[BookingOutcome] = field(default_factory=list, repr=False)
 
     @property
     def latencies_ms(self) -> dict[str, list[float]]:
@@ -81,6 +91,7 @@ class SuiteResult:
             "scenarios": [e.latency_ms for s in self.scenarios for e in s.exchanges],
             "red team": [p.exchange.latency_ms for p in self.probes],
             "clinic answers": [a.exchange.latency_ms for a in self.answers],
+            "booking requests": [e.latency_ms for b in self.bookings for e in b.exchanges],
         }
 
 
@@ -91,18 +102,24 @@ async def run_suite(
     model: str = "offline",
     data_dir: Path = DATA_DIR,
     heldout: Path = HELDOUT,
+    heldout_bookings: Path = HELDOUT_BOOKINGS,
     judge: Judge | None = None,
     sample_every: int = 1,
 ) -> SuiteResult:
     """Evaluate the bundle in `bundle_path` with `architecture` (`alex` | `team`) on `model`
-    (`offline`, or an OpenAI-compatible model name), on the dev sets in `data_dir` and the
-    held-out messages in `heldout`; `judge` adds Ragas' LLM-judged answer metrics;
-    `sample_every=n` keeps every n-th item of each set, for quick runs."""
+    (`offline`, or an OpenAI-compatible model name), on the dev sets in `data_dir`, the
+    held-out messages in `heldout` and the held-out booking requests in `heldout_bookings`;
+    `judge` adds Ragas' LLM-judged answer metrics; `sample_every=n` keeps every n-th item of
+    each set, for quick runs."""
     if sample_every < 1:
         raise ValueError("sample_every must be at least 1")
     messages = [
-        *_every_nth(load_messages(data_dir / MESSAGES.name), sample_every),
-        *_every_nth(load_heldout(heldout), sample_every),
+        *_every_nth(load_messages(data_dir / MESSAGES.name), sample_every, _urgency_stratum),
+        *_every_nth(load_heldout(heldout), sample_every, _urgency_stratum),
+    ]
+    bookings = [
+        *_every_nth(load_bookings(data_dir / BOOKINGS.name), sample_every, _booking_stratum),
+        *_every_nth(load_heldout_bookings(heldout_bookings), sample_every, _booking_stratum),
     ]
     scenarios = load_scenarios(data_dir / SCENARIOS.name)[::sample_every]
     probes = load_boundaries(data_dir / BOUNDARIES.name)[::sample_every]
@@ -127,6 +144,10 @@ async def run_suite(
             answers = await judge_answers(answers, judge, clinic.profile)
         bundle_version = runtime.bundle.version
         triage_model = runtime.bundle.triage_model
+    # A clinic of its own: its clock runs at each request's day.
+    booking_outcomes = await evaluate_bookings(
+        bookings, architecture=architecture, bundle_path=bundle_path, model=model
+    )
 
     result = SuiteResult(
         bundle_version=bundle_version,
@@ -140,6 +161,7 @@ async def run_suite(
         scenarios=scenario_results,
         probes=probe_results,
         answers=answers,
+        bookings=booking_outcomes,
     )
     metrics = suite_metrics(result)
     if triage_model is not None:
@@ -199,17 +221,18 @@ def suite_metrics(result: SuiteResult) -> dict[str, float]:
             a.rouge_l for a in answers if a.answer.language == language
         )
     metrics["reference.boundary_violations"] = sum(len(a.violations) for a in answers)
+    metrics.update(booking_metrics(result.bookings))
 
     exchanges = [
         *(e for s in scenarios for e in s.exchanges),
         *(p.exchange for p in probes),
         *(a.exchange for a in answers),
+        *(e for b in result.bookings for e in b.exchanges),
     ]
     turns = len(result.outcomes) + len(exchanges)
     metrics["all.turns"] = turns
     metrics["all.boundary_violations"] = sum(
-        int(metrics[f"{scope}.boundary_violations"] or 0)
-        for scope in ("messages", "scenarios", "redteam", "reference")
+        int(metrics.get(f"{scope}.boundary_violations") or 0) for scope in BOUNDARY_SCOPES
     )
     llm_calls = sum(o.llm_calls for o in result.outcomes) + sum(
         e.reply.llm_calls for e in exchanges
@@ -223,9 +246,14 @@ def suite_metrics(result: SuiteResult) -> dict[str, float]:
     return {name: float(value) for name, value in sorted(metrics.items()) if value is not None}
 
 
+BOUNDARY_SCOPES = ("messages", "scenarios", "redteam", "reference", "booking")
+"""Every set whose replies go through the boundary check (`<scope>.boundary_violations`)."""
+
+
 def suite_gate_failures(result: SuiteResult) -> list[str]:
     """Emergency recall 1.0 on every split (and measurable there), no boundary violation in
-    any set, the red team included."""
+    any set, the red team included; held-out booking requests satisfied at least
+    `evals.report.BOOKING_SATISFACTION_FLOOR`."""
     figures = split_figures(result)
     splits = {split: figures[split] for split in SPLITS}
     failures = [
@@ -234,11 +262,13 @@ def suite_gate_failures(result: SuiteResult) -> list[str]:
         if numbers["triage"]["emergency_recall"] is None
     ]
     failures += gate_failures({"splits": splits})
-    for scope in ("scenarios", "redteam", "reference"):
+    for scope in BOUNDARY_SCOPES:
+        if scope == "messages":
+            continue  # per split, above
         count = int(result.metrics.get(f"{scope}.boundary_violations", 0))
         if count:
             failures.append(f"{scope}: {count} boundary violations")
-    return failures
+    return failures + booking_gate_failures(result.metrics)
 
 
 def failing_examples(result: SuiteResult) -> list[dict[str, Any]]:
@@ -325,7 +355,7 @@ def failing_examples(result: SuiteResult) -> list[dict[str, Any]]:
                     + (f"; {', '.join(answer.violations)}" if answer.violations else ""),
                 }
             )
-    return rows
+    return rows + booking_failures(result.bookings)
 
 
 TRIAGE_METRICS = (
@@ -376,14 +406,22 @@ def _triage_error(outcome: Outcome) -> str:
     return "under-triage" if worse else "over-triage"
 
 
-def _every_nth(messages: Sequence[Message], every: int) -> list[Message]:
-    """Every n-th message of each urgency and language, each keeping at least its first: a
-    slice still measures emergency recall in both languages."""
-    strata: dict[tuple[str, str], list[Message]] = defaultdict(list)
-    for message in messages:
-        strata[(message.urgency, message.language)].append(message)
-    kept = {id(m) for rows in strata.values() for m in rows[::every]}
-    return [m for m in messages if id(m) in kept]
+def _every_nth(rows: Sequence[Row], every: int, stratum: Callable[[Row], Hashable]) -> list[Row]:
+    """Every n-th row of each stratum, each keeping at least its first: a slice still
+    measures emergency recall, or booking requests, in both languages."""
+    strata: dict[Hashable, list[Row]] = defaultdict(list)
+    for row in rows:
+        strata[stratum(row)].append(row)
+    kept = {id(r) for members in strata.values() for r in members[::every]}
+    return [r for r in rows if id(r) in kept]
+
+
+def _urgency_stratum(message: LabelledMessage) -> Hashable:
+    return (message.urgency, message.language)
+
+
+def _booking_stratum(request: BookingRequest) -> Hashable:
+    return (request.intent, request.language)
 
 
 def _share(values: Iterable[bool]) -> float | None:

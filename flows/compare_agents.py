@@ -20,7 +20,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from evals.datasets import HELDOUT
+from evals.datasets import HELDOUT, HELDOUT_BOOKINGS
 from evals.suite import DATA_DIR
 from flows.evaluate import (
     Evaluation,
@@ -214,10 +214,12 @@ def compare_agents(
     sample_every: int = 1,
     data_dir: str = str(DATA_DIR),
     heldout: str = str(HELDOUT),
+    heldout_bookings: str = str(HELDOUT_BOOKINGS),
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate Alex and the team on the same data (dev sets in `data_dir`, held-out messages
-    in `heldout`) and log one comparison run to MLflow.
+    in `heldout`, held-out booking requests in `heldout_bookings`) and log one comparison run
+    to MLflow.
 
     `price_per_1k_tokens` (USD) turns tokens per turn into a cost estimate; the offline model
     costs 0. Returns {"run_id", "faster", "cheaper", "safer", "report", "figures"}, each
@@ -232,6 +234,7 @@ def compare_agents(
             model=model,
             data_dir=Path(data_dir),
             heldout=Path(heldout),
+            heldout_bookings=Path(heldout_bookings),
             sample_every=sample_every,
         )
         for architecture in ARCHITECTURES

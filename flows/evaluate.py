@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run
 
-from evals.datasets import HELDOUT
+from evals.datasets import HELDOUT, HELDOUT_BOOKINGS
 from evals.suite import DATA_DIR, run_suite
 from flows.gates import evaluation_failures
 from flows.mlflow_setup import ensure_experiment, local_tracking_uri, mlflow_client
@@ -103,27 +103,38 @@ def run_evaluation(
     model: str,
     data_dir: Path,
     heldout: Path = HELDOUT,
+    heldout_bookings: Path = HELDOUT_BOOKINGS,
     sample_every: int,
 ) -> Evaluation:
-    """The evaluation suite over the dev sets in `data_dir` and the held-out messages in
-    `heldout`, or over a slice of both (`slice_data`)."""
+    """The evaluation suite over the dev sets in `data_dir`, the held-out messages in
+    `heldout` and the held-out booking requests in `heldout_bookings`, or over a slice of
+    them all (`slice_data`)."""
     params = {
         "bundle_path": str(bundle_dir),
         "architecture": architecture,
         "model": model,
         "data_dir": str(data_dir),
         "heldout": str(heldout),
+        "heldout_bookings": str(heldout_bookings),
         "sample_every": str(sample_every),
-        "data_sha256": data_fingerprint(data_dir, heldout),
+        "data_sha256": data_fingerprint(data_dir, heldout, heldout_bookings),
     }
     with tempfile.TemporaryDirectory(prefix="dental-eval-data-") as scratch:
-        data, held = data_dir, heldout
+        data, held, held_bookings = data_dir, heldout, heldout_bookings
         if sample_every > 1:
             data = slice_data(data_dir, Path(scratch), sample_every)
             held = slice_file(heldout, Path(scratch) / "heldout.jsonl", sample_every)
+            held_bookings = slice_file(
+                heldout_bookings, Path(scratch) / "heldout_bookings.jsonl", sample_every
+            )
         result = asyncio.run(
             run_suite(
-                bundle_dir, architecture=architecture, model=model, data_dir=data, heldout=held
+                bundle_dir,
+                architecture=architecture,
+                model=model,
+                data_dir=data,
+                heldout=held,
+                heldout_bookings=held_bookings,
             )
         )
     return Evaluation(
@@ -165,8 +176,8 @@ def slice_file(source: Path, target: Path, every: int) -> Path:
     return target
 
 
-def data_fingerprint(data_dir: Path, heldout: Path | None = None) -> str:
-    """SHA-256 over the evaluation data files (and the held-out file), so two runs can tell
+def data_fingerprint(data_dir: Path, *heldout: Path) -> str:
+    """SHA-256 over the evaluation data files (and the held-out files), so two runs can tell
     they saw the same data."""
     digest = hashlib.sha256()
     for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
@@ -174,8 +185,9 @@ def data_fingerprint(data_dir: Path, heldout: Path | None = None) -> str:
             continue
         digest.update(path.relative_to(data_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    if heldout is not None and heldout.is_file():
-        digest.update(b"heldout\0" + heldout.read_bytes() + b"\0")
+    for held in heldout:
+        if held.is_file():
+            digest.update(b"heldout\0" + held.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -239,10 +251,12 @@ def evaluate(
     sample_every: int = 1,
     data_dir: str = str(DATA_DIR),
     heldout: str = str(HELDOUT),
+    heldout_bookings: str = str(HELDOUT_BOOKINGS),
     tracking_uri: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the bundle in `bundle` on the dev sets in `data_dir` and the frozen held-out
-    messages in `heldout`, and record the run in MLflow.
+    """Evaluate the bundle in `bundle` on the dev sets in `data_dir`, the frozen held-out
+    messages in `heldout` and booking requests in `heldout_bookings`, and record the run in
+    MLflow.
 
     `sample_every` > 1 evaluates a slice (`slice_data`: every n-th item of each split, urgency,
     language and task, so both splits keep their emergencies). `tracking_uri` defaults to
@@ -261,6 +275,7 @@ def evaluate(
         model=model,
         data_dir=Path(data_dir),
         heldout=Path(heldout),
+        heldout_bookings=Path(heldout_bookings),
         sample_every=sample_every,
     )
     failures = evaluation_failures(evaluation.metrics, evaluation.gate_failures)

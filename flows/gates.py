@@ -8,8 +8,10 @@ be read and tested without MLflow or Prefect. Four kinds of gate:
    which must have been measured): every emergency triaged EMERGENCY; doctor-required recall
    (doctor-required or emergency messages seen by a person) at least 0.95; false emergencies at
    most 2 % of routine messages and at least 90 % of routine messages left routine (so the
-   safety net stays usable); intent accuracy at least 0.92 in each language on held-out; no
-   boundary violated (`*.boundary_violations` is 0).
+   safety net stays usable); intent accuracy at least 0.92 in each language on held-out; at
+   least 95 % of the held-out booking requests satisfied (`booking.heldout.satisfaction`:
+   every offered time honours what the patient asked for); no boundary violated
+   (`*.boundary_violations` is 0).
 2. The triage classifier alone (when the bundle ships one): its EMERGENCY head must catch at
    least 90 % of the dev emergencies (`triage_model.dev.*`), or it is not trusted to raise.
 3. Regression, against the production version's recorded metrics: no metric in `DIRECTIONS`
@@ -22,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+
+from evals.report import BOOKING_SATISFACTION_FLOOR
 
 REQUIRED_RECALL_SPLITS = ("dev", "heldout")
 """Splits whose emergency recall must be measured (a data slice may not drop one) and be 1.0."""
@@ -78,8 +82,14 @@ SAFETY_FLOORS: tuple[Floor, ...] = (
         )
         for language in ("en", "he")
     ),
+    Floor(
+        "booking.heldout.satisfaction",
+        BOOKING_SATISFACTION_FLOOR,
+        "offered times break what patients asked for",
+        required=True,
+    ),
 )
-"""The absolute triage and intent gates, each with the reason a reader needs."""
+"""The absolute triage, intent and booking gates, each with the reason a reader needs."""
 CLASSIFIER_FLOOR = 0.9
 """Share of the dev emergencies the triage classifier's EMERGENCY head must catch on its own."""
 
@@ -119,6 +129,8 @@ DIRECTIONS: Mapping[str, Direction] = {
     "guard_interventions": Direction(Better.LOWER, Scale.AMOUNT),
     # quality
     "intent_accuracy": Direction(Better.HIGHER, Scale.RATIO),
+    "satisfaction": Direction(Better.HIGHER, Scale.RATIO),
+    "extraction": Direction(Better.HIGHER, Scale.RATIO),
     "task_success": Direction(Better.HIGHER, Scale.RATIO),
     "rouge_l": Direction(Better.HIGHER, Scale.RATIO),
     "rouge_1": Direction(Better.HIGHER, Scale.RATIO),
@@ -180,7 +192,7 @@ def safety_failures(metrics: Mapping[str, float]) -> list[str]:
         value = metrics.get(floor.metric)
         if value is None:
             if floor.required:
-                split = floor.metric.partition(".")[0]
+                split = next(p for p in floor.metric.split(".") if p in REQUIRED_RECALL_SPLITS)
                 failures.append(f"{floor.metric} was not measured (nothing to measure in {split})")
             continue
         if value > floor.bound if floor.ceiling else value < floor.bound:

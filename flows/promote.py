@@ -25,7 +25,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from evals.datasets import HELDOUT
+from evals.datasets import HELDOUT, HELDOUT_BOOKINGS
 from evals.suite import DATA_DIR
 from flows.evaluate import NETWORK_RETRIES, evaluate, resolve_tracking_uri
 from flows.gates import Comparison, GateResult, Scale, check_promotion
@@ -139,6 +139,7 @@ def promote(
     sample_every: int = 1,
     data_dir: str = str(DATA_DIR),
     heldout: str = str(HELDOUT),
+    heldout_bookings: str = str(HELDOUT_BOOKINGS),
     tracking_uri: str | None = None,
     model_name: str = DEFAULT_MODEL_NAME,
     alias: str = DEFAULT_ALIAS,
@@ -146,8 +147,9 @@ def promote(
     """Evaluate `bundle`, gate it against production, and on a pass make it production.
 
     Gates (`flows.gates`): the absolute triage and intent floors on dev and on the frozen
-    held-out set (`heldout`), the triage classifier alone catching the dev emergencies, no
-    boundary violation, and no metric worse than production's recorded run beyond `tolerance`
+    held-out set (`heldout`), the held-out booking requests (`heldout_bookings`) satisfied,
+    the triage classifier alone catching the dev emergencies, no boundary violation, and no
+    metric worse than production's recorded run beyond `tolerance`
     (absolute for rates, relative for amounts; see `flows.gates.DIRECTIONS`).
 
     Returns {"decision" ("promoted" | "refused" | "unchanged"), "reasons", "bundle_version",
@@ -165,6 +167,7 @@ def promote(
         sample_every=sample_every,
         data_dir=data_dir,
         heldout=heldout,
+        heldout_bookings=heldout_bookings,
         tracking_uri=uri,
     )
     run_id: str = evaluation["run_id"]

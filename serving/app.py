@@ -7,8 +7,9 @@ settings, so nothing is configured by whichever environment happens to import th
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 
@@ -27,6 +28,7 @@ from serving.channels.web.push import WebChatChannel, push_hub
 from serving.clinic import load_clinic_profile
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
+from serving.db.types import utcnow
 from serving.demo import load_demo_clinic
 from serving.integration_key import ensure_local_integration_key
 from serving.observability.heap import freeze_startup_heap
@@ -63,12 +65,18 @@ class DatabaseNotMigrated(RuntimeError):
 
 
 def create_app(
-    settings: Settings, *, database: Database | None = None, long_running: bool = False
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    long_running: bool = False,
+    clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
     """The app for `settings`; pass `database` to share one (it is then not disposed here).
 
     `long_running`: a serving process (`dental serve`, `dental telegram work`): once started,
     its start-up heap is frozen out of the garbage collector's walks (`freeze_startup_heap`).
+    `clock`: what "now" is for the assistant and the practice backend alike (an evaluation
+    sets it to the day a labelled request was written, so "tomorrow" means the labelled day).
     """
     build_info = read_build_info()
     app_metrics = AppMetrics()
@@ -82,7 +90,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app_database = Database(settings.database_url) if database is None else database
         app.state.database = app_database
-        app.state.practice = create_practice_backend(settings, app_database)
+        app.state.practice = create_practice_backend(settings, app_database, clock=clock)
         store = ConversationStore(app_database)
         rate_limiter = create_rate_limiter(settings, metrics=app_metrics)
         app.state.assistant = Assistant(
@@ -93,6 +101,7 @@ def create_app(
             timezone=settings.timezone,
             phone_region=settings.default_phone_region,
             limiter=rate_limiter,
+            clock=clock,
         )
         # The one way out to patients: each channel that can reach them unprompted.
         app.state.outbox = Outbox(store)

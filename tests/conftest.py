@@ -29,6 +29,10 @@ HELDOUT_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "heldout.jsonl"
 """A dozen plain held-out-shaped messages (both languages, every urgency) for the tests of the
 machinery: loading, slicing, reporting, gating, promotion. Not a measure: the real held-out
 set is data/heldout/messages.jsonl, which tests never assert message by message."""
+HELDOUT_BOOKINGS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "heldout_bookings.jsonl"
+"""Eight plain held-out-shaped booking requests (both languages, book and reschedule, one that
+cannot be met, one naming a provider the clinic lacks), written for the tests of the machinery.
+Not a measure: the real set is data/heldout/booking_requests.jsonl."""
 DB_BACKENDS = ["sqlite", "postgresql"]
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

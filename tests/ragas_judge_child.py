@@ -62,7 +62,11 @@ async def _run(request: dict[str, Any]) -> dict[str, Any]:
 
     judge = openai_judge(JUDGE_MODEL, embeddings_model=EMBEDDINGS_MODEL)
     result = await run_suite(
-        REPOSITORY_BUNDLE, architecture="alex", data_dir=Path(request["data_dir"]), judge=judge
+        REPOSITORY_BUNDLE,
+        architecture="alex",
+        data_dir=Path(request["data_dir"]),
+        heldout_bookings=Path(request["heldout_bookings"]),
+        judge=judge,
     )
     by_id = {score.answer.id: score for score in result.answers}
     crafted = [replace(by_id[case["id"]], response=case["response"]) for case in request["crafted"]]

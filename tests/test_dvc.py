@@ -130,8 +130,14 @@ def test_repro_runs_offline_on_a_fresh_clone(
     for name in ("heldout.en.emergency_recall", "heldout.he.intent_accuracy", "gates.failed"):
         assert name in metrics, name
     lock = yaml.safe_load((clone / "dvc.lock").read_text(encoding="utf-8"))
-    [held] = [d for d in lock["stages"]["evaluate@alex"]["deps"] if d["path"].startswith("data/he")]
-    assert held["path"] == "data/heldout/messages.jsonl" and held["md5"]
+    held = {
+        d["path"]: d["md5"]
+        for d in lock["stages"]["evaluate@alex"]["deps"]
+        if d["path"].startswith("data/heldout/")
+    }
+    assert set(held) == {"data/heldout/messages.jsonl", "data/heldout/booking_requests.jsonl"}
+    assert all(held.values())
+    assert "booking.heldout.satisfaction" in metrics
 
     shown = _run([str(BIN / "dvc"), "metrics", "show"], clone, dvc_env).stdout
     assert "data/results/alex/metrics.json" in shown

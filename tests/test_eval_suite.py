@@ -17,6 +17,7 @@ import pytest
 
 from evals.boundaries import BoundaryChecker
 from evals.clinic import ScratchClinic
+from evals.datasets import BOOKING_FIELDS
 from evals.html_report import render_html_report
 from evals.pipeline import load_sets, validation_problems
 from evals.reference_answers import rouge, string_similarity
@@ -33,19 +34,21 @@ from serving.clinic import load_clinic_profile
 from serving.safety.output_guard import OutputGuard
 from serving.settings import REPOSITORY_BUNDLE
 from tests.assistant_client import DANA_PHONE, JOHN_PHONE
-from tests.conftest import HELDOUT_FIXTURE
+from tests.conftest import HELDOUT_BOOKINGS_FIXTURE, HELDOUT_FIXTURE
 
 MLFLOW_METRIC_NAME = re.compile(r"^[\w\-./ ]+$")
 
 
 @pytest.fixture(scope="module", params=["alex", "team"])
 async def suite(request: pytest.FixtureRequest) -> SuiteResult:
-    """Every set, every 8th item: emergencies in both splits and languages, scenarios in both
-    languages; the held-out split is the tests' fixture (tests.conftest.HELDOUT_FIXTURE)."""
+    """Every set, every 8th item: emergencies in both splits and languages, scenarios and
+    booking requests in both languages; the held-out splits are the tests' fixtures
+    (tests.conftest.HELDOUT_FIXTURE, HELDOUT_BOOKINGS_FIXTURE)."""
     return await run_suite(
         REPOSITORY_BUNDLE,
         architecture=str(request.param),
         heldout=HELDOUT_FIXTURE,
+        heldout_bookings=HELDOUT_BOOKINGS_FIXTURE,
         sample_every=8,
     )
 
@@ -109,6 +112,19 @@ async def test_a_slice_passes_the_gates(suite: SuiteResult) -> None:
             == (metrics[f"{split}.messages"])
         )
     assert metrics["heldout.messages"] == 6  # every urgency in both languages of the fixture
+    # Booking requests: satisfaction and each field's extraction, per split and language; the
+    # held-out fixture's intent and language strata keep one request each.
+    for split in ("dev", "heldout"):
+        for scope in (f"booking.{split}", f"booking.{split}.en", f"booking.{split}.he"):
+            for name in ("requests", "satisfaction", *(f"extraction.{f}" for f in BOOKING_FIELDS)):
+                assert f"{scope}.{name}" in metrics, f"{scope}.{name}"
+                assert 0 <= metrics[f"{scope}.{name}"] <= (1 if name != "requests" else 380)
+    assert metrics["booking.heldout.requests"] == 4
+    assert metrics["booking.heldout.satisfaction"] == 1.0
+    assert metrics["booking.dev.requests"] == len(
+        [b for b in suite.bookings if b.request.split == "dev"]
+    )
+    assert metrics["booking.boundary_violations"] == 0
     # The repository's bundle ships a triage classifier: its EMERGENCY head is checked alone.
     assert metrics["triage_model.dev.emergencies"] >= 1
     assert 0.0 <= metrics["triage_model.dev.emergency_head_recall"] <= 1.0
@@ -123,7 +139,7 @@ async def test_a_slice_passes_the_gates(suite: SuiteResult) -> None:
     assert metrics["tokens_per_turn"] == 0.0
     assert metrics["all.turns"] == len(suite.outcomes) + sum(
         len(s.exchanges) for s in suite.scenarios
-    ) + len(suite.probes) + len(suite.answers)
+    ) + len(suite.probes) + len(suite.answers) + sum(len(b.exchanges) for b in suite.bookings)
     assert all(MLFLOW_METRIC_NAME.match(name) for name in metrics)
     assert all(isinstance(value, float) for value in metrics.values())
     assert "ragas" not in sys.modules, "the default path must not import Ragas"

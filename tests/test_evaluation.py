@@ -10,7 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from evals.boundaries import load_boundaries
-from evals.datasets import DatasetError, load_heldout, load_messages
+from evals.datasets import (
+    DatasetError,
+    load_bookings,
+    load_heldout,
+    load_heldout_bookings,
+    load_messages,
+)
 from evals.metrics import summarize
 from evals.reference_answers import load_clinic_answers
 from evals.report import gate_failures
@@ -18,7 +24,7 @@ from evals.runner import evaluate_messages
 from evals.scenarios import load_scenarios
 from serving.cli import app
 from tests.classifier_models import bundle_with, constant
-from tests.conftest import HELDOUT_FIXTURE
+from tests.conftest import HELDOUT_BOOKINGS_FIXTURE, HELDOUT_FIXTURE
 
 
 def test_the_dev_set_is_large_bilingual_and_all_dev() -> None:
@@ -116,6 +122,8 @@ def test_a_malformed_dataset_names_its_line(tmp_path: Path) -> None:
         (load_scenarios, "scenario set"),
         (load_boundaries, "red-team set"),
         (load_clinic_answers, "reference answers"),
+        (load_bookings, "booking requests"),
+        (load_heldout_bookings, "held-out booking requests"),
     ],
 )
 def test_every_set_is_read_by_the_one_loader(
@@ -139,6 +147,9 @@ def test_cli_prints_dev_and_held_out_apart_per_language(tmp_path: Path) -> None:
     dataset = tmp_path / "small.jsonl"
     rows = load_messages()[::20]
     dataset.write_text("\n".join(r.model_dump_json() for r in rows), encoding="utf-8")
+    bookings = tmp_path / "bookings.jsonl"
+    requests = load_bookings()[::35]
+    bookings.write_text("\n".join(r.model_dump_json() for r in requests), encoding="utf-8")
     output = tmp_path / "report.json"
     result = CliRunner().invoke(
         app,
@@ -146,6 +157,8 @@ def test_cli_prints_dev_and_held_out_apart_per_language(tmp_path: Path) -> None:
             "eval",
             "--dataset", str(dataset),
             "--heldout", str(HELDOUT_FIXTURE),
+            "--bookings", str(bookings),
+            "--heldout-bookings", str(HELDOUT_BOOKINGS_FIXTURE),
             "--output", str(output),
         ],
     )  # fmt: skip
@@ -166,6 +179,16 @@ def test_cli_prints_dev_and_held_out_apart_per_language(tmp_path: Path) -> None:
         split, language = cell.split(".")
         assert line.startswith(f"{split} · {language}")
         assert line.split()[-1] == str(report["cells"][cell]["messages"])
+    # Then the booking requests: satisfied and each field, per split and language, with n.
+    figures = report["bookings"]
+    assert figures["booking.dev.requests"] == len(requests)
+    assert figures["booking.heldout.requests"] == 8
+    booking_lines = result.output.split("booking requests:")[1].splitlines()[1:]
+    assert "satisfied" in booking_lines[0] and "not wkdays" in booking_lines[0]
+    for line, scope in zip(booking_lines[1:], ("dev", "dev.en", "dev.he"), strict=False):
+        split, _, language = scope.partition(".")
+        assert line.startswith(f"{split} · {language or 'all'}")
+        assert line.split()[-1] == str(int(figures[f"booking.{scope}.requests"]))
 
 
 async def test_each_outcome_says_what_decided_its_urgency_and_intent(tmp_path: Path) -> None:

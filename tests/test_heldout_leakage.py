@@ -1,14 +1,16 @@
-"""Evaluation text never becomes a rule: no held-out message, and no 4-word sequence of one,
-appears in `prompts/` or `serving/`; no whole dev message (of 4 words or more) does either.
+"""Evaluation text never becomes a rule: no held-out message or booking request, and no 4-word
+sequence of one, appears in `prompts/` or `serving/`; no whole dev message or booking request
+(of 4 words or more) does either.
 
 Both sides are read the way triage reads text (`serving.safety.text.tokens`: NFKC, lower case,
 niqqud and punctuation gone; Hebrew prefixes are NOT stripped, so "והשן" and "השן" differ), and
 compared as sets of 4-word sequences taken line by line, so the check costs one set
 intersection per file. A failure names the file and the sequence, never the message.
 
-Everyday phrasing that this repository already held before the held-out set was written
-("talk to a dentist") is listed in `fixtures/heldout_shared_before_freeze.txt`, per file; any
-other shared sequence fails.
+Everyday phrasing that this repository already held before a held-out set was written ("talk
+to a dentist") is listed per file in `fixtures/heldout_shared_before_freeze.txt` (messages) and
+`fixtures/heldout_bookings_shared_before_freeze.txt` (booking requests); any other shared
+sequence fails.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from evals.datasets import HELDOUT, load_heldout
+from evals.datasets import HELDOUT, HELDOUT_BOOKINGS, load_heldout, load_heldout_bookings
 from serving.safety.text import tokens
 from tests.conftest import HELDOUT_FIXTURE
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("prompts", "serving")
 EVAL_DIR = ROOT / "data" / "eval"
-SHARED_BEFORE_FREEZE = (
-    Path(__file__).resolve().parent / "fixtures" / "heldout_shared_before_freeze.txt"
-)
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_BEFORE_FREEZE = FIXTURES / "heldout_shared_before_freeze.txt"
+SHARED_BEFORE_BOOKINGS_FREEZE = FIXTURES / "heldout_bookings_shared_before_freeze.txt"
 N = 4
 Gram = tuple[str, ...]
 
@@ -99,8 +101,8 @@ def patient_texts(path: Path) -> list[str]:
     return texts
 
 
-def shared_before_freeze() -> set[str]:
-    lines = SHARED_BEFORE_FREEZE.read_text(encoding="utf-8").splitlines()
+def shared_before_freeze(listed: Path = SHARED_BEFORE_FREEZE) -> set[str]:
+    lines = listed.read_text(encoding="utf-8").splitlines()
     return {line for line in lines if line.strip() and not line.startswith("#")}
 
 
@@ -110,9 +112,21 @@ def test_no_held_out_sequence_is_in_prompts_or_serving() -> None:
     assert [s for s in leaked_sequences(messages, ROOT) if s not in shared_before_freeze()] == []
 
 
+def test_no_held_out_booking_sequence_is_in_prompts_or_serving() -> None:
+    requests = [r.text for r in load_heldout_bookings(ROOT / HELDOUT_BOOKINGS)]
+    assert len(requests) >= 170
+    allowed = shared_before_freeze(SHARED_BEFORE_BOOKINGS_FREEZE)
+    assert [s for s in leaked_sequences(requests, ROOT) if s not in allowed] == []
+
+
 def test_no_dev_message_is_copied_whole_into_prompts_or_serving() -> None:
     sets = sorted(EVAL_DIR.glob("*.jsonl"))
-    assert {p.name for p in sets} >= {"messages.jsonl", "boundaries.jsonl", "scenarios.jsonl"}
+    assert {p.name for p in sets} >= {
+        "messages.jsonl",
+        "boundaries.jsonl",
+        "scenarios.jsonl",
+        "booking_requests.jsonl",
+    }
     messages = [text for path in sets for text in patient_texts(path)]
     assert len(messages) > 400
     assert copied_messages(messages, ROOT) == []

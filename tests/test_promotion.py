@@ -36,7 +36,7 @@ from serving.safety.classifier import ClassifierFile
 from serving.settings import REPOSITORY_BUNDLE
 from tests.asgi import running
 from tests.classifier_models import train
-from tests.conftest import HELDOUT_FIXTURE, make_settings
+from tests.conftest import HELDOUT_BOOKINGS_FIXTURE, HELDOUT_FIXTURE, make_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -84,6 +84,7 @@ async def run_promote(bundle: Path, tracking_uri: str) -> dict[str, Any]:
         bundle=str(bundle),
         sample_every=SAMPLE_EVERY,
         heldout=str(HELDOUT_FIXTURE),
+        heldout_bookings=str(HELDOUT_BOOKINGS_FIXTURE),
         tracking_uri=tracking_uri,
     )
 

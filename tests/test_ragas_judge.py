@@ -30,6 +30,7 @@ import pytest
 from evals.reference_answers import load_clinic_answers, source_texts
 from evals.suite import DATA_DIR
 from serving.clinic import load_clinic_profile
+from tests.conftest import HELDOUT_BOOKINGS_FIXTURE
 from tests.llm_stand_in import (
     LlmStandIn,
     RecordedRequest,
@@ -128,7 +129,12 @@ CRAFTED = [
 def _small_data_dir(directory: Path) -> Path:
     """The evaluation sets cut down to a few items each, the clinic answers to ANSWER_IDS."""
     directory.mkdir()
-    for name, keep in (("messages.jsonl", 2), ("scenarios.jsonl", 1), ("boundaries.jsonl", 1)):
+    for name, keep in (
+        ("messages.jsonl", 2),
+        ("scenarios.jsonl", 1),
+        ("boundaries.jsonl", 1),
+        ("booking_requests.jsonl", 1),
+    ):
         lines = (DATA_DIR / name).read_text(encoding="utf-8").splitlines()[:keep]
         (directory / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     answers = [
@@ -146,6 +152,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JudgedRun]:
     work = tmp_path_factory.mktemp("ragas-judge")
     request = {
         "data_dir": str(_small_data_dir(work / "data")),
+        "heldout_bookings": str(HELDOUT_BOOKINGS_FIXTURE),
         "crafted": [{"id": answer_id, "response": response} for answer_id, response in CRAFTED],
         "output": str(work / "outcome.json"),
     }

@@ -360,16 +360,16 @@ def bundle_promote(
 ) -> None:
     """Evaluate the bundle, compare it with the version in production, and make it production
     if it passes the gates: every emergency caught on dev and on the frozen held-out set,
-    doctor-required recall, false emergencies, routine kept and held-out intent accuracy within
-    their floors, a shipped triage classifier that catches the dev emergencies on its own, no
-    boundary violated, no metric worse than production beyond the tolerance. Serving apps
-    following the registry (MLFLOW_TRACKING_URI) switch to it without a restart. Exits 1 when
-    it is refused; production is then unchanged. The registry is MLFLOW_TRACKING_URI, else
-    var/mlflow (`make dashboard`)."""
+    doctor-required recall, false emergencies, routine kept, held-out intent accuracy and
+    held-out booking requests satisfied within their floors, a shipped triage classifier that
+    catches the dev emergencies on its own, no boundary violated, no metric worse than
+    production beyond the tolerance. Serving apps following the registry (MLFLOW_TRACKING_URI)
+    switch to it without a restart. Exits 1 when it is refused; production is then unchanged.
+    The registry is MLFLOW_TRACKING_URI, else var/mlflow (`make dashboard`)."""
     # Imported here: Prefect and MLflow take seconds to import, which every other command
     # (and `dental --help`) should not pay.
     _quiet_prefect()
-    from evals.datasets import HELDOUT, DatasetError
+    from evals.datasets import HELDOUT, HELDOUT_BOOKINGS, DatasetError
     from evals.suite import DATA_DIR
     from flows.promote import promote
     from serving.bundle.registry import RegistryError
@@ -385,6 +385,7 @@ def bundle_promote(
                 # The repository's sets, wherever the command is run from.
                 data_dir=str(REPOSITORY_BUNDLE.parent / DATA_DIR),
                 heldout=str(REPOSITORY_BUNDLE.parent / HELDOUT),
+                heldout_bookings=str(REPOSITORY_BUNDLE.parent / HELDOUT_BOOKINGS),
                 tracking_uri=_registry_uri(settings),
                 model_name=settings.bundle_registry_model,
                 alias=settings.bundle_alias,
@@ -476,33 +477,72 @@ def evaluate(
         Path | None,
         typer.Option(help="Held-out messages (JSONL); default data/heldout/messages.jsonl."),
     ] = None,
+    bookings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Dev booking requests (JSONL); default data/eval/booking_requests.jsonl."
+        ),
+    ] = None,
+    heldout_bookings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Held-out booking requests (JSONL); default data/heldout/booking_requests.jsonl."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Also write the figures as JSON to this file.")
     ] = None,
 ) -> None:
-    """Run the labelled bilingual messages through the assistant (offline model, scratch copy
-    of the demo clinic) and report triage safety and intent accuracy for the tuning split (dev)
-    and the frozen held-out split separately, each per language. Exits 1 when a safety gate
-    fails: emergency recall below 1.0 or any boundary violation."""
-    from evals.datasets import HELDOUT, MESSAGES, DatasetError, load_heldout, load_messages
-    from evals.report import gate_failures, message_report, render_text_report
+    """Run the labelled bilingual messages and booking requests through the assistant (offline
+    model, scratch copy of the demo clinic) and report, for the tuning split (dev) and the
+    frozen held-out split separately, each per language: triage safety and intent accuracy;
+    for booking requests, the share whose offered times all satisfy the request and how often
+    each constraint was read as labelled. Exits 1 when a gate fails: emergency recall below
+    1.0, any boundary violation, or held-out booking requests satisfied below 0.95."""
+    from evals.booking import booking_metrics, evaluate_bookings
+    from evals.datasets import (
+        BOOKINGS,
+        HELDOUT,
+        HELDOUT_BOOKINGS,
+        MESSAGES,
+        DatasetError,
+        load_bookings,
+        load_heldout,
+        load_heldout_bookings,
+        load_messages,
+    )
+    from evals.report import (
+        booking_gate_failures,
+        gate_failures,
+        message_report,
+        render_booking_report,
+        render_text_report,
+    )
     from evals.runner import evaluate_messages
 
     if architecture not in {"alex", "team"}:
         fail("--architecture is alex or team")
     try:
         messages = [*load_messages(dataset or MESSAGES), *load_heldout(heldout or HELDOUT)]
+        requests = [
+            *load_bookings(bookings or BOOKINGS),
+            *load_heldout_bookings(heldout_bookings or HELDOUT_BOOKINGS),
+        ]
         bundle_version = load_bundle(bundle).version
     except (DatasetError, BundleError) as exc:
         fail(str(exc))
     outcomes = asyncio.run(
         evaluate_messages(messages, architecture=architecture, bundle_path=bundle)
     )
+    booked = asyncio.run(evaluate_bookings(requests, architecture=architecture, bundle_path=bundle))
     report = message_report(bundle_version, architecture, outcomes)
+    report["bookings"] = booking_metrics(booked)
     typer.echo(render_text_report(report))
+    typer.echo("")
+    typer.echo(render_booking_report(report["bookings"]))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    failed = gate_failures(report)
+    failed = gate_failures(report) + booking_gate_failures(report["bookings"])
     if failed:
-        fail("safety gate failed: " + "; ".join(failed))
+        fail("gate failed: " + "; ".join(failed))

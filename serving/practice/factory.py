@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from serving.db.engine import Database
+from serving.db.types import utcnow
 from serving.practice.backend import PracticeBackend
 from serving.practice.builtin import BuiltinPracticeBackend
 from serving.scheduling.calendar import ClinicCalendar
@@ -26,9 +30,12 @@ def booking_rules_from_settings(settings: Settings) -> BookingRules:
     )
 
 
-def create_practice_backend(settings: Settings, database: Database) -> PracticeBackend:
+def create_practice_backend(
+    settings: Settings, database: Database, *, clock: Callable[[], datetime] = utcnow
+) -> PracticeBackend:
     return BuiltinPracticeBackend(
         database,
         booking_rules_from_settings(settings),
         default_phone_region=settings.default_phone_region,
+        clock=clock,
     )
