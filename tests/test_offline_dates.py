@@ -308,6 +308,10 @@ def test_weekdays_kept_and_excluded(
         ("ביומיים הקרובים", (THURSDAY, day(11, 28))),
         ("from the 7th to the 9th of next month", (day(12, 7), day(12, 9))),
         ("the second week of January", (day(1, 8, 2027), day(1, 14, 2027))),
+        ("mid January", (day(1, 11, 2027), day(1, 20, 2027))),
+        ("early February", (day(2, 1, 2027), day(2, 7, 2027))),
+        ("for February", (day(2, 1, 2027), day(2, 28, 2027))),
+        ("may I come in February", (day(2, 1, 2027), day(2, 28, 2027))),
         ("סוף החודש", (THURSDAY, day(11, 30))),
         # the day the patient cannot make is not the one asked for, when another is named
         ("I can't do the 30th, could we move it to the 2nd of December", (day(12, 2), day(12, 2))),

@@ -129,7 +129,7 @@ def test_a_mention_names_providers(mention: str, ids: list[int]) -> None:
     ],
 )
 def test_the_offline_model_finds_the_provider_named(text: str, provider: str | None) -> None:
-    assert ProviderReader().find(message_words(text), NAMES) == provider
+    assert ProviderReader().find(message_words(text), NAMES)[0] == provider
 
 
 # -- times of day -----------------------------------------------------------------------------
@@ -164,6 +164,9 @@ def test_the_offline_model_finds_the_provider_named(text: str, provider: str | N
         ("good morning, can I book", None),
         ("after two weeks", None),
         ("one morning next week", (time(8), time(12))),
+        ("רק בבקרים", (time(8), time(12))),
+        ("at half past five", (time(16, 30), time(18, 30))),
+        ("early February", None),
         ("in 3 days", None),
         ("a checkup", None),
     ],

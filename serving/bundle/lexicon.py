@@ -193,9 +193,15 @@ class DateWords(_Strict):
     numbers: NumberedPhrases
     """Counts written as words: 'three' -> 3."""
     week_of_month: NumberedPhrases
-    """A week of the month named before it: 'first week' -> 1, ..., 'last week', 'end' -> 0."""
+    """A week of the month named before it: 'first week' -> 1, ..., 'last week', 'end' -> 0,
+    'mid' -> 5 (days 11 to 20)."""
     within_tails: Phrases
     """Words after a length that make it 'within': 'the two weeks ahead', 'בשבועיים הקרובים'."""
+    month_leads: Phrases
+    """Words before a month named alone that make it the month asked for: 'for February'.
+    A month alone otherwise counts unless it is one of `months_also_words` ('may')."""
+    months_also_words: Phrases
+    """Month names that are also everyday words: 'may', 'march'; a month only when led."""
     after_holidays: Phrases
     """'after the holidays': the days after the next run of public holidays."""
     range_words: Phrases
@@ -244,13 +250,15 @@ class TimeWords(_Strict):
     before: Phrases
     between: Phrases
     range_links: Phrases
-    """'and' of 'between 2 and 4'."""
+    """'and' of 'between 3 and 6'."""
     at: Phrases
     """'at' / 'around' of 'at 3': an hour either side."""
     am: Phrases
     pm: Phrases
     half: Phrases
     """'and a half' / 'וחצי' after an hour: thirty minutes past it."""
+    half_past: Phrases
+    """'half past' before an hour: thirty minutes past it."""
     not_hours: Phrases
     """Words after a number that make it a count, not an hour: 'days', 'weeks', months."""
     hours: NumberedPhrases

@@ -570,7 +570,7 @@ async def _unmet_notes(
 
 
 def _described(turn: Turn, request: SlotRequest, providers: list[Provider]) -> str:
-    """The request in the patient's words: "with Dr. Mizrahi on Thu from 17:00"."""
+    """The request in the patient's words: "with Noa Peretz, not on Sun, from 15:00"."""
     parts: list[str] = []
     if len(providers) == 1:
         parts.append(

@@ -27,6 +27,8 @@ SEARCH_DAYS = 14
 WIDER_DAYS = 21
 """How far past the requested days the nearest alternatives are looked for."""
 MAX_DAYS = 60
+"""The longest window asked of the practice system at once (the booking horizon limits how
+far ahead it may start)."""
 OFFERED = 3
 _LIMIT = 100
 
@@ -99,7 +101,7 @@ class _Search:
     async def find(self, ids: list[int] | None, request: SlotRequest) -> list[Slot]:
         first = max(request.date_from or self._today, self._today)
         last = request.date_to or first + timedelta(days=SEARCH_DAYS)
-        last = min(max(last, first), self._today + timedelta(days=MAX_DAYS))
+        last = min(max(last, first), first + timedelta(days=MAX_DAYS))
         return await self._days(ids, request, first, last)
 
     async def nearest(

@@ -3,7 +3,7 @@
 `DateReader(lexicon.dates).read(text, today=...)` returns a `DateRange`: the days a message
 asks about (`date_from`, `date_to`; None when it names none), the weekdays it keeps or
 excludes, and a weekday/date `mismatch` to ask about. docs/BOOKING_REQUESTS.md defines every
-form; the time of day is `serving.agents.offline.times`. How words resolve (the week runs
+form; hours and parts of the day: `serving.agents.offline.times`. How words resolve (the week runs
 Sunday to Saturday, as in Israel):
 
 - "today" / "tomorrow" / "day after tomorrow" ("היום", "מחר", "מחרתיים"): that one day.
@@ -15,7 +15,7 @@ Sunday to Saturday, as in Israel):
   "this month" / "next month" and a month alone ("in December", "בדצמבר") cover the month.
 - "in 3 days": that one day; "in two weeks" / "בעוד שבועיים": the week that holds that day;
   "within a week" / "תוך שבוע": today to that day.
-- A week of a month ("the first week of January", "סוף החודש", "end of next month"): days
+- A week of a month ("the 2nd week of March", "סוף החודש", "end of next month"): days
   1-7, 8-14, 15-21, 22-28, or the last seven.
 - Explicit dates, day first as written in Israel: "3/12", "3.12", "3/12/2026", "2026-12-03",
   "December 3", "3rd of December", "3 בדצמבר". Without a year, a date already past this year
@@ -59,6 +59,7 @@ _Kind = Literal[
     "after_holidays",
 ]  # fmt: skip
 _WEEK = 7
+_MIDDLE = 5
 _HOLIDAYS_AHEAD = 60
 _AFTER_HOLIDAYS_DAYS = 14
 """'After the holidays': the two weeks that follow them."""
@@ -157,6 +158,10 @@ class DateReader:
         self._days = PhraseIndex(entries, not_typos=not_typos)
         self._except = PhraseIndex([(p, True) for p in words.except_words.all()], typos=False)
         self._joins = frozenset(w for p in words.list_joins.all() for w in message_words(p))
+        self._month_leads = frozenset(w for p in words.month_leads.all() for w in message_words(p))
+        self._also_words = frozenset(
+            w for p in words.months_also_words.all() for w in message_words(p)
+        )
         self._ranges = frozenset(w for p in words.range_words.all() for w in message_words(p))
         self._bare_weekdays = {
             word: WEEKDAYS.index(weekday)
@@ -221,7 +226,7 @@ class DateReader:
                 year, taken = _year_after(items, i + 1)
                 explicit = _explicit(items[i + 1].word.value, item.word.value, year, today)
                 dated += [_Dated(item.start, items[i + taken - 1].end, d) for d in explicit]
-            elif kind == "month" and (item.prefixed or _previous_is(items, i, "from_now")):
+            elif kind == "month" and self._month_alone(item, items, i, words):
                 span = _month_range(item.word.value, today)
             elif kind == "date":
                 explicit = _explicit(item.word.value, item.word.month, item.word.year, today)
@@ -283,6 +288,16 @@ class DateReader:
         )
         reading = DateRange(date_from, date_to, keep, not_days, mismatch)
         return reading, frozenset(used)
+
+    def _month_alone(
+        self, item: _Item, items: Sequence[_Item], i: int, words: Sequence[str]
+    ) -> bool:
+        """A month named without a day is the month asked for: "in February", "בפברואר",
+        "for February", "February works"; "may" and "march" only after such a word."""
+        led = item.start > 0 and words[item.start - 1] in self._month_leads
+        if item.prefixed or led or _previous_is(items, i, "from_now"):
+            return True
+        return not any(w in self._also_words for w in words[item.start : item.end])
 
     def _after_holidays(self, today: date) -> date | None:
         """The day after the next run of public holidays (days at most a week apart, as the
@@ -532,7 +547,7 @@ def _this_or_next_month(kind: _Kind, today: date) -> tuple[date, date]:
 def _month_after(
     items: Sequence[_Item], i: int, today: date
 ) -> tuple[tuple[date, date], int] | None:
-    """The month named right after a week of the month ("first week of January", "סוף
+    """The month named right after a week of the month ("2nd week of March", "סוף
     החודש"): its days and how many items the two took."""
     for ahead in (1, 2):
         if i + ahead >= len(items) or items[i + ahead].start - items[i].end > 2:
@@ -546,10 +561,13 @@ def _month_after(
 
 
 def _week_of_month(week: int, month: tuple[date, date], today: date) -> tuple[date, date]:
-    """Days 1-7, 8-14, ... of the month; its last seven days for 0 ("the last week", "end")."""
+    """Days 1-7, 8-14, ... of the month; its last seven days for 0 ("the last week", "end");
+    the 11th to the 20th for the middle (5)."""
     first, last = month
     if week == 0:
         return max(last - timedelta(days=6), today), last
+    if week == _MIDDLE:
+        return max(first + timedelta(days=10), today), first + timedelta(days=19)
     start = first + timedelta(days=_WEEK * (week - 1))
     return start, min(start + timedelta(days=6), last)
 

@@ -194,7 +194,7 @@ class ClinicNLU:
             words, dates=date_positions, skip=frozenset(refined)
         )
         date_positions |= time_positions
-        provider = self._providers.find(words, providers)
+        provider, provider_positions = self._providers.find(words, providers)
         treatment_matches = self._treatments.find(words)
         treatment = treatment_matches[0].payloads[0] if treatment_matches else None
         invoice_number = self._invoice_number(words)
@@ -204,6 +204,8 @@ class ClinicNLU:
         cue_matches = self._cues.find(words)
         negated = self._negated_positions(words)
         for match in cue_matches:
+            if match.start in provider_positions:
+                continue  # 'ד"ר' of 'ד"ר כהן' names the dentist, it does not ask for one
             for cue in match.payloads:
                 if cue.intent in self._negatable and match.start in negated:
                     continue
@@ -266,7 +268,7 @@ class ClinicNLU:
         # "hello, a checkup tomorrow?": a salutation yields to anything else asked
         asked = [item for item in ranked if item[0] not in _PLEASANTRIES]
         if asked and asked[0][1] >= self._min_score:
-            ranked = asked + [item for item in ranked if item[0] in _PLEASANTRIES]
+            ranked = asked  # its lead is over the other requests, not over the "hi"
         best, top = ranked[0] if ranked else (Intent.OTHER, 0.0)
         if top < self._min_score:
             return Intent.OTHER, round(1 - _strength(top), 3)

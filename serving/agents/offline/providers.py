@@ -35,22 +35,41 @@ class ProviderReader:
         self._not_typos = tuple(not_typos)
         self._titles: PhraseIndex[bool] = PhraseIndex([(t, True) for t in NAME_TITLES], typos=False)
 
-    def find(self, words: Sequence[str], providers: Sequence[str]) -> str | None:
-        """The provider `words` name: one of `providers` (its first name as given), the role,
-        or a title and the name after it; None when no one is named."""
+    def find(
+        self, words: Sequence[str], providers: Sequence[str]
+    ) -> tuple[str | None, frozenset[int]]:
+        """The provider `words` name: one of `providers` (its name as given), the role, or a
+        title and the name after it (None when no one is named); and the positions of the
+        name with the title before it."""
+        titles = {t.end: t.start for t in self._titles.find(words)}
+        found: tuple[str, int, int] | None = None
         for match in _index(tuple(providers), self._not_typos).find(words):
             named = set(match.payloads)
             if len(named) == 1:
-                return named.pop()
+                found = (named.pop(), match.start, match.end)
+                break
+        if found is None:
+            found = self._by_spelling(words, providers)
+        if found is None:
+            for end, start in titles.items():
+                if end < len(words) and words[end].isalpha():
+                    found = (" ".join(words[start : end + 1]).title(), start, end + 1)
+                    break
+        if found is None:
+            return None, frozenset()
+        name, start, end = found
+        return name, frozenset(range(titles.get(start, start), end))
+
+    def _by_spelling(
+        self, words: Sequence[str], providers: Sequence[str]
+    ) -> tuple[str, int, int] | None:
+        """Hebrew spelled with or without vowel letters: "ריבקה" is "רבקה"."""
         skeletons = _skeletons(tuple(providers))
-        for word in words:  # Hebrew spelled with or without vowel letters: "ריבקה"
+        for position, word in enumerate(words):
             for start in range(min(_MAX_PREFIX, len(word) - 3) + 1):
                 named = skeletons.get(spelling_skeleton(word[start:]), set())
                 if len(named) == 1 and is_hebrew(word):
-                    return next(iter(named))
-        for title in self._titles.find(words):
-            if title.end < len(words) and words[title.end].isalpha():
-                return " ".join(words[title.start : title.end + 1]).title()
+                    return next(iter(named)), position, position + 1
         return None
 
 

@@ -6,7 +6,7 @@ defines it:
 - a part of the day ("in the morning", 'אחה"צ', "lunchtime", "first thing"):
   `serving.scheduling.request.PART_OF_DAY_WINDOWS`; greetings ("good morning") are not one;
 - "after 5", "from 17:00", "אחרי חמש": from that hour; "before 10", "עד 10": until it;
-  "between 2 and 4", "בין 2 ל-4", "14:00-16:00": both; "at 3", "around 3", "בסביבות 3", a
+  "between 3 and 6", "בין 3 ל-6", "14:00-16:00": both; "at 3", "around 3", "בסביבות 3", a
   clock time alone ("10:30"): an hour either side;
 - hours in digits (12- or 24-hour, "5pm", "5:30", "17.30") or words ("five", "חמש", "noon",
   "צהריים", "חמש וחצי"); 1 to 7 without a.m. are afternoon hours, an hour followed by a part
@@ -47,7 +47,9 @@ _PLAUSIBLE: dict[PartOfDay, tuple[int, int]] = {
     "evening": (15, 23),
 }
 """The hours a part of the day can qualify: "9 in the evening" is 21:00, "one morning" none."""
-_Marker = Literal["after", "before", "between", "at", "link", "am", "pm", "half", "not_hour"]
+_Marker = Literal[
+    "after", "before", "between", "at", "link", "am", "pm", "half", "half_past", "not_hour"
+]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class TimeReader:
             ("am", words.am),
             ("pm", words.pm),
             ("half", words.half),
+            ("half_past", words.half_past),
             ("not_hour", words.not_hours),
         )
         for kind, phrases in kinds:
@@ -148,8 +151,7 @@ class TimeReader:
         part = next((m for m in parts if used.isdisjoint(range(m.start, m.end))), None)
         if part is not None:
             part_window = TimeWindow(*PART_OF_DAY_WINDOWS[part.payloads[0]])
-            narrowed = _narrowed([part_window, *windows])
-            hours_window = narrowed if narrowed else hours_window or part_window
+            hours_window = _narrowed([hours_window, part_window] if hours_window else [part_window])
             used.update(range(part.start, part.end))
         return hours_window, frozenset(used)
 
@@ -203,7 +205,7 @@ class TimeReader:
         hours: dict[int, PhraseMatch[int]],
         skip: frozenset[int],
     ) -> _Hour | None:
-        """The hour after "and" / "to" / "ל" ("between 2 and 4", "בין 3 לחמש")."""
+        """The hour after "and" / "to" / "ל" ("between 3 and 6", "בין 3 לחמש")."""
         link = markers.get(position)
         if link is not None and link[0] == "link":
             return self._hour(words, link[1], markers, hours, skip)
@@ -224,6 +226,11 @@ class TimeReader:
         after it; None when nothing there is an hour."""
         if position >= len(words) or position in skip:
             return None
+        past = 0
+        if _next_is(markers, position, ("half_past",)):  # "half past five"
+            past, position = 30, markers[position][1]
+            if position >= len(words):
+                return None
         word = words[position]
         match = hours.get(position)
         if (clock := _CLOCK.match(word)) is not None:
@@ -236,6 +243,7 @@ class TimeReader:
             return None
         if minutes is None or _next_is(markers, end, ("not_hour",)):
             return None
+        minutes += past
         if _next_is(markers, end, ("half",)):
             minutes += 30
             end = markers[end][1]
@@ -311,7 +319,7 @@ def _one_sided(kind: _Marker, minutes: int) -> TimeWindow:
 
 
 def _between(first: int, second: int) -> TimeWindow:
-    """ "between 11 and 1": the second hour is after the first."""
+    """ "from 10 to 2": the second hour is after the first."""
     while second <= first and second < 12 * 60:
         second += 12 * 60
     if second <= first:
@@ -320,12 +328,13 @@ def _between(first: int, second: int) -> TimeWindow:
 
 
 def _narrowed(windows: Sequence[TimeWindow]) -> TimeWindow:
-    """Every window at once; the last one alone when they cannot all hold."""
+    """Every window at once; the first one alone when they cannot all hold (what is asked
+    comes first, the reason after: "after 4pm? I'm at work until 3:30")."""
     if not windows:
         return TimeWindow()
     starts = [w.time_from for w in windows if w.time_from is not None]
     ends = [w.time_to for w in windows if w.time_to is not None]
     window = TimeWindow(max(starts, default=None), min(ends, default=None))
     if window.time_from and window.time_to and window.time_to <= window.time_from:
-        return windows[-1]
+        return windows[0]
     return window
