@@ -4,7 +4,6 @@ both architectures, against the built-in practice backend (SQLite and PostgreSQL
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,11 +21,10 @@ from serving.practice.builtin import BuiltinPracticeBackend
 from serving.practice.factory import booking_rules_from_settings
 from tests.asgi import running
 from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.chat_app import architecture_fixture, chat_client_fixture, language_fixture  # noqa: F401
 from tests.classifier_models import bundle_with, constant
 from tests.clinic_time import MONDAY, THURSDAY, next_weekday
 from tests.conftest import make_settings
-
-ARCHITECTURES = ["alex", "team"]
 
 PHRASES = {
     "book_cleaning": {
@@ -52,27 +50,6 @@ PHRASES = {
     "greeting": {"en": "hello", "he": "שלום"},
     "thanks": {"en": "thanks a lot, bye", "he": "תודה רבה"},
 }
-
-
-@pytest.fixture(params=ARCHITECTURES)
-def architecture(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(params=["en", "he"])
-def language(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def client(
-    database_url: str, database: Database, architecture: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
-        database_url, integration_key=INTEGRATION_KEY, agent_architecture=architecture
-    )
-    async with running(create_app(settings, database=database)) as http:
-        yield http
 
 
 def patient(client: httpx.AsyncClient, phone: str | None = DANA_PHONE) -> Patient:

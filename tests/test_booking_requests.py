@@ -11,46 +11,21 @@ Tue, Thu 12-20 and Fri 8-13, the hygienist Sun-Thu 8-15; Dr. Cohen does no clean
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-from serving.app import create_app
 from serving.conversation.state import ConversationState, OfferedSlot
 from serving.db import models as db
 from serving.db.engine import Database
-from tests.asgi import running
-from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.assistant_client import DANA_PHONE, JOHN_PHONE, Patient
+from tests.chat_app import architecture_fixture, chat_client_fixture, language_fixture  # noqa: F401
 from tests.clinic_time import CLINIC_TZ, THURSDAY, WEDNESDAY, today
-from tests.conftest import make_settings
 
 COHEN, MIZRAHI = "Dr. Avi Cohen", "Dr. Rivka Mizrahi"
 SUNDAY_INDEX = 6
-
-
-@pytest.fixture(params=["alex", "team"])
-def architecture(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(params=["en", "he"])
-def language(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def client(
-    database_url: str, database: Database, architecture: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
-        database_url, integration_key=INTEGRATION_KEY, agent_architecture=architecture
-    )
-    async with running(create_app(settings, database=database)) as http:
-        yield http
 
 
 def john(client: httpx.AsyncClient) -> Patient:

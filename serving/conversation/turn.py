@@ -6,7 +6,7 @@ Tools read the patient from here, never from model output: a model cannot name s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from serving.bundle.load import Bundle
@@ -98,6 +98,17 @@ class Turn:
         if treatment is None:
             return code
         return treatment.name_he if self.language == "he" else treatment.name.lower()
+
+    def day(self, day: date) -> str:
+        """A day as patients read it, e.g. "Tue 1 Dec"."""
+        months = self.message("month_names").split()
+        return self.message(
+            "day_label",
+            weekday=self.message(f"weekday_{day.weekday()}"),
+            day=day.day,
+            month=months[day.month - 1],
+            month_num=day.month,
+        )
 
     def when(self, moment: datetime) -> str:
         """A clinic-local time as patients read it, e.g. "Tue 1 Dec at 10:00"."""

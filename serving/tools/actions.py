@@ -579,13 +579,13 @@ def _described(turn: Turn, request: SlotRequest, providers: list[Provider]) -> s
             )
         )
     if request.date_from and request.date_from == request.date_to:
-        parts.append(turn.message("request_day", day=_day_label(turn, request.date_from)))
+        parts.append(turn.message("request_day", day=turn.day(request.date_from)))
     elif request.date_from and request.date_to:
         parts.append(
             turn.message(
                 "request_days",
-                first=_day_label(turn, request.date_from),
-                last=_day_label(turn, request.date_to),
+                first=turn.day(request.date_from),
+                last=turn.day(request.date_to),
             )
         )
     if request.weekdays:
@@ -602,17 +602,6 @@ def _described(turn: Turn, request: SlotRequest, providers: list[Provider]) -> s
     elif end:
         parts.append(turn.message("request_before", time=_hhmm(end)))
     return " ".join(parts)
-
-
-def _day_label(turn: Turn, day: date) -> str:
-    months = turn.message("month_names").split()
-    return turn.message(
-        "day_label",
-        weekday=turn.message(f"weekday_{day.weekday()}"),
-        day=day.day,
-        month=months[day.month - 1],
-        month_num=day.month,
-    )
 
 
 def _weekdays(turn: Turn, days: list[Weekday]) -> str:

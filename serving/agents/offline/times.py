@@ -64,6 +64,21 @@ class TimeWindow:
 
 
 @dataclass(frozen=True)
+class _Message:
+    """One message as the hour readers see it."""
+
+    words: Sequence[str]
+    markers: dict[int, tuple[_Marker, int]]
+    """Where each time word ("after", "and", "pm", ...) starts: its kind and end."""
+    hours: dict[int, PhraseMatch[int]]
+    """Hours written as words, by start."""
+    skip: frozenset[int]
+    """Positions that said something else (a date, a refinement, a part-of-day phrase)."""
+    parts: frozenset[int]
+    """Positions of parts of the day: "at noon" is lunchtime, not an hour."""
+
+
+@dataclass(frozen=True)
 class _Hour:
     minutes: int
     end: int
@@ -135,11 +150,12 @@ class TimeReader:
             for kind in match.payloads:
                 markers.setdefault(match.start, (kind, match.end))
         hours = {m.start: m for m in self._hours.find(words)}
+        message = _Message(words, markers, hours, hours_skip, part_words)
         used: set[int] = set()
         windows: list[TimeWindow] = []
         position = 0
         while position < len(words):
-            found = self._window_at(words, position, markers, hours, hours_skip, part_words)
+            found = self._window_at(message, position)
             if found is None:
                 position += 1
                 continue
@@ -155,36 +171,28 @@ class TimeReader:
             used.update(range(part.start, part.end))
         return hours_window, frozenset(used)
 
-    def _window_at(
-        self,
-        words: Sequence[str],
-        position: int,
-        markers: dict[int, tuple[_Marker, int]],
-        hours: dict[int, PhraseMatch[int]],
-        skip: frozenset[int],
-        parts: frozenset[int],
-    ) -> tuple[TimeWindow, int] | None:
-        if position in skip:
+    def _window_at(self, message: _Message, position: int) -> tuple[TimeWindow, int] | None:
+        if position in message.skip:
             return None
-        marker = markers.get(position)
+        marker = message.markers.get(position)
         if marker is not None and marker[0] in ("after", "before", "between", "at"):
             kind, start = marker
-            if kind == "at" and start in parts:
+            if kind == "at" and start in message.parts:
                 return None  # "at noon" is lunchtime, a part of the day
-            first = self._hour(words, start, markers, hours, skip)
+            first = self._hour(message, start)
             if first is None:
                 return None
-            second = self._second_hour(words, first.end, markers, hours, skip)
+            second = self._second_hour(message, first.end)
             if kind in ("between", "after") and second is not None:
                 return _between(first.minutes, second.minutes), second.end
             if kind == "between":
                 return None
             return _one_sided(kind, first.minutes), first.end
-        word = words[position]
-        glued = hours.get(position)
+        word = message.words[position]
+        glued = message.hours.get(position)
         at_glued = glued is not None and not glued.literal and word.startswith(_AT_PREFIX)
-        if at_glued and position not in parts:
-            at = self._hour(words, position, markers, hours, skip)  # "בשלוש": at three
+        if at_glued and position not in message.parts:
+            at = self._hour(message, position)  # "בשלוש": at three
             if at is not None:
                 return _one_sided("at", at.minutes), at.end
         if clock_range := _CLOCK_RANGE.match(word):
@@ -192,47 +200,37 @@ class TimeReader:
             second_minutes = _minutes(clock_range.group(3), clock_range.group(4))
             if first_minutes is not None and second_minutes is not None:
                 return _between(first_minutes, second_minutes), position + 1
-        alone = self._hour(words, position, markers, hours, skip)
+        alone = self._hour(message, position)
         if alone is not None and (alone.qualified or ":" in word or "." in word):
             return _one_sided("at", alone.minutes), alone.end  # "10:30", "5pm", "חמש בערב"
         return None
 
-    def _second_hour(
-        self,
-        words: Sequence[str],
-        position: int,
-        markers: dict[int, tuple[_Marker, int]],
-        hours: dict[int, PhraseMatch[int]],
-        skip: frozenset[int],
-    ) -> _Hour | None:
+    def _second_hour(self, message: _Message, position: int) -> _Hour | None:
         """The hour after "and" / "to" / "ל" ("between 3 and 6", "בין 3 לחמש")."""
-        link = markers.get(position)
+        link = message.markers.get(position)
         if link is not None and link[0] == "link":
-            return self._hour(words, link[1], markers, hours, skip)
-        glued = hours.get(position)
-        if glued is not None and not glued.literal and words[position].startswith(_LINK_PREFIX):
-            return self._hour(words, position, markers, hours, skip)
+            return self._hour(message, link[1])
+        glued = message.hours.get(position)
+        if (
+            glued is not None
+            and not glued.literal
+            and message.words[position].startswith(_LINK_PREFIX)
+        ):
+            return self._hour(message, position)
         return None
 
-    def _hour(
-        self,
-        words: Sequence[str],
-        position: int,
-        markers: dict[int, tuple[_Marker, int]],
-        hours: dict[int, PhraseMatch[int]],
-        skip: frozenset[int],
-    ) -> _Hour | None:
+    def _hour(self, message: _Message, position: int) -> _Hour | None:
         """The hour written at `position`, read with any "half", a.m./p.m. or part of the day
         after it; None when nothing there is an hour."""
-        if position >= len(words) or position in skip:
+        if position >= len(message.words) or position in message.skip:
             return None
         past = 0
-        if _next_is(markers, position, ("half_past",)):  # "half past five"
-            past, position = 30, markers[position][1]
-            if position >= len(words):
+        if _next_is(message.markers, position, ("half_past",)):  # "half past five"
+            past, position = 30, message.markers[position][1]
+            if position >= len(message.words):
                 return None
-        word = words[position]
-        match = hours.get(position)
+        word = message.words[position]
+        match = message.hours.get(position)
         if (clock := _CLOCK.match(word)) is not None:
             minutes = _minutes(clock.group(1), clock.group(2))
             end = position + 1
@@ -241,21 +239,21 @@ class TimeReader:
             end = match.end
         else:
             return None
-        if minutes is None or _next_is(markers, end, ("not_hour",)):
+        if minutes is None or _next_is(message.markers, end, ("not_hour",)):
             return None
         minutes += past
-        if _next_is(markers, end, ("half",)):
+        if _next_is(message.markers, end, ("half",)):
             minutes += 30
-            end = markers[end][1]
+            end = message.markers[end][1]
         hour = minutes // 60
         qualified = True
-        if _next_is(markers, end, ("am",)):
-            end = markers[end][1]
+        if _next_is(message.markers, end, ("am",)):
+            end = message.markers[end][1]
             minutes -= 12 * 60 if hour == 12 else 0
-        elif _next_is(markers, end, ("pm",)):
-            end = markers[end][1]
+        elif _next_is(message.markers, end, ("pm",)):
+            end = message.markers[end][1]
             minutes += 12 * 60 if hour < 12 else 0
-        elif (part := self._part_right_after(words, end)) is not None:
+        elif (part := self._part_right_after(message.words, end)) is not None:
             part_name, end = part
             if part_name in ("lunchtime", "afternoon", "evening") and hour < 12:
                 minutes += 12 * 60
