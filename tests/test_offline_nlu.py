@@ -485,3 +485,16 @@ def test_an_answer_to_a_question_is_left_to_the_phrases(nlu: ClinicNLU, answer: 
     understood = understand(_with_model(book=0.99, cancel=0.99), answer)
     assert understood == understand(nlu, answer)
     assert understood.intent_source == "rules"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("hi hello, anything free tomorrow evening?", Intent.BOOK_APPOINTMENT),  # greeting 3.0
+        ("thanks so much, see you on Monday", Intent.THANKS_GOODBYE),
+    ],
+)
+def test_a_greeting_yields_to_a_request_but_thanks_do_not(
+    nlu: ClinicNLU, text: str, intent: Intent
+) -> None:
+    assert understand(nlu, text).intent is intent

@@ -266,7 +266,7 @@ class ClinicNLU:
     def _decide(self, scores: dict[Intent, float]) -> tuple[Intent, float]:
         ranked = sorted(scores.items(), key=lambda item: (-item[1], self._priority[item[0]]))
         # "hello, a checkup tomorrow?": a salutation yields to anything else asked
-        asked = [item for item in ranked if item[0] not in _PLEASANTRIES]
+        asked = [item for item in ranked if item[0] is not Intent.GREETING]
         if asked and asked[0][1] >= self._min_score:
             ranked = asked  # its lead is over the other requests, not over the "hi"
         best, top = ranked[0] if ranked else (Intent.OTHER, 0.0)
