@@ -222,7 +222,10 @@ class ClinicNLU:
             if mentioned:
                 for intent, weight in evidence.items():
                     scores[intent] += weight
-        intent, confidence = self._decide(scores)
+        intent, confidence = self._decide(
+            scores,
+            names_a_visit=bool(treatment or provider or dates.date_from or dates.weekdays or times),
+        )
         affirm, deny = self._answer(words, cue_matches)
         ordinal = self._ordinal(words, date_positions)
         source = "rules"
@@ -263,11 +266,13 @@ class ClinicNLU:
             day = options[ordinal - 1]
         return day
 
-    def _decide(self, scores: dict[Intent, float]) -> tuple[Intent, float]:
+    def _decide(self, scores: dict[Intent, float], *, names_a_visit: bool) -> tuple[Intent, float]:
+        """The best-scoring intent and its confidence; with `names_a_visit` (a treatment, day,
+        time or provider is named: "hi, anything tomorrow?") a greeting does not compete."""
         ranked = sorted(scores.items(), key=lambda item: (-item[1], self._priority[item[0]]))
         # "hello, a checkup tomorrow?": a salutation yields to anything else asked
         asked = [item for item in ranked if item[0] is not Intent.GREETING]
-        if asked and asked[0][1] >= self._min_score:
+        if names_a_visit and asked and asked[0][1] >= self._min_score:
             ranked = asked  # its lead is over the other requests, not over the "hi"
         best, top = ranked[0] if ranked else (Intent.OTHER, 0.0)
         if top < self._min_score:
