@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
 from serving import __version__
-from serving.api import chat, health, metrics, version, web
+from serving.api import chat, doctor, health, metrics, version, web
 from serving.api.errors import CLIENT_ERRORS, internal_error
 from serving.assistant.outbound import Outbox
 from serving.assistant.service import Assistant
@@ -24,13 +24,21 @@ from serving.bundle.source import BundleSource
 from serving.channels.telegram import webhook as telegram_webhook
 from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.web import stream as web_chat_stream
-from serving.channels.web.push import WebChatChannel, push_hub
+from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
+from serving.conversation.turn import catalog_text
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
 from serving.db.types import utcnow
 from serving.demo import load_demo_clinic
+from serving.escalation.desk import DoctorDesk
+from serving.escalation.dispatcher import DispatchPolicy, EscalationDispatcher
+from serving.escalation.events import EscalationHooks, doctor_page_hub
+from serving.escalation.links import DoctorLinks
+from serving.escalation.rota import OnCallRota
 from serving.integration_key import ensure_local_integration_key
+from serving.language import as_language
+from serving.notify import transports_from_settings
 from serving.observability.heap import freeze_startup_heap
 from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
@@ -93,6 +101,35 @@ def create_app(
         app.state.practice = create_practice_backend(settings, app_database, clock=clock)
         store = ConversationStore(app_database)
         rate_limiter = create_rate_limiter(settings, metrics=app_metrics)
+        # The dentist in the loop: who is on call, their links, the notices, the live page.
+        links = DoctorLinks(
+            app_database, valid_for=timedelta(hours=settings.doctor_link_hours), clock=clock
+        )
+        app.state.doctor_hub = doctor_page_hub(settings.redis_url, settings.redis_key_prefix)
+        app.state.dispatcher = EscalationDispatcher(
+            app_database,
+            rota=OnCallRota(
+                app_database,
+                timezone=settings.timezone,
+                phone_region=settings.default_phone_region,
+            ),
+            links=links,
+            transports=transports_from_settings(settings),
+            backend=app.state.practice,
+            metrics=app_metrics,
+            public_base_url=settings.public_base_url,
+            clinic_name=lambda language: clinic.name(as_language(language)),
+            policy=DispatchPolicy(
+                repeat_every=timedelta(minutes=settings.escalation_repeat_minutes),
+                attempts=settings.notification_attempts,
+                backoff_seconds=(
+                    settings.notification_backoff_seconds,
+                    settings.notification_backoff_seconds * 4,
+                ),
+                poll_seconds=settings.escalation_poll_seconds,
+            ),
+            clock=clock,
+        )
         app.state.assistant = Assistant(
             runtime=lambda: app.state.runtime(),
             backend=app.state.practice,
@@ -102,10 +139,11 @@ def create_app(
             phone_region=settings.default_phone_region,
             limiter=rate_limiter,
             clock=clock,
+            watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub),
         )
         # The one way out to patients: each channel that can reach them unprompted.
         app.state.outbox = Outbox(store)
-        app.state.web_push = push_hub(settings.redis_url)
+        app.state.web_push = web_chat_hub(settings.redis_url, settings.redis_key_prefix)
         app.state.outbox.register("web", WebChatChannel(app.state.web_push))
         app.state.telegram = None
         if settings.telegram_bot_token is not None:
@@ -116,11 +154,25 @@ def create_app(
                 count_dead_letter=app_metrics.count_telegram_dead_letter,
             )
             app.state.outbox.register("telegram", app.state.telegram)
+        app.state.doctor_desk = DoctorDesk(
+            app_database,
+            links=links,
+            backend=app.state.practice,
+            outbox=app.state.outbox,
+            hub=app.state.doctor_hub,
+            metrics=app_metrics,
+            catalog=lambda language, key, **values: catalog_text(
+                app.state.runtime().bundle, clinic, as_language(language), key, **values
+            ),
+            timezone=settings.timezone,
+            clock=clock,
+        )
         try:
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
             if app.state.telegram is not None:
                 await app.state.telegram.start()
+            await app.state.dispatcher.start()
             if settings.mlflow_tracking_uri is not None:
                 # Follow the registry alias: promotions and rollbacks swap bundles live.
                 await bundle_source.start()
@@ -128,10 +180,12 @@ def create_app(
                 freeze_startup_heap()
             yield
         finally:
+            await app.state.dispatcher.stop()
             if app.state.telegram is not None:
                 await app.state.telegram.stop()
             await bundle_source.stop()
             await app.state.web_push.close()
+            await app.state.doctor_hub.close()
             await rate_limiter.close()
             if database is None:
                 await app_database.dispose()
@@ -160,6 +214,7 @@ def create_app(
     app.include_router(web_chat_stream.router)
     app.include_router(web.router)
     app.include_router(telegram_webhook.router)
+    app.include_router(doctor.router)
     return app
 
 

@@ -175,6 +175,35 @@ class Settings(BaseSettings):
         default=20, ge=0, description="Messages one Telegram chat may send per window."
     )
 
+    # The dentist in the loop (docs/ESCALATION.md).
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where dentists reach this service: doctor links are "
+        "PUBLIC_BASE_URL/doctor/<token>.",
+    )
+    doctor_link_hours: float = Field(
+        default=24.0, gt=0, le=168, description="How long a doctor link works after it is sent."
+    )
+    escalation_repeat_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        description="Between reminders of an EMERGENCY nobody has opened (and between rounds "
+        "that reached no one).",
+    )
+    notification_attempts: int = Field(
+        default=3, ge=1, le=10, description="Sends of one notice on one channel, per round."
+    )
+    notification_backoff_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Pause before the second send of a failed notice; each later one waits "
+        "four times longer.",
+    )
+    escalation_poll_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="How often each process looks for due notices."
+    )
+
     # Backups and disaster recovery (docs/BACKUP.md, docs/RECOVERY_RUNBOOK.md).
     backup_bucket: str | None = Field(
         default=None, description="Primary S3 bucket of the backup sets (BACKUP_BUCKET)."

@@ -23,6 +23,7 @@ from serving.assistant.outbound import (
     Outbox,
     Place,
     Recipient,
+    Sent,
 )
 from serving.assistant.patient_text import InvalidMessage
 from serving.assistant.service import (
@@ -58,6 +59,7 @@ __all__ = [
     "RateLimited",
     "Recipient",
     "Reply",
+    "Sent",
     "StaleButton",
     "UnprovenIdentity",
     "Verification",

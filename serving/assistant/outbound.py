@@ -66,6 +66,15 @@ class Channel(Protocol):
     async def send_image(self, to: Recipient, image: Image) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A message sent outside a turn: its id in the conversation, and whether its channel
+    took it."""
+
+    message_id: int
+    delivered: bool
+
+
 class NoChannel(LookupError):
     """The conversation does not exist, or nothing can reach its channel."""
 
@@ -88,38 +97,54 @@ class Outbox:
     ) -> bool:
         """Send `text` (with reply buttons; only buttons valid in the conversation's state
         act when pressed, others are answered as stale)."""
+        return (await self.send(conversation_id, text, buttons)).delivered
+
+    async def send(
+        self,
+        conversation_id: str,
+        text: str,
+        buttons: Sequence[Button] = (),
+        *,
+        author: str | None = None,
+    ) -> Sent:
+        """`send_text`, saying which message it stored; with an `author`, the message is a
+        dentist's (shown with their name in the conversation's history)."""
         text = text.strip()
         if not text or len(text) > MAX_OUTBOUND_TEXT:
             raise InvalidOutbound(f"the text must have 1 to {MAX_OUTBOUND_TEXT} characters")
         for button in buttons:
             validate_button(button.data)
         channel, to = await self._route(conversation_id)
-        await self._store.add_outbound_message(
-            conversation_id, text=text, language=to.language, kind="text"
+        message_id = await self._store.add_outbound_message(
+            conversation_id, text=text, language=to.language, kind="text", author=author
         )
-        return await self._delivered(channel.send_text(to, text, tuple(buttons)), "text")
+        shown = text if author is None else f"{author}:\n{text}"  # who is writing, on every channel
+        delivered = await self._delivered(
+            message_id, channel.send_text(to, shown, tuple(buttons)), "text"
+        )
+        return Sent(message_id, delivered)
 
     async def send_location(self, conversation_id: str, place: Place) -> bool:
         channel, to = await self._route(conversation_id)
-        await self._store.add_outbound_message(
+        message_id = await self._store.add_outbound_message(
             conversation_id,
             text=f"{place.title}\n{place.address}",
             language=to.language,
             kind="location",
         )
-        return await self._delivered(channel.send_location(to, place), "location")
+        return await self._delivered(message_id, channel.send_location(to, place), "location")
 
     async def send_image(self, conversation_id: str, image: Image) -> bool:
         if image.media_type not in IMAGE_TYPES or not 0 < len(image.data) <= MAX_IMAGE_BYTES:
             raise InvalidOutbound("the image must be a PNG or JPEG of at most 5 MB")
         channel, to = await self._route(conversation_id)
-        await self._store.add_outbound_message(
+        message_id = await self._store.add_outbound_message(
             conversation_id,
             text=image.caption or image.filename,
             language=to.language,
             kind="image",
         )
-        return await self._delivered(channel.send_image(to, image), "image")
+        return await self._delivered(message_id, channel.send_image(to, image), "image")
 
     async def _route(self, conversation_id: str) -> tuple[Channel, Recipient]:
         addressee = await self._store.addressee(conversation_id)
@@ -131,9 +156,9 @@ class Outbox:
             raise NoChannel(f"nothing can send to the {name} channel")
         return channel, Recipient(conversation_id, user_id, language)
 
-    @staticmethod
-    async def _delivered(sending: Awaitable[bool], kind: str) -> bool:
+    async def _delivered(self, message_id: int, sending: Awaitable[bool], kind: str) -> bool:
         delivered = await sending
+        await self._store.record_delivery(message_id, delivered)
         if not delivered:
             logger.warning("outbound message not delivered", extra={"kind": kind})
         return delivered

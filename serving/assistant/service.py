@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -135,6 +136,20 @@ class Reply:
     or "button"."""
 
 
+class EscalationWatch(Protocol):
+    """Who hears of escalations as turns raise them: the dentist in the loop
+    (`serving.escalation`). Its failures never fail the patient's turn."""
+
+    async def escalation_raised(self, escalation_id: str, urgency: str) -> None:
+        """A turn opened an escalation or attached to it (its urgency may have risen)."""
+        ...
+
+    async def conversation_changed(self, conversation_id: str) -> None:
+        """A turn stored messages in a conversation with an escalation not closed yet (a
+        dentist's page may be showing it)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Welcome:
     """The first message of a conversation: the bot disclosure, the greeting, the quick
@@ -188,8 +203,10 @@ class Assistant:
         phone_region: str = "IL",
         limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] = utcnow,
+        watch: EscalationWatch | None = None,
     ) -> None:
         self._runtime = runtime
+        self._watch = watch
         self._limiter = limiter
         self._backend = backend
         self._store = store
@@ -341,6 +358,7 @@ class Assistant:
             escalations=turn.escalations,
             guard_events=guard_events,
         )
+        await self._tell_watch(conversation, escalation)
         return Reply(
             conversation_id=conversation_id,
             language=language,
@@ -364,6 +382,18 @@ class Assistant:
             intent_source=answer.intent_source,
         )
 
+    async def _tell_watch(
+        self, conversation: ConversationRecord, escalation: tuple[str, str] | None
+    ) -> None:
+        if self._watch is None or (escalation is None and conversation.escalation_id is None):
+            return
+        try:
+            if escalation is not None:
+                await self._watch.escalation_raised(*escalation)
+            await self._watch.conversation_changed(conversation.id)
+        except Exception:  # the turn is stored; the dispatcher's own poll still finds it
+            logger.exception("the escalation watch failed after a turn")
+
     async def _answer(
         self,
         runtime: Runtime,
@@ -376,6 +406,8 @@ class Assistant:
         # A safety question is answered by the next message, or dropped: a later "yes" must
         # not be read as an answer to it.
         check, turn.state.safety_check = turn.state.safety_check, None
+        if conversation.held_by is not None:
+            return self._while_held(runtime, turn, text, button, check)
         if button in (SAFETY_YES, SAFETY_NO):
             if button == SAFETY_YES:
                 return self._safety_yes(runtime, turn, check)
@@ -434,6 +466,38 @@ class Assistant:
         )
         return labelled, understanding
 
+    def _while_held(
+        self,
+        runtime: Runtime,
+        turn: Turn,
+        text: str | None,
+        button: str | None,
+        check: SafetyCheck | None,
+    ) -> Answer:
+        """A dentist holds the conversation: the assistant says nothing, except what the
+        safety layer says (an emergency still gets its fixed reply, and raises the
+        escalation, so the dentist is alerted again)."""
+        if button == SAFETY_YES:
+            return self._safety_yes(runtime, turn, check)
+        if text is not None:
+            triage = runtime.triager.triage(text)
+            if triage.urgency is Urgency.EMERGENCY:
+                answer = self._emergency(runtime, turn, text, triage)
+                return replace(answer, triage=triage)
+        turn.actions.append("held_by_doctor")
+        return Answer("", Urgency.ROUTINE.value, "held_by_doctor", intent_source="doctor")
+
+    def _emergency(self, runtime: Runtime, turn: Turn, text: str, triage: Triage) -> Answer:
+        """The fixed emergency reply and an EMERGENCY escalation: no model is asked."""
+        turn.escalations.append(
+            EscalationRequest(urgency="EMERGENCY", summary=_summary(text), reasons=triage.reasons)
+        )
+        turn.actions.append("emergency_escalation")
+        # A model-raised emergency names no class: the medical reply fits any.
+        kind = triage.reply or ReplyKind.MEDICAL
+        reply = runtime.triager.emergency_reply(turn.language, kind)
+        return Answer(reply, triage.urgency.value, "emergency", intent_source="triage")
+
     def _safety_yes(self, runtime: Runtime, turn: Turn, check: SafetyCheck | None) -> Answer:
         """Yes to the safety question: the emergency reply and an EMERGENCY escalation (a
         "Yes" pressed after the question was dropped counts too: danger is never stale)."""
@@ -481,16 +545,7 @@ class Assistant:
         ask_safety: bool = True,
     ) -> Answer:
         if triage.urgency is Urgency.EMERGENCY:
-            turn.escalations.append(
-                EscalationRequest(
-                    urgency="EMERGENCY", summary=_summary(text), reasons=triage.reasons
-                )
-            )
-            turn.actions.append("emergency_escalation")
-            # A model-raised emergency names no class: the medical reply fits any.
-            kind = triage.reply or ReplyKind.MEDICAL
-            reply = runtime.triager.emergency_reply(turn.language, kind)
-            return Answer(reply, triage.urgency.value, "emergency", intent_source="triage")
+            return self._emergency(runtime, turn, text, triage)
         if triage.safety_question and ask_safety:
             return self._ask_safety_question(runtime, turn, text, intent, triage)
         verdict = inspect_input(text, runtime.bundle.safety)
@@ -569,8 +624,8 @@ class Assistant:
         urgency: str,
         guard_events: list[tuple[str, str]],
     ) -> str:
-        if urgency == Urgency.EMERGENCY.value:
-            return reply  # the fixed reply from the rules is the safe reply
+        if urgency == Urgency.EMERGENCY.value or not reply:
+            return reply  # the fixed reply from the rules, or silence while a dentist holds
         verdict = runtime.output_guard.check(reply, allowed=await self._allowed(turn, reply))
         if verdict.ok:
             return reply

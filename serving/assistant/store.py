@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,11 @@ class ConversationRecord:
     answered: StoredReply | None = None
     """The reply already stored for this idempotency key: the turn is not opened (no lease
     taken) and this reply is what the channel sends again."""
+    escalation_id: str | None = None
+    """The conversation's escalation not closed yet, if any (read when a turn opens)."""
+    held_by: str | None = None
+    """The dentist holding the conversation (joined its escalation and not handed it back):
+    the assistant is silent but for the safety layer."""
 
 
 @dataclass(frozen=True)
@@ -225,9 +230,21 @@ class ConversationStore:
             message_id = stored.id if stored is not None else None
             if message_id is None:
                 message_id = await _store_text(session, row, text, key)
-            return _record(
+            escalation = (
+                await session.execute(
+                    select(db.Escalation.id, db.Escalation.joined_at, db.Escalation.doctor_name)
+                    .where(db.Escalation.conversation_id == row.id, db.ESCALATION_UNCLOSED)
+                    .limit(1)
+                )
+            ).first()
+            record = _record(
                 row, owner=owner, history=recent, message_id=message_id, idempotency_key=key
             )
+            if escalation is None:
+                return record
+            escalation_id, joined_at, doctor_name = escalation
+            held_by = (doctor_name or "") if joined_at is not None else None
+            return replace(record, escalation_id=escalation_id, held_by=held_by)
 
     async def renew_turn(self, conversation: ConversationRecord) -> bool:
         """Extend the turn's lease; False when it was lost (expired and taken over)."""
@@ -297,14 +314,22 @@ class ConversationStore:
             return row.channel, row.external_user_id, row.language
 
     async def add_outbound_message(
-        self, conversation_id: str, *, text: str, language: str, kind: str
+        self,
+        conversation_id: str,
+        *,
+        text: str,
+        language: str,
+        kind: str,
+        author: str | None = None,
     ) -> int:
         """Store a message sent to the patient outside a turn (a reminder, a dentist's reply),
-        so the conversation's history shows it like any reply."""
+        so the conversation's history shows it like any reply. With an `author` (a dentist's
+        name) it is the dentist's message (role `doctor`)."""
         async with self._db.transaction() as session:
             row = db.Message(
                 conversation_id=conversation_id,
-                role="assistant",
+                role="assistant" if author is None else "doctor",
+                author=author,
                 text=text,
                 language=language,
                 intent=f"outbound_{kind}",
@@ -319,6 +344,16 @@ class ConversationStore:
             )
             await session.flush()
             return row.id
+
+    async def record_delivery(self, message_id: int, delivered: bool) -> None:
+        """What the channel answered for a message sent outside a turn."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(db.Message)
+                .where(db.Message.id == message_id)
+                .execution_options(synchronize_session=False)
+                .values(delivery="sent" if delivered else "failed")
+            )
 
     async def add_patient_message(
         self,
@@ -385,25 +420,26 @@ class ConversationStore:
                     triage_score=message.triage_score,
                 )
             )
-            session.add(
-                db.Message(
-                    conversation_id=conversation.id,
-                    role="assistant",
-                    text=reply.text,
-                    language=reply.language,
-                    urgency=reply.urgency,
-                    intent=reply.intent,
-                    memory_pattern=reply.memory_pattern,
-                    bundle_version=reply.bundle_version,
-                    model=reply.model,
-                    architecture=reply.architecture,
-                    llm_calls=reply.llm_calls,
-                    tokens=reply.tokens,
-                    idempotency_key=conversation.idempotency_key,
-                    buttons=[[button.text, button.data] for button in reply.buttons],
-                    actions=list(reply.actions),
+            if reply.text:  # a turn a dentist holds may end with no reply
+                session.add(
+                    db.Message(
+                        conversation_id=conversation.id,
+                        role="assistant",
+                        text=reply.text,
+                        language=reply.language,
+                        urgency=reply.urgency,
+                        intent=reply.intent,
+                        memory_pattern=reply.memory_pattern,
+                        bundle_version=reply.bundle_version,
+                        model=reply.model,
+                        architecture=reply.architecture,
+                        llm_calls=reply.llm_calls,
+                        tokens=reply.tokens,
+                        idempotency_key=conversation.idempotency_key,
+                        buttons=[[button.text, button.data] for button in reply.buttons],
+                        actions=list(reply.actions),
+                    )
                 )
-            )
             if escalations:
                 request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
                 escalation = await self._escalate(session, conversation.id, request)
@@ -432,6 +468,7 @@ class ConversationStore:
             status="open",
             created_at=now,
             updated_at=now,
+            notify_at=now,
         )
         new = statement.excluded
         raises = _urgency_rank(new.urgency) < _urgency_rank(db.Escalation.urgency)
@@ -444,6 +481,8 @@ class ConversationStore:
                 "updated_at": new.updated_at,
                 "urgency": case((raises, new.urgency), else_=db.Escalation.urgency),
                 "reasons": case((raises, new.reasons), else_=db.Escalation.reasons),
+                # A higher urgency is news for the dentist: notify again, now.
+                "notify_at": case((raises, new.notify_at), else_=db.Escalation.notify_at),
             },
         ).returning(db.Escalation.id, db.Escalation.urgency)
         escalation_id, urgency = (await session.execute(upsert)).one()

@@ -272,7 +272,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint("role IN ('patient', 'assistant')", name="message_role"),
+        CheckConstraint("role IN ('patient', 'assistant', 'doctor')", name="message_role"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ux_messages_idempotency", "conversation_id", "idempotency_key", "role", unique=True),
     )
@@ -301,6 +301,10 @@ class Message(Base):
     """The classifier's calibrated probability when a model decided (or was consulted)."""
     safety_answer: Mapped[str | None] = mapped_column(String(8))
     """On a patient message answering the safety question: `yes` or `no`."""
+    author: Mapped[str | None] = mapped_column(String(120))
+    """On a dentist's message: the dentist's name, as the patient sees it."""
+    delivery: Mapped[str | None] = mapped_column(String(10))
+    """On a message sent outside a turn: `sent` or `failed` (its channel's answer)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -347,6 +351,21 @@ class Escalation(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    notify_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """When the on-call dentist is to be notified next (opened, urgency raised, an EMERGENCY
+    repeat, a retry); None when nothing is due. A dispatcher claims a due round by moving it."""
+    notified_rounds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When a dentist first opened a link to it: repeats stop (status `claimed`)."""
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the dentist first wrote: from then on the dentist holds the conversation and the
+    assistant is silent except for the safety layer, until the escalation closes."""
+    doctor_name: Mapped[str | None] = mapped_column(String(120))
+    """The dentist who joined."""
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    """The conversation from the opening message to the hand-back, as saved to the patient
+    record: kept here too, for a patient who never proved who they are, and for memory."""
 
 
 class GuardEvent(Base):

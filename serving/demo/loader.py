@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from serving.db import models as db
 from serving.db.engine import Database
+from serving.db.escalation_models import OnCallDoctor
 from serving.db.types import utcnow
 from serving.practice.builtin import BuiltinPracticeBackend
 from serving.practice.factory import booking_rules_from_settings
@@ -48,6 +49,7 @@ async def load_demo_clinic(database: Database, settings: Settings) -> bool:
             session.add(
                 db.ClinicClosure(day=date.fromisoformat(closure["day"]), reason=closure["reason"])
             )
+        session.add_all(OnCallDoctor(**doctor, active=True) for doctor in data["oncall"])
         patients = [_patient(p) for p in data["patients"]]
         session.add_all(patients)
         await session.flush()

@@ -23,6 +23,8 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 # Replies that wait on a language model take seconds, so the buckets reach well past the
 # prometheus_client defaults (which stop at 10 s).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# From an escalation to a dentist: seconds to hours.
+RESPONSE_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
 
 
 class AppMetrics:
@@ -71,6 +73,37 @@ class AppMetrics:
             "Telegram updates given up (status failed, see `dental telegram failed`), by cause: "
             "unreadable (python-telegram-bot cannot parse it) or attempts (every attempt failed).",
             ("cause",),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.escalations_opened = Counter(
+            "escalations_opened",
+            "Escalations whose first notification round ran, by urgency.",
+            ("urgency",),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.escalation_time_to_open = Histogram(
+            "escalation_seconds_to_link_opened",
+            "From an escalation to a dentist first opening its link, by urgency.",
+            ("urgency",),
+            namespace=NAMESPACE,
+            buckets=RESPONSE_BUCKETS,
+            registry=self.registry,
+        )
+        self.escalation_time_to_reply = Histogram(
+            "escalation_seconds_to_doctor_message",
+            "From an escalation to the dentist's first message to the patient, by urgency.",
+            ("urgency",),
+            namespace=NAMESPACE,
+            buckets=RESPONSE_BUCKETS,
+            registry=self.registry,
+        )
+        self.notification_failures = Counter(
+            "escalation_notification_failures",
+            "Notices to the on-call dentist that failed after their retries, by channel "
+            "(email, sms, telegram; `none` when no dentist or channel could be reached).",
+            ("channel",),
             namespace=NAMESPACE,
             registry=self.registry,
         )

@@ -171,6 +171,8 @@ class UpdateHandler:
         return self._answer(chat_id, reply, text)
 
     def _answer(self, chat_id: int, reply: Reply, text: str | None) -> list[Outgoing]:
+        if not reply.text:  # a dentist holds the conversation: the assistant is silent
+            return []
         language = as_language(reply.language)
         chunks = html_chunks(reply.text)
         keyboard = (

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from serving.channels.web.push import PushHub
+from serving.pubsub import PushHub
 
 router = APIRouter(prefix="/api/v1", tags=["assistant"])
 

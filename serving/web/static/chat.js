@@ -537,8 +537,11 @@
       .then(function (body) {
         hideTyping();
         if (response.ok && isReply(body)) {
-          removeReplyButtons();
-          record(assistantEntry(body));
+          // No reply while a dentist holds the chat: their answers arrive on the stream.
+          if (body.reply !== "") {
+            removeReplyButtons();
+            record(assistantEntry(body));
+          }
           return;
         }
         failed(body);

@@ -1,0 +1,445 @@
+"""The dentist's side of an escalated conversation, reached through a private link: read the
+history and the patient's card, write to the patient on the conversation's own channel, book
+for the patient, and hand the conversation back.
+
+Milestones, each recorded once on the escalation: `opened_at` (the first time a link is
+opened: status `claimed`, the EMERGENCY repeats stop), `joined_at` (the dentist's first
+message: the patient is told the dentist joined, and the assistant goes quiet), `closed_at`
+(handed back: the patient is told, the links stop working, the transcript goes to the patient
+record).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+
+from serving.assistant import InvalidOutbound, Outbox
+from serving.db import models as db
+from serving.db.engine import Database
+from serving.db.escalation_models import DoctorLink
+from serving.db.types import utcnow
+from serving.escalation.events import announce
+from serving.escalation.links import DoctorLinks, LinkAccess, LinkRefusal, LinkRefused
+from serving.escalation.views import (
+    AllergyView,
+    AppointmentView,
+    DeskView,
+    DoctorView,
+    EscalationView,
+    MessageView,
+    PatientView,
+    ProviderView,
+    SlotView,
+    TreatmentView,
+)
+from serving.observability.metrics import AppMetrics
+from serving.practice.backend import PracticeBackend
+from serving.practice.models import Appointment
+from serving.pubsub import PushHub
+
+logger = logging.getLogger(__name__)
+
+MAX_OUTBOUND_TEXT = 4000
+
+HISTORY_LIMIT = 300
+"""Messages a page shows (the newest); a conversation is rarely longer."""
+SLOT_LIMIT = 40
+Catalog = Callable[..., str]
+"""(language, key, **values) -> the bundle's text, for what the patient is told."""
+
+
+class PatientNotIdentified(LookupError):
+    """The conversation's patient never proved who they are: nothing can be booked for them."""
+
+
+class DoctorDesk:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        links: DoctorLinks,
+        backend: PracticeBackend,
+        outbox: Outbox,
+        hub: PushHub,
+        metrics: AppMetrics,
+        catalog: Catalog,
+        timezone: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = database
+        self._links = links
+        self._backend = backend
+        self._outbox = outbox
+        self._hub = hub
+        self._metrics = metrics
+        self._catalog = catalog
+        self._tz = ZoneInfo(timezone)
+        self._now = clock
+
+    async def access(self, token: str) -> LinkAccess:
+        """What the token opens; LinkRefused otherwise."""
+        return await self._links.resolve(token)
+
+    async def open(self, token: str) -> tuple[LinkAccess, DeskView]:
+        """The page's data; the first opening claims the escalation (repeats stop)."""
+        access = await self.access(token)
+        await self._mark_opened(access, self._now())
+        return access, await self.view(access)
+
+    async def _mark_opened(self, access: LinkAccess, now: datetime) -> None:
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(DoctorLink)
+                .where(DoctorLink.id == access.link_id, DoctorLink.opened_at.is_(None))
+                .execution_options(synchronize_session=False)
+                .values(opened_at=now)
+            )
+            first = await session.execute(
+                update(db.Escalation)
+                .where(db.Escalation.id == access.escalation_id, db.Escalation.opened_at.is_(None))
+                .execution_options(synchronize_session=False)
+                .values(opened_at=now, status="claimed", notify_at=None)
+            )
+            created, urgency = (
+                await session.execute(
+                    select(db.Escalation.created_at, db.Escalation.urgency).where(
+                        db.Escalation.id == access.escalation_id
+                    )
+                )
+            ).one()
+        if getattr(first, "rowcount", 0) == 1:
+            self._metrics.escalation_time_to_open.labels(urgency).observe(
+                max(0.0, (now - created).total_seconds())
+            )
+            await announce(self._hub, access.conversation_id)
+
+    async def view(self, access: LinkAccess) -> DeskView:
+        language = "he" if access.doctor_language == "he" else "en"
+        async with self._db.transaction() as session:
+            escalation, conversation = (
+                await session.execute(
+                    select(db.Escalation, db.Conversation)
+                    .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
+                    .where(db.Escalation.id == access.escalation_id)
+                )
+            ).one()
+        patient = await self._patient(conversation, language)
+        providers = await self._backend.list_providers()
+        treatments = await self._backend.list_treatment_types()
+        return DeskView(
+            escalation=_escalation_view(escalation),
+            doctor=DoctorView(name=access.doctor_name or "", language=language),
+            patient=patient,
+            messages=await self.messages_after(access.conversation_id, 0),
+            treatments=[
+                TreatmentView(
+                    code=t.code,
+                    name=t.name_he if language == "he" else t.name,
+                    duration_minutes=t.duration_minutes,
+                )
+                for t in treatments
+            ],
+            providers=[
+                ProviderView(id=p.id, name=p.name_he if language == "he" else p.name)
+                for p in providers
+            ],
+        )
+
+    async def _patient(self, conversation: db.Conversation, language: str) -> PatientView:
+        if conversation.patient_id is None:
+            return PatientView(
+                id=None,
+                name=None,
+                phone=None,
+                language=conversation.language,
+                channel=conversation.channel,
+                appointments=[],
+                allergies=[],
+            )
+        patient = await self._backend.get_patient(conversation.patient_id)
+        name = f"{patient.first_name} {patient.last_name}".strip()
+        if language == "he" and patient.name_he:
+            name = patient.name_he
+        appointments = await self._backend.list_patient_appointments(patient.id)
+        allergies = await self._backend.get_patient_allergies(patient.id)
+        return PatientView(
+            id=patient.id,
+            name=name,
+            phone=patient.phone,
+            language=conversation.language,
+            channel=conversation.channel,
+            appointments=[_appointment_view(a, language) for a in appointments],
+            allergies=[
+                AllergyView(substance=a.substance, reaction=a.reaction, severity=a.severity)
+                for a in allergies
+            ],
+        )
+
+    async def messages_after(self, conversation_id: str, after: int) -> list[MessageView]:
+        """The conversation's messages after message id `after`, oldest first (the newest
+        HISTORY_LIMIT when there are more)."""
+        async with self._db.transaction() as session:
+            rows = await session.scalars(
+                select(db.Message)
+                .where(db.Message.conversation_id == conversation_id, db.Message.id > after)
+                .order_by(db.Message.id.desc())
+                .limit(HISTORY_LIMIT)
+            )
+            return [_message_view(m) for m in reversed(rows.all())]
+
+    async def deliveries(self, conversation_id: str, message_ids: list[int]) -> dict[int, str]:
+        """The delivery results known so far for the given messages."""
+        if not message_ids:
+            return {}
+        async with self._db.transaction() as session:
+            rows = await session.execute(
+                select(db.Message.id, db.Message.delivery).where(
+                    db.Message.conversation_id == conversation_id,
+                    db.Message.id.in_(message_ids),
+                    db.Message.delivery.is_not(None),
+                )
+            )
+            return {int(i): str(d) for i, d in rows}
+
+    async def state(self, escalation_id: str) -> tuple[str, str]:
+        """The escalation's (status, urgency) now."""
+        async with self._db.transaction() as session:
+            status, urgency = (
+                await session.execute(
+                    select(db.Escalation.status, db.Escalation.urgency).where(
+                        db.Escalation.id == escalation_id
+                    )
+                )
+            ).one()
+        return str(status), str(urgency)
+
+    async def post(self, token: str, text: str) -> tuple[MessageView, bool]:
+        """The dentist's message, sent to the patient on the conversation's channel (the
+        first one tells the patient the dentist joined). InvalidOutbound for an empty or
+        too long text (nothing sent)."""
+        access = await self.access(token)
+        doctor = access.doctor_name or "Dentist"
+        text = text.strip()
+        if not text or len(text) > MAX_OUTBOUND_TEXT:
+            raise InvalidOutbound(f"the text must have 1 to {MAX_OUTBOUND_TEXT} characters")
+        now = self._now()
+        await self._mark_opened(access, now)
+        async with self._db.transaction() as session:
+            joined = await session.execute(
+                update(db.Escalation)
+                .where(db.Escalation.id == access.escalation_id, db.Escalation.joined_at.is_(None))
+                .execution_options(synchronize_session=False)
+                .values(joined_at=now, doctor_name=doctor)
+            )
+            created, urgency, language = (
+                await session.execute(
+                    select(
+                        db.Escalation.created_at, db.Escalation.urgency, db.Conversation.language
+                    )
+                    .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
+                    .where(db.Escalation.id == access.escalation_id)
+                )
+            ).one()
+        if getattr(joined, "rowcount", 0) == 1:
+            self._metrics.escalation_time_to_reply.labels(urgency).observe(
+                max(0.0, (now - created).total_seconds())
+            )
+            notice = self._catalog(language, "doctor_joined", doctor=doctor)
+            await self._outbox.send(access.conversation_id, notice)
+        sent = await self._outbox.send(access.conversation_id, text, author=doctor)
+        await announce(self._hub, access.conversation_id)
+        [message] = [
+            m
+            for m in await self.messages_after(access.conversation_id, sent.message_id - 1)
+            if m.id == sent.message_id
+        ]
+        return message, sent.delivered
+
+    async def close(self, token: str) -> bool:
+        """Hand the conversation back to the assistant: the patient is told (when the dentist
+        had joined), every link of the escalation stops working, and the transcript is saved
+        to the patient record. Whether the transcript was saved (not for a patient who never
+        proved who they are: it stays in the conversation)."""
+        access = await self.access(token)
+        now = self._now()
+        async with self._db.transaction() as session:
+            closed = await session.execute(
+                update(db.Escalation)
+                .where(db.Escalation.id == access.escalation_id, db.ESCALATION_UNCLOSED)
+                .execution_options(synchronize_session=False)
+                .values(status="closed", closed_at=now, notify_at=None)
+            )
+            if getattr(closed, "rowcount", 0) != 1:
+                raise LinkRefused(LinkRefusal.CLOSED)
+            escalation, conversation = (
+                await session.execute(
+                    select(db.Escalation, db.Conversation)
+                    .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
+                    .where(db.Escalation.id == access.escalation_id)
+                )
+            ).one()
+            opening = await session.scalar(
+                select(db.Message.id)
+                .where(
+                    db.Message.conversation_id == conversation.id,
+                    db.Message.role == "patient",
+                    db.Message.created_at <= escalation.created_at,
+                )
+                .order_by(db.Message.id.desc())
+                .limit(1)
+            )
+        await self._links.revoke(access.escalation_id)
+        if escalation.joined_at is not None:
+            notice = self._catalog(
+                conversation.language, "doctor_left", doctor=escalation.doctor_name or ""
+            )
+            await self._outbox.send(conversation.id, notice)
+        await announce(self._hub, conversation.id)
+        transcript = _transcript(
+            escalation,
+            await self.messages_after(conversation.id, (opening or 1) - 1),
+            self._tz,
+        )
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(db.Escalation)
+                .where(db.Escalation.id == escalation.id)
+                .execution_options(synchronize_session=False)
+                .values(transcript=transcript)
+            )
+        if conversation.patient_id is None:
+            return False
+        await self._backend.add_patient_note(
+            conversation.patient_id,
+            transcript,
+            author=escalation.doctor_name or access.doctor_name or "On-call dentist",
+        )
+        return True
+
+    # --- booking for the patient ---------------------------------------------------------
+
+    async def slots(
+        self, token: str, treatment: str, day: date, provider_id: int | None, language: str
+    ) -> list[SlotView]:
+        access = await self.access(token)
+        await self._identified_patient(access)
+        found = await self._backend.get_available_slots(
+            treatment, day, day, provider_id=provider_id, limit=SLOT_LIMIT
+        )
+        return [
+            SlotView(
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                provider_id=s.provider_id,
+                provider=s.provider_name_he if language == "he" else s.provider_name,
+            )
+            for s in found
+        ]
+
+    async def book(
+        self, token: str, treatment: str, starts_at: datetime, provider_id: int | None
+    ) -> AppointmentView:
+        access = await self.access(token)
+        patient_id = await self._identified_patient(access)
+        appointment = await self._backend.create_appointment(
+            patient_id,
+            treatment,
+            starts_at,
+            provider_id=provider_id,
+            notes=f"Booked by {access.doctor_name or 'the on-call dentist'} from an escalation",
+        )
+        await announce(self._hub, access.conversation_id)
+        return _appointment_view(appointment, access.doctor_language or "en")
+
+    async def move(
+        self, token: str, appointment_id: int, starts_at: datetime, provider_id: int | None
+    ) -> AppointmentView:
+        access = await self.access(token)
+        patient_id = await self._identified_patient(access)
+        appointment = await self._backend.reschedule_appointment(
+            patient_id, appointment_id, starts_at, provider_id=provider_id
+        )
+        return _appointment_view(appointment, access.doctor_language or "en")
+
+    async def cancel(self, token: str, appointment_id: int) -> AppointmentView:
+        access = await self.access(token)
+        patient_id = await self._identified_patient(access)
+        appointment = await self._backend.cancel_appointment(
+            patient_id, appointment_id, reason=f"Cancelled by {access.doctor_name or 'a dentist'}"
+        )
+        return _appointment_view(appointment, access.doctor_language or "en")
+
+    async def _identified_patient(self, access: LinkAccess) -> int:
+        async with self._db.transaction() as session:
+            patient_id = await session.scalar(
+                select(db.Conversation.patient_id).where(
+                    db.Conversation.id == access.conversation_id
+                )
+            )
+        if patient_id is None:
+            raise PatientNotIdentified(
+                "the patient has not proved who they are in this conversation"
+            )
+        return int(patient_id)
+
+
+def _escalation_view(row: db.Escalation) -> EscalationView:
+    return EscalationView(
+        id=row.id,
+        urgency=row.urgency,
+        status=row.status,  # type: ignore[arg-type]  # the table's check constraint
+        summary=row.summary,
+        created_at=row.created_at,
+        opened_at=row.opened_at,
+        joined_at=row.joined_at,
+        closed_at=row.closed_at,
+    )
+
+
+def _appointment_view(appointment: Appointment, language: str) -> AppointmentView:
+    he = language == "he"
+    return AppointmentView(
+        id=appointment.id,
+        starts_at=appointment.starts_at,
+        ends_at=appointment.ends_at,
+        treatment_code=appointment.treatment_code,
+        treatment=appointment.treatment_name_he if he else appointment.treatment_name,
+        provider_id=appointment.provider_id,
+        provider=appointment.provider_name_he if he else appointment.provider_name,
+    )
+
+
+def _message_view(message: db.Message) -> MessageView:
+    return MessageView(
+        id=message.id,
+        role=message.role,  # type: ignore[arg-type]  # the table's check constraint
+        text=message.text or (f"[{message.button}]" if message.button else ""),
+        created_at=message.created_at,
+        author=message.author,
+        delivery=message.delivery,  # type: ignore[arg-type]
+    )
+
+
+def _transcript(escalation: db.Escalation, messages: list[MessageView], tz: ZoneInfo) -> str:
+    """The escalation's conversation as a plain-text note for the patient record."""
+    opened = escalation.created_at.astimezone(tz)
+    lines = [
+        f"Escalation {escalation.id} ({escalation.urgency}), opened {opened:%Y-%m-%d %H:%M}, "
+        f"handed back {_local(escalation.closed_at, tz)} by {escalation.doctor_name or '-'}.",
+        "",
+    ]
+    for message in messages:
+        who = {"patient": "Patient", "assistant": "Assistant"}.get(
+            message.role, message.author or "Dentist"
+        )
+        lines.append(f"[{message.created_at.astimezone(tz):%H:%M}] {who}: {message.text}")
+    return "\n".join(lines)
+
+
+def _local(moment: datetime | None, tz: ZoneInfo) -> str:
+    return "-" if moment is None else f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
