@@ -29,6 +29,8 @@ SECRET_FIELDS: tuple[str, ...] = (
     "neo4j_password",
     "odoo_credentials",
     "integration_key",
+    "smtp_password",
+    "twilio_auth_token",
 )
 
 # botocore's defaults (60 s connect timeout, up to 5 legacy attempts) can hold start-up for

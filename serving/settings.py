@@ -141,6 +141,41 @@ class Settings(BaseSettings):
         "when `dental telegram work` processes run the answering side.",
     )
 
+    # Notices to the on-call dentist (serving/notify): each channel is on when its values are
+    # set. Telegram uses the bot of the Telegram settings above (TELEGRAM_BOT_TOKEN).
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server of the e-mail notices; e-mail is on with SMTP_FROM."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = Field(
+        default=None, description="SMTP AUTH user name; unset, the server is used without AUTH."
+    )
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(
+        default=None, description="The notices' From address (e.g. on-call@clinic.example)."
+    )
+    smtp_starttls: bool = Field(
+        default=True,
+        description="Upgrade to TLS with STARTTLS (the server's certificate is verified) and "
+        "refuse to send when the server does not offer it.",
+    )
+    twilio_account_sid: str | None = Field(
+        default=None, description="Twilio account SID (AC...); SMS is on with the token and From."
+    )
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = Field(
+        default=None, description="The Twilio number (E.164) or sender id SMS notices come from."
+    )
+    twilio_api_base_url: str = Field(
+        default="https://api.twilio.com",
+        description="Twilio's API base URL; a test stand-in replaces it.",
+    )
+    notify_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="Timeout of each network step of a notice (connecting, each read or write).",
+    )
+
     # Rate limits (docs/ASSISTANT.md, "Rate limits"): messages per window, 0 turns one off.
     # An emergency message is never refused.
     redis_url: str | None = Field(

@@ -30,7 +30,6 @@ from serving.practice.builtin import BuiltinPracticeBackend
 from serving.settings import Settings
 from tests.asgi import running
 from tests.doctor_loop import (
-    DOCTOR_CHAT,
     DOCTOR_EMAIL,
     DOCTOR_PHONE,
     doctor_chat_texts,
@@ -302,7 +301,8 @@ async def test_while_the_dentist_holds_the_chat_only_the_safety_layer_speaks(
     [token] = await clinic.notified_tokens(1)
 
     sent = await clinic.client.post(
-        f"/api/v1/doctor/{token}/messages", json={"text": "Hello Dana, this is Dr. Cohen. Where exactly does it hurt?"}
+        f"/api/v1/doctor/{token}/messages",
+        json={"text": "Hello Dana, this is Dr. Cohen. Where exactly does it hurt?"},
     )
     assert sent.status_code == 201 and sent.json()["delivered"] is True
     assert sent.json()["message"]["role"] == "doctor"
@@ -334,7 +334,9 @@ async def test_while_the_dentist_holds_the_chat_only_the_safety_layer_speaks(
     for line in ("gum still hurts", "Where exactly", "near the new filling", "swelling"):
         assert line in transcript.body
     async with clinic.database.transaction() as session:
-        escalation = await session.scalar(select(db.Escalation).where(db.Escalation.status == "closed"))
+        escalation = await session.scalar(
+            select(db.Escalation).where(db.Escalation.status == "closed")
+        )
         silent = await session.scalar(
             select(db.Message).where(db.Message.text == "On the lower left, near the new filling")
         )

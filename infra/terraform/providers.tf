@@ -40,6 +40,8 @@ locals {
     "telegram-bot-token",
     "telegram-webhook-secret",
     "jwt-secret",
+    "smtp-password",
+    "twilio-auth-token",
   ])
   # Read by restore only (BreakGlassRole, RecoveryDrillRole), never by the serving agent.
   recovery_secrets = toset(["backup-age-identity"])
