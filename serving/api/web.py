@@ -57,7 +57,7 @@ def _fingerprint_static_files() -> str:
     return digest.hexdigest()[:12]
 
 
-_ASSET_VERSION: Final = _fingerprint_static_files()
+ASSET_VERSION: Final = _fingerprint_static_files()
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -83,7 +83,7 @@ async def chat_page(
             "chat_url": f"{root}{CHAT_API_PATH}",
             "stream_url": f"{root}{STREAM_API_PATH}",
             "static_url": f"{root}{STATIC_PATH}",
-            "asset_version": _ASSET_VERSION,
+            "asset_version": ASSET_VERSION,
             "language_cookie": UI_LANGUAGE_COOKIE,
         },
         headers=PAGE_HEADERS,
