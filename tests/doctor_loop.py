@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
 
 from serving.settings import Settings
 from tests.smtp_server import SmtpServer
-from tests.telegram_client import telegram_settings
+from tests.telegram_client import SECRET, SECRET_HEADER, telegram_settings
 from tests.telegram_stand_in import BotApiStandIn
 from tests.twilio_stand_in import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn
 
@@ -23,6 +27,7 @@ DOCTOR_EMAIL = "doctor@smile-clinic.example"
 DOCTOR_PHONE = "+972500000001"
 DOCTOR_CHAT = 9001
 CLINIC_SMS_NUMBER = "+15005550006"
+_update_ids = itertools.count(50_000)
 LINK = re.compile(r"(https?://[^\s/]+)/doctor/([A-Za-z0-9_-]{43})")
 
 
@@ -94,3 +99,56 @@ def wait_for(check: Callable[[], T], *, seconds: float = 20.0, what: str = "") -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         time.sleep(0.05)
+
+
+@dataclass
+class TelegramPatient:
+    """A patient on Telegram, as a served app sees one: updates posted to its webhook (over
+    HTTP, like Telegram), answers read from the Bot API stand-in."""
+
+    base_url: str
+    bot_api: BotApiStandIn
+    user_id: int
+
+    def _post(self, content: dict[str, Any]) -> None:
+        update = {
+            "update_id": next(_update_ids),
+            "message": {
+                "message_id": next(_update_ids),
+                "date": int(time.time()),
+                "chat": {"id": self.user_id, "type": "private", "first_name": "Pat"},
+                "from": {
+                    "id": self.user_id,
+                    "is_bot": False,
+                    "first_name": "Pat",
+                    "language_code": "en",
+                },
+                **content,
+            },
+        }
+        answer = httpx.post(
+            f"{self.base_url}/telegram/webhook",
+            json=update,
+            headers={SECRET_HEADER: SECRET},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+
+    def say(self, text: str) -> None:
+        self._post({"text": text})
+
+    def share_contact(self, phone: str) -> None:
+        self._post(
+            {"contact": {"phone_number": phone, "first_name": "Pat", "user_id": self.user_id}}
+        )
+
+    def received(self) -> list[str]:
+        """The texts the bot sent this patient, in order."""
+        return [call.text for call in self.bot_api.sent("sendMessage", self.user_id)]
+
+    def wait_for_text(self, fragment: str, *, seconds: float = 20.0) -> str:
+        return wait_for(
+            lambda: next((text for text in self.received() if fragment in text), None),
+            seconds=seconds,
+            what=f"a message to the patient containing {fragment!r}",
+        )

@@ -33,7 +33,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Dialog, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Route, expect
 
 from serving.api.doctor_page import render_doctor_link_page, render_doctor_page
 from serving.api.web import router as web_router
@@ -43,9 +43,8 @@ from serving.web import (
     STATIC_DIR,
     TEMPLATES_DIR,
 )
+from tests.browser import browser_fixture  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "doctor-chat.png"
 SERVER_START_SECONDS = 30
 CLINIC_TIME = ZoneInfo("Asia/Jerusalem")
@@ -109,6 +108,7 @@ class DoctorApiStandIn:
         self.messages: list[dict[str, Any]] = []
         self.events: list[tuple[str, dict[str, Any], int | None]] = []
         self.streams_dropped = 0
+        self.streams_connected = 0
         self._next_message_id = 10
         self._next_appointment_id = 20
         self.add_message("patient", "My jaw is <b>swollen</b> since yesterday", opened)
@@ -324,6 +324,7 @@ def doctor_page_app(api: DoctorApiStandIn) -> FastAPI:
                 dropped = api.streams_dropped
                 last = int(after) if after else 0
                 backlog = [m for m in api.messages if m["id"] > last]
+                api.streams_connected += 1
             yield ": keep-alive\n\n"
             for message in backlog:
                 yield _sse("message", message, message["id"])
@@ -401,21 +402,6 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     yield from _serve(DoctorApiStandIn(**options))
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: `apt-get install -y chromium`",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def open_page(
     browser: Browser, served: Served, query: str = "", *, phone: bool = False
 ) -> Iterator[Page]:
@@ -433,6 +419,8 @@ def open_page(
     page.on("pageerror", lambda error: script_errors.append(str(error)))
     page.goto(served.page_path + query)
     expect(page.locator("#doctor")).to_have_attribute("data-ready", "true")
+    # Events pushed before the page's stream is connected would not reach it.
+    wait_until(page, lambda: served.api.streams_connected > 0)
     try:
         yield page
     finally:

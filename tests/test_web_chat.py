@@ -12,17 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import threading
-import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import (
     Browser,
@@ -31,7 +26,6 @@ from playwright.sync_api import (
     Response,
     Route,
     expect,
-    sync_playwright,
 )
 
 from serving.app import create_app
@@ -39,12 +33,11 @@ from serving.assistant import Button, Outbox, Place
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.web import STATIC_DIR, TEMPLATES_DIR, UI_TEXT, UiLanguage, choose_ui_language
-from tests.asgi import running
+from tests.asgi import ServedApp, running, served_in_thread
+from tests.browser import browser_fixture  # noqa: F401
 from tests.conftest import make_settings
 
 T = TypeVar("T")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "web-chat.png"
 SERVER_START_SECONDS = 30
 REPLY_TIMEOUT_MS = 20_000
@@ -154,78 +147,21 @@ async def _prepare_clinic_database(url: str) -> None:
         await database.dispose()
 
 
-def _listening_socket() -> socket.socket:
-    """A socket already bound to a free local port, handed to uvicorn: no race for the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@dataclass(frozen=True)
-class ServedClinic:
-    url: str
-    app: FastAPI
-    loop: asyncio.AbstractEventLoop
-    """The server thread's loop, where the app's database and streams live."""
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run `coroutine` in the app's own loop (the clinic acting on its own)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def clinic_url(clinic: ServedClinic) -> str:
+def clinic_url(clinic: ServedApp) -> str:
     return clinic.url
 
 
 @pytest.fixture(scope="module")
-def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedClinic]:
+def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     """The real app served by uvicorn in a thread: migrated SQLite, demo clinic loaded."""
     database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('web-chat') / 'clinic.db'}"
     # Its own thread and loop: the test session's event loop is not to be borrowed or closed.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, _prepare_clinic_database(database_url)).result()
     app = create_app(make_settings(database_url, load_demo_data=True))
-    sock = _listening_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", log_level="warning")
-    )
-    loops: list[asyncio.AbstractEventLoop] = []
-
-    async def serve() -> None:
-        loops.append(asyncio.get_running_loop())
-        await server.serve(sockets=[sock])
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start under uvicorn; see the log above")
-        time.sleep(0.05)
-    try:
-        yield ServedClinic(f"http://127.0.0.1:{port}", app, loops[0])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: `apt-get install -y chromium`",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with served_in_thread(app) as served:
+        yield served
 
 
 @pytest.fixture
@@ -354,7 +290,7 @@ def test_a_patient_chats_in_english_and_hebrew(page: Page, tmp_path: Path) -> No
     assert after_reload.value.json()["conversation_id"] == conversation
 
 
-def test_a_message_from_the_clinic_reaches_the_open_chat(page: Page, clinic: ServedClinic) -> None:
+def test_a_message_from_the_clinic_reaches_the_open_chat(page: Page, clinic: ServedApp) -> None:
     """A dentist's reply pushed to the conversation (serving.assistant.Outbox) shows up in the
     open page without the patient asking, with its reply button and the clinic on a map."""
     with page.expect_response(is_chat_response) as first:

@@ -120,25 +120,14 @@ async def _answer(work: Awaitable[T], status: int = 200) -> T | JSONResponse:
 
 
 @router.get("/doctor/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def doctor_page(
-    request: Request,
-    token: str,
-    lang: str | None = None,
-    accept_language: Annotated[str | None, Header()] = None,
-) -> HTMLResponse:
+async def doctor_page(request: Request, token: str, lang: str | None = None) -> HTMLResponse:
     """The doctor chat page, or a clear page saying why the link cannot be used."""
     try:
         access = await _desk(request).access(token)
     except LinkRefused as refused:
-        return render_doctor_link_page(
-            request, refused.refusal.value, lang=lang, accept_language=accept_language
-        )
+        return render_doctor_link_page(request, refused.refusal.value, lang)
     return render_doctor_page(
-        request,
-        token=token,
-        lang=lang,
-        doctor_language=access.doctor_language,
-        accept_language=accept_language,
+        request, token_path=token, language=lang, doctor_language=access.doctor_language
     )
 
 

@@ -112,7 +112,7 @@ def add(
 @oncall_app.command("list")
 def list_doctors() -> None:
     """The dentists on the rota, with their shifts."""
-    doctors = _run(lambda database: _rota(database).list())
+    doctors = _run(lambda database: _rota(database).doctors())
     if not doctors:
         typer.echo("nobody is on call: escalations notify no one (`dental oncall add`)")
         return

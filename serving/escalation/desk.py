@@ -132,7 +132,7 @@ class DoctorDesk:
         providers = await self._backend.list_providers()
         treatments = await self._backend.list_treatment_types()
         return DeskView(
-            escalation=_escalation_view(escalation),
+            escalation=_escalation_view(escalation, self._tz),
             doctor=DoctorView(name=access.doctor_name or "", language=language),
             patient=patient,
             messages=await self.messages_after(access.conversation_id, 0),
@@ -173,7 +173,7 @@ class DoctorDesk:
             phone=patient.phone,
             language=conversation.language,
             channel=conversation.channel,
-            appointments=[_appointment_view(a, language) for a in appointments],
+            appointments=[_appointment_view(a, language, self._tz) for a in appointments],
             allergies=[
                 AllergyView(substance=a.substance, reaction=a.reaction, severity=a.severity)
                 for a in allergies
@@ -190,7 +190,7 @@ class DoctorDesk:
                 .order_by(db.Message.id.desc())
                 .limit(HISTORY_LIMIT)
             )
-            return [_message_view(m) for m in reversed(rows.all())]
+            return [_message_view(m, self._tz) for m in reversed(rows.all())]
 
     async def deliveries(self, conversation_id: str, message_ids: list[int]) -> dict[int, str]:
         """The delivery results known so far for the given messages."""
@@ -333,8 +333,8 @@ class DoctorDesk:
         )
         return [
             SlotView(
-                starts_at=s.starts_at,
-                ends_at=s.ends_at,
+                starts_at=s.starts_at.astimezone(self._tz),
+                ends_at=s.ends_at.astimezone(self._tz),
                 provider_id=s.provider_id,
                 provider=s.provider_name_he if language == "he" else s.provider_name,
             )
@@ -354,7 +354,7 @@ class DoctorDesk:
             notes=f"Booked by {access.doctor_name or 'the on-call dentist'} from an escalation",
         )
         await announce(self._hub, access.conversation_id)
-        return _appointment_view(appointment, access.doctor_language or "en")
+        return _appointment_view(appointment, access.doctor_language or "en", self._tz)
 
     async def move(
         self, token: str, appointment_id: int, starts_at: datetime, provider_id: int | None
@@ -364,7 +364,7 @@ class DoctorDesk:
         appointment = await self._backend.reschedule_appointment(
             patient_id, appointment_id, starts_at, provider_id=provider_id
         )
-        return _appointment_view(appointment, access.doctor_language or "en")
+        return _appointment_view(appointment, access.doctor_language or "en", self._tz)
 
     async def cancel(self, token: str, appointment_id: int) -> AppointmentView:
         access = await self.access(token)
@@ -372,7 +372,7 @@ class DoctorDesk:
         appointment = await self._backend.cancel_appointment(
             patient_id, appointment_id, reason=f"Cancelled by {access.doctor_name or 'a dentist'}"
         )
-        return _appointment_view(appointment, access.doctor_language or "en")
+        return _appointment_view(appointment, access.doctor_language or "en", self._tz)
 
     async def _identified_patient(self, access: LinkAccess) -> int:
         async with self._db.transaction() as session:
@@ -388,25 +388,28 @@ class DoctorDesk:
         return int(patient_id)
 
 
-def _escalation_view(row: db.Escalation) -> EscalationView:
+def _escalation_view(row: db.Escalation, tz: ZoneInfo) -> EscalationView:
+    def local(moment: datetime | None) -> datetime | None:
+        return None if moment is None else moment.astimezone(tz)
+
     return EscalationView(
         id=row.id,
         urgency=row.urgency,
-        status=row.status,  # type: ignore[arg-type]  # the table's check constraint
+        status=row.status,
         summary=row.summary,
-        created_at=row.created_at,
-        opened_at=row.opened_at,
-        joined_at=row.joined_at,
-        closed_at=row.closed_at,
+        created_at=row.created_at.astimezone(tz),
+        opened_at=local(row.opened_at),
+        joined_at=local(row.joined_at),
+        closed_at=local(row.closed_at),
     )
 
 
-def _appointment_view(appointment: Appointment, language: str) -> AppointmentView:
+def _appointment_view(appointment: Appointment, language: str, tz: ZoneInfo) -> AppointmentView:
     he = language == "he"
     return AppointmentView(
         id=appointment.id,
-        starts_at=appointment.starts_at,
-        ends_at=appointment.ends_at,
+        starts_at=appointment.starts_at.astimezone(tz),
+        ends_at=appointment.ends_at.astimezone(tz),
         treatment_code=appointment.treatment_code,
         treatment=appointment.treatment_name_he if he else appointment.treatment_name,
         provider_id=appointment.provider_id,
@@ -414,14 +417,14 @@ def _appointment_view(appointment: Appointment, language: str) -> AppointmentVie
     )
 
 
-def _message_view(message: db.Message) -> MessageView:
+def _message_view(message: db.Message, tz: ZoneInfo) -> MessageView:
     return MessageView(
         id=message.id,
-        role=message.role,  # type: ignore[arg-type]  # the table's check constraint
+        role=message.role,
         text=message.text or (f"[{message.button}]" if message.button else ""),
-        created_at=message.created_at,
+        created_at=message.created_at.astimezone(tz),
         author=message.author,
-        delivery=message.delivery,  # type: ignore[arg-type]
+        delivery=message.delivery,
     )
 
 

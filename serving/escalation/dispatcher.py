@@ -92,6 +92,12 @@ class EscalationDispatcher:
         return tuple(t.channel for t in self._transports)
 
     async def start(self) -> None:
+        if not self._transports:
+            logger.warning(
+                "no notification channel is configured (SMTP, Twilio, Telegram): escalations "
+                "notify no dentist; see docs/ESCALATION.md"
+            )
+            return
         self._task = asyncio.create_task(self._loop(), name="escalation dispatcher")
 
     async def stop(self) -> None:

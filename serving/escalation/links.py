@@ -105,10 +105,10 @@ class DoctorLinks:
         if found is None:
             raise LinkRefused(LinkRefusal.NOT_FOUND)
         link, escalation, doctor = found
+        if escalation.status == "closed":  # its links are revoked too: say the better reason
+            raise LinkRefused(LinkRefusal.CLOSED)
         if link.revoked_at is not None:
             raise LinkRefused(LinkRefusal.REVOKED)
-        if escalation.status == "closed":
-            raise LinkRefused(LinkRefusal.CLOSED)
         if link.expires_at <= self._now():
             raise LinkRefused(LinkRefusal.EXPIRED)
         return LinkAccess(

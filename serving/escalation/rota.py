@@ -163,7 +163,7 @@ class OnCallRota:
             )
             return None if row is None else _doctor(row)
 
-    async def list(self) -> list[Doctor]:
+    async def doctors(self) -> list[Doctor]:
         """Every active dentist on the rota, by name."""
         async with self._db.transaction() as session:
             rows = await session.scalars(
@@ -196,7 +196,7 @@ class OnCallRota:
 
     async def on_call(self, at: datetime) -> list[Doctor]:
         """Who is alerted about an escalation raised at `at` (see the module's docstring)."""
-        doctors = await self.list()
+        doctors = await self.doctors()
         local = at.astimezone(self._tz)
         covering = [d for d in doctors if any(shift.covers(local) for shift in d.shifts)]
         if covering:
