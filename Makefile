@@ -7,7 +7,7 @@ PORT ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest bench train lock clean dashboard hooks infra-check
+.PHONY: help install run stand-ins test lint typecheck pytest bench train lock clean dashboard hooks infra-check
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ install: $(STAMP) ## Create .venv and install the locked dependencies
 
 run: install ## Migrate, load the demo clinic on first start, serve on 127.0.0.1:$PORT
 	$(BIN)/dental serve --demo
+
+stand-ins: install ## Local SMTP, Twilio and Telegram stand-ins for trying escalations by hand (docs/ESCALATION.md)
+	$(BIN)/python -m tests.stand_ins
 
 lint: install ## ruff lint and format check, the import layers contracts (lint-imports)
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -247,12 +248,12 @@ class _Handler(BaseHTTPRequestHandler):
         return {key: _decode(values[0]) for key, values in fields.items()}, ()
 
 
-@pytest.fixture(name="bot_api")
-def bot_api_fixture() -> Iterator[BotApiStandIn]:
-    """A running Bot API stand-in for one test."""
+@contextmanager
+def running_bot_api(port: int = 0) -> Iterator[BotApiStandIn]:
+    """A running Bot API stand-in on `port` (0: any free one)."""
     stand_in = BotApiStandIn()
     handler = type("Handler", (_Handler,), {"stand_in": stand_in})
-    server = ThreadingHTTPServer((stand_in.host, 0), handler)
+    server = ThreadingHTTPServer((stand_in.host, port), handler)
     server.daemon_threads = True
     stand_in.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -262,3 +263,10 @@ def bot_api_fixture() -> Iterator[BotApiStandIn]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(name="bot_api")
+def bot_api_fixture() -> Iterator[BotApiStandIn]:
+    """A running Bot API stand-in for one test."""
+    with running_bot_api() as stand_in:
+        yield stand_in

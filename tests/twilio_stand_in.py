@@ -19,6 +19,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -168,12 +169,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-@pytest.fixture(name="twilio")
-def twilio_fixture() -> Iterator[TwilioStandIn]:
-    """A running Twilio Messages API stand-in for one test."""
+@contextmanager
+def running_twilio(port: int = 0) -> Iterator[TwilioStandIn]:
+    """A running Twilio Messages API stand-in on `port` (0: any free one)."""
     stand_in = TwilioStandIn()
     handler = type("Handler", (_Handler,), {"stand_in": stand_in})
-    server = ThreadingHTTPServer((stand_in.host, 0), handler)
+    server = ThreadingHTTPServer((stand_in.host, port), handler)
     server.daemon_threads = True
     stand_in.port = server.server_address[1]
     # A short poll interval: shutdown() waits for the serving loop's next look (0.5 s by default).
@@ -184,3 +185,10 @@ def twilio_fixture() -> Iterator[TwilioStandIn]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(name="twilio")
+def twilio_fixture() -> Iterator[TwilioStandIn]:
+    """A running Twilio Messages API stand-in for one test."""
+    with running_twilio() as stand_in:
+        yield stand_in
