@@ -80,3 +80,27 @@ def served_in_thread(
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app under uvicorn on a local port (a stream needs a real server), in this loop."""
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, port=port, log_config=None, access_log=False, lifespan="on", log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                pytest.fail("the app did not start")
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

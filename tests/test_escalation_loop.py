@@ -8,6 +8,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -27,9 +28,10 @@ from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.escalation_models import DoctorLink, EscalationNotification
 from serving.db.types import utcnow
+from serving.escalation.links import DoctorLinks
 from serving.practice.builtin import BuiltinPracticeBackend
 from serving.settings import Settings
-from tests.asgi import running
+from tests.asgi import running, served
 from tests.doctor_loop import (
     DOCTOR_EMAIL,
     DOCTOR_PHONE,
@@ -236,7 +238,7 @@ async def test_an_unusable_link_answers_clearly_and_shows_nothing(clinic: Clinic
     posted = await clinic.client.post(f"/api/v1/doctor/{forged}/messages", json={"text": "hi"})
     assert posted.status_code == 404
 
-    await clinic.app.state.doctor_desk._links.revoke(await _escalation_of(clinic, token))
+    await DoctorLinks(clinic.database).revoke(await _escalation_of_token(clinic.database, token))
     revoked = await clinic.client.get(f"/api/v1/doctor/{token}")
     assert (revoked.status_code, revoked.json()["error"]) == (410, "link_revoked")
     sent_before = len(clinic.bot.api.sent("sendMessage", dana.user_id))
@@ -363,17 +365,6 @@ async def test_while_the_dentist_holds_the_chat_only_the_safety_layer_speaks(
     assert silent is not None and silent.intent == "held_by_doctor"
 
 
-async def _escalation_of(clinic: Clinic, token: str) -> str:
-    async with clinic.database.transaction() as session:
-        found = await session.scalar(
-            select(DoctorLink.escalation_id).where(
-                DoctorLink.token_hash == hashlib.sha256(token.encode()).hexdigest()
-            )
-        )
-    assert found is not None
-    return found
-
-
 def _next_week() -> tuple[Any, Any]:
     start = (utcnow() + timedelta(days=7)).date()
     return start, start + timedelta(days=7)
@@ -424,3 +415,54 @@ async def test_the_dentist_books_moves_and_cancels_for_this_patient_only(clinic:
         f"/api/v1/doctor/{stranger_token}/slots", params={"treatment": "cleaning", "date": str(day)}
     )
     assert (refused.status_code, refused.json()["error"]) == (409, "patient_not_identified")
+
+
+async def test_the_event_stream_is_live_and_ends_when_the_link_is_revoked(
+    database_url: str,
+    database: Database,
+    bot_api: BotApiStandIn,
+    smtp: SmtpServer,
+    twilio: TwilioStandIn,
+) -> None:
+    settings = escalation_settings(database_url, bot_api=bot_api, smtp=smtp, twilio=twilio)
+    app = create_app(settings)
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=20) as client:
+        dana = TelegramUser(Bot(app, client, bot_api), 7111)
+        await dana.share_contact(DANA_PHONE)
+        await dana.say(QUESTION)
+        [notice] = await eventually(lambda: doctor_chat_texts(bot_api), what="the notice")
+        [token] = tokens_in(notice)
+
+        async with client.stream("GET", f"/api/v1/doctor/{token}/events") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = _sse_events(response.aiter_lines())
+            await dana.say("It started after I bit on something hard")
+            patient, assistant = [await anext(events), await anext(events)]  # and the reply
+            assert patient[0] == "message" and patient[1]["role"] == "patient"
+            assert patient[1]["text"] == "It started after I bit on something hard"
+            assert assistant[0] == "message" and assistant[1]["role"] == "assistant"
+            await DoctorLinks(database).revoke(await _escalation_of_token(database, token))
+            assert await anext(events) == ("refused", {"error": "link_revoked"})
+            assert [event async for event in events] == []  # the stream has ended
+
+
+async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """(event name, data) of each server-sent event; comments skipped."""
+    name = "message"
+    async for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            yield name, json.loads(line.removeprefix("data: "))
+            name = "message"
+
+
+async def _escalation_of_token(database: Database, token: str) -> str:
+    async with database.transaction() as session:
+        found = await session.scalar(
+            select(DoctorLink.escalation_id).where(
+                DoctorLink.token_hash == hashlib.sha256(token.encode()).hexdigest()
+            )
+        )
+    assert found is not None
+    return found

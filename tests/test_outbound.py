@@ -5,7 +5,6 @@ Redis from another replica), Telegram through the Bot API. SQLite and PostgreSQL
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -15,17 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import select
 
-from evals.bench.local_process import free_port
 from serving.app import create_app
 from serving.assistant import Button, Image, NoChannel, Outbox, Place
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.telegram_models import TelegramDeliveryFailure
-from tests.asgi import running
+from tests.asgi import running, served
 from tests.assistant_client import INTEGRATION_KEY, Patient
 from tests.conftest import make_settings
 from tests.telegram_client import TelegramUser, telegram_bot, telegram_settings
@@ -35,28 +31,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 ASSETS = Path(__file__).resolve().parents[1] / "serving" / "channels" / "telegram" / "assets"
 CARE_CARD = ASSETS / "care_card.en.png"
 DOCTORS_REPLY = "Dr. Cohen: the swelling you describe is expected; call us if it grows."
-
-
-@asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """The app under uvicorn on a local port (a stream needs a real server), in this loop."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, port=port, log_config=None, access_log=False, lifespan="on", log_level="warning"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                pytest.fail("the app did not start")
-            await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def visitor_id() -> str:

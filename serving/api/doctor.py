@@ -230,7 +230,8 @@ async def doctor_events(
 ) -> Response:
     """Server-sent events: `message` (every new message, any role, `id:` its message id, so
     a reconnecting EventSource resumes after it), `delivery` (a dentist message's delivery
-    result), `escalation` (status or urgency changed) and `closed`.
+    result), `escalation` (status or urgency changed), `closed`, and `refused` (the link was
+    revoked or expired meanwhile; the stream ends).
 
     Woken through the doctor-page hub (Redis pub/sub across processes when REDIS_URL is set)
     and re-reading the conversation every few seconds regardless, so it works however the
@@ -270,6 +271,11 @@ async def doctor_events(
                     yield _sse("escalation", {"status": now[0], "urgency": now[1]})
                 if now[0] == "closed":
                     yield _sse("closed", {})
+                    return
+                try:  # revoked or expired while the page was open: stop showing it
+                    await desk.access(token)
+                except LinkRefused as refused:
+                    yield _sse("refused", {"error": refused.refusal.value})
                     return
                 if await subscription.next(STREAM_POLL_SECONDS) is None:
                     quiet += 1
