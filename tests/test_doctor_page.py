@@ -778,7 +778,12 @@ def test_the_page_keeps_the_token_private_and_loads_nothing_from_outside() -> No
     assert "script-src 'self'" in policy and "connect-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
     assert f'data-api-url="/api/v1/doctor/{api.token}"' in page.text
-    assert {url.split("?")[0] for url in assets} == {"/static/doctor.js", "/static/doctor.css"}
+    assert {url.split("?")[0] for url in assets} == {
+        "/static/text.js",
+        "/static/doctor.js",
+        "/static/common.css",
+        "/static/doctor.css",
+    }
     assert all(response.status_code == 200 for response in assets.values())
     assert "<script>" not in page.text and "style=" not in page.text, "no inline script or style"
     for source in (page.text, *(response.text for response in assets.values())):
@@ -829,7 +834,7 @@ def test_every_label_the_doctor_page_uses_exists_in_both_languages() -> None:
     template = (TEMPLATES_DIR / "doctor.html").read_text(encoding="utf-8")
     script = (STATIC_DIR / "doctor.js").read_text(encoding="utf-8")
     used = set(re.findall(r'data-(?:text|placeholder|label|title)="([a-z_]+)"', template))
-    used |= set(re.findall(r"\btext\.([a-z_]+)", template))
+    used |= set(re.findall(r"\{\{\s*text\.([a-z_]+)", template))
     used |= set(re.findall(r'\bt\("([a-z_]+)"', script))
     used |= set(re.findall(r'uiLabel\([^)]*"([a-z_]+)"\)', script))
     # The labels picked by value: URGENCY_LABELS, STATUS_LABELS, ... in doctor.js.

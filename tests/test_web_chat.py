@@ -110,7 +110,12 @@ async def test_the_page_loads_nothing_from_outside_the_app(page_app: FastAPI) ->
 
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "connect-src 'self'" in policy
-    assert {url.split("?")[0] for url in assets} == {"/static/chat.js", "/static/chat.css"}
+    assert {url.split("?")[0] for url in assets} == {
+        "/static/text.js",
+        "/static/chat.js",
+        "/static/common.css",
+        "/static/chat.css",
+    }
     assert all(response.status_code == 200 for response in assets.values())
     content_types = {url.split("?")[0]: r.headers["content-type"] for url, r in assets.items()}
     assert content_types["/static/chat.js"].startswith("text/javascript")

@@ -12,6 +12,9 @@
 (function () {
   "use strict";
 
+  var element = window.DentalText.element;
+  var fillText = window.DentalText.fillText;
+
   var LANGUAGES = ["he", "en"];
   var REQUEST_TIMEOUT_MS = 30000;
   var MAX_REPLY_CHARS = 4000;
@@ -217,16 +220,6 @@
 
   // ---- building nodes (textContent only) ----
 
-  function element(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = text;
-    }
-    return node;
-  }
 
   /* A UI label that follows the language toggle. */
   function uiLabel(tag, className, key) {
@@ -239,49 +232,6 @@
     var node = element("time", "", text);
     node.dateTime = String(iso || "");
     return node;
-  }
-
-  /*
-   * Phone numbers and other long digit runs, kept left-to-right: inside Hebrew text the bidi
-   * algorithm would otherwise show "+972 3 555 0100" as "0100 555 3 972+".
-   */
-  var LONG_NUMBER = /\+?\d(?:[\d .-]*\d)?/g;
-  var MIN_ISOLATED_DIGITS = 7;
-
-  function appendWithIsolatedNumbers(container, text) {
-    var done = 0;
-    function appendPlain(until) {
-      if (until > done) {
-        container.appendChild(document.createTextNode(text.slice(done, until)));
-      }
-    }
-    text.replace(LONG_NUMBER, function (match, offset) {
-      if ((match.match(/\d/g) || []).length >= MIN_ISOLATED_DIGITS) {
-        appendPlain(offset);
-        var number = element("bdi", "number", match);
-        number.dir = "ltr";
-        container.appendChild(number);
-        done = offset + match.length;
-      }
-      return match;
-    });
-    appendPlain(text.length);
-  }
-
-  /* One paragraph per line, each with dir="auto" so a line in either language reads right. */
-  function fillText(container, text) {
-    var gap = false;
-    String(text).split(/\r?\n/).forEach(function (line) {
-      if (!line.trim()) {
-        gap = container.childElementCount > 0;
-        return;
-      }
-      var paragraph = element("p", gap ? "bubble__line bubble__line--gap" : "bubble__line");
-      paragraph.dir = "auto";
-      appendWithIsolatedNumbers(paragraph, line);
-      container.appendChild(paragraph);
-      gap = false;
-    });
   }
 
   function clear(node) {

@@ -1,0 +1,68 @@
+/*
+ * Shared by the patient web chat and the dentist's page: building nodes from text, only ever
+ * with textContent (never as HTML), with numbers and line breaks shown right in both languages.
+ * Loaded before each page's own script; exposes `window.DentalText`.
+ */
+(function () {
+  "use strict";
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  /*
+   * Phone numbers and other long digit runs, kept left-to-right: inside Hebrew text the bidi
+   * algorithm would otherwise show "+972 3 555 0100" as "0100 555 3 972+".
+   */
+  var LONG_NUMBER = /\+?\d(?:[\d .-]*\d)?/g;
+  var MIN_ISOLATED_DIGITS = 7;
+
+  function appendWithIsolatedNumbers(container, text) {
+    var done = 0;
+    function appendPlain(until) {
+      if (until > done) {
+        container.appendChild(document.createTextNode(text.slice(done, until)));
+      }
+    }
+    text.replace(LONG_NUMBER, function (match, offset) {
+      if ((match.match(/\d/g) || []).length >= MIN_ISOLATED_DIGITS) {
+        appendPlain(offset);
+        var number = element("bdi", "number", match);
+        number.dir = "ltr";
+        container.appendChild(number);
+        done = offset + match.length;
+      }
+      return match;
+    });
+    appendPlain(text.length);
+  }
+
+  /* One paragraph per line, each with dir="auto" so a line in either language reads right. */
+  function fillText(container, text) {
+    var gap = false;
+    String(text).split(/\r?\n/).forEach(function (line) {
+      if (!line.trim()) {
+        gap = container.childElementCount > 0;
+        return;
+      }
+      var paragraph = element("p", gap ? "bubble__line bubble__line--gap" : "bubble__line");
+      paragraph.dir = "auto";
+      appendWithIsolatedNumbers(paragraph, line);
+      container.appendChild(paragraph);
+      gap = false;
+    });
+  }
+
+  window.DentalText = {
+    element: element,
+    appendWithIsolatedNumbers: appendWithIsolatedNumbers,
+    fillText: fillText
+  };
+})();
