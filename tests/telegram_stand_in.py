@@ -24,11 +24,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+
+from tests.http_stand_in import serving
 
 TOKEN = "123456:stand-in-token-AAAA"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Alex", "username": "clinic_test_bot"}
@@ -251,18 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def running_bot_api(port: int = 0) -> Iterator[BotApiStandIn]:
     """A running Bot API stand-in on `port` (0: any free one)."""
-    stand_in = BotApiStandIn()
-    handler = type("Handler", (_Handler,), {"stand_in": stand_in})
-    server = ThreadingHTTPServer((stand_in.host, port), handler)
-    server.daemon_threads = True
-    stand_in.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(BotApiStandIn(), _Handler, port) as stand_in:
         yield stand_in
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(name="bot_api")

@@ -23,11 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+
+from tests.http_stand_in import serving
 
 ACCOUNT_SID = "AC5ef8732a3c49700934481addd5ce1659"
 AUTH_TOKEN = "stand-in-auth-token-Wq81"
@@ -172,19 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def running_twilio(port: int = 0) -> Iterator[TwilioStandIn]:
     """A running Twilio Messages API stand-in on `port` (0: any free one)."""
-    stand_in = TwilioStandIn()
-    handler = type("Handler", (_Handler,), {"stand_in": stand_in})
-    server = ThreadingHTTPServer((stand_in.host, port), handler)
-    server.daemon_threads = True
-    stand_in.port = server.server_address[1]
-    # A short poll interval: shutdown() waits for the serving loop's next look (0.5 s by default).
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(TwilioStandIn(), _Handler, port) as stand_in:
         yield stand_in
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(name="twilio")

@@ -25,6 +25,7 @@ from serving.db.escalation_models import DoctorLink
 from serving.db.types import utcnow
 from serving.escalation.events import announce
 from serving.escalation.links import DoctorLinks, LinkAccess, LinkRefusal, LinkRefused
+from serving.escalation.records import escalation_with_conversation
 from serving.escalation.views import (
     AllergyView,
     AppointmentView,
@@ -121,13 +122,9 @@ class DoctorDesk:
     async def view(self, access: LinkAccess) -> DeskView:
         language = "he" if access.doctor_language == "he" else "en"
         async with self._db.transaction() as session:
-            escalation, conversation = (
-                await session.execute(
-                    select(db.Escalation, db.Conversation)
-                    .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
-                    .where(db.Escalation.id == access.escalation_id)
-                )
-            ).one()
+            found = await escalation_with_conversation(session, access.escalation_id)
+        assert found is not None  # the link was just resolved; escalations are not deleted
+        escalation, conversation = found
         patient = await self._patient(conversation, language)
         providers = await self._backend.list_providers()
         treatments = await self._backend.list_treatment_types()
@@ -276,13 +273,9 @@ class DoctorDesk:
             )
             if getattr(closed, "rowcount", 0) != 1:
                 raise LinkRefused(LinkRefusal.CLOSED)
-            escalation, conversation = (
-                await session.execute(
-                    select(db.Escalation, db.Conversation)
-                    .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
-                    .where(db.Escalation.id == access.escalation_id)
-                )
-            ).one()
+            found = await escalation_with_conversation(session, access.escalation_id)
+            assert found is not None  # closed just now, in this transaction
+            escalation, conversation = found
             opening = await session.scalar(
                 select(db.Message.id)
                 .where(

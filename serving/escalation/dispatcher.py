@@ -31,6 +31,7 @@ from serving.db.escalation_models import EscalationNotification
 from serving.db.types import utcnow
 from serving.escalation.links import DoctorLinks
 from serving.escalation.notices import EscalationFacts, compose
+from serving.escalation.records import escalation_with_conversation
 from serving.escalation.rota import Doctor, OnCallRota
 from serving.notify import Delivery, Notice, Transport
 from serving.observability.metrics import AppMetrics
@@ -162,13 +163,7 @@ class EscalationDispatcher:
 
     async def _round(self, escalation_id: str, claim: datetime) -> None:
         async with self._db.transaction() as session:
-            row = (
-                await session.execute(
-                    select(db.Escalation, db.Conversation)
-                    .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
-                    .where(db.Escalation.id == escalation_id)
-                )
-            ).first()
+            row = await escalation_with_conversation(session, escalation_id)
         if row is None:
             return
         escalation, conversation = row
