@@ -123,27 +123,9 @@
     return primary === "iw" ? "he" : LANGUAGES.indexOf(primary) >= 0 ? primary : null;
   }
 
-  function directionOf(language) {
-    return language === "he" ? "rtl" : "ltr";
-  }
-
   function applyUiLanguage(language) {
     uiLanguage = language;
-    var html = document.documentElement;
-    html.lang = language;
-    html.dir = directionOf(language);
-    Array.prototype.forEach.call(document.querySelectorAll("[data-text]"), function (node) {
-      node.textContent = t(node.dataset.text);
-    });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-placeholder]"), function (node) {
-      node.placeholder = t(node.dataset.placeholder);
-    });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-label]"), function (node) {
-      node.setAttribute("aria-label", t(node.dataset.label));
-    });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-title]"), function (node) {
-      node.title = t(node.dataset.title);
-    });
+    window.DentalText.relabel(language, t);
     languageToggle.lang = language === "he" ? "en" : "he";
     if (sending) {
       sendLabel.textContent = t("sending");

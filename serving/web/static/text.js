@@ -60,7 +60,28 @@
     });
   }
 
+  /* The page's own labels in `language`: <html> lang and direction, and every element naming
+   * a label key in data-text, data-placeholder, data-label (aria-label) or data-title. */
+  function relabel(language, translate) {
+    var html = document.documentElement;
+    html.lang = language;
+    html.dir = language === "he" ? "rtl" : "ltr";
+    var targets = [
+      ["text", function (node, value) { node.textContent = value; }],
+      ["placeholder", function (node, value) { node.placeholder = value; }],
+      ["label", function (node, value) { node.setAttribute("aria-label", value); }],
+      ["title", function (node, value) { node.title = value; }]
+    ];
+    targets.forEach(function (target) {
+      var attribute = "data-" + target[0];
+      Array.prototype.forEach.call(document.querySelectorAll("[" + attribute + "]"), function (node) {
+        target[1](node, translate(node.getAttribute(attribute)));
+      });
+    });
+  }
+
   window.DentalText = {
+    relabel: relabel,
     element: element,
     appendWithIsolatedNumbers: appendWithIsolatedNumbers,
     fillText: fillText
