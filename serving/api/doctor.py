@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, Field
 
 from serving.api.doctor_page import render_doctor_link_page, render_doctor_page
-from serving.assistant import InvalidOutbound, NoChannel
+from serving.assistant import MAX_OUTBOUND_TEXT, InvalidOutbound, NoChannel
 from serving.escalation.desk import DoctorDesk, PatientNotIdentified
 from serving.escalation.links import LinkRefusal, LinkRefused
 from serving.escalation.views import AppointmentView, DeskView, MessageView, SlotView
@@ -49,7 +49,7 @@ _REFUSAL_TEXT = {
 
 
 class DoctorMessageIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=MAX_OUTBOUND_TEXT)
 
 
 class DoctorMessageOut(BaseModel):

@@ -16,6 +16,7 @@ from serving.assistant.identity import (
     VerificationOutcome,
 )
 from serving.assistant.outbound import (
+    MAX_OUTBOUND_TEXT,
     Channel,
     Image,
     InvalidOutbound,
@@ -24,6 +25,7 @@ from serving.assistant.outbound import (
     Place,
     Recipient,
     Sent,
+    outbound_text,
 )
 from serving.assistant.patient_text import InvalidMessage
 from serving.assistant.service import (
@@ -38,6 +40,7 @@ from serving.conversation.turn import Button
 from serving.ratelimit import RateKey, RateLimited
 
 __all__ = [
+    "MAX_OUTBOUND_TEXT",
     "Assistant",
     "Button",
     "Channel",
@@ -65,4 +68,5 @@ __all__ = [
     "Verification",
     "VerificationOutcome",
     "Welcome",
+    "outbound_text",
 ]

@@ -83,6 +83,14 @@ class InvalidOutbound(ValueError):
     """The message cannot be sent as given (empty, too long, a malformed button or image)."""
 
 
+def outbound_text(text: str) -> str:
+    """`text` as it will be sent (trimmed); InvalidOutbound when empty or too long."""
+    text = text.strip()
+    if not text or len(text) > MAX_OUTBOUND_TEXT:
+        raise InvalidOutbound(f"the text must have 1 to {MAX_OUTBOUND_TEXT} characters")
+    return text
+
+
 class Outbox:
     def __init__(self, store: ConversationStore) -> None:
         self._store = store
@@ -109,9 +117,7 @@ class Outbox:
     ) -> Sent:
         """`send_text`, saying which message it stored; with an `author`, the message is a
         dentist's (shown with their name in the conversation's history)."""
-        text = text.strip()
-        if not text or len(text) > MAX_OUTBOUND_TEXT:
-            raise InvalidOutbound(f"the text must have 1 to {MAX_OUTBOUND_TEXT} characters")
+        text = outbound_text(text)
         for button in buttons:
             validate_button(button.data)
         channel, to = await self._route(conversation_id)

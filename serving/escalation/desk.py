@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from serving.assistant import InvalidOutbound, Outbox
+from serving.assistant import Outbox, outbound_text
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.escalation_models import DoctorLink
@@ -45,7 +45,6 @@ from serving.pubsub import PushHub
 
 logger = logging.getLogger(__name__)
 
-MAX_OUTBOUND_TEXT = 4000
 
 HISTORY_LIMIT = 300
 """Messages a page shows (the newest); a conversation is rarely longer."""
@@ -221,9 +220,7 @@ class DoctorDesk:
         too long text (nothing sent)."""
         access = await self.access(token)
         doctor = access.doctor_name or "Dentist"
-        text = text.strip()
-        if not text or len(text) > MAX_OUTBOUND_TEXT:
-            raise InvalidOutbound(f"the text must have 1 to {MAX_OUTBOUND_TEXT} characters")
+        text = outbound_text(text)  # checked before anything is marked or sent
         now = self._now()
         await self._mark_opened(access, now)
         async with self._db.transaction() as session:

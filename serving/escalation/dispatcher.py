@@ -191,19 +191,27 @@ class EscalationDispatcher:
                 repeats=escalation.urgency == "EMERGENCY",
             )
             delivered = await self._notify(escalation.id, reachable, facts)
-        repeat = escalation.urgency == "EMERGENCY" or not delivered
+        # Repeat an EMERGENCY, or a round that reached nobody, unless a link was opened: before
+        # the round (read with it) or during it (that set notify_at to None, so the
+        # conditional update below leaves it alone).
+        repeat = escalation.opened_at is None and (
+            escalation.urgency == "EMERGENCY" or not delivered
+        )
+        next_at = self._now() + self._policy.repeat_every if repeat else None
         async with self._db.transaction() as session:
-            opened = await session.scalar(
-                select(db.Escalation.opened_at).where(db.Escalation.id == escalation_id)
+            await session.execute(
+                update(db.Escalation)
+                .where(db.Escalation.id == escalation_id)
+                .execution_options(synchronize_session=False)
+                .values(notified_rounds=round_number)
             )
-            next_at = self._now() + self._policy.repeat_every if repeat and opened is None else None
             # Only if still ours: a raised urgency (notify_at now) or an opened link (None)
             # since the claim wins.
             await session.execute(
                 update(db.Escalation)
                 .where(db.Escalation.id == escalation_id, db.Escalation.notify_at == claim)
                 .execution_options(synchronize_session=False)
-                .values(notify_at=next_at, notified_rounds=round_number)
+                .values(notify_at=next_at)
             )
 
     async def _patient_name(self, patient_id: int | None) -> str | None:
