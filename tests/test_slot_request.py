@@ -15,7 +15,7 @@ from serving.agents.offline.times import TimeReader, TimeWindow
 from serving.bundle.lexicon import Lexicon, message_words
 from serving.practice.models import Provider
 from serving.practice.providers import match_providers
-from serving.scheduling.request import SlotRequest
+from serving.scheduling.request import SlotRequest, earlier_in_the_day, later_in_the_day
 from tests.clinic_time import CLINIC_TZ
 
 LEXICON = Path(__file__).resolve().parents[1] / "prompts" / "offline" / "lexicon.yaml"
@@ -177,3 +177,18 @@ def test_reads_the_time_of_day(
     found = times.read(message_words(text))
     expected = TimeWindow(*window) if window else TimeWindow()
     assert found == expected
+
+
+def test_later_and_earlier_follow_the_hours_offered_not_the_days() -> None:
+    """An offer that runs from this afternoon into tomorrow morning: "later" is after the
+    latest hour of day offered, "earlier" before the earliest, whichever day each fell on."""
+    tz = CLINIC_TZ
+    offered = [
+        datetime(2026, 12, 6, 15, 30, tzinfo=tz),
+        datetime(2026, 12, 6, 17, 30, tzinfo=tz),
+        datetime(2026, 12, 7, 12, 0, tzinfo=tz),
+    ]
+    assert later_in_the_day(offered) == time(17, 45)
+    assert later_in_the_day([datetime(2026, 12, 7, 12, 10, tzinfo=tz)]) == time(12, 15)
+    assert earlier_in_the_day(offered) == time(12, 0)
+    assert later_in_the_day([datetime(2026, 12, 7, 23, 50, tzinfo=tz)]) == time.max

@@ -11,7 +11,7 @@ matched by the tools (it needs the practice system's providers).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,6 +32,25 @@ PART_OF_DAY_WINDOWS: dict[PartOfDay, tuple[time, time]] = {
 
 Constraint = Literal["provider", "dates", "weekdays", "not_weekdays", "time"]
 """The parts of a request a slot can fail, in the order they are reported."""
+
+
+LATER_STEP = timedelta(minutes=15)
+""""Later" starts at the next quarter hour after the latest time offered."""
+
+
+def later_in_the_day(offered: list[datetime]) -> time:
+    """Where "later in the day" starts after these offered (clinic-local) times: past the
+    latest hour of day among them, whatever day it fell on (an offer running into tomorrow
+    morning must not pull "later" back to the morning)."""
+    latest = max(offered, key=lambda moment: moment.time())
+    quarter = int(LATER_STEP.total_seconds() // 60)
+    after = latest + timedelta(minutes=quarter - latest.minute % quarter)
+    return after.time() if after.date() == latest.date() else time.max
+
+
+def earlier_in_the_day(offered: list[datetime]) -> time:
+    """Where "earlier in the day" ends: before the earliest hour of day offered."""
+    return min(moment.time() for moment in offered)
 
 
 def weekday_code(day: date) -> Weekday:

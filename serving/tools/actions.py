@@ -10,7 +10,7 @@ confirmed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, time
 from decimal import Decimal
 from typing import Literal
 
@@ -30,11 +30,16 @@ from serving.practice.errors import (
     UnknownTreatmentType,
 )
 from serving.practice.models import Appointment, Patient, Provider
-from serving.scheduling.request import WEEKDAY_CODES, SlotRequest, Weekday
+from serving.scheduling.request import (
+    WEEKDAY_CODES,
+    SlotRequest,
+    Weekday,
+    earlier_in_the_day,
+    later_in_the_day,
+)
 from serving.tools import slot_search
 from serving.tools.slot_search import SearchResult
 
-_LATER_STEP = 15
 """'Later' than a time starts at the next quarter hour after it."""
 TreatmentTopic = Literal["prices", "duration"]
 """Clinic topics answered from the practice system's treatment types, not from the profile."""
@@ -512,14 +517,11 @@ def _refined_by_offer(
         return request
     turn.state.draft = _without(turn.state.draft, offer.relaxed)  # reacting to those times
     update: dict[str, object] = {}
-    local = sorted(s.starts_at.astimezone(turn.tz) for s in offer.slots)
+    offered = [s.starts_at.astimezone(turn.tz) for s in offer.slots]
     if later:
-        after = local[-1] + timedelta(minutes=_LATER_STEP - local[-1].minute % _LATER_STEP)
-        update["time_from"] = after.time().replace(tzinfo=None)
-        update["time_to"] = None
+        update |= {"time_from": later_in_the_day(offered), "time_to": None}
     if earlier:
-        update["time_to"] = local[0].time().replace(tzinfo=None)
-        update["time_from"] = None
+        update |= {"time_to": earlier_in_the_day(offered), "time_from": None}
     if other:
         declined = {s.provider_id for s in offer.slots}
         update["not_providers"] = sorted(declined | set(turn.state.draft.not_providers))
