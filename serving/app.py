@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 
 from serving import __version__
-from serving.api import chat, doctor, health, metrics, version, web
+from serving.api import chat, doctor, health, metrics, staff_auth, version, web
 from serving.api.errors import CLIENT_ERRORS, internal_error
 from serving.assistant.outbound import Outbox
 from serving.assistant.service import Assistant
@@ -46,6 +46,9 @@ from serving.observability.middleware import RequestContextMiddleware
 from serving.practice.factory import create_practice_backend
 from serving.ratelimit import create_rate_limiter
 from serving.settings import Settings, load_settings
+from serving.staff.accounts import LockoutPolicy, StaffAccounts
+from serving.staff.audit import AuditLog
+from serving.staff.sessions import StaffSessions
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +103,22 @@ def create_app(
         app.state.database = app_database
         app.state.practice = create_practice_backend(settings, app_database, clock=clock)
         store = ConversationStore(app_database)
+        # The clinic's staff: accounts, sign-in sessions, the audit trail.
+        app.state.staff_accounts = StaffAccounts(
+            app_database,
+            lockout=LockoutPolicy(
+                attempts=settings.staff_login_attempts,
+                locked_for=timedelta(minutes=settings.staff_lockout_minutes),
+            ),
+            clock=clock,
+        )
+        app.state.staff_sessions = StaffSessions(
+            app_database,
+            access_for=timedelta(minutes=settings.staff_access_minutes),
+            refresh_for=timedelta(hours=settings.staff_refresh_hours),
+            clock=clock,
+        )
+        app.state.audit = AuditLog(app_database, clock=clock)
         rate_limiter = create_rate_limiter(settings, metrics=app_metrics)
         # The dentist in the loop: who is on call, their links, the notices, the live page.
         links = DoctorLinks(
@@ -205,6 +224,7 @@ def create_app(
     app.state.clinic = clinic
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.add_exception_handler(Exception, internal_error)
+    app.add_exception_handler(staff_auth.StaffRefused, staff_auth.staff_refused)
     for exception_type, handler in CLIENT_ERRORS:
         app.add_exception_handler(exception_type, handler)  # type: ignore[arg-type]
     app.include_router(health.router)
@@ -215,6 +235,7 @@ def create_app(
     app.include_router(web.router)
     app.include_router(telegram_webhook.router)
     app.include_router(doctor.router)
+    app.include_router(staff_auth.router)
     return app
 
 

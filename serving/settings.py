@@ -176,6 +176,26 @@ class Settings(BaseSettings):
         description="Timeout of each network step of a notice (connecting, each read or write).",
     )
 
+    # Staff sign-in (docs/STAFF.md).
+    staff_access_minutes: float = Field(
+        default=15,
+        gt=0,
+        le=120,
+        description="How long a staff access token works; the dashboard refreshes it before.",
+    )
+    staff_refresh_hours: float = Field(
+        default=12,
+        gt=0,
+        le=24 * 14,
+        description="How long a staff sign-in lasts without use (one working day by default).",
+    )
+    staff_login_attempts: int = Field(
+        default=5, ge=1, le=50, description="Wrong passwords in a row that lock a staff account."
+    )
+    staff_lockout_minutes: float = Field(
+        default=15, gt=0, description="How long a locked staff account stays locked."
+    )
+
     # Rate limits (docs/ASSISTANT.md, "Rate limits"): messages per window, 0 turns one off.
     # An emergency message is never refused.
     redis_url: str | None = Field(
