@@ -423,21 +423,25 @@ async def test_without_an_sms_provider_verification_is_not_offered(
         checked = await client.post(
             VERIFY_URL, json={"user_id": user_id, "phone": DANA_PHONE, "code": "123456"}
         )
+        page = await client.get("/")
     for response in (sent, checked):
         assert response.status_code == 503
         assert response.json() == {
             "error": "phone_verification_unavailable",
             "message": "phone verification is not available",
         }
+    assert 'id="verify-phone"' not in page.text
 
 
 @SQLITE_ONLY
 async def test_only_the_web_chat_proves_a_phone_by_sms_code(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    assistant: Assistant = app.state.assistant  # `client` started the app
+    assistant: Assistant = app.state.assistant
     for channel in ("api", "telegram"):
         with pytest.raises(UnprovenIdentity):
             await assistant.verify_identity(
                 channel, "someone", phone=DANA_PHONE, proof=IdentityProof.SMS_CODE
             )
+    page = await client.get("/")
+    assert 'id="verify-phone"' in page.text
