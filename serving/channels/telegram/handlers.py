@@ -295,7 +295,7 @@ class UpdateHandler:
             unknown = self._message_text(language, "patient_unknown")
             return [self._html(chat_id, escape_html(unknown), REMOVE_SPEC)]
         verified = self._message_text(
-            language, "telegram_contact_verified", name=verification.name or ""
+            language, "phone_verified", name=verification.name or ""
         )
         return [
             self._html(chat_id, escape_html(verified), REMOVE_SPEC),

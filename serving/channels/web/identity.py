@@ -110,7 +110,7 @@ async def verify_code(body: VerifyRequest, request: Request) -> VerifyResponse:
     language = as_language(verification.language)
     if verification.outcome is VerificationOutcome.VERIFIED:
         reply = assistant.message(
-            language, "telegram_contact_verified", name=verification.name or ""
+            language, "phone_verified", name=verification.name or ""
         )
         buttons = [ButtonOut(text=b.text, data=b.data) for b in assistant.quick_actions(language)]
     else:
