@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
-from serving.db import escalation_models, telegram_models  # noqa: F401 - registers their tables on Base
+from serving.db import (  # noqa: F401 - registers their tables on Base
+    clinic_models,
+    escalation_models,
+    telegram_models,
+)
 from serving.db.models import Base
 
 connection = context.config.attributes.get("connection")
