@@ -28,6 +28,7 @@ import sys
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import time
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -36,10 +37,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evals.datasets import load_jsonl
+from serving.bundle.load import load_bundle
 from serving.clinic import ClinicProfile
-from serving.demo.loader import DEMO_FILE
+from serving.demo.loader import DEMO_FILE, WEEKDAYS
+from serving.practice.factory import booking_rules_from_settings
 from serving.safety.text import is_hebrew, tokens
-from serving.settings import Settings
+from serving.scheduling.opening import ClinicHours
+from serving.scheduling.slots import WeeklyWindow
+from serving.settings import REPOSITORY_BUNDLE, Settings
+from serving.tools.actions import week_text
 
 if TYPE_CHECKING:  # the app and LangChain: loading the set and scoring need neither
     from langchain_core.embeddings import Embeddings
@@ -90,7 +96,9 @@ def source_texts(answer: ClinicAnswer, profile: ClinicProfile) -> list[str]:
     texts = []
     for source in answer.sources:
         kind, _, key = source.partition(":")
-        if kind == "profile" and key in ClinicProfile.model_fields:
+        if source == "profile:hours":
+            texts.append(_demo_hours(answer.language))
+        elif kind == "profile" and key in ClinicProfile.model_fields:
             value = getattr(profile, key)
             texts.append(value if isinstance(value, str) else value(answer.language))
         elif kind == "treatment":
@@ -277,6 +285,23 @@ def _stemmer() -> Any:
     from nltk.stem.porter import PorterStemmer  # type: ignore[import-untyped]
 
     return PorterStemmer()
+
+
+@cache
+def _demo_hours(language: str) -> str:
+    """The demo clinic's week as the assistant writes it from the providers' working hours."""
+    data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    windows = [
+        WeeklyWindow(WEEKDAYS[day], time.fromisoformat(start), time.fromisoformat(end))
+        for provider in data["providers"]
+        for day, (start, end) in provider["hours"].items()
+    ]
+    calendar = booking_rules_from_settings(Settings(_env_file=None)).calendar
+    bundle = load_bundle(REPOSITORY_BUNDLE)
+    return week_text(
+        ClinicHours.of(windows, calendar),
+        lambda key, **values: bundle.message(language, key, **values),
+    )
 
 
 def _demo_treatments() -> dict[str, dict[str, Any]]:
