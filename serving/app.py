@@ -14,7 +14,17 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 
 from serving import __version__
-from serving.api import chat, doctor, health, metrics, staff_auth, version, web
+from serving.api import (
+    admin_conversations,
+    admin_operations,
+    chat,
+    doctor,
+    health,
+    metrics,
+    staff_auth,
+    version,
+    web,
+)
 from serving.api.errors import CLIENT_ERRORS, internal_error
 from serving.assistant.outbound import Outbox
 from serving.assistant.service import Assistant
@@ -26,6 +36,8 @@ from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.web import stream as web_chat_stream
 from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
+from serving.console.conversations import ConsoleConversations
+from serving.console.operations import Operations
 from serving.conversation.turn import catalog_text
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
@@ -33,7 +45,7 @@ from serving.db.types import utcnow
 from serving.demo import load_demo_clinic
 from serving.escalation.desk import DoctorDesk
 from serving.escalation.dispatcher import DispatchPolicy, EscalationDispatcher
-from serving.escalation.events import EscalationHooks, doctor_page_hub
+from serving.escalation.events import EscalationHooks, StaffFeed, doctor_page_hub, staff_hub
 from serving.escalation.links import DoctorLinks
 from serving.escalation.rota import OnCallRota
 from serving.integration_key import ensure_local_integration_key
@@ -102,7 +114,11 @@ def create_app(
         app_database = Database(settings.database_url) if database is None else database
         app.state.database = app_database
         app.state.practice = create_practice_backend(settings, app_database, clock=clock)
-        store = ConversationStore(app_database)
+        # The staff console's live feed: every message stored, every escalation's change.
+        app.state.staff_feed = StaffFeed(
+            app_database, staff_hub(settings.redis_url, settings.redis_key_prefix)
+        )
+        store = ConversationStore(app_database, on_message=app.state.staff_feed.message_stored)
         # The clinic's staff: accounts, sign-in sessions, the audit trail.
         app.state.staff_accounts = StaffAccounts(
             app_database,
@@ -158,7 +174,7 @@ def create_app(
             phone_region=settings.default_phone_region,
             limiter=rate_limiter,
             clock=clock,
-            watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub),
+            watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub, app.state.staff_feed),
         )
         # The one way out to patients: each channel that can reach them unprompted.
         app.state.outbox = Outbox(store)
@@ -179,6 +195,7 @@ def create_app(
             backend=app.state.practice,
             outbox=app.state.outbox,
             hub=app.state.doctor_hub,
+            feed=app.state.staff_feed,
             metrics=app_metrics,
             catalog=lambda language, key, **values: catalog_text(
                 app.state.runtime().bundle, clinic, as_language(language), key, **values
@@ -186,6 +203,15 @@ def create_app(
             timezone=settings.timezone,
             clock=clock,
         )
+        # The staff console: conversations taken over, escalations joined, through the desk.
+        app.state.console = ConsoleConversations(
+            app_database,
+            desk=app.state.doctor_desk,
+            catalog=app.state.doctor_desk.catalog,
+            timezone=settings.timezone,
+            clock=clock,
+        )
+        app.state.operations = Operations(app_database, timezone=settings.timezone, clock=clock)
         try:
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
@@ -205,6 +231,7 @@ def create_app(
             await bundle_source.stop()
             await app.state.web_push.close()
             await app.state.doctor_hub.close()
+            await app.state.staff_feed.hub.close()
             await rate_limiter.close()
             if database is None:
                 await app_database.dispose()
@@ -236,6 +263,8 @@ def create_app(
     app.include_router(telegram_webhook.router)
     app.include_router(doctor.router)
     app.include_router(staff_auth.router)
+    app.include_router(admin_conversations.router)
+    app.include_router(admin_operations.router)
     return app
 
 
