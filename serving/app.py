@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 
 from serving import __version__
-from serving.api import chat, doctor, health, metrics, staff_auth, version, web
+from serving.api import chat, doctor, health, metrics, staff_auth, staff_page, version, web
 from serving.api.errors import CLIENT_ERRORS, internal_error
 from serving.assistant.outbound import Outbox
 from serving.assistant.service import Assistant
@@ -236,6 +236,7 @@ def create_app(
     app.include_router(telegram_webhook.router)
     app.include_router(doctor.router)
     app.include_router(staff_auth.router)
+    app.include_router(staff_page.router)
     return app
 
 
