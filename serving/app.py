@@ -14,7 +14,18 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 
 from serving import __version__
-from serving.api import chat, doctor, health, metrics, staff_auth, staff_page, version, web
+from serving.api import (
+    admin_patients,
+    admin_users,
+    chat,
+    doctor,
+    health,
+    metrics,
+    staff_auth,
+    staff_page,
+    version,
+    web,
+)
 from serving.api.errors import CLIENT_ERRORS, internal_error
 from serving.assistant.outbound import Outbox
 from serving.assistant.service import Assistant
@@ -26,6 +37,9 @@ from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.web import stream as web_chat_stream
 from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
+from serving.console.patients import StaffPatients
+from serving.console.schedule import StaffSchedule
+from serving.console.staff_users import StaffUsers
 from serving.conversation.turn import catalog_text
 from serving.db.engine import Database
 from serving.db.migrate import migration_status
@@ -43,7 +57,7 @@ from serving.observability.heap import freeze_startup_heap
 from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
-from serving.practice.factory import create_practice_backend
+from serving.practice.factory import booking_rules_from_settings, create_practice_backend
 from serving.ratelimit import create_rate_limiter
 from serving.settings import Settings, load_settings
 from serving.staff.accounts import LockoutPolicy, StaffAccounts
@@ -119,19 +133,29 @@ def create_app(
             clock=clock,
         )
         app.state.audit = AuditLog(app_database, clock=clock)
+        # The staff console: patients, calendar and bookings, accounts.
+        app.state.staff_patients = StaffPatients(
+            backend=app.state.practice, audit=app.state.audit, timezone=settings.timezone
+        )
+        app.state.staff_schedule = StaffSchedule(
+            app_database,
+            backend=app.state.practice,
+            audit=app.state.audit,
+            calendar=booking_rules_from_settings(settings).calendar,
+        )
+        app.state.staff_users = StaffUsers(accounts=app.state.staff_accounts, audit=app.state.audit)
         rate_limiter = create_rate_limiter(settings, metrics=app_metrics)
         # The dentist in the loop: who is on call, their links, the notices, the live page.
         links = DoctorLinks(
             app_database, valid_for=timedelta(hours=settings.doctor_link_hours), clock=clock
         )
         app.state.doctor_hub = doctor_page_hub(settings.redis_url, settings.redis_key_prefix)
+        app.state.oncall_rota = OnCallRota(
+            app_database, timezone=settings.timezone, phone_region=settings.default_phone_region
+        )
         app.state.dispatcher = EscalationDispatcher(
             app_database,
-            rota=OnCallRota(
-                app_database,
-                timezone=settings.timezone,
-                phone_region=settings.default_phone_region,
-            ),
+            rota=app.state.oncall_rota,
             links=links,
             transports=transports_from_settings(settings),
             backend=app.state.practice,
@@ -236,6 +260,8 @@ def create_app(
     app.include_router(telegram_webhook.router)
     app.include_router(doctor.router)
     app.include_router(staff_auth.router)
+    app.include_router(admin_patients.router)
+    app.include_router(admin_users.router)
     app.include_router(staff_page.router)
     return app
 

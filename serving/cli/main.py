@@ -32,6 +32,7 @@ from serving.cli.oncall import escalations_app, oncall_app
 from serving.cli.secrets import secrets_app
 from serving.cli.support import fail, operator_settings
 from serving.cli.telegram import telegram_app
+from serving.cli.users import users_app
 from serving.db.engine import Database
 from serving.db.migrate import MigrationStatus, migration_status, upgrade_database
 from serving.demo import DemoRefused, load_demo_clinic
@@ -98,6 +99,7 @@ app.add_typer(dr_app, name="dr")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(oncall_app, name="oncall")
 app.add_typer(escalations_app, name="escalations")
+app.add_typer(users_app, name="users")
 
 
 class CommandFailed(Exception):
