@@ -200,7 +200,7 @@ class ScratchClinic:
 
     @property
     def profile(self) -> ClinicProfile:
-        profile: ClinicProfile = self.app.state.clinic
+        profile: ClinicProfile = self.app.state.clinic.current()
         return profile
 
     def runtime(self) -> Runtime:

@@ -28,17 +28,22 @@ import sys
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import time
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from evals.datasets import load_jsonl
 from serving.clinic import ClinicProfile
-from serving.demo.loader import DEMO_FILE
+from serving.demo.loader import DEMO_FILE, WEEKDAYS
 from serving.safety.text import is_hebrew, tokens
+from serving.scheduling.calendar import ClinicCalendar
+from serving.scheduling.opening import ClinicHours
+from serving.scheduling.slots import WeeklyWindow
 from serving.settings import Settings
 
 if TYPE_CHECKING:  # the app and LangChain: loading the set and scoring need neither
@@ -90,7 +95,9 @@ def source_texts(answer: ClinicAnswer, profile: ClinicProfile) -> list[str]:
     texts = []
     for source in answer.sources:
         kind, _, key = source.partition(":")
-        if kind == "profile" and key in ClinicProfile.model_fields:
+        if source == "profile:hours":
+            texts.append(_demo_hours())
+        elif kind == "profile" and key in ClinicProfile.model_fields:
             value = getattr(profile, key)
             texts.append(value if isinstance(value, str) else value(answer.language))
         elif kind == "treatment":
@@ -277,6 +284,26 @@ def _stemmer() -> Any:
     from nltk.stem.porter import PorterStemmer  # type: ignore[import-untyped]
 
     return PorterStemmer()
+
+
+DAYS = {number: code for code, number in WEEKDAYS.items()}
+
+
+def _demo_hours() -> str:
+    """The demo clinic's regular week as the assistant derives it from the working hours
+    (`serving.scheduling.opening`), e.g. "sun-thu 08:00-20:00, fri 08:00-13:00"."""
+    data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    windows = [
+        WeeklyWindow(WEEKDAYS[day], time.fromisoformat(start), time.fromisoformat(end))
+        for provider in data["providers"]
+        for day, (start, end) in provider["hours"].items()
+    ]
+    hours = ClinicHours.of(windows, ClinicCalendar(tz=ZoneInfo("Asia/Jerusalem")))
+    return ", ".join(
+        f"{'-'.join(dict.fromkeys((DAYS[days[0]], DAYS[days[-1]])))} "
+        + ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in periods)
+        for days, periods in hours.week()
+    )
 
 
 def _demo_treatments() -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from serving import __version__
 from serving.api import (
@@ -37,6 +38,8 @@ from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.web import stream as web_chat_stream
 from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
+from serving.clinic_setup.profile_source import ClinicProfileSource
+from serving.clinic_setup.service import ClinicSetup
 from serving.console.patients import StaffPatients
 from serving.console.schedule import StaffSchedule
 from serving.console.staff_users import StaffUsers
@@ -107,8 +110,10 @@ def create_app(
     app_metrics = AppMetrics()
     app_metrics.record_build(build_info)
 
-    # A bad bundle or clinic profile stops start-up here, before any patient is answered.
-    clinic = load_clinic_profile(settings.clinic_profile_path)
+    # A bad bundle or clinic profile file stops start-up here, before any patient is answered.
+    if settings.clinic_profile_path is not None:
+        load_clinic_profile(settings.clinic_profile_path)
+    clinic = ClinicProfileSource()
     bundle_source = BundleSource(settings, clinic)
 
     @asynccontextmanager
@@ -161,7 +166,7 @@ def create_app(
             backend=app.state.practice,
             metrics=app_metrics,
             public_base_url=settings.public_base_url,
-            clinic_name=lambda language: clinic.name(as_language(language)),
+            clinic_name=lambda language: clinic.current().name(as_language(language)),
             policy=DispatchPolicy(
                 repeat_every=timedelta(minutes=settings.escalation_repeat_minutes),
                 attempts=settings.notification_attempts,
@@ -205,7 +210,11 @@ def create_app(
             hub=app.state.doctor_hub,
             metrics=app_metrics,
             catalog=lambda language, key, **values: catalog_text(
-                app.state.runtime().bundle, clinic, as_language(language), key, **values
+                app.state.runtime().bundle,
+                clinic.current(),
+                as_language(language),
+                key,
+                **values,
             ),
             timezone=settings.timezone,
             clock=clock,
@@ -213,6 +222,8 @@ def create_app(
         try:
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
+            await clinic.start(app_database, seed=settings.clinic_profile_path)
+            await announce_first_run(app_database, clinic)
             if app.state.telegram is not None:
                 await app.state.telegram.start()
             await app.state.dispatcher.start()
@@ -245,7 +256,7 @@ def create_app(
     app.state.build_info = build_info
     app.state.bundle_source = bundle_source
     app.state.runtime = bundle_source.runtime
-    app.state.clinic = clinic
+    app.state.clinic = clinic  # the profile source: `.current()` is the profile now
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(staff_auth.StaffRefused, staff_auth.staff_refused)
@@ -286,3 +297,23 @@ async def load_demo_data(database: Database, settings: Settings) -> None:
         logger.info("demo clinic loaded")
     else:
         logger.info("demo clinic not loaded: the database already has data")
+
+
+FIRST_RUN_MESSAGE = (
+    "this clinic is not set up yet: patients are told booking is not available. Set it up "
+    "on the staff dashboard (/staff) or from a file with `dental clinic import FILE.yaml` "
+    "(docs/CLINIC_SETUP.md)"
+)
+
+
+async def announce_first_run(database: Database, clinic: ClinicProfileSource) -> None:
+    """One warning at start-up when the clinic has no profile or nobody who takes patients
+    (a new production install): what patients see, and how to set it up."""
+    try:
+        providers = await ClinicSetup(database).providers()
+    except (DBAPIError, OSError) as exc:  # the database's trouble shows in /ready
+        logger.warning("could not check the clinic's set-up at start-up: %s", type(exc).__name__)
+        return
+    working = any(p.active and p.hours and p.treatments for p in providers)
+    if not clinic.is_set_up or not working:
+        logger.warning(FIRST_RUN_MESSAGE)

@@ -1,29 +1,33 @@
-"""The clinic's public profile: name, phones, address, parking, hours, insurance, payment.
+"""The clinic's public profile: name, phones, address, parking, insurance, payment, location.
 
-Configuration, not a prompt: the assistant answers clinic questions from this file (and prices
-and appointment lengths from the practice system), so a model never invents them. The hours
-are written twice: as text, the answer to "when are you open?", and as the regular week
-(`opening_hours`), from which one day's hours are answered ("are you open on Friday?").
+Configuration, not a prompt: the assistant answers clinic questions from the profile (and
+prices, appointment lengths and opening hours from the practice system's records), so a model
+never invents them. The profile lives in the database (`serving.clinic_setup`, edited from the
+CLI or the staff dashboard); a YAML file of the same shape seeds it and is the import format.
 """
 
 from __future__ import annotations
 
-from datetime import date, time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEMO_PROFILE = Path(__file__).parent / "demo" / "clinic_profile.yaml"
 ClinicTopic = Literal["hours", "address", "parking", "insurance", "payment"]
+ProfileTopic = Literal["address", "parking", "insurance", "payment"]
+"""The topics answered from the profile's texts; the hours come from the working hours."""
+RETIRED_FIELDS = ("hours", "opening_hours")
+"""Written by older profile files; the hours are now generated from the providers' working
+hours, so these are read and ignored."""
 
 
 class Bilingual(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    en: str
-    he: str
+    en: str = Field(max_length=1000)
+    he: str = Field(max_length=1000)
 
     def __call__(self, language: str) -> str:
         return self.he if language == "he" else self.en
@@ -38,57 +42,60 @@ class Location(BaseModel):
     longitude: float = Field(ge=-180, le=180)
 
 
-Opening = tuple[time, time]
-"""When the clinic opens and closes on a day, clinic-local."""
-_WEEKDAY_FIELDS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-"""In Python's order: `_WEEKDAY_FIELDS[day.weekday()]`."""
-
-
-class OpeningHours(BaseModel):
-    """The regular week, day by day; a day left out is closed. Public holidays and one-off
-    closures are not here: the practice system's calendar keeps them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mon: Opening | None = None
-    tue: Opening | None = None
-    wed: Opening | None = None
-    thu: Opening | None = None
-    fri: Opening | None = None
-    sat: Opening | None = None
-    sun: Opening | None = None
-
-    @field_validator("*")
-    @classmethod
-    def _opens_before_it_closes(cls, value: Opening | None) -> Opening | None:
-        if value is not None and value[0] >= value[1]:
-            raise ValueError(f"opens at {value[0]:%H:%M}, not before it closes at {value[1]:%H:%M}")
-        return value
-
-    def on(self, day: date) -> Opening | None:
-        """The opening and closing time on `day`'s weekday, or None when closed that day."""
-        opening: Opening | None = getattr(self, _WEEKDAY_FIELDS[day.weekday()])
-        return opening
+_UNSET = Bilingual(en="", he="")
 
 
 class ClinicProfile(BaseModel):
+    """What patients may be told about the clinic. An empty text means "not set up yet"."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Bilingual
-    phone: str
-    urgent_line: str
-    address: Bilingual
-    parking: Bilingual
-    hours: Bilingual
-    opening_hours: OpeningHours | None = None
-    """Without it, a question about one day is answered with the `hours` text."""
-    insurance: Bilingual
-    payment: Bilingual
+    phone: str = Field(default="", max_length=32)
+    urgent_line: str = Field(default="", max_length=32)
+    address: Bilingual = _UNSET
+    parking: Bilingual = _UNSET
+    insurance: Bilingual = _UNSET
+    payment: Bilingual = _UNSET
     location: Location | None = None
 
-    def topic(self, topic: ClinicTopic, language: str) -> str:
+    @model_validator(mode="before")
+    @classmethod
+    def _without_retired_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(name in data for name in RETIRED_FIELDS):
+            return {key: value for key, value in data.items() if key not in RETIRED_FIELDS}
+        return data
+
+    def topic(self, topic: ProfileTopic, language: str) -> str:
         value: Bilingual = getattr(self, topic)
         return value(language)
+
+
+NOT_SET_UP = ClinicProfile(name=Bilingual(en="the clinic", he="המרפאה"))
+"""The profile of a clinic nobody has set up yet: a name to address patients with, nothing
+else."""
+
+
+class ProfileSource(Protocol):
+    """Where the current profile is read: `refresh` (once per turn) picks up edits made by any
+    process, `current` is then a plain attribute read."""
+
+    def current(self) -> ClinicProfile: ...
+
+    async def refresh(self) -> None: ...
+
+
+class FixedProfile:
+    """A profile that never changes (a test, an evaluation without a database)."""
+
+    def __init__(self, profile: ClinicProfile) -> None:
+        self._profile = profile
+
+    def current(self) -> ClinicProfile:
+        return self._profile
+
+    async def refresh(self) -> None:
+        return None
 
 
 def load_clinic_profile(path: Path | None = None) -> ClinicProfile:

@@ -52,7 +52,7 @@ def test_scores_equal_scikit_learns_decision_function() -> None:
 def test_a_bundle_without_models_serves_rules_only(tmp_path: Path) -> None:
     bundle = load_bundle(bundle_with(tmp_path / "b", {}))
     assert bundle.triage_model is None and bundle.intent_model is None
-    runtime = build_runtime(bundle, load_clinic_profile(), architecture="alex")
+    runtime = build_runtime(bundle, load_clinic_profile, architecture="alex")
     triage = runtime.triager.triage("knocked out my tooth, bleeding")
     assert triage.urgency is Urgency.EMERGENCY
     assert triage.decided_by == ",".join(triage.reasons) and triage.reasons
@@ -72,7 +72,7 @@ def test_a_bundle_with_models_loads_them_into_the_runtime(tmp_path: Path) -> Non
     )
     assert bundle.triage_model is not None and bundle.triage_model.version == "tri-7"
     assert bundle.intent_model is not None and bundle.intent_model.version == "int-3"
-    runtime = build_runtime(bundle, load_clinic_profile(), architecture="team")
+    runtime = build_runtime(bundle, load_clinic_profile, architecture="team")
     triage = runtime.triager.triage("I want to book a cleaning")
     assert (triage.urgency, triage.decided_by) == (Urgency.EMERGENCY, "model:triage@tri-7")
     understood = OfflineClinicModel.from_bundle(bundle).nlu.understand(

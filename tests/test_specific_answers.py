@@ -25,15 +25,17 @@ from serving.agents.context import TurnContext
 from serving.agents.offline.nlu import Intent, Understanding
 from serving.agents.offline.policy import decide
 from serving.assistant.service import Reply
-from serving.clinic import ClinicProfile, OpeningHours, load_clinic_profile
+from serving.clinic import ClinicProfile, load_clinic_profile
 from serving.conversation.state import ConversationState
 from serving.conversation.turn import Turn
 from serving.demo.loader import DEMO_FILE
 from serving.language import Language
 from serving.settings import REPOSITORY_BUNDLE
 from serving.tools import langchain_tools
-from serving.tools.actions import clinic_info
 from tests.clinic_time import CLINIC_TZ, today
+
+WEEK_EN = "We are open Sun-Thu 08:00-20:00, Fri 08:00-13:00. Closed on Shabbat and public holidays."
+"""The demo clinic's week, as written from its providers' working hours."""
 
 TREATMENTS: dict[str, dict[str, Any]] = {
     t["code"]: t for t in json.loads(DEMO_FILE.read_text(encoding="utf-8"))["treatment_types"]
@@ -169,22 +171,18 @@ async def test_tomorrows_hours(clinic: ScratchClinic, language: str, text: str) 
     bundle = clinic.runtime().bundle
     tomorrow = today() + timedelta(days=1)
     weekday = bundle.message(language, "weekday_names").split()[tomorrow.weekday()]
-    week = clinic.profile.opening_hours
-    assert week is not None
-    opening = week.on(tomorrow)
-    if opening is None:
+    periods = (await clinic.backend.clinic_hours()).on(tomorrow)
+    if not periods:
         expected = bundle.message(language, "closed_on_day", weekday=weekday)
     else:
-        opens, closes = (moment.strftime("%H:%M") for moment in opening)
-        expected = bundle.message(
-            language, "open_on_day", weekday=weekday, opens=opens, closes=closes
-        )
+        hours = ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in periods)
+        expected = bundle.message(language, "open_on_day", weekday=weekday, hours=hours)
     assert reply.text.splitlines()[-1] == expected
 
 
 async def test_the_whole_week_without_a_day(clinic: ScratchClinic) -> None:
     reply = await ask(clinic, "what hours do you keep?", "en")
-    assert clinic.profile.hours("en") in reply.text
+    assert WEEK_EN in reply.text
 
 
 # -- the action and its tool -----------------------------------------------------------------
@@ -231,18 +229,11 @@ async def test_the_tool_reads_a_treatment_and_a_day(clinic: ScratchClinic) -> No
         "On Friday we are open 08:00-13:00."
     )
     # A day that is not an ISO date is no error: the whole week.
-    assert await call_tool(turn, topic="hours", day="next friday") == clinic.profile.hours("en")
+    assert await call_tool(turn, topic="hours", day="next friday") == WEEK_EN
     # A treatment means nothing to the other topics.
     assert await call_tool(turn, topic="parking", treatment="checkup") == (
         clinic.profile.parking("en")
     )
-
-
-async def test_without_weekly_hours_one_day_gets_the_whole_text(clinic: ScratchClinic) -> None:
-    turn = turn_of(clinic, "en")
-    turn.clinic = clinic.profile.model_copy(update={"opening_hours": None})
-    result = await clinic_info(turn, "hours", day=date(2026, 12, 5))
-    assert result.text == clinic.profile.hours("en")
 
 
 def test_the_tool_schema_exposes_treatment_and_day() -> None:
@@ -256,37 +247,15 @@ def test_the_tool_schema_exposes_treatment_and_day() -> None:
     assert "duration" in json.dumps(properties["topic"])
 
 
-# -- the profile's week ----------------------------------------------------------------------
+# -- the profile's retired hours ------------------------------------------------------------
 
 
-def test_the_demo_profile_has_the_week_of_its_hours_text() -> None:
-    week = load_clinic_profile().opening_hours
-    assert week is not None
-    days = [date(2026, 11, 29) + timedelta(days=n) for n in range(7)]  # Sunday to Saturday
-    written = [week.on(day) for day in days]
-    assert [f"{o[0]:%H:%M}-{o[1]:%H:%M}" if o else None for o in written] == [
-        *["08:00-20:00"] * 5,
-        "08:00-13:00",
-        None,
-    ]
-
-
-@pytest.mark.parametrize(
-    "week",
-    [
-        {"fri": ["13:00", "08:00"]},
-        {"fri": ["08:00", "08:00"]},
-        {"friday": ["08:00", "13:00"]},
-        {"fri": ["08:00"]},
-        {"fri": ["8am", "1pm"]},
-    ],
-)
-def test_malformed_weekly_hours_are_refused(week: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        OpeningHours.model_validate(week)
+def test_a_profile_file_with_the_retired_hours_still_loads() -> None:
     data = load_clinic_profile().model_dump(mode="json")
+    old = {**data, "hours": {"en": "Sun-Thu", "he": "א-ה"}, "opening_hours": {"fri": ["8", "1"]}}
+    assert ClinicProfile.model_validate(old) == load_clinic_profile()
     with pytest.raises(ValidationError):
-        ClinicProfile.model_validate({**data, "opening_hours": week})
+        ClinicProfile.model_validate({**data, "opening_times": {}})
 
 
 # -- the policy: the same arguments for Alex and for Dana -------------------------------------

@@ -25,7 +25,6 @@ from typing_extensions import TypedDict
 from serving.agents.graph import MAX_STEPS, tool_loop
 from serving.agents.models import MODEL_FAILURES
 from serving.bundle.load import Bundle
-from serving.clinic import Bilingual
 from serving.conversation.turn import Turn
 from serving.tools.langchain_tools import ALL_TOOLS, TEAM_TOOLS, TRANSFERS, TURN_KEY
 
@@ -84,7 +83,9 @@ def _outcome(messages: Sequence[BaseMessage], agents: tuple[str, ...]) -> AgentO
 class AlexAgent:
     architecture: Architecture = "alex"
 
-    def __init__(self, bundle: Bundle, bind: ModelBinder, clinic_name: Bilingual) -> None:
+    def __init__(
+        self, bundle: Bundle, bind: ModelBinder, clinic_name: Callable[[str], str]
+    ) -> None:
         self._bundle = bundle
         self._clinic_name = clinic_name
         self._graph = tool_loop(bind(ALL_TOOLS), ALL_TOOLS)
@@ -115,7 +116,9 @@ class TeamAgent:
 
     architecture: Architecture = "team"
 
-    def __init__(self, bundle: Bundle, bind: ModelBinder, clinic_name: Bilingual) -> None:
+    def __init__(
+        self, bundle: Bundle, bind: ModelBinder, clinic_name: Callable[[str], str]
+    ) -> None:
         self._bundle = bundle
         self._clinic_name = clinic_name
         self._dana = bind(TEAM_TOOLS["dana"])

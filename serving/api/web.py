@@ -79,7 +79,7 @@ async def chat_page(
             "direction": text_direction(language),
             "text": UI_TEXT[language],
             "ui_text": UI_TEXT,
-            "clinic_name": request.app.state.clinic.name(language),
+            "clinic_name": request.app.state.clinic.current().name(language),
             "chat_url": f"{root}{CHAT_API_PATH}",
             "stream_url": f"{root}{STREAM_API_PATH}",
             "static_url": f"{root}{STATIC_PATH}",

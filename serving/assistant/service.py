@@ -51,7 +51,7 @@ from serving.assistant.store import (
     StoredReply,
 )
 from serving.bundle.runtime import Runtime
-from serving.clinic import ClinicProfile
+from serving.clinic import ProfileSource
 from serving.conversation.state import ConversationState, SafetyCheck
 from serving.conversation.turn import Button, EscalationRequest, Turn, catalog_text
 from serving.db.leases import renewed
@@ -198,7 +198,7 @@ class Assistant:
         runtime: Callable[[], Runtime],
         backend: PracticeBackend,
         store: ConversationStore,
-        clinic: ClinicProfile,
+        clinic: ProfileSource,
         timezone: str,
         phone_region: str = "IL",
         limiter: RateLimiter | None = None,
@@ -222,6 +222,7 @@ class Assistant:
         text = clean_text(inbound.text) if inbound.text is not None else None
         button = validate_button(inbound.button) if inbound.button is not None else None
         await self._admit(inbound, text)
+        await self._clinic.refresh()  # an edit of the profile from any process shows at once
         if inbound.claim is not None:
             inbound = replace(inbound, patient=await self._claimed_patient(inbound))
         # A channel's user has one conversation, so the user key serves as the lock key: the
@@ -638,7 +639,8 @@ class Assistant:
         return runtime.output_guard.safe_reply(turn.language)
 
     async def _allowed(self, turn: Turn, reply: str) -> AllowedData:
-        phones = {self._clinic.phone, self._clinic.urgent_line}
+        clinic = self._clinic.current()
+        phones = {clinic.phone, clinic.urgent_line} - {""}
         emails: set[str] = set()
         invoices: set[str] = set()
         names: set[str] = set()
@@ -746,15 +748,16 @@ class Assistant:
     def message(self, language: str, key: str, **values: object) -> str:
         """A text of the bundle's message catalog, with the clinic's details filled in."""
         bundle = self._runtime().bundle
-        return catalog_text(bundle, self._clinic, as_language(language), key, **values)
+        return catalog_text(bundle, self._clinic.current(), as_language(language), key, **values)
 
     def place(self, language: str) -> Place:
         """The clinic as a place on a map (coordinates None when the profile has none)."""
         lang = as_language(language)
-        location = self._clinic.location
+        clinic = self._clinic.current()
+        location = clinic.location
         return Place(
-            title=self._clinic.name(lang),
-            address=self._clinic.address(lang),
+            title=clinic.name(lang),
+            address=clinic.address(lang),
             latitude=location.latitude if location is not None else None,
             longitude=location.longitude if location is not None else None,
         )
@@ -786,7 +789,7 @@ class Assistant:
         return Turn(
             backend=self._backend,
             bundle=runtime.bundle,
-            clinic=self._clinic,
+            clinic=self._clinic.current(),
             language=language,
             patient=patient,
             state=state,

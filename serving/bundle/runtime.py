@@ -6,6 +6,7 @@ by one bundle's rules and another's prompts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
@@ -43,14 +44,16 @@ class Runtime:
 
 def build_runtime(
     bundle: Bundle,
-    clinic: ClinicProfile,
+    clinic: Callable[[], ClinicProfile],
     *,
     architecture: Architecture,
     primary_model: BaseChatModel | None = None,
     holidays_country: str | None = None,
 ) -> Runtime:
     """A runtime on the offline model, or on `primary_model` with the offline one as fallback;
-    `holidays_country`: whose public holidays "after the holidays" means (None: not read)."""
+    `clinic`: the current profile, read whenever the urgent line or the clinic's name is
+    written (an edit shows without a rebuild); `holidays_country`: whose public holidays
+    "after the holidays" means (None: not read)."""
     offline = OfflineClinicModel.from_bundle(bundle, holidays_country=holidays_country)
     bind = (
         bind_with_fallback(offline, None)
@@ -61,11 +64,13 @@ def build_runtime(
     return Runtime(
         bundle=bundle,
         triager=Triager(
-            bundle.safety, clinic_urgent_line=clinic.urgent_line, classifier=bundle.triage_model
+            bundle.safety,
+            clinic_urgent_line=lambda: clinic().urgent_line,
+            classifier=bundle.triage_model,
         ),
         output_guard=OutputGuard(bundle.safety),
         nlu=offline.nlu,
-        agent=agent_type(bundle, bind, clinic.name),
+        agent=agent_type(bundle, bind, lambda language: clinic().name(language)),
     )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from serving.bundle.load import Bundle, BundleError, load_bundle
 from serving.bundle.registry import BundleRegistry, RegisteredBundle, redact_uri
 from serving.bundle.runtime import Runtime, build_runtime, primary_model
-from serving.clinic import ClinicProfile
+from serving.clinic import ProfileSource
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class _Served:
 class BundleSource:
     """Which `Runtime` answers patients now; `refresh` follows the registry alias."""
 
-    def __init__(self, settings: Settings, clinic: ClinicProfile) -> None:
+    def __init__(self, settings: Settings, clinic: ProfileSource) -> None:
         self._settings = settings
         self._clinic = clinic
         self._primary_model = primary_model(settings)
@@ -151,7 +151,7 @@ class BundleSource:
     def _build(self, bundle: Bundle) -> Runtime:
         return build_runtime(
             bundle,
-            self._clinic,
+            self._clinic.current,
             architecture=self._settings.agent_architecture,
             primary_model=self._primary_model,
             holidays_country=(

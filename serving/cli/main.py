@@ -28,6 +28,7 @@ from serving.app import create_app, load_demo_data
 from serving.build_info import read_build_info
 from serving.bundle.load import BundleError, load_bundle, rehash
 from serving.cli.backup import backup_app, dr_app
+from serving.cli.clinic import clinic_app, patients_app
 from serving.cli.oncall import escalations_app, oncall_app
 from serving.cli.secrets import secrets_app
 from serving.cli.support import fail, operator_settings
@@ -98,6 +99,8 @@ app.add_typer(backup_app, name="backup")
 app.add_typer(dr_app, name="dr")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(oncall_app, name="oncall")
+app.add_typer(clinic_app, name="clinic")
+app.add_typer(patients_app, name="patients")
 app.add_typer(escalations_app, name="escalations")
 app.add_typer(users_app, name="users")
 

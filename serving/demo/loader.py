@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from serving.clinic import DEMO_PROFILE, load_clinic_profile
+from serving.clinic_setup.service import ClinicSetup
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.escalation_models import OnCallDoctor
@@ -31,10 +33,14 @@ class DemoRefused(RuntimeError):
 
 
 async def load_demo_clinic(database: Database, settings: Settings) -> bool:
-    """Load the demo clinic; False (and nothing written) if the database already has a clinic."""
+    """Load the demo clinic; False if the database already has one (then only its profile is
+    stored, if it has none)."""
     if settings.environment == "production":
         raise DemoRefused("demo data is never loaded into a production environment")
     data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    # The demo profile goes in wherever none is set, also next to demo data loaded before
+    # profiles lived in the database.
+    await ClinicSetup(database).seed_profile(load_clinic_profile(DEMO_PROFILE))
     async with database.transaction() as session:
         if await session.scalar(select(func.count()).select_from(db.Provider)):
             return False

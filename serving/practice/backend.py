@@ -22,6 +22,7 @@ from serving.practice.models import (
     TreatmentPlan,
     TreatmentType,
 )
+from serving.scheduling.opening import ClinicHours
 from serving.scheduling.request import SlotRequest
 
 
@@ -38,6 +39,11 @@ class PracticeBackend(Protocol):
     async def list_providers(self) -> list[Provider]: ...
 
     async def list_treatment_types(self) -> list[TreatmentType]: ...
+
+    async def clinic_hours(self) -> ClinicHours:
+        """The opening hours the slot search works within: the active providers' weekly
+        windows and the calendar of closures (`serving.scheduling.opening`)."""
+        ...
 
     async def get_patient_invoices(self, patient_id: int) -> list[InvoiceSummary]: ...
 

@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
-from time import monotonic
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -39,12 +38,11 @@ from serving.practice.errors import (
 )
 from serving.practice.phone import normalize_phone
 from serving.scheduling import errors as booking
+from serving.scheduling.opening import ClinicHours
 from serving.scheduling.request import SlotRequest
 from serving.scheduling.slots import BookingRules, WeeklyWindow, check_bookable, free_starts
 
 MAX_SLOT_SEARCH_DAYS = 62
-PROVIDERS_TTL = 30.0
-"""Seconds a read of the provider list is reused: a provider added or retired shows within."""
 MAX_SEARCH_RESULTS = 20
 MAX_NOTE_LENGTH = 4000
 
@@ -64,7 +62,6 @@ class BuiltinPracticeBackend:
         self._rules = rules
         self._region = default_phone_region
         self._now = clock
-        self._providers: tuple[float, tuple[rec.Provider, ...]] | None = None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -192,18 +189,24 @@ class BuiltinPracticeBackend:
     # --- schedule -----------------------------------------------------------------------------
 
     async def list_providers(self) -> list[rec.Provider]:
-        """The active providers; read at most every `PROVIDERS_TTL` seconds, since every
-        assistant turn needs their names (who a patient may ask for) and they rarely change."""
-        cached = self._providers
-        if cached is not None and monotonic() < cached[0]:
-            return list(cached[1])
+        """The active providers. Read on every call (a few rows by an index): the clinic's
+        set-up may change them from another process at any time."""
         async with self._session(read_only=True) as session:
             rows = await session.scalars(
                 select(db.Provider).where(db.Provider.active).order_by(db.Provider.id)
             )
-            providers = [_provider(p) for p in rows]
-        self._providers = (monotonic() + PROVIDERS_TTL, tuple(providers))
-        return providers
+            return [_provider(p) for p in rows]
+
+    async def clinic_hours(self) -> ClinicHours:
+        async with self._session(read_only=True) as session:
+            rows = await session.execute(
+                select(db.WorkingHours.weekday, db.WorkingHours.starts_at, db.WorkingHours.ends_at)
+                .join(db.Provider)
+                .where(db.Provider.active)
+            )
+            windows = [WeeklyWindow(weekday, start, end) for weekday, start, end in rows]
+            rules = await self._rules_with_closures(session)
+        return ClinicHours.of(windows, rules.calendar)
 
     async def list_treatment_types(self) -> list[rec.TreatmentType]:
         async with self._session(read_only=True) as session:

@@ -20,7 +20,7 @@ model thought of every message. Then the fail-safe (`Triager._fail_safe_step`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
@@ -456,7 +456,7 @@ class Triager:
         self,
         rules: SafetyRules,
         *,
-        clinic_urgent_line: str = "",
+        clinic_urgent_line: str | Callable[[], str] = "",
         locale: str | None = None,
         classifier: TextClassifier | None = None,
     ) -> None:
@@ -470,7 +470,10 @@ class Triager:
             )
         self._rules = rules
         self._numbers = rules.emergency_numbers[chosen]
-        self._urgent_line = clinic_urgent_line.strip()
+        # A callable reads the line when a reply is written: the clinic may change it live.
+        self._urgent_line = (
+            clinic_urgent_line if callable(clinic_urgent_line) else lambda: clinic_urgent_line
+        )
         self._matcher, self._fail_safe = _compiled_matchers(rules)
         self._classifier = classifier
         fail_safe = rules.fail_safe
@@ -565,16 +568,17 @@ class Triager:
         return self._fill(self._rules.replies.doctor_required.lines(language), language)
 
     def _fill(self, lines: list[str], language: Language) -> str:
+        urgent_line = self._urgent_line().strip()
         values = {
             "emergency_number": self._numbers.emergency,
             "emergency_service": self._numbers.emergency_service[language],
             "crisis_number": self._numbers.crisis,
             "crisis_service": self._numbers.crisis_service[language],
-            "clinic_urgent_line": self._urgent_line,
+            "clinic_urgent_line": urgent_line,
         }
         kept = [
             line.format(**values)
             for line in lines
-            if self._urgent_line or "{clinic_urgent_line}" not in line
+            if urgent_line or "{clinic_urgent_line}" not in line
         ]
         return "\n".join(kept)

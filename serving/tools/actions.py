@@ -14,7 +14,7 @@ from datetime import date, time
 from decimal import Decimal
 from typing import Literal
 
-from serving.clinic import ClinicTopic
+from serving.clinic import ClinicTopic, ProfileTopic
 from serving.conversation.state import (
     AppointmentChoice,
     OfferedSlot,
@@ -30,6 +30,7 @@ from serving.practice.errors import (
     UnknownTreatmentType,
 )
 from serving.practice.models import Appointment, Patient, Provider
+from serving.scheduling.opening import Opening
 from serving.scheduling.request import (
     WEEKDAY_CODES,
     SlotRequest,
@@ -58,35 +59,80 @@ async def clinic_info(
     treatment: str | None = None,
     day: date | None = None,
 ) -> ActionResult:
-    """The clinic's information on one topic, or the profile's on all of them.
+    """The clinic's information on one topic, or on all of the profile's.
 
     Prices and appointment lengths come from the practice system's treatment types: the one
     `treatment` names, or all of them when it names none (or one the clinic does not have,
-    with a short note first). With a `day`, the hours are its weekday's, from the profile's
-    regular week. A public holiday or closure on that date is not looked up (the practice
-    system's calendar is not within a turn's reach): the answer names the weekday, not the
-    date, and the full `hours` text says that holidays close.
+    with a short note first). The hours come from the practice system too, from the working
+    hours and closures the slot search uses: the regular week, or with a `day` that date's
+    (a holiday or closure on it closes it).
     """
     if topic == "prices" or topic == "duration":
         return ActionResult("clinic_info", await _treatment_info(turn, topic, treatment))
-    week = turn.clinic.opening_hours
-    if topic == "hours" and day is not None and week is not None:
-        opening = week.on(day)
+    if topic == "hours":
+        return ActionResult("clinic_info", await _hours_text(turn, day))
+    if topic is not None:
+        return ActionResult("clinic_info", _profile_text(turn, topic))
+    texts = [await _hours_text(turn, None)]
+    texts += [_profile_text(turn, t) for t in PROFILE_TOPICS]
+    return ActionResult("clinic_info", "\n".join(texts))
+
+
+PROFILE_TOPICS: tuple[ProfileTopic, ...] = ("address", "parking", "insurance", "payment")
+
+
+def _profile_text(turn: Turn, topic: ProfileTopic) -> str:
+    return turn.clinic.topic(topic, turn.language) or turn.message("clinic_info_unset")
+
+
+def _periods(periods: tuple[Opening, ...]) -> str:
+    return ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in periods)
+
+
+async def _hours_text(turn: Turn, day: date | None) -> str:
+    """The opening hours, written from the records: "Sun-Thu 08:00-20:00, Fri 08:00-13:00."
+    and what closes the clinic; with a `day`, that date's hours or that it is closed."""
+    hours = await turn.backend.clinic_hours()
+    if not hours.is_open_some_day:
+        return turn.message("hours_not_set")
+    if day is not None:
         weekday = turn.message("weekday_names").split()[day.weekday()]
-        if opening is None:
-            return ActionResult("clinic_info", turn.message("closed_on_day", weekday=weekday))
-        opens, closes = (moment.strftime("%H:%M") for moment in opening)
-        text = turn.message("open_on_day", weekday=weekday, opens=opens, closes=closes)
-        return ActionResult("clinic_info", text)
-    topics: tuple[ClinicTopic, ...] = (
-        (topic,) if topic else ("hours", "address", "parking", "insurance", "payment")
+        periods = hours.on(day)
+        if not periods:
+            return turn.message("closed_on_day", weekday=weekday)
+        return turn.message("open_on_day", weekday=weekday, hours=_periods(periods))
+    runs = []
+    for weekdays, periods in hours.week():
+        first, last = (turn.message(f"weekday_{weekdays[i]}") for i in (0, -1))
+        days = first if len(weekdays) == 1 else turn.message("hours_days", first=first, last=last)
+        runs.append(turn.message("hours_run", days=days, hours=_periods(periods)))
+    text = turn.message("hours_week", week=", ".join(runs))
+    calendar = hours.calendar
+    closed = (
+        "hours_closed_shabbat_holidays"
+        if calendar.observe_shabbat and calendar.holiday_calendar is not None
+        else "hours_closed_shabbat"
+        if calendar.observe_shabbat
+        else "hours_closed_holidays"
+        if calendar.holiday_calendar is not None
+        else None
     )
-    text = "\n".join(turn.clinic.topic(t, turn.language) for t in topics)
-    return ActionResult("clinic_info", text)
+    return f"{text} {turn.message(closed)}" if closed else text
+
+
+async def _booking_unavailable(turn: Turn) -> ActionResult | None:
+    """The answer of a clinic not set up yet (no treatments, or nobody taking patients):
+    nothing can be booked, whoever asks, so it comes before asking who the patient is."""
+    if await turn.treatments() and await turn.providers():
+        return None
+    turn.state.awaiting_treatment = False
+    return ActionResult("booking_unavailable", turn.message("booking_unavailable"))
 
 
 async def list_treatments(turn: Turn) -> ActionResult:
     """Ask which treatment to book (booking needs a verified patient, so that comes first)."""
+    if (unavailable := await _booking_unavailable(turn)) is not None:
+        return unavailable
     if (refusal := _require_identity(turn)) is not None:
         return refusal
     turn.state.awaiting_treatment = True
@@ -118,6 +164,8 @@ async def find_slots(
         turn.state.draft, turn.state.offer = SlotRequest(), None
     request = _refined_by_offer(turn, request, later=later, earlier=earlier, other=other_provider)
     draft = turn.state.draft = turn.state.draft.refined(request)
+    if (unavailable := await _booking_unavailable(turn)) is not None:
+        return unavailable
     if (refusal := _require_identity(turn)) is not None:
         return refusal  # what was asked is kept for after the patient is verified
     if draft.treatment is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from serving.db import (  # noqa: F401 - registers their tables on Base
+    clinic_models,
     escalation_models,
     staff_models,
     telegram_models,
