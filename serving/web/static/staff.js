@@ -1152,7 +1152,8 @@
           time.dir = "ltr";
           row.appendChild(time);
           row.appendChild(element("bdi", "appointment__patient", personName(appointment.patient)));
-          row.appendChild(element("span", "muted", self.treatmentName(appointment.treatment)));
+          row.appendChild(element("span", "muted",
+            self.treatmentName(appointment.treatment_code || appointment.treatment)));
           if (appointment.status && appointment.status !== "booked") {
             row.appendChild(element("span", "badge badge--grey", appointment.status));
           }
@@ -1287,7 +1288,7 @@
       }
     },
     startMoving: function (appointment) {
-      var known = this.treatmentFor(appointment.treatment);
+      var known = this.treatmentFor(appointment.treatment_code || appointment.treatment);
       this.moving = appointment;
       if (known) {
         this.nodes.treatment.value = known.code;
