@@ -28,6 +28,7 @@ from serving.api import (
     web,
 )
 from serving.api.errors import CLIENT_ERRORS, internal_error
+from serving.assistant.identity_codes import CodePolicy, IdentityCodes
 from serving.assistant.outbound import Outbox
 from serving.assistant.service import Assistant
 from serving.assistant.store import ConversationStore
@@ -35,6 +36,7 @@ from serving.build_info import read_build_info
 from serving.bundle.source import BundleSource
 from serving.channels.telegram import webhook as telegram_webhook
 from serving.channels.telegram.channel import TelegramChannel
+from serving.channels.web import identity as web_identity
 from serving.channels.web import stream as web_chat_stream
 from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
@@ -55,13 +57,13 @@ from serving.escalation.links import DoctorLinks
 from serving.escalation.rota import OnCallRota
 from serving.integration_key import ensure_local_integration_key
 from serving.language import as_language
-from serving.notify import transports_from_settings
+from serving.notify import sms_transport, transports_from_settings
 from serving.observability.heap import freeze_startup_heap
 from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
 from serving.practice.factory import booking_rules_from_settings, create_practice_backend
-from serving.ratelimit import create_rate_limiter
+from serving.ratelimit import Scope, create_identity_code_limiters, create_rate_limiter
 from serving.settings import Settings, load_settings
 from serving.staff.accounts import LockoutPolicy, StaffAccounts
 from serving.staff.audit import AuditLog
@@ -189,6 +191,23 @@ def create_app(
             clock=clock,
             watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub),
         )
+        # The web chat's phone verification: codes by SMS, limited per phone and per address.
+        code_sms = sms_transport(settings)
+        code_limiters = create_identity_code_limiters(settings, metrics=app_metrics)
+        app.state.identity_codes = IdentityCodes(
+            database=app_database,
+            assistant=app.state.assistant,
+            sms=code_sms,
+            clinic_name=clinic.name,
+            policy=CodePolicy(
+                valid_for=timedelta(seconds=settings.web_identity_code_seconds),
+                attempts=settings.web_identity_code_attempts,
+            ),
+            phone_limiter=code_limiters[Scope.PHONE],
+            address_limiter=code_limiters[Scope.ADDRESS],
+            phone_region=settings.default_phone_region,
+            clock=clock,
+        )
         # The one way out to patients: each channel that can reach them unprompted.
         app.state.outbox = Outbox(store)
         app.state.web_push = web_chat_hub(settings.redis_url, settings.redis_key_prefix)
@@ -241,6 +260,10 @@ def create_app(
             await app.state.web_push.close()
             await app.state.doctor_hub.close()
             await rate_limiter.close()
+            for limiter in code_limiters.values():
+                await limiter.close()
+            if code_sms is not None:
+                await code_sms.close()
             if database is None:
                 await app_database.dispose()
 
@@ -267,6 +290,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(chat.router)
     app.include_router(web_chat_stream.router)
+    app.include_router(web_identity.router)
     app.include_router(web.router)
     app.include_router(telegram_webhook.router)
     app.include_router(doctor.router)

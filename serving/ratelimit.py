@@ -1,5 +1,7 @@
 """Rate limits: how many messages one user id, one client address or one Telegram chat may
-send per window before the assistant refuses the next ones (`RateLimited`).
+send per window before the assistant refuses the next ones (`RateLimited`); and, with limits of
+their own, how many verification codes one phone or one address may ask for
+(`serving.assistant.identity_codes`).
 
 Each key's window starts with its first message and lasts `RATE_LIMIT_WINDOW_SECONDS`: up to
 the limit is taken, the rest is refused until the window ends, and the refusal says when that is
@@ -45,6 +47,8 @@ class Scope(StrEnum):
     ADDRESS = "address"
     TELEGRAM_CHAT = "telegram_chat"
     USER = "user"
+    PHONE = "phone"
+    """A phone number a verification code is sent to."""
 
 
 _ORDER = {scope: index for index, scope in enumerate(Scope)}
@@ -71,6 +75,11 @@ class RateKey:
     @classmethod
     def telegram_chat(cls, chat_id: int) -> RateKey:
         return cls(Scope.TELEGRAM_CHAT, str(chat_id))
+
+    @classmethod
+    def phone(cls, e164: str) -> RateKey:
+        """A phone number, in E.164 so every way of typing it is one key."""
+        return cls(Scope.PHONE, e164)
 
 
 @dataclass(frozen=True)
@@ -110,8 +119,8 @@ class RateLimited(Exception):
     """The message was refused by a rate limit; channels answer `retry_after` their way
     (HTTP 429 with `Retry-After`, a Telegram notice once per window)."""
 
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(f"too many messages: try again in {refusal.retry_after} s")
+    def __init__(self, refusal: Refusal, *, counted: str = "messages") -> None:
+        super().__init__(f"too many {counted}: try again in {refusal.retry_after} s")
         self.scope = refusal.scope
         self.retry_after = refusal.retry_after
         self.first = refusal.first
@@ -295,10 +304,43 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def create_rate_limiter(settings: Settings, *, metrics: AppMetrics | None = None) -> RateLimiter:
-    """Redis counters when `REDIS_URL` is set (shared by the replicas), else in-process ones."""
-    limits = RateLimits.from_settings(settings)
+def create_rate_limiter(
+    settings: Settings,
+    *,
+    metrics: AppMetrics | None = None,
+    limits: RateLimits | None = None,
+    namespace: str = "ratelimit",
+) -> RateLimiter:
+    """Redis counters when `REDIS_URL` is set (shared by the replicas), else in-process ones.
+
+    `limits`: the messages' limits from the settings unless given; `namespace`: the Redis keys'
+    part after `REDIS_KEY_PREFIX`, so limiters with other limits never share a counter.
+    """
+    limits = limits or RateLimits.from_settings(settings)
     if settings.redis_url:
-        prefix = f"{settings.redis_key_prefix}ratelimit:"
+        prefix = f"{settings.redis_key_prefix}{namespace}:"
         return RedisRateLimiter.from_url(settings.redis_url, limits, prefix=prefix, metrics=metrics)
     return MemoryRateLimiter(limits, metrics=metrics)
+
+
+def create_identity_code_limiters(
+    settings: Settings, *, metrics: AppMetrics | None = None
+) -> dict[Scope, RateLimiter]:
+    """The limits of verification codes sent (`serving.assistant.identity_codes`): per phone
+    (`Scope.PHONE`) and per client address (`Scope.ADDRESS`), each in its own window."""
+    limits = {
+        Scope.PHONE: RateLimits(
+            settings.web_identity_phone_window_seconds,
+            {Scope.PHONE: settings.web_identity_codes_per_phone},
+        ),
+        Scope.ADDRESS: RateLimits(
+            settings.web_identity_address_window_seconds,
+            {Scope.ADDRESS: settings.web_identity_codes_per_address},
+        ),
+    }
+    return {
+        scope: create_rate_limiter(
+            settings, metrics=metrics, limits=scope_limits, namespace=f"identity-codes-{scope}"
+        )
+        for scope, scope_limits in limits.items()
+    }

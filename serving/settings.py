@@ -196,6 +196,36 @@ class Settings(BaseSettings):
         default=15, gt=0, description="How long a locked staff account stays locked."
     )
 
+    # The web chat's phone verification (docs/WEB_IDENTITY.md): a code sent by SMS through the
+    # Twilio settings above; without them the page does not offer it.
+    web_identity_code_seconds: int = Field(
+        default=300,
+        ge=60,
+        le=1800,
+        description="How long a code sent to verify a web visitor's phone works.",
+    )
+    web_identity_code_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        description="Tries one code allows: the last wrong one uses it up (a new code is needed).",
+    )
+    web_identity_codes_per_phone: int = Field(
+        default=3, ge=1, le=100, description="Codes one phone number may be sent per window."
+    )
+    web_identity_phone_window_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="The window of the per-phone limit."
+    )
+    web_identity_codes_per_address: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Codes one client address may ask for per window, whatever the phones.",
+    )
+    web_identity_address_window_seconds: int = Field(
+        default=3600, ge=60, le=86_400, description="The window of the per-address limit."
+    )
+
     # Rate limits (docs/ASSISTANT.md, "Rate limits"): messages per window, 0 turns one off.
     # An emergency message is never refused.
     redis_url: str | None = Field(

@@ -134,7 +134,7 @@ def test_every_label_the_page_uses_exists_in_both_languages() -> None:
     used |= set(re.findall(r'\bt\("([a-z_]+)"', script))
     used |= set(re.findall(r'uiLabel\([^)]*"([a-z_]+)"\)', script))
     used |= set(re.findall(r'key: "([a-z_]+)"', script))
-    used |= set(re.findall(r'"((?:escalation|error)_[a-z_]+)"', script))
+    used |= set(re.findall(r'"((?:escalation|error|verify)_[a-z_]+)"', script))
     assert used, "the label references were not found; update this test's patterns"
     assert used <= UI_TEXT["en"].keys(), used - UI_TEXT["en"].keys()
 

@@ -12,13 +12,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.assistant import (
+    CodeNotSent,
+    CodeRejected,
     ConversationBusy,
     IdentityCheckUnavailable,
     InvalidButton,
     InvalidMessage,
     InvalidPhone,
+    PhoneVerificationUnavailable,
     RateLimited,
     StaleButton,
+    WrongCode,
 )
 from serving.observability.middleware import REQUEST_ID_HEADER, request_id_of
 from serving.practice.errors import InvalidRequest
@@ -73,6 +77,28 @@ async def identity_unavailable(request: Request, exc: Exception) -> JSONResponse
     return response
 
 
+async def verification_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 without Retry-After: no SMS provider is configured, so no code can be sent."""
+    return _client_error(503, "phone_verification_unavailable", str(exc))
+
+
+async def code_not_sent(request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After: the SMS provider did not take the code."""
+    response = _client_error(503, "code_not_sent", str(exc))
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+async def code_rejected(request: Request, exc: Exception) -> JSONResponse:
+    """422 `wrong_code` (with `attempts_left`), `code_expired` or `too_many_attempts`: the
+    typed code binds nothing."""
+    assert isinstance(exc, CodeRejected)
+    body: dict[str, object] = {"error": exc.reason, "message": str(exc)}
+    if isinstance(exc, WrongCode):
+        body["attempts_left"] = exc.attempts_left
+    return JSONResponse(body, status_code=422)
+
+
 async def rate_limited(request: Request, exc: Exception) -> JSONResponse:
     """429 with Retry-After (whole seconds): too many messages from this user or address."""
     assert isinstance(exc, RateLimited)
@@ -96,6 +122,9 @@ CLIENT_ERRORS: tuple[tuple[type[Exception], object], ...] = (
     (InvalidRequest, invalid_input),
     (InvalidPhone, invalid_input),
     (IdentityCheckUnavailable, identity_unavailable),
+    (PhoneVerificationUnavailable, verification_unavailable),
+    (CodeNotSent, code_not_sent),
+    (CodeRejected, code_rejected),
     (StaleButton, stale_button),
     (ConversationBusy, conversation_busy),
     (RateLimited, rate_limited),

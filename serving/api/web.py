@@ -1,8 +1,9 @@
 """`/`: the patient web chat page, and `/static/...`: its script and style sheet.
 
-The page talks to `POST /api/v1/chat` without an integration key. It is an anonymous channel:
-the assistant never shows it a patient's data, so the page needs no login and no cookies beyond
-the visitor's choice of interface language.
+The page talks to `POST /api/v1/chat` without an integration key, as channel `web`: the
+assistant shows it no patient's data until the visitor proves a phone with a code sent by SMS
+(`/api/v1/web/identity`, offered only when an SMS provider is configured). The page needs no
+login and no cookies beyond the visitor's choice of interface language.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from serving.web import (
     CHAT_API_PATH,
+    IDENTITY_API_PATH,
     STATIC_DIR,
     STREAM_API_PATH,
     TEMPLATES_DIR,
@@ -71,6 +73,7 @@ async def chat_page(
     the browser's preference."""
     language = choose_ui_language(lang, ui_lang, accept_language)
     root = str(request.scope.get("root_path", "")).rstrip("/")
+    phone_verification: bool = request.app.state.identity_codes.available
     return _templates.TemplateResponse(
         request,
         "chat.html",
@@ -82,6 +85,7 @@ async def chat_page(
             "clinic_name": request.app.state.clinic.current().name(language),
             "chat_url": f"{root}{CHAT_API_PATH}",
             "stream_url": f"{root}{STREAM_API_PATH}",
+            "identity_url": f"{root}{IDENTITY_API_PATH}" if phone_verification else "",
             "static_url": f"{root}{STATIC_PATH}",
             "asset_version": ASSET_VERSION,
             "language_cookie": UI_LANGUAGE_COOKIE,

@@ -30,14 +30,16 @@ class IdentityProof(StrEnum):
     INTEGRATION_KEY = "integration_key"
     """A request carrying the integration key: the clinic's own system vouches for the phone
     on every call."""
+    SMS_CODE = "sms_code"
+    """The web chat visitor typed the code sent by SMS to the phone (`identity_codes`)."""
 
 
 PROOF_OF_CHANNEL: dict[str, IdentityProof] = {
     "telegram": IdentityProof.TELEGRAM_OWN_CONTACT,
     "api": IdentityProof.INTEGRATION_KEY,
+    "web": IdentityProof.SMS_CODE,
 }
-"""The only proof each channel may assert; channels not listed (the anonymous web chat) cannot
-assert an identity at all."""
+"""The only proof each channel may assert; channels not listed cannot assert an identity."""
 
 
 class VerificationOutcome(StrEnum):

@@ -5,7 +5,7 @@ Each transport (e-mail over SMTP, SMS through Twilio, Telegram through the Bot A
 notified, when, and how often to retry is the caller's business.
 """
 
-from serving.notify.factory import transports_from_settings
+from serving.notify.factory import sms_transport, transports_from_settings
 from serving.notify.notice import SMS_MAX_CHARS, Delivery, Notice, Transport
 from serving.notify.sms import TwilioSms
 from serving.notify.smtp import SmtpMailer
@@ -19,5 +19,6 @@ __all__ = [
     "TelegramMessenger",
     "Transport",
     "TwilioSms",
+    "sms_transport",
     "transports_from_settings",
 ]

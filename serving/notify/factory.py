@@ -27,17 +27,9 @@ def transports_from_settings(settings: Settings) -> list[Transport]:
                 timeout=timeout,
             )
         )
-    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
-    if sid and token and token.get_secret_value() and settings.twilio_from:
-        transports.append(
-            TwilioSms(
-                sid,
-                token,
-                settings.twilio_from,
-                base_url=settings.twilio_api_base_url,
-                timeout=timeout,
-            )
-        )
+    sms = sms_transport(settings)
+    if sms is not None:
+        transports.append(sms)
     bot_token = settings.telegram_bot_token
     if bot_token and bot_token.get_secret_value():
         transports.append(
@@ -46,3 +38,18 @@ def transports_from_settings(settings: Settings) -> list[Transport]:
             )
         )
     return transports
+
+
+def sms_transport(settings: Settings) -> TwilioSms | None:
+    """The SMS transport when TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM are set:
+    the dentists' notices and the web chat's verification codes each get their own."""
+    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
+    if not (sid and token and token.get_secret_value() and settings.twilio_from):
+        return None
+    return TwilioSms(
+        sid,
+        token,
+        settings.twilio_from,
+        base_url=settings.twilio_api_base_url,
+        timeout=settings.notify_timeout_seconds,
+    )

@@ -56,8 +56,8 @@ class AppMetrics:
         )
         self.rate_limited = Counter(
             "rate_limited",
-            "Patient messages refused by a rate limit, by the scope over its limit "
-            "(address, telegram_chat, user).",
+            "Patient messages and verification codes refused by a rate limit, by the scope "
+            "over its limit (address, telegram_chat, user; phone: codes only).",
             ("scope",),
             namespace=NAMESPACE,
             registry=self.registry,

@@ -21,6 +21,9 @@ STATIC_DIR: Final = Path(__file__).parent / "static"
 CHAT_API_PATH: Final = "/api/v1/chat"
 STREAM_API_PATH: Final = "/api/v1/chat/stream"
 """Server-sent events: what the clinic sends the visitor outside a reply (channels/web/push)."""
+IDENTITY_API_PATH: Final = "/api/v1/web/identity"
+"""The web chat's phone verification: `{IDENTITY_API_PATH}/code` sends a code by SMS,
+`{IDENTITY_API_PATH}/verify` checks it (channels/web/identity)."""
 DOCTOR_API_PATH: Final = "/api/v1/doctor"
 """The doctor chat page's API: `{DOCTOR_API_PATH}/{token}` and the routes under it."""
 UI_LANGUAGE_COOKIE: Final = "ui_lang"
@@ -62,6 +65,27 @@ UI_TEXT: Final[dict[UiLanguage, dict[str, str]]] = {
         "error_reference": "Reference: {id}",
         "not_delivered": "Not delivered",
         "open_map": "Open in a map",
+        "verify_phone": "Verify my phone",
+        "verify_title": "Verify your phone to book and to see your appointments and invoices.",
+        "verify_phone_label": "Your mobile number",
+        "verify_phone_placeholder": "050-123-4567",
+        "verify_send_code": "Send me a code",
+        "verify_code_sent": "We sent a 6-digit code by SMS. It works for {minutes} minutes.",
+        "verify_code_label": "The code from the SMS",
+        "verify_submit": "Verify",
+        "verify_resend": "Send a new code",
+        "verify_cancel": "Cancel",
+        "verify_working": "One moment…",
+        "verify_wrong_code": "That code is not right. Tries left: {count}.",
+        "verify_code_expired": "This code no longer works. Ask for a new one.",
+        "verify_too_many": "Too many wrong codes. Ask for a new one.",
+        "verify_invalid_phone": "That does not look like a phone number. Try the form "
+        "050-123-4567.",
+        "verify_rate_limited": "Too many codes were asked for. Please wait a while, then try "
+        "again.",
+        "verify_unavailable": "Phone verification is not available right now. You can call the "
+        "clinic instead.",
+        "verify_not_sent": "We could not send the code. Please try again in a moment.",
     },
     "he": {
         "page_title": "צ׳אט עם המרפאה",
@@ -95,6 +119,24 @@ UI_TEXT: Final[dict[UiLanguage, dict[str, str]]] = {
         "error_reference": "מספר תקלה: {id}",
         "not_delivered": "לא נשלחה",
         "open_map": "פתיחה במפה",
+        "verify_phone": "אימות הטלפון שלי",
+        "verify_title": "אמתו את מספר הטלפון כדי לקבוע תורים ולראות את התורים והחשבוניות שלכם.",
+        "verify_phone_label": "מספר הטלפון הנייד שלך",
+        "verify_phone_placeholder": "050-123-4567",
+        "verify_send_code": "שלחו לי קוד",
+        "verify_code_sent": "שלחנו קוד בן 6 ספרות ב־SMS. הקוד תקף {minutes} דקות.",
+        "verify_code_label": "הקוד מההודעה",
+        "verify_submit": "אימות",
+        "verify_resend": "שליחת קוד חדש",
+        "verify_cancel": "ביטול",
+        "verify_working": "רק רגע…",
+        "verify_wrong_code": "הקוד שגוי. נותרו ניסיונות: {count}.",
+        "verify_code_expired": "הקוד כבר לא בתוקף. בקשו קוד חדש.",
+        "verify_too_many": "יותר מדי קודים שגויים. בקשו קוד חדש.",
+        "verify_invalid_phone": "זה לא נראה כמו מספר טלפון. נסו בצורה 050-123-4567.",
+        "verify_rate_limited": "התבקשו יותר מדי קודים. המתינו מעט ונסו שוב.",
+        "verify_unavailable": "אימות הטלפון לא זמין כרגע. אפשר להתקשר למרפאה.",
+        "verify_not_sent": "לא הצלחנו לשלוח את הקוד. נסו שוב בעוד רגע.",
     },
 }
 

@@ -7,6 +7,7 @@ from alembic import context
 from serving.db import (  # noqa: F401 - registers their tables on Base
     clinic_models,
     escalation_models,
+    identity_models,
     staff_models,
     telegram_models,
 )

@@ -8,6 +8,9 @@
  *   language toggle changes only the page's own labels.
  * - The visitor's id lives in localStorage so a reload continues the same conversation; the
  *   transcript lives in sessionStorage, so it survives a reload but not closing the tab.
+ * - "Verify my phone" (shown only when the clinic can send SMS) asks for a phone, then for the
+ *   code sent to it (POST {identity}/code, then /verify); once verified, the same conversation
+ *   continues as the patient.
  */
 (function () {
   "use strict";
@@ -36,11 +39,22 @@
   var sendButton = document.getElementById("send-button");
   var languageToggle = document.getElementById("language-toggle");
   var newConversationButton = document.getElementById("new-conversation");
+  var identityUrl = root.dataset.identityUrl;
+  var verifyButton = document.getElementById("verify-phone");
+  var identityPanel = document.getElementById("identity-panel");
+  var phoneForm = document.getElementById("identity-phone-form");
+  var codeForm = document.getElementById("identity-code-form");
+  var phoneInput = document.getElementById("identity-phone");
+  var codeInput = document.getElementById("identity-code");
+  var identityStatus = document.getElementById("identity-status");
 
   var transcript = [];
   var busy = false;
   var userId = null;
   var stream = null;
+  var codePhone = null;  // the phone the last code went to
+  var identityBusy = false;
+  var identityNotice = null;  // {key, values, error}: re-rendered when the language changes
 
   // ---- storage (may be unavailable: private modes, disabled cookies) ----
 
@@ -116,6 +130,14 @@
     uiLanguage = language;
     window.DentalText.relabel(language, t);
     languageToggle.lang = language === "he" ? "en" : "he";
+    renderIdentityNotice();
+  }
+
+  /* A label with {name} placeholders filled in. */
+  function formatted(key, values) {
+    return t(key).replace(/\{([a-z_]+)\}/g, function (match, name) {
+      return values && values[name] !== undefined ? String(values[name]) : match;
+    });
   }
 
   function toggleUiLanguage() {
@@ -478,6 +500,9 @@
             removeReplyButtons();
             record(assistantEntry(body));
           }
+          if (needsIdentity(body)) {
+            openIdentity(true);
+          }
           return;
         }
         failed(body);
@@ -499,6 +524,203 @@
         resizeInput();
       }
     }
+  }
+
+  // ---- phone verification: a code by SMS ----
+
+  function needsIdentity(body) {
+    return Boolean(identityUrl) && Array.isArray(body.actions) && body.actions.some(
+      function (action) { return action && action.type === "identity_required"; }
+    );
+  }
+
+  function openIdentity(open) {
+    if (!identityPanel) {
+      return;
+    }
+    identityPanel.hidden = !open;
+    verifyButton.setAttribute("aria-expanded", String(open));
+    if (open) {
+      (codeForm.hidden ? phoneInput : codeInput).focus();
+    }
+  }
+
+  function showPhoneStep() {
+    codeForm.hidden = true;
+    phoneForm.hidden = false;
+    codeInput.value = "";
+  }
+
+  function showCodeStep() {
+    phoneForm.hidden = true;
+    codeForm.hidden = false;
+    codeInput.value = "";
+    codeInput.focus();
+  }
+
+  function resetIdentity() {
+    if (!identityPanel) {
+      return;
+    }
+    codePhone = null;
+    phoneInput.value = "";
+    showPhoneStep();
+    setIdentityNotice(null);
+    openIdentity(false);
+  }
+
+  function setIdentityNotice(key, values, error) {
+    identityNotice = key ? { key: key, values: values || {}, error: Boolean(error) } : null;
+    renderIdentityNotice();
+  }
+
+  function renderIdentityNotice() {
+    if (!identityStatus) {
+      return;
+    }
+    identityStatus.textContent = identityNotice
+      ? formatted(identityNotice.key, identityNotice.values) : "";
+    identityStatus.classList.toggle(
+      "identity__status--error", Boolean(identityNotice && identityNotice.error)
+    );
+  }
+
+  function setIdentityBusy(value) {
+    identityBusy = value;
+    Array.prototype.forEach.call(
+      identityPanel.querySelectorAll("button, input"),
+      function (control) { control.disabled = value; }
+    );
+    if (value) {
+      setIdentityNotice("verify_working");
+    }
+  }
+
+  function postIdentity(path, payload) {
+    var controller = new AbortController();
+    var timer = window.setTimeout(function () {
+      controller.abort();
+    }, REQUEST_TIMEOUT_MS);
+    var response = null;
+    return fetch(identityUrl + path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(payload),
+      credentials: "same-origin",
+      signal: controller.signal
+    }).then(function (received) {
+      response = received;
+      return readJson(received);
+    }).then(function (body) {
+      return { response: response, body: body };
+    }).catch(function () {
+      return { response: response, body: null };
+    }).finally(function () {
+      window.clearTimeout(timer);
+    });
+  }
+
+  /* What to tell the visitor when a request failed; the code step is left when the code is
+   * gone (expired, used up). */
+  function identityFailed(result) {
+    var response = result.response;
+    var error = result.body && typeof result.body.error === "string" ? result.body.error : "";
+    if (!response) {
+      setIdentityNotice("error_network", null, true);
+    } else if (response.status === 429) {
+      setIdentityNotice("verify_rate_limited", null, true);
+    } else if (error === "wrong_code") {
+      setIdentityNotice("verify_wrong_code", { count: Number(result.body.attempts_left) }, true);
+      codeInput.select();
+    } else if (error === "code_expired" || error === "too_many_attempts") {
+      showPhoneStep();
+      var key = error === "code_expired" ? "verify_code_expired" : "verify_too_many";
+      setIdentityNotice(key, null, true);
+    } else if (error === "phone_verification_unavailable") {
+      setIdentityNotice("verify_unavailable", null, true);
+      verifyButton.hidden = true;
+    } else if (error === "code_not_sent") {
+      setIdentityNotice("verify_not_sent", null, true);
+    } else if (error === "invalid_request" && codeForm.hidden) {
+      setIdentityNotice("verify_invalid_phone", null, true);
+    } else {
+      setIdentityNotice("error_server", null, true);
+    }
+  }
+
+  function requestCode(phone) {
+    if (identityBusy || busy) {
+      return;
+    }
+    setIdentityBusy(true);
+    postIdentity("/code", { user_id: userId, phone: phone, language: uiLanguage })
+      .then(function (result) {
+        setIdentityBusy(false);
+        if (result.response && result.response.ok && result.body && result.body.sent) {
+          codePhone = phone;
+          showCodeStep();
+          var minutes = Math.max(1, Math.round(Number(result.body.expires_in_seconds) / 60));
+          setIdentityNotice("verify_code_sent", { minutes: minutes });
+          return;
+        }
+        identityFailed(result);
+      });
+  }
+
+  function verifyCode(code) {
+    if (identityBusy || busy || codePhone === null) {
+      return;
+    }
+    setIdentityBusy(true);
+    postIdentity("/verify", { user_id: userId, phone: codePhone, code: code, language: uiLanguage })
+      .then(function (result) {
+        setIdentityBusy(false);
+        var body = result.body;
+        if (result.response && result.response.ok && body && typeof body.reply === "string") {
+          resetIdentity();
+          removeReplyButtons();
+          record({
+            role: "assistant",
+            text: body.reply,
+            language: LANGUAGES.indexOf(body.language) >= 0 ? body.language : uiLanguage,
+            urgency: "ROUTINE",
+            buttons: validButtons(body.buttons)
+          });
+          input.focus();
+          return;
+        }
+        identityFailed(result);
+      });
+  }
+
+  if (identityPanel) {
+    verifyButton.addEventListener("click", function () {
+      openIdentity(identityPanel.hidden);
+    });
+    document.getElementById("identity-cancel").addEventListener("click", resetIdentity);
+    document.getElementById("identity-resend").addEventListener("click", function () {
+      if (codePhone !== null) {
+        requestCode(codePhone);
+      }
+    });
+    phoneForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var phone = phoneInput.value.trim();
+      if (!phone) {
+        setIdentityNotice("verify_invalid_phone", null, true);
+        return;
+      }
+      requestCode(phone);
+    });
+    codeForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var code = codeInput.value.replace(/\D/g, "");
+      if (!/^[0-9]{6}$/.test(code)) {
+        codeInput.focus();
+        return;
+      }
+      verifyCode(code);
+    });
   }
 
   // ---- the composer ----
@@ -540,6 +762,7 @@
     }
     userId = newUserId();
     storageSet("localStorage", USER_ID_KEY, userId);
+    resetIdentity();
     openStream();
     transcript = [];
     saveTranscript();
