@@ -198,7 +198,7 @@ def create_app(
             database=app_database,
             assistant=app.state.assistant,
             sms=code_sms,
-            clinic_name=clinic.name,
+            clinic_name=lambda language: clinic.current().name(language),
             policy=CodePolicy(
                 valid_for=timedelta(seconds=settings.web_identity_code_seconds),
                 attempts=settings.web_identity_code_attempts,
