@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError
 
 from serving import __version__
 from serving.api import (
+    admin_conversations,
+    admin_operations,
     admin_patients,
     admin_users,
     chat,
@@ -42,6 +44,8 @@ from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
 from serving.clinic_setup.profile_source import ClinicProfileSource
 from serving.clinic_setup.service import ClinicSetup
+from serving.console.conversations import ConsoleConversations
+from serving.console.operations import Operations
 from serving.console.patients import StaffPatients
 from serving.console.schedule import StaffSchedule
 from serving.console.staff_users import StaffUsers
@@ -52,7 +56,7 @@ from serving.db.types import utcnow
 from serving.demo import load_demo_clinic
 from serving.escalation.desk import DoctorDesk
 from serving.escalation.dispatcher import DispatchPolicy, EscalationDispatcher
-from serving.escalation.events import EscalationHooks, doctor_page_hub
+from serving.escalation.events import EscalationHooks, StaffFeed, doctor_page_hub, staff_hub
 from serving.escalation.links import DoctorLinks
 from serving.escalation.rota import OnCallRota
 from serving.integration_key import ensure_local_integration_key
@@ -123,7 +127,11 @@ def create_app(
         app_database = Database(settings.database_url) if database is None else database
         app.state.database = app_database
         app.state.practice = create_practice_backend(settings, app_database, clock=clock)
-        store = ConversationStore(app_database)
+        # The staff console's live feed: every message stored, every escalation's change.
+        app.state.staff_feed = StaffFeed(
+            app_database, staff_hub(settings.redis_url, settings.redis_key_prefix)
+        )
+        store = ConversationStore(app_database, on_message=app.state.staff_feed.message_stored)
         # The clinic's staff: accounts, sign-in sessions, the audit trail.
         app.state.staff_accounts = StaffAccounts(
             app_database,
@@ -189,7 +197,7 @@ def create_app(
             phone_region=settings.default_phone_region,
             limiter=rate_limiter,
             clock=clock,
-            watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub),
+            watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub, app.state.staff_feed),
         )
         # The web chat's phone verification: codes by SMS, limited per phone and per address.
         code_sms = sms_transport(settings)
@@ -227,6 +235,7 @@ def create_app(
             backend=app.state.practice,
             outbox=app.state.outbox,
             hub=app.state.doctor_hub,
+            feed=app.state.staff_feed,
             metrics=app_metrics,
             catalog=lambda language, key, **values: catalog_text(
                 app.state.runtime().bundle,
@@ -238,6 +247,15 @@ def create_app(
             timezone=settings.timezone,
             clock=clock,
         )
+        # The staff console: conversations taken over, escalations joined, through the desk.
+        app.state.console = ConsoleConversations(
+            app_database,
+            desk=app.state.doctor_desk,
+            catalog=app.state.doctor_desk.catalog,
+            timezone=settings.timezone,
+            clock=clock,
+        )
+        app.state.operations = Operations(app_database, timezone=settings.timezone, clock=clock)
         try:
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
@@ -259,6 +277,7 @@ def create_app(
             await bundle_source.stop()
             await app.state.web_push.close()
             await app.state.doctor_hub.close()
+            await app.state.staff_feed.hub.close()
             await rate_limiter.close()
             for limiter in code_limiters.values():
                 await limiter.close()
@@ -298,6 +317,8 @@ def create_app(
     app.include_router(admin_patients.router)
     app.include_router(admin_users.router)
     app.include_router(staff_page.router)
+    app.include_router(admin_conversations.router)
+    app.include_router(admin_operations.router)
     return app
 
 

@@ -47,13 +47,14 @@ from serving.assistant.service import (
     Reply,
     Welcome,
 )
-from serving.assistant.store import ConversationBusy
+from serving.assistant.store import Author, ConversationBusy
 from serving.conversation.turn import Button
 from serving.ratelimit import RateKey, RateLimited
 
 __all__ = [
     "MAX_OUTBOUND_TEXT",
     "Assistant",
+    "Author",
     "Button",
     "Channel",
     "CodeExpired",

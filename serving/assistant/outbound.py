@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from serving.assistant.buttons import validate_button
-from serving.assistant.store import ConversationStore
+from serving.assistant.store import Author, ConversationStore
 from serving.conversation.turn import Button
 
 logger = logging.getLogger(__name__)
@@ -113,10 +113,11 @@ class Outbox:
         text: str,
         buttons: Sequence[Button] = (),
         *,
-        author: str | None = None,
+        author: Author | None = None,
     ) -> Sent:
         """`send_text`, saying which message it stored; with an `author`, the message is a
-        dentist's (shown with their name in the conversation's history)."""
+        dentist's or a staff member's, shown with their name (in the conversation's history
+        and to the patient)."""
         text = outbound_text(text)
         for button in buttons:
             validate_button(button.data)
@@ -124,7 +125,8 @@ class Outbox:
         message_id = await self._store.add_outbound_message(
             conversation_id, text=text, language=to.language, kind="text", author=author
         )
-        shown = text if author is None else f"{author}:\n{text}"  # who is writing, on every channel
+        # Who is writing, on every channel: the patient tells a person from the assistant.
+        shown = text if author is None else f"{author.name}:\n{text}"
         delivered = await self._delivered(
             message_id, channel.send_text(to, shown, tuple(buttons)), "text"
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -53,8 +53,18 @@ class ConversationRecord:
     escalation_id: str | None = None
     """The conversation's escalation not closed yet, if any (read when a turn opens)."""
     held_by: str | None = None
-    """The dentist holding the conversation (joined its escalation and not handed it back):
-    the assistant is silent but for the safety layer."""
+    """Who holds the conversation: a staff member who took it over, or the dentist who joined
+    its escalation (and neither handed it back). The assistant is silent but for the safety
+    layer."""
+
+
+@dataclass(frozen=True)
+class Author:
+    """A person writing to the patient outside a turn: a dentist (role `doctor`) or a member
+    of the clinic's staff (role `staff`), shown to the patient by name."""
+
+    name: str
+    role: Literal["doctor", "staff"] = "doctor"
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,11 @@ _DECIDED_BY_CHARS = 160
 """`messages.triage_decided_by`'s width: a message firing very many rules keeps the first."""
 
 
+MessageListener = Callable[[str, int], Awaitable[None]]
+"""(conversation id, message id): told after each message is stored (the staff console's live
+feed); best effort, its failures are its own."""
+
+
 class ConversationStore:
     def __init__(
         self,
@@ -121,10 +136,16 @@ class ConversationStore:
         *,
         clock: Callable[[], datetime] = utcnow,
         turn_lease: timedelta = TURN_LEASE,
+        on_message: MessageListener | None = None,
     ) -> None:
         self._db = database
         self._now = clock
         self.turn_lease = turn_lease
+        self._on_message = on_message
+
+    async def _stored(self, conversation_id: str, message_id: int | None) -> None:
+        if self._on_message is not None and message_id is not None:
+            await self._on_message(conversation_id, message_id)
 
     async def open_turn(
         self,
@@ -175,6 +196,8 @@ class ConversationStore:
             except IntegrityError:  # a concurrent first message created it: read it again
                 record = None
             if record is not None:
+                if record.answered is None:
+                    await self._stored(record.id, record.message_id)
                 return record
             if time.monotonic() >= deadline:
                 raise ConversationBusy("the previous message is still being answered")
@@ -241,10 +264,10 @@ class ConversationStore:
                 row, owner=owner, history=recent, message_id=message_id, idempotency_key=key
             )
             if escalation is None:
-                return record
+                return replace(record, held_by=row.held_by)
             escalation_id, joined_at, doctor_name = escalation
             held_by = (doctor_name or "") if joined_at is not None else None
-            return replace(record, escalation_id=escalation_id, held_by=held_by)
+            return replace(record, escalation_id=escalation_id, held_by=row.held_by or held_by)
 
     async def renew_turn(self, conversation: ConversationRecord) -> bool:
         """Extend the turn's lease; False when it was lost (expired and taken over)."""
@@ -320,16 +343,16 @@ class ConversationStore:
         text: str,
         language: str,
         kind: str,
-        author: str | None = None,
+        author: Author | None = None,
     ) -> int:
-        """Store a message sent to the patient outside a turn (a reminder, a dentist's reply),
-        so the conversation's history shows it like any reply. With an `author` (a dentist's
-        name) it is the dentist's message (role `doctor`)."""
+        """Store a message sent to the patient outside a turn (a reminder, a dentist's or a
+        staff member's reply), so the conversation's history shows it like any reply. With an
+        `author` it is that person's message (their role, their name)."""
         async with self._db.transaction() as session:
             row = db.Message(
                 conversation_id=conversation_id,
-                role="assistant" if author is None else "doctor",
-                author=author,
+                role="assistant" if author is None else author.role,
+                author=None if author is None else author.name,
                 text=text,
                 language=language,
                 intent=f"outbound_{kind}",
@@ -343,7 +366,9 @@ class ConversationStore:
                 .values(updated_at=self._now())
             )
             await session.flush()
-            return row.id
+            message_id = row.id
+        await self._stored(conversation_id, message_id)
+        return message_id
 
     async def record_delivery(self, message_id: int, delivered: bool) -> None:
         """What the channel answered for a message sent outside a turn."""
@@ -376,7 +401,9 @@ class ConversationStore:
             )
             session.add(row)
             await session.flush()
-            return row.id
+            message_id = row.id
+        await self._stored(conversation_id, message_id)
+        return message_id
 
     async def finish_turn(
         self,
@@ -395,6 +422,7 @@ class ConversationStore:
         Returns the (id, urgency) of the conversation's escalation when the turn raised one.
         """
         escalation: tuple[str, str] | None = None
+        reply_id: int | None = None
         async with self._db.transaction() as session:
             updated = await session.execute(
                 _while_held(conversation).values(
@@ -421,25 +449,26 @@ class ConversationStore:
                 )
             )
             if reply.text:  # a turn a dentist holds may end with no reply
-                session.add(
-                    db.Message(
-                        conversation_id=conversation.id,
-                        role="assistant",
-                        text=reply.text,
-                        language=reply.language,
-                        urgency=reply.urgency,
-                        intent=reply.intent,
-                        memory_pattern=reply.memory_pattern,
-                        bundle_version=reply.bundle_version,
-                        model=reply.model,
-                        architecture=reply.architecture,
-                        llm_calls=reply.llm_calls,
-                        tokens=reply.tokens,
-                        idempotency_key=conversation.idempotency_key,
-                        buttons=[[button.text, button.data] for button in reply.buttons],
-                        actions=list(reply.actions),
-                    )
+                stored = db.Message(
+                    conversation_id=conversation.id,
+                    role="assistant",
+                    text=reply.text,
+                    language=reply.language,
+                    urgency=reply.urgency,
+                    intent=reply.intent,
+                    memory_pattern=reply.memory_pattern,
+                    bundle_version=reply.bundle_version,
+                    model=reply.model,
+                    architecture=reply.architecture,
+                    llm_calls=reply.llm_calls,
+                    tokens=reply.tokens,
+                    idempotency_key=conversation.idempotency_key,
+                    buttons=[[button.text, button.data] for button in reply.buttons],
+                    actions=list(reply.actions),
                 )
+                session.add(stored)
+                await session.flush()
+                reply_id = stored.id
             if escalations:
                 request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
                 escalation = await self._escalate(session, conversation.id, request)
@@ -447,6 +476,7 @@ class ConversationStore:
                 session.add(
                     db.GuardEvent(conversation_id=conversation.id, kind=kind, reasons=reasons)
                 )
+        await self._stored(conversation.id, reply_id)
         return escalation
 
     async def _escalate(

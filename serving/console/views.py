@@ -1,9 +1,11 @@
-"""The JSON shapes of the staff console's patients, calendar and bookings
-(`/api/v1/admin/...`). Times are clinic-local with their offset."""
+"""The JSON shapes of the staff console (`/api/v1/admin/...`): patients, calendar and bookings;
+conversations and escalations (docs: the staff API contract). Times are clinic-local with their
+offset."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -99,3 +101,50 @@ class ClinicalView(BaseModel):
     allergies: list[AllergyItem]
     notes: list[NoteItem]
     plans: list[PlanView]
+
+
+class EscalationRef(BaseModel):
+    id: str
+    urgency: str
+    status: Literal["open", "claimed", "closed"]
+
+
+class ConversationItem(BaseModel):
+    id: str
+    channel: str
+    language: str
+    patient: PatientRef | None
+    last_message_at: datetime | None
+    message_count: int
+    held_by: str | None
+    """Who holds it: the staff member who took it over, or the dentist who joined its
+    escalation; None while the assistant answers."""
+    escalation: EscalationRef | None
+    """Its escalation not closed yet."""
+
+
+class ConsoleMessage(BaseModel):
+    id: int
+    role: Literal["patient", "assistant", "doctor", "staff"]
+    author: str | None
+    text: str
+    at: datetime
+    delivery: Literal["sent", "failed"] | None
+
+
+class ConversationDetail(BaseModel):
+    conversation: ConversationItem
+    messages: list[ConsoleMessage]
+
+
+class EscalationItem(BaseModel):
+    id: str
+    conversation_id: str
+    urgency: str
+    status: Literal["open", "claimed", "closed"]
+    reasons: list[str]
+    summary: str
+    patient: PatientRef | None
+    created_at: datetime
+    updated_at: datetime
+    doctor_name: str | None

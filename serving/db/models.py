@@ -258,6 +258,13 @@ class Conversation(Base):
     # The lease expires, so a process that died mid-turn does not block the patient forever.
     turn_owner: Mapped[str | None] = mapped_column(String(32))
     turn_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A staff member who took the conversation over (the staff console): the assistant is
+    # silent, as while a dentist holds its escalation, until they hand it back.
+    held_by_staff_id: Mapped[int | None] = mapped_column(Integer)
+    """The staff user's id (`staff_users.id`; accounts are never deleted, so no foreign key)."""
+    held_by: Mapped[str | None] = mapped_column(String(120))
+    """The holding staff member's name, as the patient sees it."""
+    held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -272,7 +279,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        CheckConstraint("role IN ('patient', 'assistant', 'doctor')", name="message_role"),
+        CheckConstraint("role IN ('patient', 'assistant', 'doctor', 'staff')", name="message_role"),
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ux_messages_idempotency", "conversation_id", "idempotency_key", "role", unique=True),
     )
@@ -302,7 +309,7 @@ class Message(Base):
     safety_answer: Mapped[str | None] = mapped_column(String(8))
     """On a patient message answering the safety question: `yes` or `no`."""
     author: Mapped[str | None] = mapped_column(String(120))
-    """On a dentist's message: the dentist's name, as the patient sees it."""
+    """On a dentist's or staff member's message: their name, as the patient sees it."""
     delivery: Mapped[str | None] = mapped_column(String(10))
     """On a message sent outside a turn: `sent` or `failed` (its channel's answer)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

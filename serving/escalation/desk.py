@@ -1,6 +1,11 @@
-"""The dentist's side of an escalated conversation, reached through a private link: read the
-history and the patient's card, write to the patient on the conversation's own channel, book
-for the patient, and hand the conversation back.
+"""The dentist's side of an escalated conversation: read the history and the patient's card,
+write to the patient on the conversation's own channel, book for the patient, and hand the
+conversation back.
+
+Who acts (an `Author`: a name, and whether they write as a dentist or as staff) is separate
+from how they were let in: the token methods (`open`, `post`, `close`, ...) serve a private
+link; `join` and `close_escalation` serve a signed-in staff member (`serving.console`), whose
+permission the staff API checked.
 
 Milestones, each recorded once on the escalation: `opened_at` (the first time a link is
 opened: status `claimed`, the EMERGENCY repeats stop), `joined_at` (the dentist's first
@@ -18,12 +23,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from serving.assistant import Outbox, outbound_text
+from serving.assistant import Author, Outbox, outbound_text
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.escalation_models import DoctorLink
 from serving.db.types import utcnow
-from serving.escalation.events import announce
+from serving.escalation.events import StaffFeed, announce
 from serving.escalation.links import DoctorLinks, LinkAccess, LinkRefusal, LinkRefused
 from serving.escalation.records import escalation_with_conversation
 from serving.escalation.views import (
@@ -57,6 +62,10 @@ class PatientNotIdentified(LookupError):
     """The conversation's patient never proved who they are: nothing can be booked for them."""
 
 
+class EscalationClosed(LookupError):
+    """The escalation was handed back already (or never existed): nothing to join or close."""
+
+
 class DoctorDesk:
     def __init__(
         self,
@@ -66,6 +75,7 @@ class DoctorDesk:
         backend: PracticeBackend,
         outbox: Outbox,
         hub: PushHub,
+        feed: StaffFeed,
         metrics: AppMetrics,
         catalog: Catalog,
         timezone: str,
@@ -76,8 +86,10 @@ class DoctorDesk:
         self._backend = backend
         self._outbox = outbox
         self._hub = hub
+        self._feed = feed
         self._metrics = metrics
-        self._catalog = catalog
+        self.catalog = catalog
+        """What the patient is told (the bundle's message catalog)."""
         self._tz = ZoneInfo(timezone)
         self._now = clock
 
@@ -99,16 +111,21 @@ class DoctorDesk:
                 .execution_options(synchronize_session=False)
                 .values(opened_at=now)
             )
+        await self._claim(access.escalation_id, access.conversation_id, now)
+
+    async def _claim(self, escalation_id: str, conversation_id: str, now: datetime) -> None:
+        """The escalation's first opening: status `claimed`, the EMERGENCY repeats stop."""
+        async with self._db.transaction() as session:
             first = await session.execute(
                 update(db.Escalation)
-                .where(db.Escalation.id == access.escalation_id, db.Escalation.opened_at.is_(None))
+                .where(db.Escalation.id == escalation_id, db.Escalation.opened_at.is_(None))
                 .execution_options(synchronize_session=False)
                 .values(opened_at=now, status="claimed", notify_at=None)
             )
             created, urgency = (
                 await session.execute(
                     select(db.Escalation.created_at, db.Escalation.urgency).where(
-                        db.Escalation.id == access.escalation_id
+                        db.Escalation.id == escalation_id
                     )
                 )
             ).one()
@@ -116,7 +133,8 @@ class DoctorDesk:
             self._metrics.escalation_time_to_open.labels(urgency).observe(
                 max(0.0, (now - created).total_seconds())
             )
-            await announce(self._hub, access.conversation_id)
+            await announce(self._hub, conversation_id)
+            await self._feed.escalation_changed(escalation_id)
 
     async def view(self, access: LinkAccess) -> DeskView:
         language = "he" if access.doctor_language == "he" else "en"
@@ -219,60 +237,117 @@ class DoctorDesk:
         first one tells the patient the dentist joined). InvalidOutbound for an empty or
         too long text (nothing sent)."""
         access = await self.access(token)
-        doctor = access.doctor_name or "Dentist"
+        doctor = Author(access.doctor_name or "Dentist", "doctor")
         text = outbound_text(text)  # checked before anything is marked or sent
         now = self._now()
         await self._mark_opened(access, now)
+        await self._join(access.escalation_id, doctor, now)
+        return await self.send(access.conversation_id, text, doctor)
+
+    async def join(self, escalation_id: str, author: Author) -> str:
+        """`author` joins the escalation (claimed, joined, the patient told), as a dentist's
+        first message through a link does; the conversation's id. EscalationClosed when it
+        is closed or unknown."""
+        async with self._db.transaction() as session:
+            found = await escalation_with_conversation(session, escalation_id)
+        if found is None or found[0].status == "closed":
+            raise EscalationClosed("the escalation is closed")
+        conversation_id = found[1].id
+        now = self._now()
+        await self._claim(escalation_id, conversation_id, now)
+        await self._join(escalation_id, author, now)
+        return conversation_id
+
+    async def _join(self, escalation_id: str, author: Author, now: datetime) -> None:
+        """The escalation's first join: recorded with the joiner's name, and the patient is
+        told who joined (a dentist, or the clinic's staff) and that the assistant is quiet."""
         async with self._db.transaction() as session:
             joined = await session.execute(
                 update(db.Escalation)
-                .where(db.Escalation.id == access.escalation_id, db.Escalation.joined_at.is_(None))
+                .where(db.Escalation.id == escalation_id, db.Escalation.joined_at.is_(None))
                 .execution_options(synchronize_session=False)
-                .values(joined_at=now, doctor_name=doctor)
+                .values(joined_at=now, doctor_name=author.name)
             )
-            created, urgency, language = (
+            created, urgency, language, conversation_id = (
                 await session.execute(
                     select(
-                        db.Escalation.created_at, db.Escalation.urgency, db.Conversation.language
+                        db.Escalation.created_at,
+                        db.Escalation.urgency,
+                        db.Conversation.language,
+                        db.Conversation.id,
                     )
                     .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
-                    .where(db.Escalation.id == access.escalation_id)
+                    .where(db.Escalation.id == escalation_id)
                 )
             ).one()
         if getattr(joined, "rowcount", 0) == 1:
             self._metrics.escalation_time_to_reply.labels(urgency).observe(
                 max(0.0, (now - created).total_seconds())
             )
-            notice = self._catalog(language, "doctor_joined", doctor=doctor)
-            await self._outbox.send(access.conversation_id, notice)
-        sent = await self._outbox.send(access.conversation_id, text, author=doctor)
-        await announce(self._hub, access.conversation_id)
+            notice = (
+                self.catalog(language, "doctor_joined", doctor=author.name)
+                if author.role == "doctor"
+                else self.catalog(language, "staff_joined", staff=author.name)
+            )
+            await self._outbox.send(conversation_id, notice)
+            await self._feed.escalation_changed(escalation_id)
+
+    async def send(
+        self, conversation_id: str, text: str, author: Author
+    ) -> tuple[MessageView, bool]:
+        """`author`'s message to the patient on the conversation's channel, as stored, and
+        whether the channel took it. InvalidOutbound (nothing sent), NoChannel."""
+        sent = await self._outbox.send(conversation_id, text, author=author)
+        await announce(self._hub, conversation_id)
         [message] = [
             m
-            for m in await self.messages_after(access.conversation_id, sent.message_id - 1)
+            for m in await self.messages_after(conversation_id, sent.message_id - 1)
             if m.id == sent.message_id
         ]
         return message, sent.delivered
 
+    async def send_notice(self, conversation_id: str, text: str) -> None:
+        """A notice from the clinic (who joined or left) to the patient."""
+        await self._outbox.send(conversation_id, text)
+        await announce(self._hub, conversation_id)
+
     async def close(self, token: str) -> bool:
-        """Hand the conversation back to the assistant: the patient is told (when the dentist
-        had joined), every link of the escalation stops working, and the transcript is saved
-        to the patient record. Whether the transcript was saved (not for a patient who never
-        proved who they are: it stays in the conversation)."""
+        """Hand the conversation back through a link (see `close_escalation`)."""
         access = await self.access(token)
+        try:
+            return await self.close_escalation(
+                access.escalation_id, author=access.doctor_name or "On-call dentist"
+            )
+        except EscalationClosed:
+            raise LinkRefused(LinkRefusal.CLOSED) from None
+
+    async def close_escalation(self, escalation_id: str, *, author: str) -> bool:
+        """Hand the conversation back to the assistant (a staff member's hold ends too): the
+        patient is told (when someone had joined), every link of the escalation stops
+        working, and the transcript is saved to the patient record (`author` signs it when
+        nobody joined). Whether the transcript was saved (not for a patient who never proved
+        who they are: it stays in the conversation). EscalationClosed when it was closed
+        already."""
         now = self._now()
         async with self._db.transaction() as session:
             closed = await session.execute(
                 update(db.Escalation)
-                .where(db.Escalation.id == access.escalation_id, db.ESCALATION_UNCLOSED)
+                .where(db.Escalation.id == escalation_id, db.ESCALATION_UNCLOSED)
                 .execution_options(synchronize_session=False)
                 .values(status="closed", closed_at=now, notify_at=None)
             )
             if getattr(closed, "rowcount", 0) != 1:
-                raise LinkRefused(LinkRefusal.CLOSED)
-            found = await escalation_with_conversation(session, access.escalation_id)
+                raise EscalationClosed("the escalation is closed")
+            found = await escalation_with_conversation(session, escalation_id)
             assert found is not None  # closed just now, in this transaction
             escalation, conversation = found
+            # Whoever held the conversation (a staff member who joined) lets it go with it.
+            await session.execute(
+                update(db.Conversation)
+                .where(db.Conversation.id == conversation.id)
+                .execution_options(synchronize_session=False)
+                .values(held_by_staff_id=None, held_by=None, held_since=None)
+            )
             opening = await session.scalar(
                 select(db.Message.id)
                 .where(
@@ -283,13 +358,14 @@ class DoctorDesk:
                 .order_by(db.Message.id.desc())
                 .limit(1)
             )
-        await self._links.revoke(access.escalation_id)
+        await self._links.revoke(escalation_id)
         if escalation.joined_at is not None:
-            notice = self._catalog(
+            notice = self.catalog(
                 conversation.language, "doctor_left", doctor=escalation.doctor_name or ""
             )
             await self._outbox.send(conversation.id, notice)
         await announce(self._hub, conversation.id)
+        await self._feed.escalation_changed(escalation_id)
         transcript = _transcript(
             escalation,
             await self.messages_after(conversation.id, (opening or 1) - 1),
@@ -307,7 +383,7 @@ class DoctorDesk:
         await self._backend.add_patient_note(
             conversation.patient_id,
             transcript,
-            author=escalation.doctor_name or access.doctor_name or "On-call dentist",
+            author=escalation.doctor_name or author,
         )
         return True
 

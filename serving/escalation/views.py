@@ -53,7 +53,7 @@ class PatientView(BaseModel):
 
 class MessageView(BaseModel):
     id: int
-    role: Literal["patient", "assistant", "doctor"]
+    role: Literal["patient", "assistant", "doctor", "staff"]
     text: str
     created_at: datetime
     author: str | None

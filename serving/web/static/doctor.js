@@ -72,7 +72,12 @@
     ROUTINE: "urgency_routine"
   };
   var STATUS_LABELS = { open: "status_open", claimed: "status_claimed", closed: "status_closed" };
-  var ROLE_LABELS = { patient: "role_patient", assistant: "role_assistant", doctor: "role_doctor" };
+  var ROLE_LABELS = {
+    patient: "role_patient",
+    assistant: "role_assistant",
+    doctor: "role_doctor",
+    staff: "role_staff"
+  };
   var DELIVERY_LABELS = { sent: "delivery_sent", failed: "delivery_failed" };
   var SEVERITY_LABELS = {
     mild: "severity_mild",
@@ -398,7 +403,9 @@
     var node = element("article", "message message--" + role);
     node.dataset.messageId = String(message.id);
     var meta = element("p", "message__meta");
-    var author = role === "doctor" && message.author
+    // A dentist's or a staff member's message shows who wrote it (the staff console writes
+    // in the same conversation as the clinic, role "staff").
+    var author = (role === "doctor" || role === "staff") && message.author
       ? element("span", "message__author", String(message.author))
       : uiLabel("span", "message__author", ROLE_LABELS[role]);
     author.dir = "auto";
