@@ -547,6 +547,8 @@
   var ESCALATION_STATUS = {
     open: "escalation_open", claimed: "escalation_claimed", closed: "escalation_closed"
   };
+  /* Appointment states that need no badge: the calendar lists booked appointments. */
+  var SETTLED = ["scheduled", "booked", "confirmed"];
   var ROLES = {
     patient: "role_patient", assistant: "role_assistant", doctor: "role_doctor",
     staff: "role_staff"
@@ -1154,7 +1156,7 @@
           row.appendChild(element("bdi", "appointment__patient", personName(appointment.patient)));
           row.appendChild(element("span", "muted",
             self.treatmentName(appointment.treatment_code || appointment.treatment)));
-          if (appointment.status && appointment.status !== "booked") {
+          if (appointment.status && SETTLED.indexOf(appointment.status) < 0) {
             row.appendChild(element("span", "badge badge--grey", appointment.status));
           }
           var move = button("move", "text-button");
@@ -1871,11 +1873,12 @@
       var hourLabels = (figures.hours || []).map(function (iso) {
         return formatWith(iso, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
       });
+      // Counts are whole, but an axis for at most one a hour is marked at 0.5 too.
       var whole = function (value) {
-        return String(Math.round(value));
+        return Number.isInteger(value) ? String(value) : value.toFixed(1);
       };
       var millis = function (value) {
-        return value >= 1000 ? (value / 1000).toFixed(1) + " s" : Math.round(value) + " ms";
+        return value >= 1000 ? (value / 1000).toFixed(1) + " s" : whole(value) + " ms";
       };
       var plot = window.StaffCharts.plot;
       plot(nodes.charts, { title: t("figure_conversations"), labels: hourLabels, format: whole,

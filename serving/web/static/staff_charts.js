@@ -9,7 +9,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   var WIDTH = 640;
   var HEIGHT = 200;
-  var PAD = { top: 14, right: 12, bottom: 26, left: 44 };
+  var PAD = { top: 14, right: 12, bottom: 26, left: 58 };
 
   function svgNode(tag, attributes, text) {
     var node = document.createElementNS(SVG, tag);
