@@ -33,18 +33,19 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from evals.datasets import load_jsonl
+from serving.bundle.load import load_bundle
 from serving.clinic import ClinicProfile
 from serving.demo.loader import DEMO_FILE, WEEKDAYS
+from serving.practice.factory import booking_rules_from_settings
 from serving.safety.text import is_hebrew, tokens
-from serving.scheduling.calendar import ClinicCalendar
 from serving.scheduling.opening import ClinicHours
 from serving.scheduling.slots import WeeklyWindow
-from serving.settings import Settings
+from serving.settings import REPOSITORY_BUNDLE, Settings
+from serving.tools.actions import week_text
 
 if TYPE_CHECKING:  # the app and LangChain: loading the set and scoring need neither
     from langchain_core.embeddings import Embeddings
@@ -96,7 +97,7 @@ def source_texts(answer: ClinicAnswer, profile: ClinicProfile) -> list[str]:
     for source in answer.sources:
         kind, _, key = source.partition(":")
         if source == "profile:hours":
-            texts.append(_demo_hours())
+            texts.append(_demo_hours(answer.language))
         elif kind == "profile" and key in ClinicProfile.model_fields:
             value = getattr(profile, key)
             texts.append(value if isinstance(value, str) else value(answer.language))
@@ -286,23 +287,20 @@ def _stemmer() -> Any:
     return PorterStemmer()
 
 
-DAYS = {number: code for code, number in WEEKDAYS.items()}
-
-
-def _demo_hours() -> str:
-    """The demo clinic's regular week as the assistant derives it from the working hours
-    (`serving.scheduling.opening`), e.g. "sun-thu 08:00-20:00, fri 08:00-13:00"."""
+@cache
+def _demo_hours(language: str) -> str:
+    """The demo clinic's week as the assistant writes it from the providers' working hours."""
     data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
     windows = [
         WeeklyWindow(WEEKDAYS[day], time.fromisoformat(start), time.fromisoformat(end))
         for provider in data["providers"]
         for day, (start, end) in provider["hours"].items()
     ]
-    hours = ClinicHours.of(windows, ClinicCalendar(tz=ZoneInfo("Asia/Jerusalem")))
-    return ", ".join(
-        f"{'-'.join(dict.fromkeys((DAYS[days[0]], DAYS[days[-1]])))} "
-        + ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in periods)
-        for days, periods in hours.week()
+    calendar = booking_rules_from_settings(Settings(_env_file=None)).calendar
+    bundle = load_bundle(REPOSITORY_BUNDLE)
+    return week_text(
+        ClinicHours.of(windows, calendar),
+        lambda key, **values: bundle.message(language, key, **values),
     )
 
 

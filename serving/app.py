@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from serving import __version__
 from serving.api import (
+    admin_clinic,
     admin_conversations,
     admin_operations,
     admin_patients,
@@ -42,6 +43,7 @@ from serving.channels.web import identity as web_identity
 from serving.channels.web import stream as web_chat_stream
 from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
+from serving.clinic_setup.errors import SetupError
 from serving.clinic_setup.profile_source import ClinicProfileSource
 from serving.clinic_setup.service import ClinicSetup
 from serving.console.conversations import ConsoleConversations
@@ -148,6 +150,9 @@ def create_app(
             clock=clock,
         )
         app.state.audit = AuditLog(app_database, clock=clock)
+        app.state.clinic_setup = ClinicSetup(
+            app_database, phone_region=settings.default_phone_region
+        )
         # The staff console: patients, calendar and bookings, accounts.
         app.state.staff_patients = StaffPatients(
             backend=app.state.practice, audit=app.state.audit, timezone=settings.timezone
@@ -302,6 +307,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(staff_auth.StaffRefused, staff_auth.staff_refused)
+    app.add_exception_handler(SetupError, admin_clinic.setup_refused)
     for exception_type, handler in CLIENT_ERRORS:
         app.add_exception_handler(exception_type, handler)  # type: ignore[arg-type]
     app.include_router(health.router)
@@ -314,11 +320,12 @@ def create_app(
     app.include_router(telegram_webhook.router)
     app.include_router(doctor.router)
     app.include_router(staff_auth.router)
+    app.include_router(admin_clinic.router)
+    app.include_router(admin_conversations.router)
+    app.include_router(admin_operations.router)
     app.include_router(admin_patients.router)
     app.include_router(admin_users.router)
     app.include_router(staff_page.router)
-    app.include_router(admin_conversations.router)
-    app.include_router(admin_operations.router)
     return app
 
 

@@ -69,7 +69,9 @@ class Settings(BaseSettings):
         description="The artifact bundle served when no registry is configured.",
     )
     clinic_profile_path: Path | None = Field(
-        default=None, description="The clinic's public profile (YAML); the demo clinic's if unset."
+        default=None,
+        description="A clinic profile (YAML) stored in the database at start-up when the "
+        "clinic has none yet; the profile then lives in the database (docs/CLINIC_SETUP.md).",
     )
     agent_architecture: Literal["alex", "team"] = "alex"
 

@@ -240,7 +240,7 @@ async def test_a_wrong_integration_key_is_refused(client: httpx.AsyncClient) -> 
         ("parking", {"en": "parking", "he": "חניה"}),
         ("price", {"en": "350.00", "he": "350.00"}),
         ("insurance", {"en": "Maccabi", "he": "מכבי"}),
-        ("hours", {"en": "On Friday we are open 08:00-13:00", "he": "ו' 08:00-13:00"}),
+        ("hours", {"en": "On Friday we are open 08:00-13:00", "he": "שישי 08:00-13:00"}),
         ("payment", {"en": "credit cards", "he": "כרטיסי אשראי"}),
     ],
 )

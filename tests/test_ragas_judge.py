@@ -47,7 +47,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"\w+")
 _INPUT = re.compile(r"\ninput: (\{.*\})\nOutput: $", re.DOTALL)
 
-HOURS_EN = "Sun-Thu 08:00-20:00, Fri 08:00-13:00. Closed on Shabbat and Israeli public holidays."
+HOURS_EN = (
+    "We are open Sun-Thu 08:00-20:00, Fri 08:00-13:00. Closed on Shabbat and public holidays."
+)
 UNSUPPORTED_CLAIM = "Parking is free for every patient."
 OFF_TOPIC_QUESTION = "what are your parking prices?"
 EVASIVE = "I am not sure, please ask at reception."

@@ -18,6 +18,7 @@ from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.staff_models import AuditEvent
 from serving.db.telegram_models import TelegramUpdate
+from serving.escalation.links import DoctorLinks
 from serving.pubsub import PushHub
 from tests.asgi import served
 from tests.assistant_client import INTEGRATION_KEY, Patient
@@ -378,3 +379,37 @@ async def test_take_over_on_telegram(
         assert (await bot.client.post(f"{url}/handback", headers=doctor)).status_code == 200
         assert "Doctor Tester" in texts(user.new_calls())  # told the assistant is back
         assert texts(await user.say("And on Friday?"))  # the assistant answers again
+
+
+async def test_a_dentist_on_the_link_and_a_staff_member_do_not_cross(
+    staff_app: StaffDesk, database: Database
+) -> None:
+    http = staff_app.http
+    patient = Patient(http, "visitor-link", trusted=False)
+    reply = await patient.send(EMERGENCY)
+    escalation_id = reply["escalation"]["id"]
+    async with database.transaction() as session:
+        token = await DoctorLinks(database).issue(session, escalation_id, None)
+    doctor = await staff_app.headers("doctor")
+
+    # A staff member who joined holds it; the dentist closing through the link ends the hold.
+    joined = await http.post(f"{ADMIN}/escalations/{escalation_id}/join", headers=doctor)
+    conversation_id = joined.json()["conversation"]["id"]
+    assert (await http.post(f"/api/v1/doctor/{token}/close")).status_code == 200
+    item = (await http.get(f"{ADMIN}/conversations/{conversation_id}", headers=doctor)).json()
+    assert (item["conversation"]["held_by"], item["conversation"]["escalation"]) == (None, None)
+    assert (await patient.send("Thank you, what are your opening hours?"))["reply"]
+
+    # A dentist who joined through a link holds it: no one takes it over.
+    second = (await patient.send(EMERGENCY))["escalation"]["id"]
+    async with database.transaction() as session:
+        token = await DoctorLinks(database).issue(session, second, None)
+    posted = await http.post(f"/api/v1/doctor/{token}/messages", json={"text": "On my way."})
+    assert posted.status_code == 201
+    url = f"{ADMIN}/conversations/{conversation_id}"
+    refused = await http.post(f"{url}/takeover", headers=doctor)
+    assert (refused.status_code, refused.json()["error"]) == (409, "held_by_other")
+    refused = await http.post(f"{url}/handback", headers=doctor)
+    assert (refused.status_code, refused.json()["error"]) == (409, "not_holding")
+    refused = await http.post(f"{ADMIN}/escalations/{second}/join", headers=doctor)
+    assert refused.status_code == 409

@@ -13,9 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from serving.api.staff_auth import require
-from serving.console.patients import StaffPatients
-from serving.console.schedule import MAX_CALENDAR_DAYS, StaffSchedule
-from serving.console.views import (
+from serving.console.booking_views import (
     AppointmentItem,
     CalendarView,
     ClinicalView,
@@ -24,6 +22,8 @@ from serving.console.views import (
     SlotItem,
     TreatmentItem,
 )
+from serving.console.patients import StaffPatients
+from serving.console.schedule import MAX_CALENDAR_DAYS, StaffSchedule
 from serving.practice.errors import (
     AppointmentNotFound,
     InvalidRequest,

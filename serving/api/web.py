@@ -72,6 +72,8 @@ async def chat_page(
     """The chat page, its labels in the language from `?lang=`, the visitor's earlier choice or
     the browser's preference."""
     language = choose_ui_language(lang, ui_lang, accept_language)
+    clinic = request.app.state.clinic
+    await clinic.refresh()  # the clinic's name as set up now, by whichever process
     root = str(request.scope.get("root_path", "")).rstrip("/")
     phone_verification: bool = request.app.state.identity_codes.available
     return _templates.TemplateResponse(
@@ -82,7 +84,7 @@ async def chat_page(
             "direction": text_direction(language),
             "text": UI_TEXT[language],
             "ui_text": UI_TEXT,
-            "clinic_name": request.app.state.clinic.current().name(language),
+            "clinic_name": clinic.current().name(language),
             "chat_url": f"{root}{CHAT_API_PATH}",
             "stream_url": f"{root}{STREAM_API_PATH}",
             "identity_url": f"{root}{IDENTITY_API_PATH}" if phone_verification else "",

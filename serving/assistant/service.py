@@ -726,6 +726,7 @@ class Assistant:
     async def welcome(self, channel: str, user_id: str, *, language_hint: str = "he") -> Welcome:
         """The disclosure, the greeting and the quick actions in the conversation's language;
         the conversation counts as greeted afterwards (its first answer repeats nothing)."""
+        await self._clinic.refresh()
         record = await self._store.conversation(
             channel, user_id, language=as_language(language_hint)
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from serving.console.views import (
+from serving.console.booking_views import (
     AllergyItem,
     ClinicalView,
     NoteItem,

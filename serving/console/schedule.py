@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from serving.console.views import (
+from serving.console.booking_views import (
     AppointmentItem,
     CalendarDay,
     CalendarView,

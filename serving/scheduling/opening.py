@@ -14,7 +14,7 @@ from serving.scheduling.calendar import FRIDAY, SATURDAY, ClinicCalendar
 from serving.scheduling.slots import WeeklyWindow
 
 Opening = tuple[time, time]
-"""A period the clinic is open on one day, clinic-local."""
+"""One opening period of a day (start, end), clinic-local."""
 SUNDAY = 6
 WEEK_FROM_SUNDAY = (6, 0, 1, 2, 3, 4)
 """Weekdays (Monday = 0) in the order an Israeli week is read; Saturday last."""

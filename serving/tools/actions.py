@@ -9,6 +9,7 @@ confirmed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal
@@ -30,7 +31,7 @@ from serving.practice.errors import (
     UnknownTreatmentType,
 )
 from serving.practice.models import Appointment, Patient, Provider
-from serving.scheduling.opening import Opening
+from serving.scheduling.opening import ClinicHours, Opening
 from serving.scheduling.request import (
     WEEKDAY_CODES,
     SlotRequest,
@@ -101,12 +102,18 @@ async def _hours_text(turn: Turn, day: date | None) -> str:
         if not periods:
             return turn.message("closed_on_day", weekday=weekday)
         return turn.message("open_on_day", weekday=weekday, hours=_periods(periods))
+    return week_text(hours, turn.message)
+
+
+def week_text(hours: ClinicHours, message: Callable[..., str]) -> str:
+    """The regular week in the words of `message` (a catalog in one language), e.g. "We are
+    open Sun-Thu 08:00-20:00, Fri 08:00-13:00. Closed on Shabbat and public holidays." """
     runs = []
     for weekdays, periods in hours.week():
-        first, last = (turn.message(f"weekday_{weekdays[i]}") for i in (0, -1))
-        days = first if len(weekdays) == 1 else turn.message("hours_days", first=first, last=last)
-        runs.append(turn.message("hours_run", days=days, hours=_periods(periods)))
-    text = turn.message("hours_week", week=", ".join(runs))
+        first, last = (message(f"weekday_{weekdays[i]}") for i in (0, -1))
+        days = first if len(weekdays) == 1 else message("hours_days", first=first, last=last)
+        runs.append(message("hours_run", days=days, hours=_periods(periods)))
+    text = message("hours_week", week=", ".join(runs))
     calendar = hours.calendar
     closed = (
         "hours_closed_shabbat_holidays"
@@ -117,7 +124,7 @@ async def _hours_text(turn: Turn, day: date | None) -> str:
         if calendar.holiday_calendar is not None
         else None
     )
-    return f"{text} {turn.message(closed)}" if closed else text
+    return f"{text} {message(closed)}" if closed else text
 
 
 async def _booking_unavailable(turn: Turn) -> ActionResult | None:

@@ -294,9 +294,7 @@ class UpdateHandler:
         if not verification.verified:
             unknown = self._message_text(language, "patient_unknown")
             return [self._html(chat_id, escape_html(unknown), REMOVE_SPEC)]
-        verified = self._message_text(
-            language, "telegram_contact_verified", name=verification.name or ""
-        )
+        verified = self._message_text(language, "phone_verified", name=verification.name or "")
         return [
             self._html(chat_id, escape_html(verified), REMOVE_SPEC),
             self._html(

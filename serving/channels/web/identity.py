@@ -109,9 +109,7 @@ async def verify_code(body: VerifyRequest, request: Request) -> VerifyResponse:
     assistant: Assistant = request.app.state.assistant
     language = as_language(verification.language)
     if verification.outcome is VerificationOutcome.VERIFIED:
-        reply = assistant.message(
-            language, "telegram_contact_verified", name=verification.name or ""
-        )
+        reply = assistant.message(language, "phone_verified", name=verification.name or "")
         buttons = [ButtonOut(text=b.text, data=b.data) for b in assistant.quick_actions(language)]
     else:
         reply = assistant.message(language, "patient_unknown")

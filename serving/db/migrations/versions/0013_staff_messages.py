@@ -4,7 +4,7 @@ their messages are stored with role 'staff' and their name as author (a receptio
 dentist, so role 'doctor' would mislabel them).
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from serving.db.types import UTCDateTime
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
