@@ -1,7 +1,7 @@
 """The staff dashboard at `/staff`, in a real headless Chromium against the real app (uvicorn on
 a local port, migrated SQLite with the demo clinic), one test per thing the clinic's staff do:
 sign in; take over a conversation and reply; see an escalation arrive live; book for a
-patient.
+patient; change working hours and see the assistant offer the new times.
 
 Patients are played through the real chat API (`POST /api/v1/chat`) or the real web chat page.
 With `UPDATE_SCREENSHOTS=1` the tests also write the dashboard's screenshots (phone and desktop,
@@ -33,7 +33,7 @@ from serving.staff.roles import GRANTS
 from serving.web import STATIC_DIR, TEMPLATES_DIR
 from serving.web.staff_text import STAFF_UI_TEXT
 from tests.asgi import ServedApp, running, served_in_thread
-from tests.assistant_client import INTEGRATION_KEY
+from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY
 from tests.browser import browser_fixture  # noqa: F401
 from tests.conftest import make_settings
 from tests.staff_client import PASSWORD
@@ -44,6 +44,7 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 LIVE_MS = 15_000
 ADMIN = "admin@staff.example"
 RECEPTIONIST = "receptionist@staff.example"
+WEDNESDAY = 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,3 +328,42 @@ def test_book_for_a_patient(browser_for_module: Browser, clinic: ServedApp) -> N
         heights = bars.evaluate_all("bars => bars.map(bar => Number(bar.getAttribute('height')))")
         assert heights[-1] > 0, heights
         screenshot(page, "operations-he-desktop")
+
+
+def _offered_times(reply: dict[str, Any], day: date) -> list[str]:
+    """The clock times of the slot buttons offered on `day` ("Wed 16 Dec at 12:00")."""
+    label = f"{day.strftime('%a')} {day.day} {day.strftime('%b')} at "
+    return [
+        b["text"].removeprefix(label)
+        for b in reply["buttons"]
+        if b["data"].startswith("slot:") and b["text"].startswith(label)
+    ]
+
+
+def test_edit_working_hours_and_the_assistant_offers_the_new_times(
+    browser_for_module: Browser, clinic: ServedApp
+) -> None:
+    wednesday = next_weekday(WEDNESDAY, at_least_days=9)
+    request = f"I'd like to book a checkup on Wednesday {wednesday.day} {wednesday:%B}"
+    # Before: on Wednesdays only Dr. Cohen sees checkups, from noon.
+    before = _offered_times(chat(clinic, f"web-{uuid.uuid4().hex}", request, DANA_PHONE), wednesday)
+    assert before and all(time >= "12:00" for time in before), before
+
+    with dashboard(browser_for_module, clinic, viewport=DESKTOP) as page:
+        sign_in(page)
+        page.click("#menu-setup")
+        page.select_option("#hours-provider", label="Dr. Avi Cohen")
+        wednesday_row = page.locator(".hours-row").filter(
+            has=page.locator(".hours-row__day option:checked", has_text="Wednesday")
+        )
+        expect(wednesday_row).to_have_count(1)
+        wednesday_row.locator(".hours-row__starts").fill("07:00")
+        wednesday_row.locator(".hours-row__ends").fill("11:00")
+        page.click("#hours-save")
+        expect(page.locator("#setup-hours .panel__status")).to_have_text(
+            STAFF_UI_TEXT["en"]["saved"]
+        )
+        screenshot(page, "setup-en-desktop")
+
+    after = _offered_times(chat(clinic, f"web-{uuid.uuid4().hex}", request, DANA_PHONE), wednesday)
+    assert after and all("07:00" <= time < "11:00" for time in after), after

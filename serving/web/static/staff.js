@@ -22,7 +22,8 @@
   var LONGEST_RETRY_MS = 15000;
   var SEARCH_DELAY_MS = 300;
   var MAX_REPLY_CHARS = 4000;
-  var WEEKDAYS = [0, 1, 2, 3, 4, 5, 6];
+  // Python weekdays (Monday 0), listed from Sunday as the clinic's week starts.
+  var WEEKDAYS = [6, 0, 1, 2, 3, 4, 5];
   var DAY_CODES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
   var root = document.getElementById("staff");
@@ -1636,7 +1637,8 @@
         return;
       }
       windowsOf(provider).sort(function (a, b) {
-        return a.weekday - b.weekday || (a.starts < b.starts ? -1 : 1);
+        return WEEKDAYS.indexOf(a.weekday) - WEEKDAYS.indexOf(b.weekday) ||
+          (a.starts < b.starts ? -1 : 1);
       }).forEach(function (window) {
         self.addHoursRow(window);
       });
