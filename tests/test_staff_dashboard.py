@@ -67,7 +67,9 @@ async def test_the_page_is_chrome_only_and_every_label_exists(tmp_path: Path) ->
 
     assert STAFF_UI_TEXT["he"].keys() == STAFF_UI_TEXT["en"].keys()
     template = (TEMPLATES_DIR / "staff.html").read_text(encoding="utf-8")
-    script = (STATIC_DIR / "staff.js").read_text(encoding="utf-8")
+    script = "\n".join(
+        path.read_text(encoding="utf-8") for path in sorted(STATIC_DIR.glob("staff*.js"))
+    )
     used = set(
         re.findall(r'data-(?:text|placeholder|label|title)="([a-z][a-z_0-9]*[a-z0-9])"', template)
     )
@@ -77,7 +79,7 @@ async def test_the_page_is_chrome_only_and_every_label_exists(tmp_path: Path) ->
         r'\b(?:button|badge|field)\("([a-z][a-z_0-9]*[a-z0-9])"',
         r'emptyRow\([a-z]+, "([a-z][a-z_0-9]*[a-z0-9])"\)',
         r'"data-(?:text|placeholder|label)", "([a-z][a-z_0-9]*[a-z0-9])"',
-        r'"((?:urgency|escalation|role|channel|profile)_[a-z_0-9]*[a-z0-9])"',
+        r'"((?:urgency|escalation|role|channel|profile|appointment)_[a-z][a-z_0-9]*[a-z0-9])"',
     ):
         used |= set(re.findall(pattern, script))
     used |= {f"section_{section}" for section, _ in STAFF_SECTIONS}
@@ -205,6 +207,8 @@ def test_staff_sign_in_menus_by_role_reload_and_sign_out(
         sign_in(page, ADMIN)
         expect(page.locator("#user-name")).to_contain_text("Ruth Admin")
         assert menu_sections(page) == [section for section, _ in STAFF_SECTIONS]
+        page.click("#menu-users")
+        expect(page.locator("#user-list")).to_contain_text("Dina Reception")
         page.click("#language-toggle")
         expect(page.locator("html")).to_have_attribute("dir", "rtl")
         expect(page.locator("#menu-calendar")).to_contain_text(
@@ -319,6 +323,29 @@ def test_book_for_a_patient(browser_for_module: Browser, clinic: ServedApp) -> N
             "slots => slots.map(slot => slot.dataset.startsAt)"
         )
         assert starts_at not in offered
+
+        # Dana's appointment moved to another free time that day, then cancelled.
+        dana.locator(".text-button").first.click()  # Move
+        expect(page.locator("#booking-moving")).to_be_visible()
+        page.click("#book-find")
+        other = page.locator(f'#book-slots .slot:not([data-starts-at="{starts_at}"])').first
+        expect(other).to_be_visible()
+        moved_to = str(other.get_attribute("data-starts-at"))
+        other.click()
+        page.click("#book-confirm")
+        expect(dana.locator(".appointment__time")).to_contain_text(moved_to[11:16])
+        page.once("dialog", lambda dialog: dialog.accept())
+        dana.locator(".text-button--danger").click()  # Cancel
+        expect(dana).to_have_attribute("data-status", "cancelled")
+        expect(dana.locator(".badge")).to_have_text(STAFF_UI_TEXT["he"]["appointment_cancelled"])
+        expect(dana.locator("button")).to_have_count(0)
+
+        # Each of those is in the audit log.
+        page.click("#menu-audit")
+        page.fill("#audit-action", "appointment.")
+        page.click("#audit-filters button[type=submit]")
+        expect(page.locator("#audit-list .audit-row__action")).to_have_count(3)
+        expect(page.locator("#audit-list")).to_contain_text("appointment.book")
 
         # The figures plot the clinic's hours: this conversation is in the last bar.
         chat(clinic, f"web-{uuid.uuid4().hex}", "Hello, are you open on Fridays?")
