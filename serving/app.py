@@ -265,7 +265,7 @@ def create_app(
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
             await clinic.start(app_database, seed=settings.clinic_profile_path)
-            await announce_first_run(app_database, clinic)
+            await announce_first_run(app_database, clinic, app.state.staff_accounts)
             if app.state.telegram is not None:
                 await app.state.telegram.start()
             await app.state.dispatcher.start()
@@ -358,14 +358,26 @@ FIRST_RUN_MESSAGE = (
 )
 
 
-async def announce_first_run(database: Database, clinic: ClinicProfileSource) -> None:
+NO_ADMIN_MESSAGE = (
+    "no staff admin can sign in: create the first one with `dental users create --email E "
+    "--name N --role admin` (docs/STAFF.md)"
+)
+
+
+async def announce_first_run(
+    database: Database, clinic: ClinicProfileSource, accounts: StaffAccounts
+) -> None:
     """One warning at start-up when the clinic has no profile or nobody who takes patients
-    (a new production install): what patients see, and how to set it up."""
+    (a new production install): what patients see, and how to set it up; and one when no
+    admin can sign in to set it up."""
     try:
         providers = await ClinicSetup(database).providers()
+        staff = await accounts.list()
     except (DBAPIError, OSError) as exc:  # the database's trouble shows in /ready
         logger.warning("could not check the clinic's set-up at start-up: %s", type(exc).__name__)
         return
     working = any(p.active and p.hours and p.treatments for p in providers)
     if not clinic.is_set_up or not working:
         logger.warning(FIRST_RUN_MESSAGE)
+    if not any(account.role == "admin" and not account.disabled for account in staff):
+        logger.warning(NO_ADMIN_MESSAGE)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from serving.app import FIRST_RUN_MESSAGE, create_app
+from serving.app import FIRST_RUN_MESSAGE, NO_ADMIN_MESSAGE, create_app
 from serving.clinic_setup.records import ProfileChange
 from serving.clinic_setup.service import ClinicSetup
 from serving.clinic_setup.weekly import parse_hours
@@ -95,7 +95,7 @@ async def test_a_clinic_not_set_up_starts_and_says_booking_is_not_available(
     caplog.set_level(logging.WARNING, logger="serving.app")
     try:
         async with running(create_app(settings, database=database)) as http:
-            assert FIRST_RUN_MESSAGE in caplog.text
+            assert FIRST_RUN_MESSAGE in caplog.text and NO_ADMIN_MESSAGE in caplog.text
             assert (await http.get("/ready")).status_code == 200
             visitor = Patient(http, user_id="first-visitor", phone=None)
             reply = await visitor.send("I want to book an appointment")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from serving.app import NO_ADMIN_MESSAGE
 from serving.db.engine import Database
 from serving.db.types import utcnow
 from serving.staff.accounts import AccountError
@@ -174,3 +175,15 @@ async def test_the_audit_trail_is_append_only(staff_app: StaffDesk, database: Da
             async with database.transaction() as session:
                 await session.execute(text("TRUNCATE audit_events"))
     assert len(await audit.search(AuditQuery())) == 1
+
+
+async def test_start_up_says_when_no_admin_can_sign_in(
+    database_url: str, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="serving.app")
+    async with staff_desk(database_url, database) as desk:
+        assert NO_ADMIN_MESSAGE in caplog.text
+        await desk.account("admin")
+    caplog.clear()
+    async with staff_desk(database_url, database):
+        assert NO_ADMIN_MESSAGE not in caplog.text
