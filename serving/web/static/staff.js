@@ -224,6 +224,28 @@
     return parts.length ? "?" + parts.join("&") : "";
   }
 
+  /*
+   * A wrapper for requests whose answers may arrive out of order (a search typed on, a week
+   * paged on): only the newest request's answer or error is passed on; older ones never settle.
+   */
+  function newestOnly() {
+    var latest = 0;
+    return function (request) {
+      var mine = ++latest;
+      return new Promise(function (resolve, reject) {
+        request.then(function (data) {
+          if (mine === latest) {
+            resolve(data);
+          }
+        }, function (error) {
+          if (mine === latest) {
+            reject(error);
+          }
+        });
+      });
+    };
+  }
+
   function itemsOf(data) {
     return Array.isArray(data) ? data : (data && data.items) || [];
   }
@@ -588,6 +610,7 @@
     api: api,
     query: query,
     itemsOf: itemsOf,
+    newestOnly: newestOnly,
     showError: showError,
     showPageError: showPageError,
     status: status,

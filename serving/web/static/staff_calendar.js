@@ -23,6 +23,7 @@
   var api = desk.api;
   var query = desk.query;
   var itemsOf = desk.itemsOf;
+  var newestOnly = desk.newestOnly;
   var showError = desk.showError;
   var showPageError = desk.showPageError;
   var status = desk.status;
@@ -43,6 +44,9 @@
   // ---- Calendar: a provider's week, booking, moving and cancelling ----
 
   sections.calendar = section({
+    calendarRequest: newestOnly(),
+    patientRequest: newestOnly(),
+    slotRequest: newestOnly(),
     providers: [],
     treatments: [],
     calendar: null,
@@ -209,9 +213,9 @@
         this.paintDays();
         return Promise.resolve();
       }
-      return api("GET", "/calendar" + query({
+      return this.calendarRequest(api("GET", "/calendar" + query({
         provider_id: providerId, from: this.nodes.from.value, days: 7
-      })).then(function (data) {
+      }))).then(function (data) {
         self.calendar = data;
         self.paintDays();
       }, function (error) {
@@ -295,7 +299,8 @@
         list.textContent = "";
         return Promise.resolve();
       }
-      return api("GET", "/patients" + query({ q: text })).then(function (data) {
+      var request = this.patientRequest(api("GET", "/patients" + query({ q: text })));
+      return request.then(function (data) {
         list.textContent = "";
         var items = itemsOf(data);
         if (!items.length) {
@@ -328,11 +333,11 @@
       var nodes = this.nodes;
       status(nodes.status, t("searching"));
       this.slot = null;
-      return api("GET", "/slots" + query({
+      return this.slotRequest(api("GET", "/slots" + query({
         treatment: nodes.treatment.value,
         provider_id: nodes.provider.value,
         date: nodes.date.value
-      })).then(function (data) {
+      }))).then(function (data) {
         self.slots = itemsOf(data);
         status(nodes.status, self.slots.length ? "" : t("no_slots"));
         self.paintSlots();

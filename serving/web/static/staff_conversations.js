@@ -20,6 +20,7 @@
   var api = desk.api;
   var query = desk.query;
   var itemsOf = desk.itemsOf;
+  var newestOnly = desk.newestOnly;
   var showError = desk.showError;
   var showPageError = desk.showPageError;
   var field = desk.field;
@@ -44,6 +45,8 @@
   // ---- Conversations: search, read, take over, reply, hand back ----
 
   sections.conversations = section({
+    listRequest: newestOnly(),
+    openRequest: newestOnly(),
     items: [],
     open: null,
     refreshTimer: null,
@@ -164,12 +167,12 @@
       if (!nodes) {
         return Promise.resolve();
       }
-      return api("GET", "/conversations" + query({
+      return this.listRequest(api("GET", "/conversations" + query({
         q: nodes.search.value.trim(),
         channel: nodes.channel.value,
         held: nodes.held.checked ? "true" : "",
         limit: 50
-      })).then(function (data) {
+      }))).then(function (data) {
         self.items = itemsOf(data);
         self.paintList();
       }, function (error) {
@@ -221,7 +224,8 @@
     },
     show: function (id) {
       var self = this;
-      return api("GET", "/conversations/" + encodeURIComponent(id)).then(function (data) {
+      var request = this.openRequest(api("GET", "/conversations/" + encodeURIComponent(id)));
+      return request.then(function (data) {
         var opening = !self.open || self.open.conversation.id !== id;
         self.open = data;
         self.paintOpen();
@@ -303,7 +307,8 @@
           if (data && data.delivered === false) {
             showError(nodes.actionError, t("reply_not_delivered"));
           }
-          return self.show(id);
+          // Not waited for: a live update may open the conversation again meanwhile.
+          self.show(id);
         }, function (error) {
           showError(nodes.actionError, error);
         })
@@ -340,6 +345,7 @@
   // ---- Escalations: the live queue ----
 
   sections.escalations = section({
+    queueRequest: newestOnly(),
     items: [],
     build: function (body) {
       var list = element("ul", "list escalation-list");
@@ -349,7 +355,7 @@
     },
     load: function () {
       var self = this;
-      return api("GET", "/escalations").then(function (data) {
+      return this.queueRequest(api("GET", "/escalations")).then(function (data) {
         self.items = itemsOf(data);
         self.paintCount();
         if (self.built) {
