@@ -26,6 +26,7 @@ from serving.api import (
     health,
     metrics,
     staff_auth,
+    staff_page,
     version,
     web,
 )
@@ -324,6 +325,7 @@ def create_app(
     app.include_router(admin_operations.router)
     app.include_router(admin_patients.router)
     app.include_router(admin_users.router)
+    app.include_router(staff_page.router)
     return app
 
 
