@@ -142,54 +142,17 @@
     var next = LANGUAGES[(LANGUAGES.indexOf(uiLanguage) + 1) % LANGUAGES.length];
     requestedLanguage = next;
     applyUiLanguage(next);
-    // In the URL, so a reload keeps it; the history entry is replaced, nothing is sent anywhere.
-    try {
-      var url = new URL(window.location.href);
-      url.searchParams.set("lang", next);
-      window.history.replaceState(null, "", url.pathname + url.search);
-    } catch (error) {
-      // An old browser keeps the choice until the page is reloaded.
-    }
+    window.DentalText.keepLanguageInUrl(next);
   }
 
   // ---- times: as the clinic wrote them (the offset in the ISO string), in the page's language
 
-  var WALL_CLOCK = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})/;
-
-  function wallClock(iso) {
-    var parts = WALL_CLOCK.exec(String(iso || ""));
-    if (!parts) {
-      return null;
-    }
-    return new Date(Date.UTC(+parts[1], +parts[2] - 1, +parts[3], +parts[4], +parts[5]));
-  }
-
-  function localeOf(language) {
-    return language === "he" ? "he-IL" : "en-GB";
-  }
-
-  function formatWith(iso, options) {
-    var when = wallClock(iso);
-    if (!when) {
-      return String(iso || "");
-    }
-    options.timeZone = "UTC";
-    try {
-      return new Intl.DateTimeFormat(localeOf(uiLanguage), options).format(when);
-    } catch (error) {
-      return String(iso).slice(0, 16).replace("T", " ");
-    }
-  }
-
   function formatDateTime(iso) {
-    return formatWith(iso, {
-      weekday: "short", day: "numeric", month: "short",
-      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
-    });
+    return window.DentalText.formatDateTime(iso, uiLanguage);
   }
 
   function formatClock(iso) {
-    return formatWith(iso, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    return window.DentalText.formatClock(iso, uiLanguage);
   }
 
   function todayIso() {

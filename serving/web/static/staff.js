@@ -85,43 +85,19 @@
   function toggleUiLanguage() {
     var next = LANGUAGES[(LANGUAGES.indexOf(uiLanguage) + 1) % LANGUAGES.length];
     applyUiLanguage(next);
-    try {
-      var url = new URL(window.location.href);
-      url.searchParams.set("lang", next);
-      window.history.replaceState(null, "", url.pathname + url.search);
-    } catch (error) {
-      // An old browser keeps the choice until the page is reloaded.
-    }
+    window.DentalText.keepLanguageInUrl(next);
   }
 
-  var WALL_CLOCK = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}))?/;
-
-  /* The clinic's wall-clock time as written in the ISO string (its offset is the clinic's). */
   function formatWith(iso, options) {
-    var parts = WALL_CLOCK.exec(String(iso || ""));
-    if (!parts) {
-      return String(iso || "");
-    }
-    var when = new Date(Date.UTC(+parts[1], +parts[2] - 1, +parts[3], +(parts[4] || 0),
-      +(parts[5] || 0)));
-    options.timeZone = "UTC";
-    try {
-      return new Intl.DateTimeFormat(uiLanguage === "he" ? "he-IL" : "en-GB", options)
-        .format(when);
-    } catch (error) {
-      return String(iso).slice(0, 16).replace("T", " ");
-    }
+    return window.DentalText.formatWallClock(iso, options, uiLanguage);
   }
 
   function formatDateTime(iso) {
-    return formatWith(iso, {
-      weekday: "short", day: "numeric", month: "short",
-      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
-    });
+    return window.DentalText.formatDateTime(iso, uiLanguage);
   }
 
   function formatClock(iso) {
-    return formatWith(iso, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    return window.DentalText.formatClock(iso, uiLanguage);
   }
 
   function formatDay(iso) {

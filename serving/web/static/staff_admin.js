@@ -7,54 +7,33 @@
   "use strict";
 
   var desk = window.StaffDesk;
-  var sections = desk.sections;
-  var section = desk.section;
-  var t = desk.t;
-  var fill = desk.fill;
-  var labelled = desk.labelled;
-  var element = desk.element;
-  var formatDateTime = desk.formatDateTime;
-  var addDays = desk.addDays;
-  var api = desk.api;
-  var query = desk.query;
-  var itemsOf = desk.itemsOf;
-  var showError = desk.showError;
-  var showPageError = desk.showPageError;
-  var status = desk.status;
-  var field = desk.field;
-  var input = desk.input;
-  var button = desk.button;
-  var option = desk.option;
-  var badge = desk.badge;
-  var emptyRow = desk.emptyRow;
-  var me = desk.me;
 
   // ---- Audit (admin) ----
 
-  sections.audit = section({
+  desk.sections.audit = desk.section({
     items: [],
     build: function (body) {
       var self = this;
-      var form = element("form", "toolbar");
+      var form = desk.element("form", "toolbar");
       form.id = "audit-filters";
       var nodes = {
-        actor: input("number", "audit-actor", { min: "1" }),
-        patient: input("number", "audit-patient", { min: "1" }),
-        action: input("text", "audit-action", { dir: "ltr" }),
-        since: input("date", "audit-since"),
-        until: input("date", "audit-until")
+        actor: desk.input("number", "audit-actor", { min: "1" }),
+        patient: desk.input("number", "audit-patient", { min: "1" }),
+        action: desk.input("text", "audit-action", { dir: "ltr" }),
+        since: desk.input("date", "audit-since"),
+        until: desk.input("date", "audit-until")
       };
-      form.appendChild(field("audit_actor", nodes.actor));
-      form.appendChild(field("audit_patient", nodes.patient));
-      form.appendChild(field("audit_action", nodes.action));
-      form.appendChild(field("audit_since", nodes.since));
-      form.appendChild(field("audit_until", nodes.until));
-      var apply = labelled("button", "primary-button", "apply_filters");
+      form.appendChild(desk.field("audit_actor", nodes.actor));
+      form.appendChild(desk.field("audit_patient", nodes.patient));
+      form.appendChild(desk.field("audit_action", nodes.action));
+      form.appendChild(desk.field("audit_since", nodes.since));
+      form.appendChild(desk.field("audit_until", nodes.until));
+      var apply = desk.labelled("button", "primary-button", "apply_filters");
       apply.type = "submit";
       form.appendChild(apply);
-      var list = element("ul", "list audit-list");
+      var list = desk.element("ul", "list audit-list");
       list.id = "audit-list";
-      var more = button("older", "secondary-button", "audit-more");
+      var more = desk.button("older", "secondary-button", "audit-more");
       more.hidden = true;
       body.appendChild(form);
       body.appendChild(list);
@@ -73,42 +52,42 @@
     load: function (before) {
       var self = this;
       var nodes = this.nodes;
-      return api("GET", "/audit" + query({
+      return desk.api("GET", "/audit" + desk.query({
         actor_id: nodes.actor.value, patient_id: nodes.patient.value,
         action: nodes.action.value.trim(),
         since: nodes.since.value ? nodes.since.value + "T00:00:00" : "",
-        until: nodes.until.value ? addDays(nodes.until.value, 1) + "T00:00:00" : "",
+        until: nodes.until.value ? desk.addDays(nodes.until.value, 1) + "T00:00:00" : "",
         before: before, limit: 100
       })).then(function (data) {
-        var items = itemsOf(data);
+        var items = desk.itemsOf(data);
         self.items = before ? self.items.concat(items) : items;
         nodes.more.hidden = items.length < 100;
         self.paint();
       }, function (error) {
-        showPageError(error);
+        desk.showPageError(error);
       });
     },
     paint: function () {
       var list = this.nodes.list;
       list.textContent = "";
       if (!this.items.length) {
-        emptyRow(list, "no_audit");
+        desk.emptyRow(list, "no_audit");
       }
       this.items.forEach(function (item) {
-        var row = element("li", "audit-row");
-        row.appendChild(element("span", "audit-row__at", formatDateTime(item.at)));
-        row.appendChild(element("code", "audit-row__action", item.action));
-        row.appendChild(element("bdi", null, item.actor_email || ""));
-        row.appendChild(element("span", "muted", item.actor_role || ""));
+        var row = desk.element("li", "audit-row");
+        row.appendChild(desk.element("span", "audit-row__at", desk.formatDateTime(item.at)));
+        row.appendChild(desk.element("code", "audit-row__action", item.action));
+        row.appendChild(desk.element("bdi", null, item.actor_email || ""));
+        row.appendChild(desk.element("span", "muted", item.actor_role || ""));
         if (item.patient_id !== null && item.patient_id !== undefined) {
-          row.appendChild(element("span", "muted", fill(t("patient_number"),
+          row.appendChild(desk.element("span", "muted", desk.fill(desk.t("patient_number"),
             { id: item.patient_id })));
         }
         if (item.subject) {
-          row.appendChild(element("span", "muted", item.subject));
+          row.appendChild(desk.element("span", "muted", item.subject));
         }
         if (item.reason) {
-          row.appendChild(element("bdi", "audit-row__reason", item.reason));
+          row.appendChild(desk.element("bdi", "audit-row__reason", item.reason));
         }
         list.appendChild(row);
       });
@@ -120,33 +99,33 @@
 
   // ---- Users (admin) ----
 
-  sections.users = section({
+  desk.sections.users = desk.section({
     items: [],
     build: function (body) {
       var self = this;
-      var list = element("ul", "list");
+      var list = desk.element("ul", "list");
       list.id = "user-list";
-      var form = element("form", "inline-form");
+      var form = desk.element("form", "inline-form");
       form.id = "user-add";
       var nodes = {
         list: list,
-        email: input("email", "user-email", { required: "", dir: "ltr" }),
-        name: input("text", "user-name-input", { required: "" }),
-        role: element("select")
+        email: desk.input("email", "user-email", { required: "", dir: "ltr" }),
+        name: desk.input("text", "user-name-input", { required: "" }),
+        role: desk.element("select")
       };
       nodes.role.id = "user-role";
       ["receptionist", "doctor", "admin"].forEach(function (role) {
-        var node = option(role, t("staff_role_" + role));
+        var node = desk.option(role, desk.t("staff_role_" + role));
         node.setAttribute("data-text", "staff_role_" + role);
         nodes.role.appendChild(node);
       });
-      form.appendChild(field("email_label", nodes.email));
-      form.appendChild(field("user_name_label", nodes.name));
-      form.appendChild(field("staff_role_label", nodes.role));
-      var add = labelled("button", "primary-button", "add_user");
+      form.appendChild(desk.field("email_label", nodes.email));
+      form.appendChild(desk.field("user_name_label", nodes.name));
+      form.appendChild(desk.field("staff_role_label", nodes.role));
+      var add = desk.labelled("button", "primary-button", "add_user");
       add.type = "submit";
       form.appendChild(add);
-      nodes.status = element("p", "panel__status");
+      nodes.status = desk.element("p", "panel__status");
       nodes.status.id = "user-status";
       nodes.status.setAttribute("role", "status");
       nodes.status.hidden = true;
@@ -155,7 +134,7 @@
       body.appendChild(nodes.status);
       form.addEventListener("submit", function (event) {
         event.preventDefault();
-        self.run(api("POST", "/users", {
+        self.run(desk.api("POST", "/users", {
           email: nodes.email.value.trim(), name: nodes.name.value.trim(), role: nodes.role.value
         }), function () {
           form.reset();
@@ -167,25 +146,26 @@
     run: function (request, done) {
       var self = this;
       var target = this.nodes.status;
-      status(target, t("saving"));
+      desk.status(target, desk.t("saving"));
       return request.then(function (data) {
         var password = data && (data.password || (data.user && data.user.password));
-        status(target, password ? fill(t("password_once"), { password: password }) : t("saved"));
+        desk.status(target, password
+          ? desk.fill(desk.t("password_once"), { password: password }) : desk.t("saved"));
         if (done) {
           done();
         }
         return self.load();
       }, function (error) {
-        showError(target, error);
+        desk.showError(target, error);
       });
     },
     load: function () {
       var self = this;
-      return api("GET", "/users").then(function (data) {
-        self.items = itemsOf(data);
+      return desk.api("GET", "/users").then(function (data) {
+        self.items = desk.itemsOf(data);
         self.paint();
       }, function (error) {
-        showPageError(error);
+        desk.showPageError(error);
       });
     },
     paint: function () {
@@ -193,28 +173,28 @@
       var list = this.nodes.list;
       list.textContent = "";
       this.items.forEach(function (user) {
-        var row = element("li", "setup-row");
+        var row = desk.element("li", "setup-row");
         row.dataset.id = user.id;
-        row.appendChild(element("bdi", "setup-row__name", user.name));
-        row.appendChild(element("span", "muted", user.email));
-        row.appendChild(element("span", "badge badge--grey", t("staff_role_" + user.role) ||
-          user.role));
+        row.appendChild(desk.element("bdi", "setup-row__name", user.name));
+        row.appendChild(desk.element("span", "muted", user.email));
+        row.appendChild(desk.element("span", "badge badge--grey",
+          desk.t("staff_role_" + user.role) || user.role));
         var disabled = user.disabled === true || user.active === false;
         if (disabled) {
-          row.appendChild(badge("inactive", "grey"));
-        } else if (!me() || user.id !== me().id) {
-          var disable = button("disable_user", "text-button text-button--danger");
+          row.appendChild(desk.badge("inactive", "grey"));
+        } else if (!desk.me() || user.id !== desk.me().id) {
+          var disable = desk.button("disable_user", "text-button text-button--danger");
           disable.addEventListener("click", function () {
-            if (window.confirm(fill(t("disable_confirm"), { name: user.name }))) {
-              self.run(api("POST", "/users/" + encodeURIComponent(user.id) + "/disable"));
+            if (window.confirm(desk.fill(desk.t("disable_confirm"), { name: user.name }))) {
+              self.run(desk.api("POST", "/users/" + encodeURIComponent(user.id) + "/disable"));
             }
           });
           row.appendChild(disable);
         }
-        var reset = button("reset_password", "text-button");
+        var reset = desk.button("reset_password", "text-button");
         reset.addEventListener("click", function () {
-          if (window.confirm(fill(t("reset_confirm"), { name: user.name }))) {
-            self.run(api("POST", "/users/" + encodeURIComponent(user.id) + "/reset"));
+          if (window.confirm(desk.fill(desk.t("reset_confirm"), { name: user.name }))) {
+            self.run(desk.api("POST", "/users/" + encodeURIComponent(user.id) + "/reset"));
           }
         });
         row.appendChild(reset);
@@ -224,7 +204,7 @@
     reset: function () {
       this.items = [];
       if (this.nodes) {
-        status(this.nodes.status, "");
+        desk.status(this.nodes.status, "");
       }
     }
   });

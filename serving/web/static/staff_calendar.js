@@ -8,33 +8,6 @@
   "use strict";
 
   var desk = window.StaffDesk;
-  var sections = desk.sections;
-  var section = desk.section;
-  var t = desk.t;
-  var fill = desk.fill;
-  var labelled = desk.labelled;
-  var element = desk.element;
-  var formatDateTime = desk.formatDateTime;
-  var formatClock = desk.formatClock;
-  var formatDay = desk.formatDay;
-  var isoDate = desk.isoDate;
-  var addDays = desk.addDays;
-  var personName = desk.personName;
-  var api = desk.api;
-  var query = desk.query;
-  var itemsOf = desk.itemsOf;
-  var newestOnly = desk.newestOnly;
-  var showError = desk.showError;
-  var showPageError = desk.showPageError;
-  var status = desk.status;
-  var field = desk.field;
-  var input = desk.input;
-  var button = desk.button;
-  var option = desk.option;
-  var badge = desk.badge;
-  var emptyRow = desk.emptyRow;
-  var language = desk.language;
-  var SEARCH_DELAY_MS = desk.SEARCH_DELAY_MS;
   /* The calendar lists every appointment; only a scheduled one can be moved or cancelled. */
   var STATUS_LABELS = {
     cancelled: "appointment_cancelled", completed: "appointment_completed",
@@ -43,10 +16,10 @@
 
   // ---- Calendar: a provider's week, booking, moving and cancelling ----
 
-  sections.calendar = section({
-    calendarRequest: newestOnly(),
-    patientRequest: newestOnly(),
-    slotRequest: newestOnly(),
+  desk.sections.calendar = desk.section({
+    calendarRequest: desk.newestOnly(),
+    patientRequest: desk.newestOnly(),
+    slotRequest: desk.newestOnly(),
     providers: [],
     treatments: [],
     calendar: null,
@@ -56,65 +29,65 @@
     slots: [],
     build: function (body) {
       var self = this;
-      var controls = element("div", "toolbar");
-      var provider = element("select");
+      var controls = desk.element("div", "toolbar");
+      var provider = desk.element("select");
       provider.id = "calendar-provider";
-      var from = input("date", "calendar-from");
-      from.value = isoDate(new Date());
-      var previous = button("previous_week", "secondary-button", "calendar-previous");
-      var next = button("next_week", "secondary-button", "calendar-next");
-      controls.appendChild(field("provider_label", provider));
-      controls.appendChild(field("week_from", from));
+      var from = desk.input("date", "calendar-from");
+      from.value = desk.isoDate(new Date());
+      var previous = desk.button("previous_week", "secondary-button", "calendar-previous");
+      var next = desk.button("next_week", "secondary-button", "calendar-next");
+      controls.appendChild(desk.field("provider_label", provider));
+      controls.appendChild(desk.field("week_from", from));
       controls.appendChild(previous);
       controls.appendChild(next);
-      var columns = element("div", "columns");
-      var days = element("div", "calendar-days");
+      var columns = desk.element("div", "columns");
+      var days = desk.element("div", "calendar-days");
       days.id = "calendar-days";
 
-      var booking = element("form", "card booking");
+      var booking = desk.element("form", "card booking");
       booking.id = "booking";
       booking.setAttribute("novalidate", "");
-      var heading = labelled("h2", "card__heading", "book_heading");
+      var heading = desk.labelled("h2", "card__heading", "book_heading");
       heading.id = "booking-heading";
       booking.appendChild(heading);
-      var moving = element("div", "moving");
+      var moving = desk.element("div", "moving");
       moving.id = "booking-moving";
       moving.hidden = true;
-      var movingText = element("p");
-      var stopMoving = button("stop_moving", "text-button", "booking-stop-moving");
+      var movingText = desk.element("p");
+      var stopMoving = desk.button("stop_moving", "text-button", "booking-stop-moving");
       moving.appendChild(movingText);
       moving.appendChild(stopMoving);
       booking.appendChild(moving);
-      var patientRow = element("div", "booking__patient");
-      var patientQuery = input("search", "book-patient-query",
+      var patientRow = desk.element("div", "booking__patient");
+      var patientQuery = desk.input("search", "book-patient-query",
         { "data-placeholder": "patient_search_hint", autocomplete: "off" });
-      patientQuery.placeholder = t("patient_search_hint");
-      patientRow.appendChild(field("patient_label", patientQuery));
-      var patients = element("ul", "choices");
+      patientQuery.placeholder = desk.t("patient_search_hint");
+      patientRow.appendChild(desk.field("patient_label", patientQuery));
+      var patients = desk.element("ul", "choices");
       patients.id = "book-patients";
-      var chosen = element("p", "booking__chosen");
+      var chosen = desk.element("p", "booking__chosen");
       chosen.id = "book-patient";
       chosen.hidden = true;
       patientRow.appendChild(patients);
       patientRow.appendChild(chosen);
       booking.appendChild(patientRow);
-      var treatment = element("select");
+      var treatment = desk.element("select");
       treatment.id = "book-treatment";
-      var date = input("date", "book-date");
-      date.value = isoDate(new Date());
-      booking.appendChild(field("treatment_label", treatment));
-      booking.appendChild(field("date_label", date));
-      var find = button("find_slots", "secondary-button", "book-find");
+      var date = desk.input("date", "book-date");
+      date.value = desk.isoDate(new Date());
+      booking.appendChild(desk.field("treatment_label", treatment));
+      booking.appendChild(desk.field("date_label", date));
+      var find = desk.button("find_slots", "secondary-button", "book-find");
       booking.appendChild(find);
-      var slots = element("ul", "choices slots");
+      var slots = desk.element("ul", "choices slots");
       slots.id = "book-slots";
       booking.appendChild(slots);
-      var confirm = element("button", "primary-button");
+      var confirm = desk.element("button", "primary-button");
       confirm.id = "book-confirm";
       confirm.type = "submit";
       confirm.disabled = true;
       booking.appendChild(confirm);
-      var bookingStatus = element("p", "booking__status");
+      var bookingStatus = desk.element("p", "booking__status");
       bookingStatus.id = "book-status";
       bookingStatus.setAttribute("role", "status");
       bookingStatus.hidden = true;
@@ -132,11 +105,11 @@
         self.loadCalendar();
       });
       previous.addEventListener("click", function () {
-        from.value = addDays(from.value || isoDate(new Date()), -7);
+        from.value = desk.addDays(from.value || desk.isoDate(new Date()), -7);
         self.loadCalendar();
       });
       next.addEventListener("click", function () {
-        from.value = addDays(from.value || isoDate(new Date()), 7);
+        from.value = desk.addDays(from.value || desk.isoDate(new Date()), 7);
         self.loadCalendar();
       });
       var searchTimer = null;
@@ -144,7 +117,7 @@
         window.clearTimeout(searchTimer);
         searchTimer = window.setTimeout(function () {
           self.searchPatients();
-        }, SEARCH_DELAY_MS);
+        }, desk.SEARCH_DELAY_MS);
       });
       find.addEventListener("click", function () {
         self.findSlots();
@@ -170,16 +143,16 @@
       if (this.providers.length) {
         return this.loadCalendar();
       }
-      return Promise.all([api("GET", "/providers"), api("GET", "/treatments")])
+      return Promise.all([desk.api("GET", "/providers"), desk.api("GET", "/treatments")])
         .then(function (results) {
-          self.providers = itemsOf(results[0]).filter(function (provider) {
+          self.providers = desk.itemsOf(results[0]).filter(function (provider) {
             return provider.active !== false;
           });
-          self.treatments = itemsOf(results[1]);
+          self.treatments = desk.itemsOf(results[1]);
           self.paintChoices();
           return self.loadCalendar();
         }, function (error) {
-          showPageError(error);
+          desk.showPageError(error);
         });
     },
     paintChoices: function () {
@@ -188,7 +161,7 @@
       var chosenProvider = provider.value;
       provider.textContent = "";
       this.providers.forEach(function (item) {
-        provider.appendChild(option(item.id, personName(item)));
+        provider.appendChild(desk.option(item.id, desk.personName(item)));
       });
       if (chosenProvider) {
         provider.value = chosenProvider;
@@ -197,8 +170,8 @@
       var chosenTreatment = treatment.value;
       treatment.textContent = "";
       this.treatments.forEach(function (item) {
-        treatment.appendChild(option(item.code, personName(item) + " · " +
-          fill(t("minutes"), { minutes: item.duration_minutes })));
+        treatment.appendChild(desk.option(item.code, desk.personName(item) + " · " +
+          desk.fill(desk.t("minutes"), { minutes: item.duration_minutes })));
       });
       if (chosenTreatment) {
         treatment.value = chosenTreatment;
@@ -213,13 +186,13 @@
         this.paintDays();
         return Promise.resolve();
       }
-      return this.calendarRequest(api("GET", "/calendar" + query({
+      return this.calendarRequest(desk.api("GET", "/calendar" + desk.query({
         provider_id: providerId, from: this.nodes.from.value, days: 7
       }))).then(function (data) {
         self.calendar = data;
         self.paintDays();
       }, function (error) {
-        showPageError(error);
+        desk.showPageError(error);
       });
     },
     paint: function () {
@@ -235,41 +208,42 @@
         return;
       }
       this.calendar.days.forEach(function (day) {
-        var box = element("section", "card calendar-day");
+        var box = desk.element("section", "card calendar-day");
         box.dataset.date = day.date;
-        var top = element("div", "calendar-day__top");
-        top.appendChild(element("h2", "card__heading", formatDay(day.date)));
+        var top = desk.element("div", "calendar-day__top");
+        top.appendChild(desk.element("h2", "card__heading", desk.formatDay(day.date)));
         var hours = (day.hours || []).map(function (window) {
           return window[0] + "–" + window[1];
         }).join(", ");
-        var hoursNode = element("span", "muted", hours || t("closed_day"));
+        var hoursNode = desk.element("span", "muted", hours || desk.t("closed_day"));
         hoursNode.dir = "ltr";
         top.appendChild(hoursNode);
         box.appendChild(top);
-        var list = element("ul", "list");
+        var list = desk.element("ul", "list");
         if (!day.appointments.length) {
-          emptyRow(list, "no_appointments");
+          desk.emptyRow(list, "no_appointments");
         }
         day.appointments.forEach(function (appointment) {
-          var row = element("li", "appointment");
+          var row = desk.element("li", "appointment");
           row.dataset.id = appointment.id;
-          var time = element("span", "appointment__time",
-            formatClock(appointment.starts_at) + "–" + formatClock(appointment.ends_at));
+          var time = desk.element("span", "appointment__time",
+            desk.formatClock(appointment.starts_at) + "–" + desk.formatClock(appointment.ends_at));
           time.dir = "ltr";
           row.appendChild(time);
-          row.appendChild(element("bdi", "appointment__patient", personName(appointment.patient)));
-          row.appendChild(element("span", "muted",
+          row.appendChild(desk.element("bdi", "appointment__patient",
+            desk.personName(appointment.patient)));
+          row.appendChild(desk.element("span", "muted",
             self.treatmentName(appointment.treatment_code || appointment.treatment)));
           row.dataset.status = appointment.status;
           if (STATUS_LABELS[appointment.status]) {
-            row.appendChild(badge(STATUS_LABELS[appointment.status], "grey"));
+            row.appendChild(desk.badge(STATUS_LABELS[appointment.status], "grey"));
           }
           if (appointment.status === "scheduled") {
-            var move = button("move", "text-button");
+            var move = desk.button("move", "text-button");
             move.addEventListener("click", function () {
               self.startMoving(appointment);
             });
-            var cancel = button("cancel_appointment", "text-button text-button--danger");
+            var cancel = desk.button("cancel_appointment", "text-button text-button--danger");
             cancel.addEventListener("click", function () {
               self.cancel(appointment);
             });
@@ -289,7 +263,7 @@
     },
     treatmentName: function (value) {
       var known = this.treatmentFor(value);
-      return known ? personName(known) : String(value || "");
+      return known ? desk.personName(known) : String(value || "");
     },
     searchPatients: function () {
       var self = this;
@@ -299,20 +273,20 @@
         list.textContent = "";
         return Promise.resolve();
       }
-      var request = this.patientRequest(api("GET", "/patients" + query({ q: text })));
+      var request = this.patientRequest(desk.api("GET", "/patients" + desk.query({ q: text })));
       return request.then(function (data) {
         list.textContent = "";
-        var items = itemsOf(data);
+        var items = desk.itemsOf(data);
         if (!items.length) {
-          emptyRow(list, "no_patients");
+          desk.emptyRow(list, "no_patients");
         }
         items.forEach(function (patient) {
-          var row = element("li");
-          var choose = element("button", "choice");
+          var row = desk.element("li");
+          var choose = desk.element("button", "choice");
           choose.type = "button";
           choose.dataset.id = patient.id;
-          choose.appendChild(element("bdi", null, personName(patient)));
-          var phone = element("span", "muted number", patient.phone || "");
+          choose.appendChild(desk.element("bdi", null, desk.personName(patient)));
+          var phone = desk.element("span", "muted number", patient.phone || "");
           phone.dir = "ltr";
           choose.appendChild(phone);
           choose.addEventListener("click", function () {
@@ -325,24 +299,24 @@
           list.appendChild(row);
         });
       }, function (error) {
-        showError(self.nodes.status, error);
+        desk.showError(self.nodes.status, error);
       });
     },
     findSlots: function () {
       var self = this;
       var nodes = this.nodes;
-      status(nodes.status, t("searching"));
+      desk.status(nodes.status, desk.t("searching"));
       this.slot = null;
-      return this.slotRequest(api("GET", "/slots" + query({
+      return this.slotRequest(desk.api("GET", "/slots" + desk.query({
         treatment: nodes.treatment.value,
         provider_id: nodes.provider.value,
         date: nodes.date.value
       }))).then(function (data) {
-        self.slots = itemsOf(data);
-        status(nodes.status, self.slots.length ? "" : t("no_slots"));
+        self.slots = desk.itemsOf(data);
+        desk.status(nodes.status, self.slots.length ? "" : desk.t("no_slots"));
         self.paintSlots();
       }, function (error) {
-        showError(nodes.status, error);
+        desk.showError(nodes.status, error);
       });
     },
     clearSlots: function () {
@@ -355,13 +329,13 @@
       var list = this.nodes.slots;
       list.textContent = "";
       this.slots.forEach(function (slot) {
-        var row = element("li");
-        var choose = element("button", "choice slot");
+        var row = desk.element("li");
+        var choose = desk.element("button", "choice slot");
         choose.type = "button";
         choose.dataset.startsAt = slot.starts_at;
         choose.setAttribute("aria-pressed", String(self.slot === slot));
-        choose.appendChild(element("span", "slot__time", formatClock(slot.starts_at)));
-        choose.appendChild(element("bdi", "muted", (language() === "he" &&
+        choose.appendChild(desk.element("span", "slot__time", desk.formatClock(slot.starts_at)));
+        choose.appendChild(desk.element("bdi", "muted", (desk.language() === "he" &&
           slot.provider_name_he) || slot.provider_name || ""));
         choose.addEventListener("click", function () {
           self.slot = slot;
@@ -379,22 +353,23 @@
       nodes.patientRow.hidden = !!moving;
       nodes.treatment.disabled = !!moving;
       if (moving) {
-        nodes.movingText.textContent = fill(t("moving"), {
-          patient: personName(moving.patient), time: formatDateTime(moving.starts_at)
+        nodes.movingText.textContent = desk.fill(desk.t("moving"), {
+          patient: desk.personName(moving.patient), time: desk.formatDateTime(moving.starts_at)
         });
       }
       nodes.chosen.hidden = !this.patient;
       nodes.chosen.textContent = this.patient
-        ? fill(t("patient_chosen"), { name: personName(this.patient) }) : "";
+        ? desk.fill(desk.t("patient_chosen"), { name: desk.personName(this.patient) }) : "";
       var ready = !!this.slot && (!!moving || !!this.patient);
       nodes.confirm.disabled = !ready;
       if (moving) {
         nodes.confirm.textContent = this.slot
-          ? fill(t("move_to"), { time: formatDateTime(this.slot.starts_at) }) : t("choose_slot");
+          ? desk.fill(desk.t("move_to"), { time: desk.formatDateTime(this.slot.starts_at) })
+          : desk.t("choose_slot");
       } else {
-        nodes.confirm.textContent = ready ? fill(t("book_confirm"), {
-          name: personName(this.patient), time: formatDateTime(this.slot.starts_at)
-        }) : t("choose_patient_and_slot");
+        nodes.confirm.textContent = ready ? desk.fill(desk.t("book_confirm"), {
+          name: desk.personName(this.patient), time: desk.formatDateTime(this.slot.starts_at)
+        }) : desk.t("choose_patient_and_slot");
       }
     },
     startMoving: function (appointment) {
@@ -405,7 +380,7 @@
       }
       this.nodes.date.value = String(appointment.starts_at).slice(0, 10);
       this.clearSlots();
-      status(this.nodes.status, "");
+      desk.status(this.nodes.status, "");
       this.nodes.date.focus();
     },
     confirm: function () {
@@ -418,38 +393,38 @@
       nodes.confirm.disabled = true;
       var request;
       if (this.moving) {
-        request = api("PATCH", "/appointments/" + encodeURIComponent(this.moving.id),
+        request = desk.api("PATCH", "/appointments/" + encodeURIComponent(this.moving.id),
           { starts_at: slot.starts_at, provider_id: slot.provider_id });
       } else {
-        request = api("POST", "/appointments", {
+        request = desk.api("POST", "/appointments", {
           patient_id: this.patient.id, treatment: nodes.treatment.value,
           provider_id: slot.provider_id, starts_at: slot.starts_at
         });
       }
       request.then(function () {
-        status(nodes.status, fill(t(self.moving ? "moved" : "booked"),
-          { time: formatDateTime(slot.starts_at) }));
+        desk.status(nodes.status, desk.fill(desk.t(self.moving ? "moved" : "booked"),
+          { time: desk.formatDateTime(slot.starts_at) }));
         self.moving = null;
         self.patient = null;
         self.clearSlots();
         return self.loadCalendar();
       }, function (error) {
-        showError(nodes.status, error.status === 409 ? t("slot_taken") : error);
+        desk.showError(nodes.status, error.status === 409 ? desk.t("slot_taken") : error);
         self.paintBooking();
       });
     },
     cancel: function (appointment) {
       var self = this;
-      var when = formatDateTime(appointment.starts_at);
-      if (!window.confirm(fill(t("cancel_confirm"), { time: when }))) {
+      var when = desk.formatDateTime(appointment.starts_at);
+      if (!window.confirm(desk.fill(desk.t("cancel_confirm"), { time: when }))) {
         return;
       }
-      api("DELETE", "/appointments/" + encodeURIComponent(appointment.id)).then(function () {
-        status(self.nodes.status, fill(t("cancelled"),
-          { time: formatDateTime(appointment.starts_at) }));
+      desk.api("DELETE", "/appointments/" + encodeURIComponent(appointment.id)).then(function () {
+        desk.status(self.nodes.status, desk.fill(desk.t("cancelled"),
+          { time: desk.formatDateTime(appointment.starts_at) }));
         return self.loadCalendar();
       }, function (error) {
-        showError(self.nodes.status, error);
+        desk.showError(self.nodes.status, error);
       });
     },
     reset: function () {

@@ -8,34 +8,6 @@
   "use strict";
 
   var desk = window.StaffDesk;
-  var sections = desk.sections;
-  var section = desk.section;
-  var t = desk.t;
-  var fill = desk.fill;
-  var labelled = desk.labelled;
-  var element = desk.element;
-  var fillText = desk.fillText;
-  var formatDateTime = desk.formatDateTime;
-  var personName = desk.personName;
-  var api = desk.api;
-  var query = desk.query;
-  var itemsOf = desk.itemsOf;
-  var newestOnly = desk.newestOnly;
-  var showError = desk.showError;
-  var showPageError = desk.showPageError;
-  var field = desk.field;
-  var input = desk.input;
-  var button = desk.button;
-  var option = desk.option;
-  var badge = desk.badge;
-  var emptyRow = desk.emptyRow;
-  var urgencyBadge = desk.urgencyBadge;
-  var ROLES = desk.ROLES;
-  var may = desk.may;
-  var me = desk.me;
-  var currentSection = desk.currentSection;
-  var showSection = desk.showSection;
-  var SEARCH_DELAY_MS = desk.SEARCH_DELAY_MS;
   var MAX_REPLY_CHARS = 4000;
   var ESCALATION_STATUS = {
     open: "escalation_open", claimed: "escalation_claimed", closed: "escalation_closed"
@@ -44,39 +16,40 @@
 
   // ---- Conversations: search, read, take over, reply, hand back ----
 
-  sections.conversations = section({
-    listRequest: newestOnly(),
-    openRequest: newestOnly(),
+  desk.sections.conversations = desk.section({
+    listRequest: desk.newestOnly(),
+    openRequest: desk.newestOnly(),
     items: [],
     open: null,
     refreshTimer: null,
     build: function (body) {
       var self = this;
-      var form = element("form", "toolbar");
+      var form = desk.element("form", "toolbar");
       form.setAttribute("role", "search");
-      var search = input("search", "conversation-search", { "data-placeholder": "search_hint" });
-      search.placeholder = t("search_hint");
-      var channel = element("select");
+      var search = desk.input("search", "conversation-search",
+        { "data-placeholder": "search_hint" });
+      search.placeholder = desk.t("search_hint");
+      var channel = desk.element("select");
       channel.id = "conversation-channel";
       [["", "channel_any"], ["web", "channel_web"], ["telegram", "channel_telegram"]]
         .forEach(function (pair) {
-          var node = option(pair[0], t(pair[1]));
+          var node = desk.option(pair[0], desk.t(pair[1]));
           node.setAttribute("data-text", pair[1]);
           channel.appendChild(node);
         });
-      var held = input("checkbox", "conversation-held");
-      var heldLabel = element("label", "check");
+      var held = desk.input("checkbox", "conversation-held");
+      var heldLabel = desk.element("label", "check");
       heldLabel.appendChild(held);
-      heldLabel.appendChild(labelled("span", null, "held_only"));
-      form.appendChild(field("search_label", search));
-      form.appendChild(field("channel_label", channel));
+      heldLabel.appendChild(desk.labelled("span", null, "held_only"));
+      form.appendChild(desk.field("search_label", search));
+      form.appendChild(desk.field("channel_label", channel));
       form.appendChild(heldLabel);
       var timer = null;
       search.addEventListener("input", function () {
         window.clearTimeout(timer);
         timer = window.setTimeout(function () {
           self.load();
-        }, SEARCH_DELAY_MS);
+        }, desk.SEARCH_DELAY_MS);
       });
       channel.addEventListener("change", function () {
         self.load();
@@ -89,40 +62,40 @@
         self.load();
       });
 
-      var columns = element("div", "columns");
-      var list = element("ul", "list conversation-list");
+      var columns = desk.element("div", "columns");
+      var list = desk.element("ul", "list conversation-list");
       list.id = "conversation-list";
-      var view = element("div", "card conversation");
+      var view = desk.element("div", "card conversation");
       view.id = "conversation-view";
       view.hidden = true;
-      var heading = element("div", "conversation__heading");
+      var heading = desk.element("div", "conversation__heading");
       heading.id = "conversation-heading";
-      var actions = element("div", "conversation__actions");
-      var takeOver = button("take_over", "primary-button", "take-over");
-      var handBack = button("hand_back", "secondary-button", "hand-back");
+      var actions = desk.element("div", "conversation__actions");
+      var takeOver = desk.button("take_over", "primary-button", "take-over");
+      var handBack = desk.button("hand_back", "secondary-button", "hand-back");
       actions.appendChild(takeOver);
       actions.appendChild(handBack);
-      var actionError = element("p", "notice notice--error");
+      var actionError = desk.element("p", "notice notice--error");
       actionError.id = "conversation-error";
       actionError.hidden = true;
       actionError.setAttribute("role", "alert");
-      var messages = element("div", "messages");
+      var messages = desk.element("div", "messages");
       messages.id = "conversation-messages";
       messages.setAttribute("role", "log");
       messages.setAttribute("aria-live", "polite");
-      var reply = element("form", "composer");
+      var reply = desk.element("form", "composer");
       reply.id = "reply-form";
       reply.setAttribute("novalidate", "");
-      var textarea = element("textarea", "composer__input");
+      var textarea = desk.element("textarea", "composer__input");
       textarea.id = "reply-input";
       textarea.rows = 2;
       textarea.dir = "auto";
       textarea.maxLength = MAX_REPLY_CHARS;
       textarea.setAttribute("data-placeholder", "reply_placeholder");
-      textarea.setAttribute("aria-label", t("reply_label"));
+      textarea.setAttribute("aria-label", desk.t("reply_label"));
       textarea.setAttribute("data-label", "reply_label");
-      textarea.placeholder = t("reply_placeholder");
-      var sendButton = labelled("button", "composer__send", "send");
+      textarea.placeholder = desk.t("reply_placeholder");
+      var sendButton = desk.labelled("button", "composer__send", "send");
       sendButton.id = "reply-send";
       sendButton.type = "submit";
       reply.appendChild(textarea);
@@ -141,7 +114,7 @@
         self.act("takeover");
       });
       handBack.addEventListener("click", function () {
-        if (window.confirm(t("hand_back_confirm"))) {
+        if (window.confirm(desk.t("hand_back_confirm"))) {
           self.act("handback");
         }
       });
@@ -167,16 +140,16 @@
       if (!nodes) {
         return Promise.resolve();
       }
-      return this.listRequest(api("GET", "/conversations" + query({
+      return this.listRequest(desk.api("GET", "/conversations" + desk.query({
         q: nodes.search.value.trim(),
         channel: nodes.channel.value,
         held: nodes.held.checked ? "true" : "",
         limit: 50
       }))).then(function (data) {
-        self.items = itemsOf(data);
+        self.items = desk.itemsOf(data);
         self.paintList();
       }, function (error) {
-        showPageError(error);
+        desk.showPageError(error);
       });
     },
     paint: function () {
@@ -188,32 +161,33 @@
       var list = this.nodes.list;
       list.textContent = "";
       if (!this.items.length) {
-        emptyRow(list, "no_conversations");
+        desk.emptyRow(list, "no_conversations");
       }
       this.items.forEach(function (item) {
-        var row = element("li");
-        var open = element("button", "conversation-item");
+        var row = desk.element("li");
+        var open = desk.element("button", "conversation-item");
         open.type = "button";
         open.dataset.id = item.id;
         if (self.open && self.open.conversation.id === item.id) {
           open.classList.add("conversation-item--open");
           open.setAttribute("aria-current", "true");
         }
-        var top = element("span", "conversation-item__top");
-        top.appendChild(element("bdi", "conversation-item__name", personName(item.patient)));
-        top.appendChild(element("span", "muted", formatDateTime(item.last_message_at)));
+        var top = desk.element("span", "conversation-item__top");
+        top.appendChild(desk.element("bdi", "conversation-item__name",
+          desk.personName(item.patient)));
+        top.appendChild(desk.element("span", "muted", desk.formatDateTime(item.last_message_at)));
         open.appendChild(top);
-        var badges = element("span", "conversation-item__badges");
-        badges.appendChild(badge("channel_" + item.channel, "grey"));
+        var badges = desk.element("span", "conversation-item__badges");
+        badges.appendChild(desk.badge("channel_" + item.channel, "grey"));
         if (item.escalation && item.escalation.status !== "closed") {
-          badges.appendChild(urgencyBadge(item.escalation.urgency));
+          badges.appendChild(desk.urgencyBadge(item.escalation.urgency));
         }
         if (item.held_by) {
-          badges.appendChild(element("span", "badge badge--brand",
-            fill(t("held_by"), { name: item.held_by })));
+          badges.appendChild(desk.element("span", "badge badge--brand",
+            desk.fill(desk.t("held_by"), { name: item.held_by })));
         }
-        badges.appendChild(element("span", "muted",
-          fill(t("message_count"), { count: item.message_count })));
+        badges.appendChild(desk.element("span", "muted",
+          desk.fill(desk.t("message_count"), { count: item.message_count })));
         open.appendChild(badges);
         open.addEventListener("click", function () {
           self.show(item.id);
@@ -224,7 +198,7 @@
     },
     show: function (id) {
       var self = this;
-      var request = this.openRequest(api("GET", "/conversations/" + encodeURIComponent(id)));
+      var request = this.openRequest(desk.api("GET", "/conversations/" + encodeURIComponent(id)));
       return request.then(function (data) {
         var opening = !self.open || self.open.conversation.id !== id;
         self.open = data;
@@ -234,7 +208,7 @@
           self.nodes.view.scrollIntoView({ block: "nearest" });
         }
       }, function (error) {
-        showPageError(error);
+        desk.showPageError(error);
       });
     },
     paintOpen: function () {
@@ -245,13 +219,14 @@
         return;
       }
       var conversation = open.conversation;
-      var mine = !!conversation.held_by && !!me() && conversation.held_by === me().name;
+      var mine = !!conversation.held_by && !!desk.me() && conversation.held_by === desk.me().name;
       nodes.heading.textContent = "";
-      nodes.heading.appendChild(element("h2", "card__heading", personName(conversation.patient)));
-      var facts = element("p", "muted");
-      facts.textContent = t("channel_" + conversation.channel) + " · " +
-        (conversation.held_by ? fill(t("held_by"), { name: conversation.held_by })
-          : t("assistant_answers"));
+      nodes.heading.appendChild(desk.element("h2", "card__heading",
+        desk.personName(conversation.patient)));
+      var facts = desk.element("p", "muted");
+      facts.textContent = desk.t("channel_" + conversation.channel) + " · " +
+        (conversation.held_by ? desk.fill(desk.t("held_by"), { name: conversation.held_by })
+          : desk.t("assistant_answers"));
       nodes.heading.appendChild(facts);
       nodes.takeOver.hidden = mine;
       nodes.takeOver.disabled = !!conversation.held_by && !mine;
@@ -260,21 +235,22 @@
       var messages = nodes.messages;
       messages.textContent = "";
       if (!open.messages.length) {
-        messages.appendChild(element("p", "muted", t("no_messages")));
+        messages.appendChild(desk.element("p", "muted", desk.t("no_messages")));
       }
       open.messages.forEach(function (message) {
-        var item = element("div", "message message--" + message.role);
+        var item = desk.element("div", "message message--" + message.role);
         item.dataset.id = message.id;
-        var meta = element("p", "message__meta");
-        meta.appendChild(element("bdi", null, message.author || t(ROLES[message.role] ||
-          "role_assistant")));
-        meta.appendChild(element("span", null, " · " + formatDateTime(message.at)));
+        var meta = desk.element("p", "message__meta");
+        meta.appendChild(desk.element("bdi", null,
+          message.author || desk.t(desk.ROLES[message.role] || "role_assistant")));
+        meta.appendChild(desk.element("span", null, " · " + desk.formatDateTime(message.at)));
         if (message.delivery === "failed") {
-          meta.appendChild(element("span", "message__failed", " · " + t("not_delivered")));
+          meta.appendChild(desk.element("span", "message__failed",
+            " · " + desk.t("not_delivered")));
         }
         item.appendChild(meta);
-        var text = element("div", "message__text");
-        fillText(text, message.text);
+        var text = desk.element("div", "message__text");
+        desk.fillText(text, message.text);
         item.appendChild(text);
         messages.appendChild(item);
       });
@@ -284,11 +260,11 @@
       var self = this;
       var id = this.open.conversation.id;
       this.nodes.actionError.hidden = true;
-      return api("POST", "/conversations/" + encodeURIComponent(id) + "/" + action)
+      return desk.api("POST", "/conversations/" + encodeURIComponent(id) + "/" + action)
         .then(function () {
           return self.show(id);
         }, function (error) {
-          showError(self.nodes.actionError, error);
+          desk.showError(self.nodes.actionError, error);
         });
     },
     reply: function () {
@@ -301,16 +277,16 @@
       var id = this.open.conversation.id;
       nodes.sendButton.disabled = true;
       nodes.actionError.hidden = true;
-      api("POST", "/conversations/" + encodeURIComponent(id) + "/messages", { text: text })
+      desk.api("POST", "/conversations/" + encodeURIComponent(id) + "/messages", { text: text })
         .then(function (data) {
           nodes.textarea.value = "";
           if (data && data.delivered === false) {
-            showError(nodes.actionError, t("reply_not_delivered"));
+            desk.showError(nodes.actionError, desk.t("reply_not_delivered"));
           }
           // Not waited for: a live update may open the conversation again meanwhile.
           self.show(id);
         }, function (error) {
-          showError(nodes.actionError, error);
+          desk.showError(nodes.actionError, error);
         })
         .then(function () {
           nodes.sendButton.disabled = false;
@@ -327,10 +303,10 @@
       }
       window.clearTimeout(this.refreshTimer);
       this.refreshTimer = window.setTimeout(function () {
-        if (currentSection() === "conversations") {
+        if (desk.currentSection() === "conversations") {
           self.load();
         }
-      }, SEARCH_DELAY_MS);
+      }, desk.SEARCH_DELAY_MS);
     },
     reset: function () {
       this.items = [];
@@ -344,25 +320,25 @@
 
   // ---- Escalations: the live queue ----
 
-  sections.escalations = section({
-    queueRequest: newestOnly(),
+  desk.sections.escalations = desk.section({
+    queueRequest: desk.newestOnly(),
     items: [],
     build: function (body) {
-      var list = element("ul", "list escalation-list");
+      var list = desk.element("ul", "list escalation-list");
       list.id = "escalation-list";
       body.appendChild(list);
       this.nodes = { list: list };
     },
     load: function () {
       var self = this;
-      return this.queueRequest(api("GET", "/escalations")).then(function (data) {
-        self.items = itemsOf(data);
+      return this.queueRequest(desk.api("GET", "/escalations")).then(function (data) {
+        self.items = desk.itemsOf(data);
         self.paintCount();
         if (self.built) {
           self.paint();
         }
       }, function (error) {
-        showPageError(error);
+        desk.showPageError(error);
       });
     },
     paintCount: function () {
@@ -376,39 +352,40 @@
       var list = this.nodes.list;
       list.textContent = "";
       if (!this.items.length) {
-        emptyRow(list, "no_escalations");
+        desk.emptyRow(list, "no_escalations");
       }
       this.items.forEach(function (item) {
-        var row = element("li", "card escalation-item");
+        var row = desk.element("li", "card escalation-item");
         row.dataset.id = item.id;
         row.dataset.status = item.status;
-        var top = element("div", "escalation-item__top");
-        top.appendChild(urgencyBadge(item.urgency));
-        top.appendChild(badge(ESCALATION_STATUS[item.status] || "escalation_open", "grey"));
-        top.appendChild(element("span", "muted", formatDateTime(item.created_at)));
+        var top = desk.element("div", "escalation-item__top");
+        top.appendChild(desk.urgencyBadge(item.urgency));
+        top.appendChild(desk.badge(ESCALATION_STATUS[item.status] || "escalation_open", "grey"));
+        top.appendChild(desk.element("span", "muted", desk.formatDateTime(item.created_at)));
         row.appendChild(top);
-        row.appendChild(element("bdi", "escalation-item__patient", personName(item.patient)));
+        row.appendChild(desk.element("bdi", "escalation-item__patient",
+          desk.personName(item.patient)));
         if (item.summary) {
-          var summary = element("div", "escalation-item__summary");
-          fillText(summary, item.summary);
+          var summary = desk.element("div", "escalation-item__summary");
+          desk.fillText(summary, item.summary);
           row.appendChild(summary);
         }
         if (item.doctor_name) {
-          row.appendChild(element("p", "muted", fill(t("escalation_doctor"),
+          row.appendChild(desk.element("p", "muted", desk.fill(desk.t("escalation_doctor"),
             { name: item.doctor_name })));
         }
-        if (item.status !== "closed" && may("escalations.join")) {
-          var join = button("join", "primary-button escalation-item__join");
+        if (item.status !== "closed" && desk.may("escalations.join")) {
+          var join = desk.button("join", "primary-button escalation-item__join");
           join.addEventListener("click", function () {
             join.disabled = true;
-            api("POST", "/escalations/" + encodeURIComponent(item.id) + "/join")
+            desk.api("POST", "/escalations/" + encodeURIComponent(item.id) + "/join")
               .then(function (data) {
-                showSection("conversations");
-                return sections.conversations.show(
+                desk.showSection("conversations");
+                return desk.sections.conversations.show(
                   (data && data.conversation && data.conversation.id) || item.conversation_id);
               }, function (error) {
                 join.disabled = false;
-                showPageError(error);
+                desk.showPageError(error);
               });
           });
           row.appendChild(join);

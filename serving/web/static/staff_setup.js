@@ -8,25 +8,6 @@
   "use strict";
 
   var desk = window.StaffDesk;
-  var sections = desk.sections;
-  var section = desk.section;
-  var t = desk.t;
-  var fill = desk.fill;
-  var labelled = desk.labelled;
-  var element = desk.element;
-  var formatDay = desk.formatDay;
-  var personName = desk.personName;
-  var api = desk.api;
-  var itemsOf = desk.itemsOf;
-  var showError = desk.showError;
-  var showPageError = desk.showPageError;
-  var status = desk.status;
-  var field = desk.field;
-  var input = desk.input;
-  var button = desk.button;
-  var option = desk.option;
-  var badge = desk.badge;
-  var emptyRow = desk.emptyRow;
   var DAY_CODES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
   // Python weekdays (Monday 0), listed from Sunday as the clinic's week starts.
   var WEEKDAYS = [6, 0, 1, 2, 3, 4, 5];
@@ -57,15 +38,15 @@
   }
 
   function panel(body, headingKey, id) {
-    var box = element("section", "card setup-panel");
+    var box = desk.element("section", "card setup-panel");
     box.id = id;
-    box.appendChild(labelled("h2", "card__heading", headingKey));
+    box.appendChild(desk.labelled("h2", "card__heading", headingKey));
     body.appendChild(box);
     return box;
   }
 
   function panelStatus(box) {
-    var node = element("p", "panel__status");
+    var node = desk.element("p", "panel__status");
     node.setAttribute("role", "status");
     node.hidden = true;
     box.appendChild(node);
@@ -85,22 +66,22 @@
     });
   }
 
-  sections.setup = section({
+  desk.sections.setup = desk.section({
     clinic: null,
     build: function (body) {
       var self = this;
       var nodes = {};
       // Working hours first: the change a clinic makes most often.
       var hours = panel(body, "hours_heading", "setup-hours");
-      nodes.hoursProvider = element("select");
+      nodes.hoursProvider = desk.element("select");
       nodes.hoursProvider.id = "hours-provider";
-      hours.appendChild(field("provider_label", nodes.hoursProvider));
-      nodes.hoursRows = element("ul", "hours-rows");
+      hours.appendChild(desk.field("provider_label", nodes.hoursProvider));
+      nodes.hoursRows = desk.element("ul", "hours-rows");
       nodes.hoursRows.id = "hours-rows";
       hours.appendChild(nodes.hoursRows);
-      var hoursActions = element("div", "panel__actions");
-      var addWindow = button("add_window", "secondary-button", "hours-add");
-      var saveHours = button("save_hours", "primary-button", "hours-save");
+      var hoursActions = desk.element("div", "panel__actions");
+      var addWindow = desk.button("add_window", "secondary-button", "hours-add");
+      var saveHours = desk.button("save_hours", "primary-button", "hours-save");
       hoursActions.appendChild(addWindow);
       hoursActions.appendChild(saveHours);
       hours.appendChild(hoursActions);
@@ -116,24 +97,24 @@
       });
 
       var providers = panel(body, "providers_heading", "setup-providers");
-      nodes.providerList = element("ul", "list");
+      nodes.providerList = desk.element("ul", "list");
       nodes.providerList.id = "provider-list";
       providers.appendChild(nodes.providerList);
-      var addProvider = element("form", "inline-form");
+      var addProvider = desk.element("form", "inline-form");
       addProvider.id = "provider-add";
-      nodes.providerName = input("text", "provider-name", { required: "" });
-      nodes.providerNameHe = input("text", "provider-name-he", { required: "", dir: "rtl" });
-      nodes.providerRole = element("select");
+      nodes.providerName = desk.input("text", "provider-name", { required: "" });
+      nodes.providerNameHe = desk.input("text", "provider-name-he", { required: "", dir: "rtl" });
+      nodes.providerRole = desk.element("select");
       nodes.providerRole.id = "provider-role";
       ["dentist", "hygienist"].forEach(function (role) {
-        var node = option(role, t("provider_role_" + role));
+        var node = desk.option(role, desk.t("provider_role_" + role));
         node.setAttribute("data-text", "provider_role_" + role);
         nodes.providerRole.appendChild(node);
       });
-      addProvider.appendChild(field("name_en_label", nodes.providerName));
-      addProvider.appendChild(field("name_he_label", nodes.providerNameHe));
-      addProvider.appendChild(field("provider_role_label", nodes.providerRole));
-      var addProviderButton = labelled("button", "primary-button", "add_provider");
+      addProvider.appendChild(desk.field("name_en_label", nodes.providerName));
+      addProvider.appendChild(desk.field("name_he_label", nodes.providerNameHe));
+      addProvider.appendChild(desk.field("provider_role_label", nodes.providerRole));
+      var addProviderButton = desk.labelled("button", "primary-button", "add_provider");
       addProviderButton.type = "submit";
       addProvider.appendChild(addProviderButton);
       providers.appendChild(addProvider);
@@ -149,24 +130,24 @@
       });
 
       var treatments = panel(body, "treatments_heading", "setup-treatments");
-      nodes.treatmentList = element("ul", "list");
+      nodes.treatmentList = desk.element("ul", "list");
       nodes.treatmentList.id = "treatment-list";
       treatments.appendChild(nodes.treatmentList);
-      var addTreatment = element("form", "inline-form");
+      var addTreatment = desk.element("form", "inline-form");
       addTreatment.id = "treatment-add";
-      nodes.treatmentCode = input("text", "treatment-code",
+      nodes.treatmentCode = desk.input("text", "treatment-code",
         { required: "", dir: "ltr", pattern: "[a-z0-9_]{1,40}" });
-      nodes.treatmentName = input("text", "treatment-name", { required: "" });
-      nodes.treatmentNameHe = input("text", "treatment-name-he", { required: "", dir: "rtl" });
-      nodes.treatmentMinutes = input("number", "treatment-minutes",
+      nodes.treatmentName = desk.input("text", "treatment-name", { required: "" });
+      nodes.treatmentNameHe = desk.input("text", "treatment-name-he", { required: "", dir: "rtl" });
+      nodes.treatmentMinutes = desk.input("number", "treatment-minutes",
         { min: "5", max: "480", step: "5", required: "" });
-      nodes.treatmentPrice = input("number", "treatment-price", { min: "0", step: "0.01" });
-      addTreatment.appendChild(field("treatment_code_label", nodes.treatmentCode));
-      addTreatment.appendChild(field("name_en_label", nodes.treatmentName));
-      addTreatment.appendChild(field("name_he_label", nodes.treatmentNameHe));
-      addTreatment.appendChild(field("duration_label", nodes.treatmentMinutes));
-      addTreatment.appendChild(field("price_label", nodes.treatmentPrice));
-      var addTreatmentButton = labelled("button", "primary-button", "save_treatment");
+      nodes.treatmentPrice = desk.input("number", "treatment-price", { min: "0", step: "0.01" });
+      addTreatment.appendChild(desk.field("treatment_code_label", nodes.treatmentCode));
+      addTreatment.appendChild(desk.field("name_en_label", nodes.treatmentName));
+      addTreatment.appendChild(desk.field("name_he_label", nodes.treatmentNameHe));
+      addTreatment.appendChild(desk.field("duration_label", nodes.treatmentMinutes));
+      addTreatment.appendChild(desk.field("price_label", nodes.treatmentPrice));
+      var addTreatmentButton = desk.labelled("button", "primary-button", "save_treatment");
       addTreatmentButton.type = "submit";
       addTreatment.appendChild(addTreatmentButton);
       treatments.appendChild(addTreatment);
@@ -177,16 +158,17 @@
       });
 
       var closures = panel(body, "closures_heading", "setup-closures");
-      nodes.closureList = element("ul", "list");
+      nodes.closureList = desk.element("ul", "list");
       nodes.closureList.id = "closure-list";
       closures.appendChild(nodes.closureList);
-      var addClosure = element("form", "inline-form");
+      var addClosure = desk.element("form", "inline-form");
       addClosure.id = "closure-add";
-      nodes.closureDay = input("date", "closure-day", { required: "" });
-      nodes.closureReason = input("text", "closure-reason", { required: "", maxlength: "200" });
-      addClosure.appendChild(field("date_label", nodes.closureDay));
-      addClosure.appendChild(field("closure_reason_label", nodes.closureReason));
-      var addClosureButton = labelled("button", "primary-button", "add_closure");
+      nodes.closureDay = desk.input("date", "closure-day", { required: "" });
+      nodes.closureReason = desk.input("text", "closure-reason",
+        { required: "", maxlength: "200" });
+      addClosure.appendChild(desk.field("date_label", nodes.closureDay));
+      addClosure.appendChild(desk.field("closure_reason_label", nodes.closureReason));
+      var addClosureButton = desk.labelled("button", "primary-button", "add_closure");
       addClosureButton.type = "submit";
       addClosure.appendChild(addClosureButton);
       closures.appendChild(addClosure);
@@ -201,11 +183,11 @@
       });
 
       var profile = panel(body, "profile_heading", "setup-profile");
-      var profileForm = element("form", "profile-form");
+      var profileForm = desk.element("form", "profile-form");
       profileForm.id = "profile-form";
       nodes.profileInputs = {};
       PROFILE_FIELDS.forEach(function (spec) {
-        var control = spec[2] === "area" ? element("textarea") : input(spec[2]);
+        var control = spec[2] === "area" ? desk.element("textarea") : desk.input(spec[2]);
         if (spec[2] === "area") {
           control.rows = 2;
         }
@@ -216,9 +198,9 @@
         control.dir = /_he$/.test(spec[0]) ? "rtl" : /_en$|phone|line|itude/.test(spec[0])
           ? "ltr" : "auto";
         nodes.profileInputs[spec[0]] = control;
-        profileForm.appendChild(field(spec[1], control));
+        profileForm.appendChild(desk.field(spec[1], control));
       });
-      var saveProfile = labelled("button", "primary-button", "save_profile");
+      var saveProfile = desk.labelled("button", "primary-button", "save_profile");
       saveProfile.type = "submit";
       profileForm.appendChild(saveProfile);
       profile.appendChild(profileForm);
@@ -232,19 +214,19 @@
     load: function () {
       var self = this;
       return Promise.all([
-        api("GET", "/clinic"), api("GET", "/clinic/providers"), api("GET", "/clinic/treatments"),
-        api("GET", "/clinic/closures")
+        desk.api("GET", "/clinic"), desk.api("GET", "/clinic/providers"),
+        desk.api("GET", "/clinic/treatments"), desk.api("GET", "/clinic/closures")
       ]).then(function (results) {
         self.clinic = {
           profile: (results[0] && results[0].profile) || {},
-          providers: itemsOf(results[1]),
-          treatments: itemsOf(results[2]),
-          closures: itemsOf(results[3])
+          providers: desk.itemsOf(results[1]),
+          treatments: desk.itemsOf(results[2]),
+          closures: desk.itemsOf(results[3])
         };
         self.paint();
         self.fillProfile();
       }, function (error) {
-        showPageError(error);
+        desk.showPageError(error);
       });
     },
     paint: function () {
@@ -258,15 +240,15 @@
     /* A change through the set-up API, then everything reloaded (hours depend on providers). */
     change: function (target, method, path, body, done) {
       var self = this;
-      status(target, t("saving"));
-      return api(method, path, body).then(function () {
-        status(target, t("saved"));
+      desk.status(target, desk.t("saving"));
+      return desk.api(method, path, body).then(function () {
+        desk.status(target, desk.t("saved"));
         if (done) {
           done();
         }
         return self.load();
       }, function (error) {
-        showError(target, error);
+        desk.showError(target, error);
       });
     },
     paintProviders: function () {
@@ -276,16 +258,17 @@
       list.textContent = "";
       this.nodes.hoursProvider.textContent = "";
       this.clinic.providers.forEach(function (provider) {
-        self.nodes.hoursProvider.appendChild(option(provider.id, personName(provider)));
-        var row = element("li", "setup-row");
+        self.nodes.hoursProvider.appendChild(desk.option(provider.id, desk.personName(provider)));
+        var row = desk.element("li", "setup-row");
         row.dataset.id = provider.id;
-        row.appendChild(element("bdi", "setup-row__name", personName(provider)));
-        row.appendChild(element("span", "muted", t("provider_role_" + provider.role) ||
+        row.appendChild(desk.element("bdi", "setup-row__name", desk.personName(provider)));
+        row.appendChild(desk.element("span", "muted", desk.t("provider_role_" + provider.role) ||
           provider.role));
         if (provider.active === false) {
-          row.appendChild(badge("inactive", "grey"));
+          row.appendChild(desk.badge("inactive", "grey"));
         }
-        var toggle = button(provider.active === false ? "activate" : "deactivate", "text-button");
+        var toggle = desk.button(provider.active === false ? "activate" : "deactivate",
+          "text-button");
         toggle.addEventListener("click", function () {
           self.change(self.nodes.providersStatus, "PATCH",
             "/clinic/providers/" + encodeURIComponent(provider.id),
@@ -317,27 +300,27 @@
       });
     },
     addHoursRow: function (window) {
-      var row = element("li", "hours-row");
-      var day = element("select", "hours-row__day");
-      day.setAttribute("aria-label", t("weekday_label"));
+      var row = desk.element("li", "hours-row");
+      var day = desk.element("select", "hours-row__day");
+      day.setAttribute("aria-label", desk.t("weekday_label"));
       day.setAttribute("data-label", "weekday_label");
       WEEKDAYS.forEach(function (weekday) {
-        var node = option(weekday, t("weekday_" + weekday));
+        var node = desk.option(weekday, desk.t("weekday_" + weekday));
         node.setAttribute("data-text", "weekday_" + weekday);
         day.appendChild(node);
       });
       day.value = String(window.weekday);
-      var starts = input("time", null, { step: "300" });
+      var starts = desk.input("time", null, { step: "300" });
       starts.className = "hours-row__starts";
       starts.value = window.starts;
-      starts.setAttribute("aria-label", t("starts_label"));
+      starts.setAttribute("aria-label", desk.t("starts_label"));
       starts.setAttribute("data-label", "starts_label");
-      var ends = input("time", null, { step: "300" });
+      var ends = desk.input("time", null, { step: "300" });
       ends.className = "hours-row__ends";
       ends.value = window.ends;
-      ends.setAttribute("aria-label", t("ends_label"));
+      ends.setAttribute("aria-label", desk.t("ends_label"));
       ends.setAttribute("data-label", "ends_label");
-      var remove = button("remove", "text-button text-button--danger");
+      var remove = desk.button("remove", "text-button text-button--danger");
       remove.addEventListener("click", function () {
         row.remove();
       });
@@ -362,7 +345,7 @@
         });
       });
       if (bad) {
-        showError(nodes.hoursStatus, t("hours_invalid"));
+        desk.showError(nodes.hoursStatus, desk.t("hours_invalid"));
         return;
       }
       this.change(nodes.hoursStatus, "PUT",
@@ -374,14 +357,14 @@
       var list = this.nodes.treatmentList;
       list.textContent = "";
       this.clinic.treatments.forEach(function (treatment) {
-        var row = element("li", "setup-row");
+        var row = desk.element("li", "setup-row");
         row.dataset.code = treatment.code;
-        row.appendChild(element("bdi", "setup-row__name", personName(treatment)));
-        var code = element("code", "muted", treatment.code);
+        row.appendChild(desk.element("bdi", "setup-row__name", desk.personName(treatment)));
+        var code = desk.element("code", "muted", treatment.code);
         row.appendChild(code);
-        row.appendChild(element("span", "muted", fill(t("minutes"),
+        row.appendChild(desk.element("span", "muted", desk.fill(desk.t("minutes"),
           { minutes: treatment.duration_minutes })));
-        var edit = button("edit", "text-button");
+        var edit = desk.button("edit", "text-button");
         edit.addEventListener("click", function () {
           var nodes = self.nodes;
           nodes.treatmentCode.value = treatment.code;
@@ -392,9 +375,10 @@
           nodes.treatmentPrice.value = treatment.price === undefined ? "" : treatment.price;
           nodes.treatmentName.focus();
         });
-        var remove = button("remove", "text-button text-button--danger");
+        var remove = desk.button("remove", "text-button text-button--danger");
         remove.addEventListener("click", function () {
-          if (window.confirm(fill(t("remove_confirm"), { name: personName(treatment) }))) {
+          var question = desk.fill(desk.t("remove_confirm"), { name: desk.personName(treatment) });
+          if (window.confirm(question)) {
             self.change(self.nodes.treatmentsStatus, "DELETE",
               "/clinic/treatments/" + encodeURIComponent(treatment.code));
           }
@@ -435,13 +419,13 @@
       var list = this.nodes.closureList;
       list.textContent = "";
       if (!this.clinic.closures.length) {
-        emptyRow(list, "no_closures");
+        desk.emptyRow(list, "no_closures");
       }
       this.clinic.closures.forEach(function (closure) {
-        var row = element("li", "setup-row");
-        row.appendChild(element("span", "setup-row__name", formatDay(closure.day)));
-        row.appendChild(element("bdi", "muted", closure.reason || ""));
-        var remove = button("remove", "text-button text-button--danger");
+        var row = desk.element("li", "setup-row");
+        row.appendChild(desk.element("span", "setup-row__name", desk.formatDay(closure.day)));
+        row.appendChild(desk.element("bdi", "muted", closure.reason || ""));
+        var remove = desk.button("remove", "text-button text-button--danger");
         remove.addEventListener("click", function () {
           self.change(self.nodes.closuresStatus, "DELETE",
             "/clinic/closures/" + encodeURIComponent(closure.day));

@@ -1,7 +1,8 @@
 /*
- * Shared by the patient web chat and the dentist's page: building nodes from text, only ever
- * with textContent (never as HTML), with numbers and line breaks shown right in both languages.
- * Loaded before each page's own script; exposes `window.DentalText`.
+ * Shared by the patient web chat, the dentist's page and the staff dashboard: building nodes
+ * from text, only ever with textContent (never as HTML), with numbers and line breaks shown
+ * right in both languages; the clinic's times in the page's language; the page language kept in
+ * the URL. Loaded before each page's own script; exposes `window.DentalText`.
  */
 (function () {
   "use strict";
@@ -80,10 +81,59 @@
     });
   }
 
+  var WALL_CLOCK = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}))?/;
+
+  /*
+   * The clinic's wall-clock time as written in the ISO string (its offset is the clinic's), so
+   * the browser's own time zone never shifts it; text that is no date comes back unchanged.
+   */
+  function formatWallClock(iso, options, language) {
+    var parts = WALL_CLOCK.exec(String(iso || ""));
+    if (!parts) {
+      return String(iso || "");
+    }
+    var when = new Date(Date.UTC(+parts[1], +parts[2] - 1, +parts[3], +(parts[4] || 0),
+      +(parts[5] || 0)));
+    options.timeZone = "UTC";
+    try {
+      return new Intl.DateTimeFormat(language === "he" ? "he-IL" : "en-GB", options)
+        .format(when);
+    } catch (error) {
+      return String(iso).slice(0, 16).replace("T", " ");
+    }
+  }
+
+  function formatDateTime(iso, language) {
+    return formatWallClock(iso, {
+      weekday: "short", day: "numeric", month: "short",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+    }, language);
+  }
+
+  function formatClock(iso, language) {
+    return formatWallClock(iso, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" },
+      language);
+  }
+
+  /* In the URL, so a reload keeps it; the history entry is replaced, nothing is sent anywhere. */
+  function keepLanguageInUrl(language) {
+    try {
+      var url = new URL(window.location.href);
+      url.searchParams.set("lang", language);
+      window.history.replaceState(null, "", url.pathname + url.search);
+    } catch (error) {
+      // An old browser keeps the choice until the page is reloaded.
+    }
+  }
+
   window.DentalText = {
     relabel: relabel,
     element: element,
     appendWithIsolatedNumbers: appendWithIsolatedNumbers,
-    fillText: fillText
+    fillText: fillText,
+    formatWallClock: formatWallClock,
+    formatDateTime: formatDateTime,
+    formatClock: formatClock,
+    keepLanguageInUrl: keepLanguageInUrl
   };
 })();
