@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from serving.api.deps import audit_log
 from serving.api.staff_auth import require
 from serving.clinic_setup.errors import NotFound, SetupError
 from serving.clinic_setup.records import (
@@ -32,7 +33,7 @@ from serving.clinic_setup.records import (
     TreatmentOut,
 )
 from serving.clinic_setup.service import ClinicSetup
-from serving.staff.audit import AuditContext, AuditLog
+from serving.staff.audit import AuditContext
 
 router = APIRouter(prefix="/api/v1/admin/clinic", tags=["staff"])
 
@@ -73,11 +74,6 @@ def _setup(request: Request) -> ClinicSetup:
     return setup
 
 
-def _audit(request: Request) -> AuditLog:
-    audit: AuditLog = request.app.state.audit
-    return audit
-
-
 async def setup_refused(request: Request, exc: Exception) -> JSONResponse:
     """404 for an unknown provider, treatment or closure; 422 for any other refused change."""
     assert isinstance(exc, SetupError)
@@ -88,7 +84,7 @@ async def setup_refused(request: Request, exc: Exception) -> JSONResponse:
 async def _changed(
     request: Request, context: AuditContext, action: str, subject: str, **detail: Any
 ) -> None:
-    await _audit(request).record(context, f"clinic.{action}", subject=subject, detail=detail)
+    await audit_log(request).record(context, f"clinic.{action}", subject=subject, detail=detail)
 
 
 @router.get("", response_model=ClinicFile)

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from serving.api.staff_auth import AuditLogDep, require
+from serving.api.deps import AuditLogDep
+from serving.api.staff_auth import require
 from serving.assistant import MAX_OUTBOUND_TEXT, InvalidOutbound, NoChannel
 from serving.console.conversations import (
     ConsoleConversations,

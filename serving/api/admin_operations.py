@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from serving.api.staff_auth import AuditLogDep, require
+from serving.api.deps import AuditLogDep
+from serving.api.staff_auth import require
 from serving.console.operations import MAX_FIGURE_HOURS, Operations
 from serving.staff.audit import AuditContext, AuditQuery
 

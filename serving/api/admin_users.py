@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from serving.api.staff_auth import AuditLogDep, require
+from serving.api.deps import AuditLogDep
+from serving.api.staff_auth import require
 from serving.console.staff_users import (
     AccountConflict,
     AccountWithPassword,

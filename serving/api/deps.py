@@ -14,6 +14,9 @@ from serving.build_info import BuildInfo
 from serving.db.engine import Database
 from serving.observability.metrics import AppMetrics
 from serving.settings import Settings
+from serving.staff.accounts import StaffAccounts
+from serving.staff.audit import AuditLog
+from serving.staff.sessions import StaffSessions
 
 
 def get_settings(request: Request) -> Settings:
@@ -38,7 +41,23 @@ def get_build_info(request: Request) -> BuildInfo:
     return build_info
 
 
+def staff_accounts(request: Request) -> StaffAccounts:
+    accounts: StaffAccounts = request.app.state.staff_accounts
+    return accounts
+
+
+def staff_sessions(request: Request) -> StaffSessions:
+    sessions: StaffSessions = request.app.state.staff_sessions
+    return sessions
+
+
+def audit_log(request: Request) -> AuditLog:
+    log: AuditLog = request.app.state.audit
+    return log
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 MetricsDep = Annotated[AppMetrics, Depends(get_metrics)]
 BuildInfoDep = Annotated[BuildInfo, Depends(get_build_info)]
+AuditLogDep = Annotated[AuditLog, Depends(audit_log)]

@@ -15,10 +15,11 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from serving.staff.accounts import LoginRefused, StaffAccounts
-from serving.staff.audit import MAX_REASON, AuditContext, AuditLog
+from serving.api.deps import staff_accounts, staff_sessions
+from serving.staff.accounts import LoginRefused
+from serving.staff.audit import MAX_REASON, AuditContext
 from serving.staff.roles import GRANTS, Permission
-from serving.staff.sessions import SessionTokens, StaffPrincipal, StaffSessions
+from serving.staff.sessions import SessionTokens, StaffPrincipal
 
 router = APIRouter(prefix="/api/v1/auth", tags=["staff"])
 
@@ -45,24 +46,6 @@ async def staff_refused(request: Request, exc: Exception) -> JSONResponse:
 
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client is not None else None
-
-
-def staff_accounts(request: Request) -> StaffAccounts:
-    accounts: StaffAccounts = request.app.state.staff_accounts
-    return accounts
-
-
-def staff_sessions(request: Request) -> StaffSessions:
-    sessions: StaffSessions = request.app.state.staff_sessions
-    return sessions
-
-
-def audit_log(request: Request) -> AuditLog:
-    log: AuditLog = request.app.state.audit
-    return log
-
-
-AuditLogDep = Annotated[AuditLog, Depends(audit_log)]
 
 
 class StaffAccess:

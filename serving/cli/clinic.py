@@ -4,7 +4,6 @@ import`: patients from a CSV file (docs/CLINIC_SETUP.md)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -14,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import yaml
 
-from serving.cli.support import fail, operator_settings
+from serving.cli.support import fail, on_migrated_database, operator_settings
 from serving.clinic_setup.errors import SetupError, validated
 from serving.clinic_setup.patients_import import COLUMNS, import_patients, read_rows
 from serving.clinic_setup.records import (
@@ -30,8 +29,6 @@ from serving.clinic_setup.records import (
 )
 from serving.clinic_setup.service import ClinicSetup
 from serving.clinic_setup.weekly import format_hours, parse_hours
-from serving.db.engine import Database
-from serving.db.migrate import migration_status
 
 T = TypeVar("T")
 
@@ -63,25 +60,12 @@ clinic_app.add_typer(profile_app, name="profile")
 
 def _run(work: Callable[[ClinicSetup], Awaitable[T]]) -> T:
     """`work` on the set-up of the configured database; a refusal is one line and exit 1."""
-    settings = operator_settings()
-
-    async def run() -> T:
-        database = Database(settings.database_url)
-        try:
-            status = await migration_status(database.engine)
-            if not status.is_current:
-                fail(
-                    f"the database is at revision {status.current}, this code expects "
-                    f"{status.head}; run `dental db upgrade` first"
-                )
-            return await work(ClinicSetup(database, phone_region=settings.default_phone_region))
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(run())
-    except SetupError as error:
-        fail(str(error))
+    return on_migrated_database(
+        lambda database, settings: work(
+            ClinicSetup(database, phone_region=settings.default_phone_region)
+        ),
+        refusals=(SetupError,),
+    )
 
 
 def _provider_line(p: ProviderOut) -> str:

@@ -4,18 +4,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy import func, select
 
-from serving.cli.support import fail, operator_settings
+from serving.cli.support import fail, on_migrated_database, operator_settings
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.escalation_models import EscalationNotification
-from serving.db.migrate import migration_status
 from serving.db.types import utcnow
 from serving.escalation.links import DoctorLinks
 from serving.escalation.rota import Doctor, OnCallRota, RotaError
@@ -34,22 +32,7 @@ escalations_app = typer.Typer(
 
 
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
-    settings = operator_settings()
-
-    async def run() -> T:
-        database = Database(settings.database_url)
-        try:
-            status = await migration_status(database.engine)
-            if not status.is_current:
-                fail(
-                    f"the database is at revision {status.current}, this code expects "
-                    f"{status.head}; run `dental db upgrade` first"
-                )
-            return await work(database)
-        finally:
-            await database.dispose()
-
-    return asyncio.run(run())
+    return on_migrated_database(lambda database, _: work(database))
 
 
 def _rota(database: Database) -> OnCallRota:

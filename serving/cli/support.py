@@ -3,13 +3,19 @@ and exit status 1, never a traceback (its locals could hold settings or patient 
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 
+from serving.db.engine import Database
+from serving.db.migrate import migration_status
 from serving.secrets import SecretsUnavailable
 from serving.settings import Settings, load_settings
+
+T = TypeVar("T")
 
 
 def fail(message: str) -> NoReturn:
@@ -34,3 +40,31 @@ def operator_settings(**overrides: Any) -> Settings:
         fail(f"invalid configuration: {configuration_problems(exc)}")
     except SecretsUnavailable as exc:
         fail(str(exc))
+
+
+def on_migrated_database(
+    work: Callable[[Database, Settings], Awaitable[T]],
+    *,
+    refusals: tuple[type[Exception], ...] = (),
+) -> T:
+    """`work` on the configured database, once it is at this code's schema; an exception of
+    `refusals` (a request the operator can fix) is one line and exit 1."""
+    settings = operator_settings()
+
+    async def run() -> T:
+        database = Database(settings.database_url)
+        try:
+            status = await migration_status(database.engine)
+            if not status.is_current:
+                fail(
+                    f"the database is at revision {status.current}, this code expects "
+                    f"{status.head}; run `dental db upgrade` first"
+                )
+            return await work(database, settings)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except refusals as error:
+        fail(str(error))

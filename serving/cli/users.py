@@ -6,16 +6,13 @@ A password is never an argument (it would stay in the shell history and the proc
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 
-from serving.cli.support import fail, operator_settings
-from serving.db.engine import Database
-from serving.db.migrate import migration_status
+from serving.cli.support import fail, on_migrated_database
 from serving.staff.accounts import AccountError, StaffAccount, StaffAccounts
 from serving.staff.passwords import generate_password
 from serving.staff.roles import ROLES
@@ -38,25 +35,9 @@ PasswordStdin = Annotated[
 
 
 def _run(work: Callable[[StaffAccounts], Awaitable[T]]) -> T:
-    settings = operator_settings()
-
-    async def run() -> T:
-        database = Database(settings.database_url)
-        try:
-            status = await migration_status(database.engine)
-            if not status.is_current:
-                fail(
-                    f"the database is at revision {status.current}, this code expects "
-                    f"{status.head}; run `dental db upgrade` first"
-                )
-            return await work(StaffAccounts(database))
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(run())
-    except AccountError as error:
-        fail(str(error))
+    return on_migrated_database(
+        lambda database, _: work(StaffAccounts(database)), refusals=(AccountError,)
+    )
 
 
 def _password(from_stdin: bool) -> tuple[str, bool]:
