@@ -23,10 +23,13 @@ from serving.app import create_app
 from serving.db.engine import Database
 from tests.asgi import running
 from tests.assistant_client import INTEGRATION_KEY
+from tests.clinic_time import today_from
 from tests.conftest import DB_BACKENDS, make_settings
 
 ARCHITECTURES = ["alex", "team"]
 LANGUAGES = ["en", "he"]
+CLINIC_MORNING = 9
+"""The hour of today the chat app's clock starts at: what it offers is the same at any hour."""
 
 EVERY_ARCHITECTURE_AND_LANGUAGE = pytest.mark.parametrize(
     ("db_backend", "architecture", "language"),
@@ -63,5 +66,6 @@ async def chat_client_fixture(
     settings = make_settings(
         database_url, integration_key=INTEGRATION_KEY, agent_architecture=architecture
     )
-    async with running(create_app(settings, database=database)) as http:
+    app = create_app(settings, database=database, clock=today_from(CLINIC_MORNING))
+    async with running(app) as http:
         yield http
