@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -13,6 +14,15 @@ SUNDAY, MONDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY = 6, 0, 2, 3, 4, 5
 
 def today() -> date:
     return datetime.now(CLINIC_TZ).date()
+
+
+def today_from(hour: int) -> Callable[[], datetime]:
+    """A clock that reads `hour`:00 today (clinic time) now and runs on from there. The times a
+    chat offers start from "now": an app on this clock offers the same hours of today and the
+    days after whatever the hour the tests run at (a test that passed in the morning and failed
+    after lunch depended on the wall clock)."""
+    offset = datetime.combine(today(), time(hour), CLINIC_TZ) - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
 
 
 def next_weekday(weekday: int, *, at_least_days: int = 2) -> date:

@@ -24,6 +24,7 @@ from serving.demo import load_demo_clinic
 from serving.practice.builtin import BuiltinPracticeBackend
 from serving.practice.factory import booking_rules_from_settings
 from serving.settings import Settings
+from tests.postgres_copies import PostgresCopies
 
 HELDOUT_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "heldout.jsonl"
 """A dozen plain held-out-shaped messages (both languages, every urgency) for the tests of the
@@ -38,6 +39,7 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 RUN_ID = uuid.uuid4().hex[:8]
+TEST_DATABASE_PREFIX = f"dental_test_{RUN_ID}_"
 
 
 def _dsn(url: str) -> str:
@@ -102,15 +104,16 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def empty_database_url(db_backend: str, tmp_path: Path) -> AsyncIterator[str]:
+async def empty_database_url(
+    db_backend: str, postgres_copies: PostgresCopies, tmp_path: Path
+) -> AsyncIterator[str]:
     """A brand-new, unmigrated database of the parametrized backend."""
     if db_backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"dental_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    url = await _create_pg_database(name)
+    url = await _create_pg_database(f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:8]}")
     yield url
-    await _drop_pg_database(name)
+    postgres_copies.drop(url)
 
 
 @pytest.fixture(scope="session")
@@ -132,9 +135,23 @@ async def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     await _drop_pg_database(pg_name)
 
 
+@pytest.fixture(scope="session")
+def postgres_copies(demo_templates: dict[str, str]) -> Iterator[PostgresCopies]:
+    """The tests' PostgreSQL databases: copies of the demo template made ahead of the tests,
+    and any test database dropped behind them (tests/postgres_copies.py)."""
+    template = make_url(demo_templates["postgresql"]).database
+    assert template is not None
+    copies = PostgresCopies(POSTGRES_URL, template, TEST_DATABASE_PREFIX)
+    yield copies
+    copies.close()
+
+
 @pytest.fixture
 async def database_url(
-    db_backend: str, demo_templates: dict[str, str], tmp_path: Path
+    db_backend: str,
+    demo_templates: dict[str, str],
+    postgres_copies: PostgresCopies,
+    tmp_path: Path,
 ) -> AsyncIterator[str]:
     """A fresh copy of the migrated demo clinic on the parametrized backend."""
     if db_backend == "sqlite":
@@ -144,11 +161,9 @@ async def database_url(
         shutil.copyfile(source, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    name = f"dental_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    template = make_url(demo_templates["postgresql"]).database
-    url = await _create_pg_database(name, template=template)
+    url = await postgres_copies.take()
     yield url
-    await _drop_pg_database(name)
+    postgres_copies.drop(url)
 
 
 @pytest.fixture

@@ -21,7 +21,12 @@ from serving.practice.builtin import BuiltinPracticeBackend
 from serving.practice.factory import booking_rules_from_settings
 from tests.asgi import running
 from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
-from tests.chat_app import architecture_fixture, chat_client_fixture, language_fixture  # noqa: F401
+from tests.chat_app import (  # noqa: F401
+    EVERY_ARCHITECTURE_AND_LANGUAGE,
+    architecture_fixture,
+    chat_client_fixture,
+    language_fixture,
+)
 from tests.classifier_models import bundle_with, constant
 from tests.clinic_time import MONDAY, THURSDAY, next_weekday
 from tests.conftest import make_settings
@@ -71,6 +76,7 @@ def _hebrew(text: str) -> bool:
     return any("\u0590" <= ch <= "\u05ff" for ch in text)
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_booking_by_buttons(
     client: httpx.AsyncClient, database: Database, language: str, architecture: str
 ) -> None:
@@ -92,6 +98,7 @@ async def test_booking_by_buttons(
     assert booked["bundle_version"].startswith("dental-clinic-assistant@")
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_booking_asks_the_treatment_first(client: httpx.AsyncClient, language: str) -> None:
     john = patient(client, JOHN_PHONE)
     asked = await john.send(PHRASES["book_any"][language])
@@ -100,6 +107,7 @@ async def test_booking_asks_the_treatment_first(client: httpx.AsyncClient, langu
     assert any(b["data"].startswith("slot:") for b in offered["buttons"])
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_booking_continues_in_free_text(client: httpx.AsyncClient, language: str) -> None:
     john = patient(client, JOHN_PHONE)
     await john.send(PHRASES["book_any"][language])
@@ -133,6 +141,7 @@ def _label(day: date, language: str) -> str:
     return f"{day.strftime('%a')} {day.day} {day.strftime('%b')}"
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_a_weekday_with_its_date_books_that_date(
     client: httpx.AsyncClient, language: str
 ) -> None:
@@ -142,6 +151,7 @@ async def test_a_weekday_with_its_date_books_that_date(
     assert _slot_days(offered, language) == {_label(thursday, language)}
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_a_weekday_that_is_not_the_dates_is_asked_about(
     client: httpx.AsyncClient, language: str
 ) -> None:
@@ -159,6 +169,7 @@ async def test_a_weekday_that_is_not_the_dates_is_asked_about(
     assert {"en": "checkup", "he": "בדיקה"}[language] in offered["reply"]
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_reschedule(client: httpx.AsyncClient, database: Database, language: str) -> None:
     dana = patient(client)
     [original] = await _appointments(database, DANA_PHONE)
@@ -171,6 +182,7 @@ async def test_reschedule(client: httpx.AsyncClient, database: Database, languag
     assert moved.id == original.id and moved.starts_at != original.starts_at
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_cancel_with_confirmation(
     client: httpx.AsyncClient, database: Database, language: str
 ) -> None:
@@ -187,6 +199,7 @@ async def test_cancel_with_confirmation(
     assert await _appointments(database, DANA_PHONE) == []
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_my_appointments(
     client: httpx.AsyncClient, database: Database, language: str
 ) -> None:
@@ -197,6 +210,7 @@ async def test_my_appointments(
     assert local.strftime("%H:%M") in reply["reply"]
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_invoices_for_the_verified_patient_only(
     client: httpx.AsyncClient, language: str
 ) -> None:
@@ -213,6 +227,7 @@ async def test_invoices_for_the_verified_patient_only(
     assert "INV/2026/0017" in johns["reply"] and "INV/2026/0042" not in johns["reply"]
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_without_verified_identity_there_is_no_patient_data(
     client: httpx.AsyncClient, language: str
 ) -> None:
@@ -223,6 +238,8 @@ async def test_without_verified_identity_there_is_no_patient_data(
     assert "identity_required" in [a["type"] for a in appointments["actions"]]
 
 
+# Refused by the API before the assistant: no agent, no query.
+@pytest.mark.parametrize(("db_backend", "architecture"), [("sqlite", "alex")], indirect=True)
 async def test_a_wrong_integration_key_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/api/v1/chat",
@@ -233,6 +250,7 @@ async def test_a_wrong_integration_key_is_refused(client: httpx.AsyncClient) -> 
     assert response.json()["error"] == "unauthorized"
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
@@ -252,6 +270,7 @@ async def test_clinic_information(
     assert expected[language] in reply["reply"]
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_talk_to_a_dentist(
     client: httpx.AsyncClient, database: Database, language: str
 ) -> None:
@@ -263,6 +282,7 @@ async def test_talk_to_a_dentist(
     assert row is not None and row.conversation_id == reply["conversation_id"]
 
 
+@EVERY_ARCHITECTURE_AND_LANGUAGE
 async def test_greeting_discloses_the_bot_then_thanks(
     client: httpx.AsyncClient, language: str
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import queue
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +27,10 @@ from tests.conftest import make_settings
 
 PROCESSES = 5
 PER_PROCESS = 10
+READY_TIMEOUT = 120
+"""Seconds a process may take to start, import the app and connect (a loaded CI machine)."""
+START_MARGIN = 0.2
+"""Seconds from the last process ready to the start: enough for the others to hear of it."""
 
 
 async def _add_patients(database: Database, count: int) -> list[int]:
@@ -50,9 +55,14 @@ async def _scheduled_at(database: Database, starts_at: datetime) -> int:
 
 
 def _race_in_process(
-    database_url: str, patient_ids: list[int], iso_start: str, go_at: float
+    database_url: str,
+    patient_ids: list[int],
+    iso_start: str,
+    ready: queue.Queue[None],
+    start: queue.Queue[float],
 ) -> list[str]:
-    """Book one slot for each patient concurrently, starting at wall-clock `go_at`."""
+    """Book one slot for each patient concurrently: once connected, say so on `ready`, then
+    start at the wall-clock time the test hands out on `start` (the same for every process)."""
 
     async def run() -> list[str]:
         database = Database(database_url, pool_size=len(patient_ids), max_overflow=0)
@@ -76,6 +86,8 @@ def _race_in_process(
             # Open every connection and warm the holiday calendar before the race starts.
             await asyncio.gather(*(open_connection() for _ in patient_ids))
             await backend.get_available_slots("checkup", starts_at.date(), starts_at.date())
+            ready.put(None)
+            go_at = await asyncio.to_thread(start.get, timeout=READY_TIMEOUT)
             await asyncio.sleep(max(0.0, go_at - time.time()))
             return list(await asyncio.gather(*(book(p) for p in patient_ids)))
         finally:
@@ -91,19 +103,30 @@ async def test_fifty_concurrent_bookings_of_one_slot_book_exactly_one(
     try:
         patients = await _add_patients(database, PROCESSES * PER_PROCESS)
         starts_at = local(next_weekday(MONDAY), 10)
-        go_at = time.time() + 6  # every process is up and connected before the start
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=PROCESSES, mp_context=context) as pool:
+        with (
+            context.Manager() as manager,
+            ProcessPoolExecutor(max_workers=PROCESSES, mp_context=context) as pool,
+        ):
+            ready, start = manager.Queue(), manager.Queue()
             futures = [
                 pool.submit(
                     _race_in_process,
                     database_url,
                     patients[i * PER_PROCESS : (i + 1) * PER_PROCESS],
                     starts_at.isoformat(),
-                    go_at,
+                    ready,
+                    start,
                 )
                 for i in range(PROCESSES)
             ]
+            # Every process is up and connected before the start, so each holds one share (a
+            # process waiting here takes no other): they start together, not one by one.
+            for _ in range(PROCESSES):
+                await asyncio.to_thread(ready.get, timeout=READY_TIMEOUT)
+            go_at = time.time() + START_MARGIN
+            for _ in range(PROCESSES):
+                start.put(go_at)
             outcomes = Counter(o for f in futures for o in f.result(timeout=180))
         assert outcomes == {"booked": 1, "refused": PROCESSES * PER_PROCESS - 1}, db_backend
         assert await _scheduled_at(database, starts_at) == 1

@@ -21,8 +21,15 @@ from serving.conversation.state import ConversationState, OfferedSlot
 from serving.db import models as db
 from serving.db.engine import Database
 from tests.assistant_client import DANA_PHONE, JOHN_PHONE, Patient
-from tests.chat_app import architecture_fixture, chat_client_fixture, language_fixture  # noqa: F401
+from tests.chat_app import (  # noqa: F401
+    EVERY_ARCHITECTURE_AND_LANGUAGE,
+    architecture_fixture,
+    chat_client_fixture,
+    language_fixture,
+)
 from tests.clinic_time import CLINIC_TZ, THURSDAY, WEDNESDAY, today
+
+pytestmark = EVERY_ARCHITECTURE_AND_LANGUAGE
 
 COHEN, MIZRAHI = "Dr. Avi Cohen", "Dr. Rivka Mizrahi"
 SUNDAY_INDEX = 6

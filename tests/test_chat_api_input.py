@@ -30,6 +30,16 @@ async def client(
         yield http
 
 
+REFUSED_BEFORE_ANY_TURN = pytest.mark.parametrize(
+    ("db_backend", "client"), [("sqlite", "alex")], indirect=True
+)
+"""For requests answered or refused before a turn opens (the API's validation, the assistant's
+checks of text and buttons, triage, version): no agent runs and nothing is written, so neither
+the architecture nor the engine is on their path; the one query a refusal may make (does this
+user have a conversation yet?) is the same plain SELECT on both engines. The turns that do run
+keep both architectures on both engines."""
+
+
 async def _counts(database: Database) -> tuple[int, int, int]:
     async with database.transaction() as session:
         return (
@@ -39,6 +49,7 @@ async def _counts(database: Database) -> tuple[int, int, int]:
         )
 
 
+@REFUSED_BEFORE_ANY_TURN
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
@@ -72,6 +83,7 @@ async def test_bad_requests_are_4xx_and_write_nothing(
     assert await _counts(database) == before, "a refused request stored something"
 
 
+@REFUSED_BEFORE_ANY_TURN
 async def test_text_that_is_not_valid_unicode_is_refused(
     client: httpx.AsyncClient, database: Database
 ) -> None:
@@ -93,6 +105,7 @@ async def test_text_that_is_not_valid_unicode_is_refused(
     assert await _counts(database) == before
 
 
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)  # refused before any query
 @pytest.mark.parametrize("channel", ["telegram", "api", "web"])
 async def test_the_assistant_refuses_text_that_is_not_valid_unicode(
     database_url: str, database: Database, channel: str
@@ -213,6 +226,7 @@ async def test_doctor_required_offers_a_dentist_and_a_visit(client: httpx.AsyncC
     assert any(b["data"] == "quick:book" for b in reply["buttons"])
 
 
+@REFUSED_BEFORE_ANY_TURN
 async def test_triage_endpoint(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/triage", json={"text": "knocked out my tooth, bleeding"})
     assert response.status_code == 200
@@ -232,6 +246,7 @@ async def test_triage_endpoint(client: httpx.AsyncClient) -> None:
     assert (await client.post("/api/v1/triage", json={"text": ""})).status_code == 422
 
 
+@REFUSED_BEFORE_ANY_TURN
 @pytest.mark.parametrize("text", [" ", "\x00", " \x00\n\t\x00 ", "\ufeff", "\u2060\u3000\u200b"])
 async def test_triage_refuses_text_with_nothing_to_read(
     client: httpx.AsyncClient, text: str
@@ -241,6 +256,7 @@ async def test_triage_refuses_text_with_nothing_to_read(
     assert response.json() == {"error": "invalid_request", "message": "the message is empty"}
 
 
+@REFUSED_BEFORE_ANY_TURN
 async def test_version_names_the_bundle(client: httpx.AsyncClient) -> None:
     version = (await client.get("/api/version")).json()
     assert version["bundle"].startswith("dental-clinic-assistant@1.")
@@ -268,6 +284,7 @@ async def test_a_retried_request_gets_the_stored_reply_and_runs_no_second_turn(
     assert messages == after_first[0] + 2, "a new key is a new message"
 
 
+@REFUSED_BEFORE_ANY_TURN
 @pytest.mark.parametrize("key", [b"", b"has space", b"x" * 129, "ключ".encode()])
 async def test_a_malformed_idempotency_key_is_refused_and_writes_nothing(
     client: httpx.AsyncClient, database: Database, key: bytes
