@@ -121,7 +121,7 @@ def create_app(
     # A bad bundle or clinic profile file stops start-up here, before any patient is answered.
     if settings.clinic_profile_path is not None:
         load_clinic_profile(settings.clinic_profile_path)
-    clinic = ClinicProfileSource()
+    clinic = ClinicProfileSource(check_every=settings.clinic_setup_cache_seconds)
     bundle_source = BundleSource(settings, clinic)
 
     @asynccontextmanager
@@ -150,8 +150,13 @@ def create_app(
             clock=clock,
         )
         app.state.audit = AuditLog(app_database, clock=clock)
+
+        def setup_changed() -> None:
+            clinic.forget()
+            app.state.practice.forget_setup()
+
         app.state.clinic_setup = ClinicSetup(
-            app_database, phone_region=settings.default_phone_region
+            app_database, phone_region=settings.default_phone_region, on_change=setup_changed
         )
         # The staff console: patients, calendar and bookings, accounts.
         app.state.staff_patients = StaffPatients(

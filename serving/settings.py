@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         description="A clinic profile (YAML) stored in the database at start-up when the "
         "clinic has none yet; the profile then lives in the database (docs/CLINIC_SETUP.md).",
     )
+    clinic_setup_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a serving process answers from its copy of the clinic's profile "
+        "and providers before looking for a change made by another process; a change made "
+        "through this process shows at once.",
+    )
     agent_architecture: Literal["alex", "team"] = "alex"
 
     # The language model: "offline" (built in) or any OpenAI-compatible server (docs/LLM.md).

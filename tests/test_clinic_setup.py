@@ -32,6 +32,8 @@ from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.practice.builtin import BuiltinPracticeBackend
+from serving.practice.factory import booking_rules_from_settings
+from serving.settings import Settings
 
 
 @pytest.fixture
@@ -387,3 +389,29 @@ def test_a_csv_with_wrong_columns_is_refused(operator_env: None, tmp_path: Path)
         "unknown column 'surname'" in result.output
         and "missing column 'last_name'" in result.output
     )
+
+
+async def test_a_process_sees_its_own_set_up_changes_at_once_and_others_within_its_cache(
+    database: Database, settings: Settings
+) -> None:
+    """Providers are read on nearly every turn, so a serving process keeps a copy: a change
+    made through its own set-up service drops the copy at once; one made by another process
+    (the CLI) shows once the copy is older than CLINIC_SETUP_CACHE_SECONDS, or forgotten."""
+    backend = BuiltinPracticeBackend(
+        database, booking_rules_from_settings(settings), setup_cache_seconds=3600
+    )
+    own = ClinicSetup(database, on_change=backend.forget_setup)
+    other = ClinicSetup(database)
+    before = {p.name for p in await backend.list_providers()}
+    await other.add_provider(
+        ProviderIn(name="Dr. Other Process", name_he="ד״ר אחר", role="dentist")
+    )
+    assert {p.name for p in await backend.list_providers()} == before, "the copy is kept"
+    await own.add_provider(ProviderIn(name="Dr. This Process", name_he="ד״ר זה", role="dentist"))
+    assert {p.name for p in await backend.list_providers()} == before | {
+        "Dr. Other Process",
+        "Dr. This Process",
+    }
+    uncached = BuiltinPracticeBackend(database, booking_rules_from_settings(settings))
+    await other.deactivate_provider("Dr. Other Process")
+    assert "Dr. Other Process" not in {p.name for p in await uncached.list_providers()}

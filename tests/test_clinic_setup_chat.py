@@ -30,7 +30,11 @@ def db_backend() -> str:
 
 @pytest.fixture
 async def client(database_url: str, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(database_url, integration_key=INTEGRATION_KEY)
+    # The edits below are made beside the app, as by the CLI or another worker: with no copy
+    # kept (CLINIC_SETUP_CACHE_SECONDS=0) the next turn reads them.
+    settings = make_settings(
+        database_url, integration_key=INTEGRATION_KEY, clinic_setup_cache_seconds=0
+    )
     async with running(create_app(settings, database=database)) as http:
         yield http
 

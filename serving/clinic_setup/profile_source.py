@@ -1,14 +1,18 @@
 """The clinic profile the assistant answers with, read from the database.
 
-Every write raises the row's version; `refresh` (once per turn) reads only the version and
-loads the document again when it moved, so an edit made by any process (the CLI, another
-worker, the dashboard) is in the next reply, with no restart and no cache to expire.
+Every write raises the row's version; `refresh` (asked on every turn) reads only the version,
+at most every `check_every` seconds, and loads the document again when it moved: an edit made
+through this process (`forget`, called by the set-up service) is in the next reply, one made
+by any other process (the CLI, another worker) within `CLINIC_SETUP_CACHE_SECONDS`, with no
+restart.
 """
 
 from __future__ import annotations
 
 import logging
+from math import inf
 from pathlib import Path
+from time import monotonic
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -24,10 +28,12 @@ logger = logging.getLogger(__name__)
 class ClinicProfileSource:
     """`serving.clinic.ProfileSource` on the database; before `start`, the clinic not set up."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, check_every: float = 0.0) -> None:
         self._database: Database | None = None
         self._profile = NOT_SET_UP
         self._version: int | None = None
+        self._check_every = check_every
+        self._checked_at = -inf
 
     def current(self) -> ClinicProfile:
         return self._profile
@@ -44,9 +50,17 @@ class ClinicProfileSource:
             logger.info("clinic profile seeded from the profile file")
         await self.refresh()
 
+    def forget(self) -> None:
+        """The profile was just changed through this process: the next `refresh` reads it."""
+        self._checked_at = -inf
+
     async def refresh(self) -> None:
-        if self._database is None:
+        """Read the profile again if it changed, looking at most every `check_every` seconds
+        (every turn asks; another process's edit shows within that time)."""
+        now = monotonic()
+        if self._database is None or now - self._checked_at < self._check_every:
             return
+        self._checked_at = now
         try:
             async with self._database.read() as session:
                 version = await session.scalar(

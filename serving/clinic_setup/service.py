@@ -9,7 +9,8 @@ process to read the profile again (`profile_source`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import date
 
 from sqlalchemy import exists, func, or_, select
@@ -43,13 +44,29 @@ from serving.practice.phone import normalize_phone
 class ClinicSetup:
     """Reads and changes the clinic's set-up in the app database."""
 
-    def __init__(self, database: Database, *, phone_region: str = "IL") -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        phone_region: str = "IL",
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self._db = database
         self._region = phone_region
+        self._on_change = on_change
 
     @property
     def database(self) -> Database:
         return self._db
+
+    @asynccontextmanager
+    async def _change(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction; once it has committed, `on_change` tells this process's
+        copies of the set-up (the profile, the providers) to read again."""
+        async with self._db.transaction() as session:
+            yield session
+        if self._on_change is not None:
+            self._on_change()
 
     # --- providers ----------------------------------------------------------------------------
 
@@ -58,7 +75,7 @@ class ClinicSetup:
             return [_provider_out(p) for p in await _all_providers(session)]
 
     async def add_provider(self, provider: ProviderIn) -> ProviderOut:
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             await _check_name_free(session, provider.name, None)
             row = db.Provider(
                 name=provider.name, name_he=provider.name_he, role=provider.role, active=True
@@ -70,7 +87,7 @@ class ClinicSetup:
     async def update_provider(self, ref: str, change: ProviderChange) -> ProviderOut:
         """Rename, change the role of, deactivate or reactivate a provider (an inactive one is
         offered to no patient; their booked appointments stay)."""
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             row = await _provider(session, ref)
             if change.name is not None:
                 await _check_name_free(session, change.name, row.id)
@@ -85,7 +102,7 @@ class ClinicSetup:
     async def set_hours(self, ref: str, hours: Sequence[HoursWindow]) -> ProviderOut:
         """Replace a provider's weekly hours (none: they take no appointments)."""
         windows = checked_hours(hours)
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             row = await _provider(session, ref)
             row.working_hours = [_working_hours(w) for w in windows]
             await session.flush()
@@ -98,7 +115,7 @@ class ClinicSetup:
             return [_treatment_out(t, providers) for t, providers in await _treatments(session)]
 
     async def add_treatment(self, treatment: TreatmentIn) -> TreatmentOut:
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             if await _find_treatment(session, treatment.code) is not None:
                 raise SetupError(f"a treatment with code {treatment.code!r} already exists")
             row = db.TreatmentType(
@@ -110,7 +127,7 @@ class ClinicSetup:
             return await _treatment_of(session, row.code)
 
     async def update_treatment(self, code: str, change: TreatmentChange) -> TreatmentOut:
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             row = await _require_treatment(session, code)
             for field, value in change.model_dump(exclude_none=True, exclude={"providers"}).items():
                 setattr(row, field, value)
@@ -121,7 +138,7 @@ class ClinicSetup:
 
     async def remove_treatment(self, code: str) -> None:
         """Remove a treatment no appointment or treatment plan refers to."""
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             row = await _require_treatment(session, code)
             await _check_unused(session, row)
             await session.delete(row)
@@ -136,7 +153,7 @@ class ClinicSetup:
             return [Closure(day=c.day, reason=c.reason) for c in await session.scalars(query)]
 
     async def add_closure(self, closure: Closure) -> Closure:
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             if await session.scalar(
                 select(db.ClinicClosure).where(db.ClinicClosure.day == closure.day)
             ):
@@ -145,7 +162,7 @@ class ClinicSetup:
         return closure
 
     async def remove_closure(self, day: date) -> None:
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             row = await session.scalar(select(db.ClinicClosure).where(db.ClinicClosure.day == day))
             if row is None:
                 raise NotFound(f"{day} is not a closed day")
@@ -165,7 +182,7 @@ class ClinicSetup:
     async def update_profile(self, change: ProfileChange) -> ProfileOut:
         """Change some fields of the profile; the first change of a clinic not set up needs
         the clinic's name in both languages."""
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             row = await session.get(ClinicProfileRow, PROFILE_ROW_ID)
             if row is None and (change.name_en is None or change.name_he is None):
                 raise SetupError(
@@ -178,7 +195,7 @@ class ClinicSetup:
 
     async def replace_profile(self, profile: ClinicProfile) -> ProfileOut:
         profile = self._checked(profile)
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             await _write_profile(
                 session, await session.get(ClinicProfileRow, PROFILE_ROW_ID), profile
             )
@@ -187,7 +204,7 @@ class ClinicSetup:
     async def seed_profile(self, profile: ClinicProfile) -> bool:
         """Store `profile` if the clinic has none; False (nothing written) if it has one."""
         profile = self._checked(profile)
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             if await session.get(ClinicProfileRow, PROFILE_ROW_ID) is not None:
                 return False
             await _write_profile(session, None, profile)
@@ -242,7 +259,7 @@ class ClinicSetup:
         _check_unique("treatment", [t.code for t in clinic.treatments])
         _check_unique("closed day", [str(c.day) for c in clinic.closures])
         changes: list[str] = []
-        async with self._db.transaction() as session:
+        async with self._change() as session:
             existing = {p.name.casefold(): p for p in await _all_providers(session)}
             for spec in clinic.providers:
                 row = existing.pop(spec.name.casefold(), None)

@@ -38,6 +38,11 @@ class PracticeBackend(Protocol):
 
     async def list_providers(self) -> list[Provider]: ...
 
+    def forget_setup(self) -> None:
+        """Drop any copy kept of the clinic's set-up (providers), so the next read sees a
+        change just made; a backend that keeps none does nothing."""
+        ...
+
     async def list_treatment_types(self) -> list[TreatmentType]: ...
 
     async def clinic_hours(self) -> ClinicHours:

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -57,11 +58,14 @@ class BuiltinPracticeBackend:
         *,
         default_phone_region: str = "IL",
         clock: Callable[[], datetime] = utcnow,
+        setup_cache_seconds: float = 0.0,
     ) -> None:
         self._db = database
         self._rules = rules
         self._region = default_phone_region
         self._now = clock
+        self._setup_cache_seconds = setup_cache_seconds
+        self._providers: tuple[float, list[rec.Provider]] | None = None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -189,13 +193,22 @@ class BuiltinPracticeBackend:
     # --- schedule -----------------------------------------------------------------------------
 
     async def list_providers(self) -> list[rec.Provider]:
-        """The active providers. Read on every call (a few rows by an index): the clinic's
-        set-up may change them from another process at any time."""
+        """The active providers. Nearly every turn asks, and they change rarely: a copy is
+        kept for `setup_cache_seconds` (another process's edit shows within that), and a change
+        made through this process drops it at once (`forget_setup`)."""
+        cached, now = self._providers, monotonic()
+        if cached is not None and now - cached[0] < self._setup_cache_seconds:
+            return list(cached[1])
         async with self._session(read_only=True) as session:
             rows = await session.scalars(
                 select(db.Provider).where(db.Provider.active).order_by(db.Provider.id)
             )
-            return [_provider(p) for p in rows]
+            providers = [_provider(p) for p in rows]
+        self._providers = (now, providers)
+        return list(providers)
+
+    def forget_setup(self) -> None:
+        self._providers = None
 
     async def clinic_hours(self) -> ClinicHours:
         async with self._session(read_only=True) as session:

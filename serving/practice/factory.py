@@ -38,4 +38,5 @@ def create_practice_backend(
         booking_rules_from_settings(settings),
         default_phone_region=settings.default_phone_region,
         clock=clock,
+        setup_cache_seconds=settings.clinic_setup_cache_seconds,
     )
