@@ -69,7 +69,12 @@ from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
 from serving.practice.factory import booking_rules_from_settings, create_practice_backend
-from serving.ratelimit import Scope, create_identity_code_limiters, create_rate_limiter
+from serving.ratelimit import (
+    Scope,
+    create_identity_code_limiters,
+    create_rate_limiter,
+    create_staff_login_limiter,
+)
 from serving.settings import Settings, load_settings
 from serving.staff.accounts import LockoutPolicy, StaffAccounts
 from serving.staff.audit import AuditLog
@@ -150,6 +155,7 @@ def create_app(
             clock=clock,
         )
         app.state.audit = AuditLog(app_database, clock=clock)
+        app.state.staff_login_limiter = create_staff_login_limiter(settings, metrics=app_metrics)
 
         def setup_changed() -> None:
             clinic.forget()
@@ -289,6 +295,7 @@ def create_app(
             await app.state.doctor_hub.close()
             await app.state.staff_feed.hub.close()
             await rate_limiter.close()
+            await app.state.staff_login_limiter.close()
             for limiter in code_limiters.values():
                 await limiter.close()
             if code_sms is not None:

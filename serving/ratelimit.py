@@ -344,3 +344,15 @@ def create_identity_code_limiters(
         )
         for scope, scope_limits in limits.items()
     }
+
+
+def create_staff_login_limiter(
+    settings: Settings, *, metrics: AppMetrics | None = None
+) -> RateLimiter:
+    """Sign-in attempts per client address (`POST /api/v1/auth/login`): the accounts' own
+    lock-out stops guessing one password; this stops one address trying many accounts."""
+    limits = RateLimits(
+        settings.staff_login_window_seconds,
+        {Scope.ADDRESS: settings.staff_logins_per_address},
+    )
+    return create_rate_limiter(settings, metrics=metrics, limits=limits, namespace="staff-login")

@@ -205,6 +205,16 @@ class Settings(BaseSettings):
     staff_lockout_minutes: float = Field(
         default=15, gt=0, description="How long a locked staff account stays locked."
     )
+    staff_logins_per_address: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="Sign-in attempts one client address may make per window, whatever the "
+        "accounts (a clinic behind one address signs in a few times a day).",
+    )
+    staff_login_window_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="The window of the per-address sign-in limit."
+    )
 
     # The web chat's phone verification (docs/WEB_IDENTITY.md): a code sent by SMS through the
     # Twilio settings above; without them the page does not offer it.

@@ -187,3 +187,17 @@ async def test_start_up_says_when_no_admin_can_sign_in(
     caplog.clear()
     async with staff_desk(database_url, database):
         assert NO_ADMIN_MESSAGE not in caplog.text
+
+
+async def test_one_address_cannot_try_many_accounts(database_url: str, database: Database) -> None:
+    """The lock-out is per account; a sweep over many accounts from one address is stopped
+    by the per-address limit, the right password included, until its window ends."""
+    async with staff_desk(database_url, database, staff_logins_per_address=4) as desk:
+        email = await desk.account("admin")
+        for guess in range(3):
+            response = await desk.sign_in(f"someone{guess}@staff.example", "not the password!!")
+            assert response.status_code == 401
+        assert (await desk.sign_in(email)).status_code == 200, "the fourth attempt is allowed"
+        refused = await desk.sign_in(email)
+        assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+        assert 0 < int(refused.headers["retry-after"]) <= 900

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from serving.api.deps import staff_accounts, staff_sessions
+from serving.ratelimit import RateKey, RateLimiter
 from serving.staff.accounts import LoginRefused
 from serving.staff.audit import MAX_REASON, AuditContext
 from serving.staff.roles import GRANTS, Permission
@@ -124,7 +125,19 @@ def _tokens_response(request: Request, tokens: SessionTokens) -> JSONResponse:
 @router.post("/login", response_model=TokenOut)
 async def login(body: LoginIn, request: Request) -> Response:
     """Sign in with e-mail and password. 401 for a wrong e-mail or password (not told apart);
-    429 with Retry-After while the account is locked after repeated failures."""
+    429 with Retry-After while the account is locked after repeated failures, or while this
+    address has made too many attempts (`STAFF_LOGINS_PER_ADDRESS`)."""
+    address = client_address(request)
+    limiter: RateLimiter = request.app.state.staff_login_limiter
+    if address is not None and (refusal := await limiter.hit([RateKey.address(address)])):
+        return JSONResponse(
+            {
+                "error": "rate_limited",
+                "message": f"too many sign-in attempts: try again in {refusal.retry_after} s",
+            },
+            status_code=429,
+            headers={"Retry-After": str(refusal.retry_after)},
+        )
     try:
         account = await staff_accounts(request).authenticate(body.email, body.password)
     except LoginRefused as refused:
@@ -142,7 +155,7 @@ async def login(body: LoginIn, request: Request) -> Response:
         return JSONResponse(
             {"error": "login_failed", "message": "wrong e-mail or password"}, status_code=401
         )
-    tokens = await staff_sessions(request).start(account, client_address=client_address(request))
+    tokens = await staff_sessions(request).start(account, client_address=address)
     return _tokens_response(request, tokens)
 
 
