@@ -204,10 +204,23 @@ async def test_book_move_and_cancel_for_a_patient(staff_app: StaffDesk, database
     assert calendar.json()["days"][0]["hours"] == []
 
     changes = await audit_entries(staff_app, "appointment.")
+    # Each change is recorded before it is made; a refused one is recorded again as refused.
     assert [(e.action, e.patient_id) for e in reversed(changes)] == [
         ("appointment.book", dana),
+        ("appointment.book", john),
+        ("appointment.book.refused", john),
+        ("appointment.book", john),
+        ("appointment.book.refused", john),
         ("appointment.move", dana),
         ("appointment.cancel", dana),
+        ("appointment.book", dana),
+        ("appointment.book.refused", dana),
+    ]
+    refusals = [e.detail for e in changes if e.action.endswith(".refused")]
+    assert [r["error"] for r in reversed(refusals) if r] == [
+        "SlotUnavailable",
+        "OutsideWorkingHours",
+        "ClinicClosed",
     ]
     assert len(await audit_entries(staff_app, "calendar.read")) == 2
 

@@ -11,7 +11,9 @@ has committed it, since the backend keeps its own transaction.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -29,12 +31,14 @@ from serving.console.booking_views import (
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.practice.backend import PracticeBackend
-from serving.practice.errors import AppointmentNotFound, UnknownProvider
+from serving.practice.errors import AppointmentNotFound, PracticeError, UnknownProvider
 from serving.scheduling.calendar import ClinicCalendar
 from serving.staff.audit import AuditContext, AuditLog
 
 MAX_CALENDAR_DAYS = 31
 SLOT_LIMIT = 100
+
+T = TypeVar("T")
 
 
 class StaffSchedule:
@@ -158,19 +162,23 @@ class StaffSchedule:
         provider_id: int | None,
         starts_at: datetime,
     ) -> AppointmentItem:
-        booked = await self._backend.create_appointment(
-            patient_id,
-            treatment,
-            starts_at,
-            provider_id=provider_id,
-            notes=f"Booked by {context.principal.name} (staff console)",
-        )
-        await self._audit.record(
+        booked = await self._audited(
             context,
             "appointment.book",
-            patient_id=patient_id,
-            subject=f"appointment:{booked.id}",
-            detail={"provider_id": booked.provider_id, "treatment": booked.treatment_code},
+            patient_id,
+            f"patient:{patient_id}",
+            {
+                "starts_at": starts_at.isoformat(),
+                "provider_id": provider_id,
+                "treatment": treatment,
+            },
+            self._backend.create_appointment(
+                patient_id,
+                treatment,
+                starts_at,
+                provider_id=provider_id,
+                notes=f"Booked by {context.principal.name} (staff console)",
+            ),
         )
         return await self.appointment(booked.id)
 
@@ -183,30 +191,58 @@ class StaffSchedule:
         provider_id: int | None,
     ) -> AppointmentItem:
         patient_id = await self._patient_of(appointment_id)
-        moved = await self._backend.reschedule_appointment(
-            patient_id, appointment_id, starts_at, provider_id=provider_id
-        )
-        await self._audit.record(
+        await self._audited(
             context,
             "appointment.move",
-            patient_id=patient_id,
-            subject=f"appointment:{appointment_id}",
-            detail={"provider_id": moved.provider_id},
+            patient_id,
+            f"appointment:{appointment_id}",
+            {"starts_at": starts_at.isoformat(), "provider_id": provider_id},
+            self._backend.reschedule_appointment(
+                patient_id, appointment_id, starts_at, provider_id=provider_id
+            ),
         )
         return await self.appointment(appointment_id)
 
     async def cancel(self, context: AuditContext, appointment_id: int) -> AppointmentItem:
         patient_id = await self._patient_of(appointment_id)
-        await self._backend.cancel_appointment(
-            patient_id, appointment_id, reason=f"Cancelled by {context.principal.name}"
-        )
-        await self._audit.record(
+        await self._audited(
             context,
             "appointment.cancel",
-            patient_id=patient_id,
-            subject=f"appointment:{appointment_id}",
+            patient_id,
+            f"appointment:{appointment_id}",
+            {},
+            self._backend.cancel_appointment(
+                patient_id, appointment_id, reason=f"Cancelled by {context.principal.name}"
+            ),
         )
         return await self.appointment(appointment_id)
+
+    async def _audited(
+        self,
+        context: AuditContext,
+        action: str,
+        patient_id: int,
+        subject: str,
+        detail: dict[str, object],
+        change: Awaitable[T],
+    ) -> T:
+        """Record the change, then make it. The practice system (built in, or another system
+        such as Odoo) keeps its own transactions, so the entry cannot commit with the change;
+        written first, no change is ever made unrecorded. A refusal is recorded after it."""
+        await self._audit.record(
+            context, action, patient_id=patient_id, subject=subject, detail=detail
+        )
+        try:
+            return await change
+        except PracticeError as error:
+            await self._audit.record(
+                context,
+                f"{action}.refused",
+                patient_id=patient_id,
+                subject=subject,
+                detail={"error": type(error).__name__},
+            )
+            raise
 
     async def appointment(self, appointment_id: int) -> AppointmentItem:
         """The appointment as the calendar shows it; AppointmentNotFound if there is none."""
