@@ -79,7 +79,8 @@ async def test_the_page_is_chrome_only_and_every_label_exists(tmp_path: Path) ->
         r'\b(?:button|badge|field)\("([a-z][a-z_0-9]*[a-z0-9])"',
         r'emptyRow\([a-z]+, "([a-z][a-z_0-9]*[a-z0-9])"\)',
         r'"data-(?:text|placeholder|label)", "([a-z][a-z_0-9]*[a-z0-9])"',
-        r'"((?:urgency|escalation|role|channel|profile|appointment)_[a-z][a-z_0-9]*[a-z0-9])"',
+        r'"((?:urgency|escalation|role|channel|profile|appointment|clinical|severity|plan)'
+        r'_[a-z][a-z_0-9]*[a-z0-9])"',
     ):
         used |= set(re.findall(pattern, script))
     used |= {f"section_{section}" for section, _ in STAFF_SECTIONS}
