@@ -1,7 +1,8 @@
 """The staff dashboard at `/staff`, in a real headless Chromium against the real app (uvicorn on
 a local port, migrated SQLite with the demo clinic), one test per thing the clinic's staff do:
 sign in; take over a conversation and reply; see an escalation arrive live; book for a
-patient; change working hours and see the assistant offer the new times.
+patient; change working hours and see the assistant offer the new times; read a patient's
+clinical record and keep the on-call rota.
 
 Patients are played through the real chat API (`POST /api/v1/chat`) or the real web chat page.
 With `UPDATE_SCREENSHOTS=1` the tests also write the dashboard's screenshots (phone and desktop,
@@ -19,12 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
+from serving.api.admin_users import DoctorIn
 from serving.api.staff_page import STAFF_SECTIONS
 from serving.app import create_app
 from serving.db.engine import Database
@@ -44,6 +46,7 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 LIVE_MS = 15_000
 ADMIN = "admin@staff.example"
 RECEPTIONIST = "receptionist@staff.example"
+DOCTOR = "doctor@staff.example"
 WEDNESDAY = 2
 
 
@@ -79,12 +82,16 @@ async def test_the_page_is_chrome_only_and_every_label_exists(tmp_path: Path) ->
         r'\b(?:button|badge|field)\("([a-z][a-z_0-9]*[a-z0-9])"',
         r'emptyRow\([a-z]+, "([a-z][a-z_0-9]*[a-z0-9])"\)',
         r'"data-(?:text|placeholder|label)", "([a-z][a-z_0-9]*[a-z0-9])"',
-        r'"((?:urgency|escalation|role|channel|profile|appointment)_[a-z][a-z_0-9]*[a-z0-9])"',
+        r'"((?:urgency|escalation|role|channel|profile|appointment|clinical|severity|plan|oncall)'
+        r'_[a-z][a-z_0-9]*[a-z0-9])"',
     ):
         used |= set(re.findall(pattern, script))
     used |= {f"section_{section}" for section, _ in STAFF_SECTIONS}
     used |= {f"weekday_{day}" for day in range(7)}
     used |= {f"staff_role_{role}" for role in GRANTS}
+    used |= {
+        f"oncall_language_{lang}" for lang in get_args(DoctorIn.model_fields["language"].annotation)
+    }
     assert len(used) > 100, "the label references were not found; update this test's patterns"
     assert used <= STAFF_UI_TEXT["en"].keys(), used - STAFF_UI_TEXT["en"].keys()
 
@@ -105,7 +112,7 @@ async def _prepare(url: str) -> None:
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     """The real app under uvicorn in its own thread: migrated SQLite, the demo clinic, an
-    administrator and a receptionist."""
+    administrator, a receptionist and a dentist."""
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('staff') / 'clinic.db'}"
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, _prepare(url)).result()
@@ -115,6 +122,7 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         for email, name, role in (
             (ADMIN, "Ruth Admin", "admin"),
             (RECEPTIONIST, "Dina Reception", "receptionist"),
+            (DOCTOR, "Yael Dentist", "doctor"),
         ):
             served.run(accounts.create(email=email, name=name, role=role, password=PASSWORD))
         yield served
@@ -394,3 +402,81 @@ def test_edit_working_hours_and_the_assistant_offers_the_new_times(
 
     after = _offered_times(chat(clinic, f"web-{uuid.uuid4().hex}", request, DANA_PHONE), wednesday)
     assert after and all("07:00" <= time < "11:00" for time in after), after
+
+
+def test_clinical_record_by_role_and_the_on_call_rota(
+    browser_for_module: Browser, clinic: ServedApp
+) -> None:
+    words = f"whitening question {uuid.uuid4().hex[:8]}"
+    chat(clinic, f"web-{uuid.uuid4().hex}", f"Hello, a {words} please", DANA_PHONE)
+    with dashboard(browser_for_module, clinic, language="he", viewport=PHONE) as page:
+        # A dentist is offered the record where they meet the patient: her conversation...
+        sign_in(page, DOCTOR)
+        page.fill("#conversation-search", words)
+        expect(page.locator(".conversation-item")).to_have_count(1)
+        page.locator(".conversation-item").click()
+        expect(page.locator("#conversation-view")).to_be_visible()
+        expect(page.locator("#conversation-heading")).to_contain_text("Dana Levi")
+        expect(page.locator("#conversation-clinical-open")).to_be_visible()
+        expect(page.locator("#conversation-clinical")).to_be_hidden()
+
+        # ...and the calendar, where it opens only when asked.
+        page.click("#menu-calendar")
+        page.fill("#book-patient-query", "Levi")
+        page.locator("#book-patients .choice").first.click()
+        expect(page.locator("#book-patient")).to_contain_text("דנה לוי")
+        expect(page.locator("#book-clinical")).to_be_hidden()
+        page.click("#book-clinical-open")
+        allergies = page.locator("#book-clinical-allergies")
+        expect(allergies).to_contain_text("penicillin")
+        expect(allergies.locator(".badge--danger")).to_have_text(
+            STAFF_UI_TEXT["he"]["severity_severe"]
+        )
+        expect(page.locator("#book-clinical")).to_contain_text("Restore lower left molars")
+        page.click("#book-clinical-open")  # hidden again
+        expect(page.locator("#book-clinical")).to_be_hidden()
+
+        # A receptionist meeting the same patient is offered no clinical record.
+        page.click("#sign-out")
+        sign_in(page, RECEPTIONIST)
+        page.click("#menu-conversations")
+        page.fill("#conversation-search", words)
+        expect(page.locator(".conversation-item")).to_have_count(1)
+        page.locator(".conversation-item").click()
+        expect(page.locator("#conversation-view")).to_be_visible()
+        expect(page.locator("#conversation-heading")).to_contain_text("Dana Levi")
+        expect(page.locator("#conversation-clinical-open")).to_be_hidden()
+        page.click("#menu-calendar")
+        page.fill("#book-patient-query", "Levi")
+        page.locator("#book-patients .choice").first.click()
+        expect(page.locator("#book-patient")).to_contain_text("דנה לוי")
+        expect(page.locator("#book-clinical-open")).to_be_hidden()
+        expect(page.locator("#book-clinical")).to_be_hidden()
+
+        # An administrator keeps the rota; the server's refusal is shown as it comes.
+        page.click("#sign-out")
+        sign_in(page)
+        page.click("#menu-oncall")
+        expect(page.locator("#oncall-list")).to_contain_text("Dr. Avi Cohen")
+        page.fill("#oncall-name", "Dr. Noa Peretz")
+        page.fill("#oncall-email", "noa.peretz@smile-clinic.example")
+        page.fill("#oncall-phone", "+972 50 765 4321")
+        page.fill("#oncall-telegram", "4242")
+        page.fill("#oncall-shifts", "sun-thu 08:00-18:00\nsomeday 25:00")
+        page.click("#oncall-add button[type=submit]")
+        expect(page.locator("#oncall-status")).to_contain_text("someday 25:00")
+        expect(page.locator(".oncall-row")).to_have_count(1)
+
+        page.fill("#oncall-shifts", "sun-thu 08:00-18:00")
+        page.click("#oncall-add button[type=submit]")
+        noa = page.locator(".oncall-row", has_text="Dr. Noa Peretz")
+        expect(noa.locator(".oncall-row__shifts .badge")).to_have_count(5)
+        expect(noa).to_contain_text("thu 08:00-18:00")
+        expect(noa).to_contain_text("4242")
+        expect(page.locator("#oncall-status")).to_have_text(STAFF_UI_TEXT["he"]["saved"])
+        screenshot(page, "oncall-he-phone")
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        noa.locator(".text-button--danger").click()
+        expect(noa).to_have_count(0)
+        expect(page.locator(".oncall-row")).to_have_count(1)

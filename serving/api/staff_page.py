@@ -38,6 +38,7 @@ STAFF_SECTIONS: Final[tuple[tuple[str, Permission], ...]] = (
     ("setup", "setup"),
     ("audit", "audit"),
     ("users", "users"),
+    ("oncall", "oncall"),
 )
 """The dashboard's sections in menu order, each with the permission its API routes declare."""
 

@@ -1,5 +1,6 @@
 /*
- * The staff dashboard's administrator records: the audit log and staff accounts.
+ * The staff dashboard's administrator records: the audit log, staff accounts and the on-call
+ * rota.
  * Registers its sections with window.StaffDesk (staff.js), which signs in, talks to the API
  * and shows them; loaded after staff.js.
  */
@@ -204,6 +205,182 @@
     reset: function () {
       this.items = [];
       if (this.nodes) {
+        desk.status(this.nodes.status, "");
+      }
+    }
+  });
+
+  // ---- On-call rota (admin) ----
+
+  /* "sun-thu 08:00-18:00" lines as the API takes them; blank lines are dropped. */
+  function shiftLines(text) {
+    return text.split(/\r?\n/).map(function (line) {
+      return line.trim();
+    }).filter(function (line) {
+      return line !== "";
+    });
+  }
+
+  /*
+   * The chat id as a number when it is one; anything else goes to the server as typed, so its
+   * validation message is the one shown.
+   */
+  function chatId(text) {
+    var value = text.trim();
+    if (!value) {
+      return null;
+    }
+    return /^-?\d{1,15}$/.test(value) ? Number(value) : value;
+  }
+
+  desk.sections.oncall = desk.section({
+    items: [],
+    build: function (body) {
+      var self = this;
+      var list = desk.element("ul", "list");
+      list.id = "oncall-list";
+      var form = desk.element("form", "card oncall-form");
+      form.id = "oncall-add";
+      form.setAttribute("novalidate", "");
+      form.appendChild(desk.labelled("h2", "card__heading", "oncall_add_heading"));
+      var nodes = {
+        list: list,
+        name: desk.input("text", "oncall-name", { autocomplete: "off" }),
+        email: desk.input("email", "oncall-email", { dir: "ltr", autocomplete: "off" }),
+        phone: desk.input("tel", "oncall-phone", { dir: "ltr", autocomplete: "off" }),
+        telegram: desk.input("text", "oncall-telegram",
+          { dir: "ltr", inputmode: "numeric", autocomplete: "off" }),
+        language: desk.element("select"),
+        fallback: desk.input("checkbox", "oncall-fallback"),
+        shifts: desk.element("textarea")
+      };
+      nodes.language.id = "oncall-language";
+      ["he", "en"].forEach(function (language) {
+        var node = desk.option(language, desk.t("oncall_language_" + language));
+        node.setAttribute("data-text", "oncall_language_" + language);
+        nodes.language.appendChild(node);
+      });
+      nodes.shifts.id = "oncall-shifts";
+      nodes.shifts.rows = 3;
+      nodes.shifts.dir = "ltr";
+      nodes.shifts.placeholder = "sun-thu 08:00-18:00\nfri 18:00-08:00";
+      var fields = desk.element("div", "inline-form");
+      fields.appendChild(desk.field("user_name_label", nodes.name));
+      fields.appendChild(desk.field("email_label", nodes.email));
+      fields.appendChild(desk.field("oncall_phone_label", nodes.phone));
+      fields.appendChild(desk.field("oncall_telegram_label", nodes.telegram));
+      fields.appendChild(desk.field("oncall_language_label", nodes.language));
+      form.appendChild(fields);
+      form.appendChild(desk.field("oncall_shifts_label", nodes.shifts));
+      form.appendChild(desk.labelled("p", "muted", "oncall_shifts_hint"));
+      var fallback = desk.element("label", "check");
+      fallback.appendChild(nodes.fallback);
+      fallback.appendChild(desk.labelled("span", null, "oncall_fallback_label"));
+      form.appendChild(fallback);
+      var add = desk.labelled("button", "primary-button", "oncall_add");
+      add.type = "submit";
+      form.appendChild(add);
+      nodes.status = desk.element("p", "panel__status");
+      nodes.status.id = "oncall-status";
+      nodes.status.setAttribute("role", "status");
+      nodes.status.hidden = true;
+      form.appendChild(nodes.status);
+      body.appendChild(list);
+      body.appendChild(form);
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        add.disabled = true;
+        self.run(desk.api("POST", "/oncall", {
+          name: nodes.name.value.trim(),
+          email: nodes.email.value.trim(),
+          phone: nodes.phone.value.trim(),
+          telegram_chat_id: chatId(nodes.telegram.value),
+          language: nodes.language.value,
+          fallback: nodes.fallback.checked,
+          shifts: shiftLines(nodes.shifts.value)
+        }), function () {
+          form.reset();
+        }).then(function () {
+          add.disabled = false;
+        });
+      });
+      this.nodes = nodes;
+    },
+    /* A change to the rota; the server's message, as it comes, when it refuses one. */
+    run: function (request, done) {
+      var self = this;
+      var target = this.nodes.status;
+      desk.status(target, desk.t("saving"));
+      return request.then(function () {
+        desk.status(target, desk.t("saved"));
+        if (done) {
+          done();
+        }
+        return self.load();
+      }, function (error) {
+        desk.showError(target, error);
+      });
+    },
+    load: function () {
+      var self = this;
+      return desk.api("GET", "/oncall").then(function (data) {
+        self.items = desk.itemsOf(data);
+        self.paint();
+      }, function (error) {
+        desk.showPageError(error);
+      });
+    },
+    paint: function () {
+      var self = this;
+      var list = this.nodes.list;
+      list.textContent = "";
+      if (!this.items.length) {
+        desk.emptyRow(list, "oncall_none");
+      }
+      this.items.forEach(function (doctor) {
+        var row = desk.element("li", "setup-row oncall-row");
+        row.dataset.id = doctor.id;
+        row.appendChild(desk.element("bdi", "setup-row__name", doctor.name));
+        if (doctor.fallback) {
+          row.appendChild(desk.badge("oncall_fallback", "brand"));
+        }
+        var contact = desk.element("span", "setup-row__detail muted oncall-row__contacts");
+        [doctor.email, doctor.phone].forEach(function (value) {
+          var node = desk.element("span", null, value);
+          node.dir = "ltr";
+          contact.appendChild(node);
+        });
+        if (doctor.telegram_chat_id !== null && doctor.telegram_chat_id !== undefined) {
+          contact.appendChild(desk.element("span", null,
+            desk.fill(desk.t("oncall_telegram"), { id: doctor.telegram_chat_id })));
+        }
+        contact.appendChild(desk.element("span", null,
+          desk.t("oncall_language_" + doctor.language) || doctor.language));
+        row.appendChild(contact);
+        var shifts = desk.element("span", "oncall-row__shifts");
+        if (!doctor.shifts.length) {
+          shifts.appendChild(desk.element("span", "muted", desk.t("oncall_no_shifts")));
+        }
+        doctor.shifts.forEach(function (shift) {
+          var node = desk.element("span", "badge badge--grey", shift);
+          node.dir = "ltr";
+          shifts.appendChild(node);
+        });
+        row.appendChild(shifts);
+        var remove = desk.button("remove", "text-button text-button--danger");
+        remove.addEventListener("click", function () {
+          if (window.confirm(desk.fill(desk.t("remove_confirm"), { name: doctor.name }))) {
+            self.run(desk.api("DELETE", "/oncall/" + encodeURIComponent(doctor.id)));
+          }
+        });
+        row.appendChild(remove);
+        list.appendChild(row);
+      });
+    },
+    reset: function () {
+      this.items = [];
+      if (this.nodes) {
+        this.nodes.list.textContent = "";
         desk.status(this.nodes.status, "");
       }
     }

@@ -1,6 +1,6 @@
 /*
- * The staff dashboard's Calendar: a provider's week, booking for a patient, moving and
- * cancelling.
+ * The staff dashboard's Calendar: a provider's week, booking for a patient (with the patient's
+ * clinical record for those allowed it), moving and cancelling.
  * Registers its sections with window.StaffDesk (staff.js), which signs in, talks to the API
  * and shows them; loaded after staff.js.
  */
@@ -70,6 +70,8 @@
       chosen.hidden = true;
       patientRow.appendChild(patients);
       patientRow.appendChild(chosen);
+      var clinical = desk.clinicalRecord("book");
+      patientRow.appendChild(clinical.node);
       booking.appendChild(patientRow);
       var treatment = desk.element("select");
       treatment.id = "book-treatment";
@@ -135,7 +137,7 @@
         provider: provider, from: from, days: days, patientQuery: patientQuery,
         patients: patients, chosen: chosen, treatment: treatment, date: date, slots: slots,
         confirm: confirm, status: bookingStatus, moving: moving, movingText: movingText,
-        patientRow: patientRow
+        patientRow: patientRow, clinical: clinical
       };
     },
     load: function () {
@@ -360,6 +362,7 @@
       nodes.chosen.hidden = !this.patient;
       nodes.chosen.textContent = this.patient
         ? desk.fill(desk.t("patient_chosen"), { name: desk.personName(this.patient) }) : "";
+      nodes.clinical.show(moving ? null : this.patient);
       var ready = !!this.slot && (!!moving || !!this.patient);
       nodes.confirm.disabled = !ready;
       if (moving) {
@@ -437,6 +440,7 @@
       if (this.nodes) {
         this.nodes.days.textContent = "";
         this.nodes.slots.textContent = "";
+        this.nodes.clinical.clear();
       }
     }
   });

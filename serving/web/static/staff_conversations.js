@@ -1,6 +1,6 @@
 /*
- * The staff dashboard's Conversations (search, read, take over, reply, hand back) and the
- * live escalation queue.
+ * The staff dashboard's Conversations (search, read, take over, reply, hand back, and the
+ * patient's clinical record for those allowed it) and the live escalation queue.
  * Registers its sections with window.StaffDesk (staff.js), which signs in, talks to the API
  * and shows them; loaded after staff.js.
  */
@@ -75,6 +75,7 @@
       var handBack = desk.button("hand_back", "secondary-button", "hand-back");
       actions.appendChild(takeOver);
       actions.appendChild(handBack);
+      var clinical = desk.clinicalRecord("conversation");
       var actionError = desk.element("p", "notice notice--error");
       actionError.id = "conversation-error";
       actionError.hidden = true;
@@ -102,6 +103,7 @@
       reply.appendChild(sendButton);
       view.appendChild(heading);
       view.appendChild(actions);
+      view.appendChild(clinical.node);
       view.appendChild(actionError);
       view.appendChild(messages);
       view.appendChild(reply);
@@ -131,7 +133,7 @@
       this.nodes = {
         search: search, channel: channel, held: held, list: list, view: view, heading: heading,
         takeOver: takeOver, handBack: handBack, actionError: actionError, messages: messages,
-        reply: reply, textarea: textarea, sendButton: sendButton
+        reply: reply, textarea: textarea, sendButton: sendButton, clinical: clinical
       };
     },
     load: function () {
@@ -215,6 +217,7 @@
       var nodes = this.nodes;
       var open = this.open;
       nodes.view.hidden = !open;
+      nodes.clinical.show(open && open.conversation.patient);
       if (!open) {
         return;
       }
@@ -314,6 +317,7 @@
       if (this.nodes) {
         this.nodes.list.textContent = "";
         this.nodes.view.hidden = true;
+        this.nodes.clinical.clear();
       }
     }
   });
