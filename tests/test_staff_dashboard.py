@@ -217,6 +217,21 @@ def test_staff_sign_in_menus_by_role_reload_and_sign_out(
         assert menu_sections(page) == [section for section, _ in STAFF_SECTIONS]
         page.click("#menu-users")
         expect(page.locator("#user-list")).to_contain_text("Dina Reception")
+        page.fill("#user-email", "new.hygienist@staff.example")
+        page.fill("#user-name-input", "Noa Hygiene")
+        page.click("#user-add button[type=submit]")
+        expect(page.locator("#user-list")).to_contain_text("Noa Hygiene")
+        shown = page.locator("#user-status").inner_text()
+        generated = shown.split()[-1].strip(".")
+        assert len(generated) >= 20, shown  # the generated password, shown this once
+        assert (
+            clinic.run(
+                clinic.app.state.staff_accounts.authenticate(
+                    "new.hygienist@staff.example", generated
+                )
+            ).name
+            == "Noa Hygiene"
+        )
         page.click("#language-toggle")
         expect(page.locator("html")).to_have_attribute("dir", "rtl")
         expect(page.locator("#menu-calendar")).to_contain_text(

@@ -486,6 +486,32 @@
     node.textContent = text || "";
   }
 
+  /* A change through the API, for a section with `load`: "saving…" in `target`, then the
+     `saved` text (or `saved(answer)`), `done`, and the section loaded again; an error stays
+     in `target`. */
+  function save(section, target, request, done, saved) {
+    status(target, t("saving"));
+    return request.then(function (data) {
+      status(target, typeof saved === "function" ? saved(data) : t("saved"));
+      if (done) {
+        done();
+      }
+      return section.load();
+    }, function (error) {
+      showError(target, error);
+    });
+  }
+
+  /* A section's list from `path`: kept as `section.items`, then painted. */
+  function loadList(section, path) {
+    return api("GET", path).then(function (data) {
+      section.items = itemsOf(data);
+      section.paint();
+    }, function (error) {
+      showPageError(error);
+    });
+  }
+
   function field(labelKey, control) {
     var label = element("label", "field");
     label.appendChild(labelled("span", "field__label", labelKey));
@@ -590,6 +616,8 @@
     showError: showError,
     showPageError: showPageError,
     status: status,
+    save: save,
+    loadList: loadList,
     field: field,
     input: input,
     button: button,

@@ -145,29 +145,14 @@
     },
     /* A change to an account; a generated password is shown once, here, and nowhere else. */
     run: function (request, done) {
-      var self = this;
-      var target = this.nodes.status;
-      desk.status(target, desk.t("saving"));
-      return request.then(function (data) {
+      return desk.save(this, this.nodes.status, request, done, function (data) {
         var password = data && (data.password || (data.user && data.user.password));
-        desk.status(target, password
-          ? desk.fill(desk.t("password_once"), { password: password }) : desk.t("saved"));
-        if (done) {
-          done();
-        }
-        return self.load();
-      }, function (error) {
-        desk.showError(target, error);
+        return password
+          ? desk.fill(desk.t("password_once"), { password: password }) : desk.t("saved");
       });
     },
     load: function () {
-      var self = this;
-      return desk.api("GET", "/users").then(function (data) {
-        self.items = desk.itemsOf(data);
-        self.paint();
-      }, function (error) {
-        desk.showPageError(error);
-      });
+      return desk.loadList(this, "/users");
     },
     paint: function () {
       var self = this;
@@ -308,27 +293,10 @@
     },
     /* A change to the rota; the server's message, as it comes, when it refuses one. */
     run: function (request, done) {
-      var self = this;
-      var target = this.nodes.status;
-      desk.status(target, desk.t("saving"));
-      return request.then(function () {
-        desk.status(target, desk.t("saved"));
-        if (done) {
-          done();
-        }
-        return self.load();
-      }, function (error) {
-        desk.showError(target, error);
-      });
+      return desk.save(this, this.nodes.status, request, done);
     },
     load: function () {
-      var self = this;
-      return desk.api("GET", "/oncall").then(function (data) {
-        self.items = desk.itemsOf(data);
-        self.paint();
-      }, function (error) {
-        desk.showPageError(error);
-      });
+      return desk.loadList(this, "/oncall");
     },
     paint: function () {
       var self = this;

@@ -239,17 +239,7 @@
     },
     /* A change through the set-up API, then everything reloaded (hours depend on providers). */
     change: function (target, method, path, body, done) {
-      var self = this;
-      desk.status(target, desk.t("saving"));
-      return desk.api(method, path, body).then(function () {
-        desk.status(target, desk.t("saved"));
-        if (done) {
-          done();
-        }
-        return self.load();
-      }, function (error) {
-        desk.showError(target, error);
-      });
+      return desk.save(this, target, desk.api(method, path, body), done);
     },
     paintProviders: function () {
       var self = this;
