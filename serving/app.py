@@ -267,7 +267,6 @@ def create_app(
         app.state.console = ConsoleConversations(
             app_database,
             desk=app.state.doctor_desk,
-            catalog=app.state.doctor_desk.catalog,
             timezone=settings.timezone,
             clock=clock,
         )

@@ -400,6 +400,15 @@ async def test_a_dentist_on_the_link_and_a_staff_member_do_not_cross(
     assert (item["conversation"]["held_by"], item["conversation"]["escalation"]) == (None, None)
     assert (await patient.send("Thank you, what are your opening hours?"))["reply"]
 
+    # Joining an escalation that has closed meanwhile leaves a hold taken before as it was.
+    held_url = f"{ADMIN}/conversations/{conversation_id}"
+    assert (await http.post(f"{held_url}/takeover", headers=doctor)).status_code == 200
+    late = await http.post(f"{ADMIN}/escalations/{escalation_id}/join", headers=doctor)
+    assert (late.status_code, late.json()["error"]) == (409, "escalation_closed")
+    held = (await http.get(held_url, headers=doctor)).json()["conversation"]["held_by"]
+    assert held == "Doctor Tester"
+    assert (await http.post(f"{held_url}/handback", headers=doctor)).status_code == 200
+
     # A dentist who joined through a link holds it: no one takes it over.
     second = (await patient.send(EMERGENCY))["escalation"]["id"]
     async with database.transaction() as session:

@@ -172,19 +172,17 @@ async def reply(
 ) -> StaffMessageOut | JSONResponse:
     """Write to the patient on the conversation's own channel, signed with this staff
     member's name. 409 unless this staff member holds the conversation."""
-    console = _console(request)
 
     async def work() -> StaffMessageOut:
-        message, delivered = await console.reply(conversation_id, _staff(context), body.text)
-        item = await console.item(conversation_id)
+        sent = await _console(request).reply(conversation_id, _staff(context), body.text)
         await audit.record(
             context,
             "conversation.reply",
-            patient_id=_patient_id(item),
+            patient_id=sent.patient_id,
             subject=conversation_id,
-            detail={"message_id": message.id, "delivered": delivered},
+            detail={"message_id": sent.message.id, "delivered": sent.delivered},
         )
-        return StaffMessageOut(message=message, delivered=delivered)
+        return StaffMessageOut(message=sent.message, delivered=sent.delivered)
 
     return await _answer(work())
 

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
@@ -34,7 +34,7 @@ from serving.console.views import (
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow
-from serving.escalation.desk import Catalog, DoctorDesk, EscalationClosed
+from serving.escalation.desk import DoctorDesk, EscalationClosed
 from serving.escalation.views import MessageView
 
 HISTORY_LIMIT = 500
@@ -79,19 +79,25 @@ class ConversationSearch:
     """Paging: conversations whose last message is older than this."""
 
 
+class StaffReply(NamedTuple):
+    message: ConsoleMessage
+    delivered: bool
+    """Whether the conversation's channel took it."""
+    patient_id: int | None
+    """The conversation's patient (for the audit trail), None while unidentified."""
+
+
 class ConsoleConversations:
     def __init__(
         self,
         database: Database,
         *,
         desk: DoctorDesk,
-        catalog: Catalog,
         timezone: str,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = database
         self._desk = desk
-        self._catalog = catalog
         self._tz = ZoneInfo(timezone)
         self._now = clock
 
@@ -166,9 +172,9 @@ class ConsoleConversations:
         """`staff` holds the conversation: the assistant stays silent (emergencies still get
         the fixed reply) and the patient is told who is writing. Taking over a conversation
         one already holds changes nothing. HeldByOther when someone else holds it."""
-        if await self._hold(conversation_id, staff):
-            language = await self._language(conversation_id)
-            notice = self._catalog(language, "staff_joined", staff=staff.name)
+        new, language = await self._hold(conversation_id, staff)
+        if new:
+            notice = self._desk.catalog(language, "staff_joined", staff=staff.name)
             await self._desk.send_notice(conversation_id, notice)
         return await self.item(conversation_id)
 
@@ -183,38 +189,38 @@ class ConsoleConversations:
             )
         if conversation_id is None:
             raise ConversationNotFound("no such escalation")
-        await self._hold(conversation_id, staff, escalation_id=escalation_id)
+        new, _ = await self._hold(conversation_id, staff)
         try:
             await self._desk.join(escalation_id, Author(staff.name, "staff"))
         except EscalationClosed:
-            await self._release(conversation_id, staff)
+            if new:  # a hold taken before this join stays
+                await self._release(conversation_id, staff)
             raise
         return await self.item(conversation_id)
 
-    async def reply(
-        self, conversation_id: str, staff: StaffMember, text: str
-    ) -> tuple[ConsoleMessage, bool]:
-        """`staff`'s message to the patient on the conversation's own channel, and whether
-        the channel took it. InvalidOutbound (nothing sent); NotHolding unless `staff` holds
-        the conversation; NoChannel when nothing can reach its channel."""
+    async def reply(self, conversation_id: str, staff: StaffMember, text: str) -> StaffReply:
+        """`staff`'s message to the patient on the conversation's own channel, whether the
+        channel took it, and the conversation's patient. InvalidOutbound (nothing sent);
+        NotHolding unless `staff` holds the conversation; NoChannel when nothing can reach its
+        channel."""
         text = outbound_text(text)
         async with self._db.read() as session:
             found = (
                 await session.execute(
-                    select(db.Conversation.held_by_staff_id).where(
+                    select(db.Conversation.held_by_staff_id, db.Conversation.patient_id).where(
                         db.Conversation.id == conversation_id
                     )
                 )
             ).first()
         if found is None:
             raise ConversationNotFound("no such conversation")
-        holder = found[0]
+        holder, patient_id = found
         if holder != staff.id:
             raise NotHolding("take the conversation over before writing to the patient")
         message, delivered = await self._desk.send(
             conversation_id, text, Author(staff.name, "staff")
         )
-        return self._message_view(message), delivered
+        return StaffReply(self._message_view(message), delivered, patient_id)
 
     async def hand_back(self, conversation_id: str, staff: StaffMember) -> ConversationItem:
         """The assistant answers the conversation again. A staff member's hold ends (any staff
@@ -225,7 +231,7 @@ class ConsoleConversations:
             row = await session.get(db.Conversation, conversation_id)
             if row is None:
                 raise ConversationNotFound("no such conversation")
-            holder_name = row.held_by
+            holder_name, language = row.held_by, row.language or "he"
             # The escalation this staff hold joined (a dentist who joined through a link after
             # a take-over keeps theirs: it is theirs to hand back).
             joined = await session.scalar(
@@ -244,24 +250,23 @@ class ConsoleConversations:
             with contextlib.suppress(EscalationClosed):
                 await self._desk.close_escalation(joined, author=staff.name)
         else:
-            language = await self._language(conversation_id)
-            notice = self._catalog(language, "doctor_left", doctor=holder_name)
+            notice = self._desk.catalog(language, "doctor_left", doctor=holder_name)
             await self._desk.send_notice(conversation_id, notice)
         return await self.item(conversation_id)
 
     # --- internals -------------------------------------------------------------------------
 
-    async def _hold(
-        self, conversation_id: str, staff: StaffMember, *, escalation_id: str | None = None
-    ) -> bool:
-        """Record the hold; whether it is new. HeldByOther when another staff member holds
-        the conversation, or a dentist joined its escalation through a link."""
+    async def _hold(self, conversation_id: str, staff: StaffMember) -> tuple[bool, str]:
+        """Record the hold: whether it is new, and the conversation's language. HeldByOther
+        when another staff member holds the conversation, or a dentist joined its escalation
+        through a link."""
         async with self._db.transaction() as session:
             row = await session.get(db.Conversation, conversation_id)
             if row is None:
                 raise ConversationNotFound("no such conversation")
+            language = row.language or "he"
             if row.held_by_staff_id == staff.id:
-                return False
+                return False, language
             joined_by = await session.scalar(
                 select(db.Escalation.doctor_name).where(
                     db.Escalation.conversation_id == conversation_id,
@@ -282,7 +287,7 @@ class ConsoleConversations:
             )
             if getattr(taken, "rowcount", 0) != 1:
                 raise HeldByOther(row.held_by or "another staff member")
-        return escalation_id is None
+        return True, language
 
     async def _release(self, conversation_id: str, staff: StaffMember | None) -> None:
         """End the staff hold (only `staff`'s, when given)."""
@@ -296,13 +301,6 @@ class ConsoleConversations:
                 .execution_options(synchronize_session=False)
                 .values(held_by_staff_id=None, held_by=None, held_since=None)
             )
-
-    async def _language(self, conversation_id: str) -> str:
-        async with self._db.read() as session:
-            language = await session.scalar(
-                select(db.Conversation.language).where(db.Conversation.id == conversation_id)
-            )
-        return language or "he"
 
     async def _item_in(self, session: AsyncSession, conversation_id: str) -> ConversationItem:
         row = (await session.execute(_items().where(db.Conversation.id == conversation_id))).first()
