@@ -275,7 +275,7 @@ def create_app(
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
             await clinic.start(app_database, seed=settings.clinic_profile_path)
-            await announce_first_run(app_database, clinic, app.state.staff_accounts)
+            await announce_first_run(app.state.clinic_setup, clinic, app.state.staff_accounts)
             if app.state.telegram is not None:
                 await app.state.telegram.start()
             await app.state.dispatcher.start()
@@ -376,13 +376,13 @@ NO_ADMIN_MESSAGE = (
 
 
 async def announce_first_run(
-    database: Database, clinic: ClinicProfileSource, accounts: StaffAccounts
+    setup: ClinicSetup, clinic: ClinicProfileSource, accounts: StaffAccounts
 ) -> None:
     """One warning at start-up when the clinic has no profile or nobody who takes patients
     (a new production install): what patients see, and how to set it up; and one when no
     admin can sign in to set it up."""
     try:
-        providers = await ClinicSetup(database).providers()
+        providers = await setup.providers()
         staff = await accounts.list()
     except (DBAPIError, OSError) as exc:  # the database's trouble shows in /ready
         logger.warning("could not check the clinic's set-up at start-up: %s", type(exc).__name__)

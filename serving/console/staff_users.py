@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serving.staff.accounts import AccountError, StaffAccount, StaffAccounts, normalise_email
+from serving.staff.accounts import AccountError, AccountExists, StaffAccount, StaffAccounts
 from serving.staff.audit import AuditContext, AuditLog
 from serving.staff.passwords import generate_password
 
@@ -38,11 +38,13 @@ class StaffUsers:
         self, context: AuditContext, *, email: str, name: str, role: str, password: str | None
     ) -> AccountWithPassword:
         """AccountConflict when the e-mail has an account; AccountError for a bad value."""
-        address = normalise_email(email)
-        if any(account.email == address for account in await self._accounts.list()):
-            raise AccountConflict(f"an account with e-mail {address} already exists")
         chosen = password if password is not None else generate_password()
-        account = await self._accounts.create(email=address, name=name, role=role, password=chosen)
+        try:
+            account = await self._accounts.create(
+                email=email, name=name, role=role, password=chosen
+            )
+        except AccountExists as exists:
+            raise AccountConflict(str(exists)) from None
         await self._audit.record(
             context, "user.create", subject=f"user:{account.id}", detail={"role": account.role}
         )

@@ -12,8 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from serving.db.models import Base
 from serving.db.types import UTCDateTime, utcnow
 
-STAFF_ROLES = ("admin", "doctor", "receptionist")
-
 
 class StaffUser(Base):
     """Someone on the clinic's staff who signs in to the dashboard. Never deleted (the audit
@@ -46,7 +44,10 @@ class StaffSession(Base):
     session (someone copied it)."""
 
     __tablename__ = "staff_sessions"
-    __table_args__ = (Index("ix_staff_sessions_user_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_staff_sessions_user_id", "user_id"),
+        Index("ix_staff_sessions_previous_refresh_hash", "previous_refresh_hash"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
@@ -54,6 +55,7 @@ class StaffSession(Base):
     access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     refresh_hash: Mapped[str] = mapped_column(String(64), unique=True)
     previous_refresh_hash: Mapped[str | None] = mapped_column(String(64))
+    """The refresh token rotated away last: presented again, it ends the session."""
     refresh_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     client_address: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

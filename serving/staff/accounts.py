@@ -29,6 +29,11 @@ class AccountError(ValueError):
     """A request about accounts that cannot be done; the message says why (one line)."""
 
 
+class AccountExists(AccountError):
+    """The e-mail already has an account (the database's unique e-mail says so, so two
+    concurrent requests cannot both create it)."""
+
+
 class LoginRefused(Exception):
     """Sign-in refused. `locked_for` is set when the account is locked (how long is left);
     otherwise the e-mail or the password is wrong, or the account is disabled — deliberately
@@ -84,11 +89,7 @@ class StaffAccounts:
             raise AccountError("a name of 1 to 120 characters is needed")
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
-        try:
-            check_strength(password)
-        except ValueError as error:
-            raise AccountError(str(error)) from None
-        password_hash = await hash_password(password)
+        password_hash = await _checked_hash(password)
         now = self._clock()
         try:
             async with self._database.transaction() as session:
@@ -105,7 +106,7 @@ class StaffAccounts:
                 await session.flush()
                 return _account(user)
         except IntegrityError:
-            raise AccountError(f"an account with e-mail {address} already exists") from None
+            raise AccountExists(f"an account with e-mail {address} already exists") from None
 
     async def list(self) -> list[StaffAccount]:
         async with self._database.read() as session:
@@ -127,19 +128,9 @@ class StaffAccounts:
             await _end_sessions(session, user.id, now)
             return _account(user)
 
-    async def enable(self, email: str) -> StaffAccount:
-        async with self._database.transaction() as session:
-            user = await self._by_email(session, email)
-            user.disabled_at = None
-            return _account(user)
-
     async def reset_password(self, email: str, password: str) -> StaffAccount:
         """A new password: clears the lock-out and ends every session of the account."""
-        try:
-            check_strength(password)
-        except ValueError as error:
-            raise AccountError(str(error)) from None
-        password_hash = await hash_password(password)
+        password_hash = await _checked_hash(password)
         now = self._clock()
         async with self._database.transaction() as session:
             user = await self._by_email(session, email)
@@ -204,6 +195,15 @@ class StaffAccounts:
         if user is None:
             raise AccountError(f"no account with e-mail {address}")
         return user
+
+
+async def _checked_hash(password: str) -> str:
+    """The password's hash, or AccountError saying why the password is too weak."""
+    try:
+        check_strength(password)
+    except ValueError as error:
+        raise AccountError(str(error)) from None
+    return await hash_password(password)
 
 
 async def _end_sessions(session: AsyncSession, user_id: int, now: datetime) -> None:

@@ -77,6 +77,9 @@ def upgrade() -> None:
         sa.Column("revoked_at", UTCDateTime(), nullable=True),
     )
     op.create_index("ix_staff_sessions_user_id", "staff_sessions", ["user_id"])
+    op.create_index(
+        "ix_staff_sessions_previous_refresh_hash", "staff_sessions", ["previous_refresh_hash"]
+    )
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -103,6 +106,7 @@ def downgrade() -> None:
     op.drop_table("audit_events")  # its triggers go with it
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION audit_events_append_only()")
+    op.drop_index("ix_staff_sessions_previous_refresh_hash", table_name="staff_sessions")
     op.drop_index("ix_staff_sessions_user_id", table_name="staff_sessions")
     op.drop_table("staff_sessions")
     op.drop_table("staff_users")
