@@ -261,6 +261,7 @@ def test_the_commands_set_the_clinic_up(operator_env: None, tmp_path: Path) -> N
         (["clinic", "treatments", "add", "x", "--name", "X", "--name-he", "X", "--duration", "20",
           "--price", "ten"], "price"),
         (["clinic", "closures", "add", "3 March", "staff day"], "not a date"),
+        (["clinic", "closures", "add", "2031-03-03", "   "], "reason"),
         (["clinic", "profile", "set"], "nothing to set"),
         (["clinic", "profile", "set", "--urgent-line", "12"], "urgent_line"),
     ],

@@ -21,7 +21,6 @@ from serving.clinic_setup.errors import NotFound, SetupError
 from serving.clinic_setup.records import (
     ClinicFile,
     Closure,
-    Day,
     HoursWindow,
     ProfileChange,
     ProfileOut,
@@ -33,12 +32,12 @@ from serving.clinic_setup.records import (
     TreatmentOut,
 )
 from serving.clinic_setup.service import ClinicSetup
+from serving.scheduling.request import WEEKDAY_CODES
 from serving.staff.audit import AuditContext
 
 router = APIRouter(prefix="/api/v1/admin/clinic", tags=["staff"])
 
 Setup = Annotated[AuditContext, Depends(require("setup"))]
-_WEEKDAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Window(BaseModel):
@@ -144,7 +143,7 @@ async def set_hours(
     """Replace the provider's weekly hours; the slot search and the hours the assistant
     quotes follow on the next turn."""
     windows = [
-        HoursWindow(day=_WEEKDAYS[w.weekday], starts_at=w.starts, ends_at=w.ends)
+        HoursWindow(day=WEEKDAY_CODES[w.weekday], starts_at=w.starts, ends_at=w.ends)
         for w in body.windows
     ]
     changed = await _setup(request).set_hours(str(provider_id), windows)

@@ -222,7 +222,7 @@ class Assistant:
         text = clean_text(inbound.text) if inbound.text is not None else None
         button = validate_button(inbound.button) if inbound.button is not None else None
         await self._admit(inbound, text)
-        await self._clinic.refresh()  # an edit of the profile from any process shows at once
+        await self._clinic.refresh()  # another process's edits: CLINIC_SETUP_CACHE_SECONDS
         if inbound.claim is not None:
             inbound = replace(inbound, patient=await self._claimed_patient(inbound))
         # A channel's user has one conversation, so the user key serves as the lock key: the

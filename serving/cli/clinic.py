@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import yaml
 
-from serving.cli.support import fail, on_migrated_database, operator_settings
+from serving.cli.support import fail, on_migrated_database
 from serving.clinic_setup.errors import SetupError, validated
 from serving.clinic_setup.patients_import import COLUMNS, import_patients, read_rows
 from serving.clinic_setup.records import (
@@ -266,8 +266,9 @@ def closures_add(
     reason: Annotated[str, typer.Argument(help='e.g. "staff training".')],
 ) -> None:
     """Close the clinic for a whole day: no slot is offered on it."""
-    closure = validated(Closure, {"day": _day(day), "reason": reason})
-    _run(lambda setup: setup.add_closure(closure))
+    closure = _run(
+        lambda setup: setup.add_closure(validated(Closure, {"day": _day(day), "reason": reason}))
+    )
     typer.echo(f"closed: {closure.day}")
 
 
@@ -371,18 +372,12 @@ def import_(file: Annotated[Path, typer.Argument(help="A YAML file like the expo
         fail(f"cannot read {file}: {type(exc).__name__}")
     except yaml.YAMLError as exc:
         fail(f"{file} is not YAML: {exc}")
-    clinic = _validated_file(data)
-    changes = _run(lambda setup: setup.import_clinic(clinic))
+    changes = _run(
+        lambda setup: setup.import_clinic(validated(ClinicFile, data if data is not None else {}))
+    )
     for change in changes:
         typer.echo(change)
     typer.echo(f"imported {file}: {len(changes)} change(s)" if changes else "nothing to change")
-
-
-def _validated_file(data: object) -> ClinicFile:
-    try:
-        return validated(ClinicFile, data if data is not None else {})
-    except SetupError as error:
-        fail(str(error))
 
 
 # --- patients -------------------------------------------------------------------------------
@@ -398,18 +393,16 @@ def patients_import(
     """Import patients from a CSV file, all or nothing: any bad row (phone, e-mail, date,
     language, a phone or e-mail repeated or already stored) is reported by row number and
     field, and nothing is written. Row 1 is the header."""
-    settings = operator_settings()
     try:
         rows = read_rows(file)
     except SetupError as error:
         fail(str(error))
-
-    async def work(setup: ClinicSetup) -> Any:
-        return await import_patients(
-            setup.database, rows, dry_run=dry_run, phone_region=settings.default_phone_region
-        )
-
-    report = _run(work)
+    report = on_migrated_database(
+        lambda database, settings: import_patients(
+            database, rows, dry_run=dry_run, phone_region=settings.default_phone_region
+        ),
+        refusals=(SetupError,),
+    )
     for problem in report.problems:
         typer.echo(str(problem), err=True)
     if not report.ok:

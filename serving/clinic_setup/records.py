@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from serving.clinic import ClinicProfile
+from serving.scheduling.request import WEEKDAY_CODES, Weekday
 
 Role = Literal["dentist", "hygienist"]
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 TreatmentCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_]{1,40}$")
@@ -23,7 +23,6 @@ TreatmentCode = Annotated[
 Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
 ]
-_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class _Record(BaseModel):
@@ -33,14 +32,14 @@ class _Record(BaseModel):
 class HoursWindow(_Record):
     """One weekly working window of a provider, clinic-local."""
 
-    day: Day
+    day: Weekday
     starts_at: time
     ends_at: time
 
     @property
     def weekday(self) -> int:
         """Python's weekday, Monday = 0."""
-        return _DAYS.index(self.day)
+        return WEEKDAY_CODES.index(self.day)
 
 
 class ProviderIn(_Record):

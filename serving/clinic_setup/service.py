@@ -33,12 +33,13 @@ from serving.clinic_setup.records import (
     TreatmentIn,
     TreatmentOut,
 )
-from serving.clinic_setup.weekly import DAY_CODES, checked_hours, format_hours, parse_hours
+from serving.clinic_setup.weekly import checked_hours, format_hours, parse_hours
 from serving.db import models as db
 from serving.db.clinic_models import PROFILE_ROW_ID, ClinicProfileRow
 from serving.db.engine import Database
 from serving.practice.errors import InvalidRequest
 from serving.practice.phone import normalize_phone
+from serving.scheduling.request import WEEKDAY_CODES
 
 
 class ClinicSetup:
@@ -54,10 +55,6 @@ class ClinicSetup:
         self._db = database
         self._region = phone_region
         self._on_change = on_change
-
-    @property
-    def database(self) -> Database:
-        return self._db
 
     @asynccontextmanager
     async def _change(self) -> AsyncIterator[AsyncSession]:
@@ -362,7 +359,7 @@ def _provider_out(row: db.Provider) -> ProviderOut:
         active=row.active,
         hours=checked_hours(
             [
-                HoursWindow(day=DAY_CODES[w.weekday], starts_at=w.starts_at, ends_at=w.ends_at)
+                HoursWindow(day=WEEKDAY_CODES[w.weekday], starts_at=w.starts_at, ends_at=w.ends_at)
                 for w in row.working_hours
             ]
         ),

@@ -10,10 +10,8 @@ from itertools import pairwise
 from serving.clinic_setup.errors import SetupError
 from serving.clinic_setup.records import HoursWindow
 from serving.scheduling.opening import WEEK_FROM_SUNDAY
+from serving.scheduling.request import WEEKDAY_CODES
 
-DAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-"""Python's order: `DAY_CODES[weekday]`, Monday = 0."""
-WEEK_ORDER = (*WEEK_FROM_SUNDAY, 5)
 _SPEC = re.compile(
     r"^\s*(?P<first>[a-z]{3})(?:\s*-\s*(?P<last>[a-z]{3}))?\s+"
     r"(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
@@ -30,13 +28,13 @@ def _clock(text: str) -> time:
 
 def _days(first: str, last: str | None) -> list[int]:
     for code in (first, last):
-        if code is not None and code not in DAY_CODES:
-            raise SetupError(f"{code!r} is not a day ({', '.join(DAY_CODES)}); {_FORMAT_HINT}")
-    start = WEEK_ORDER.index(DAY_CODES.index(first))
-    end = WEEK_ORDER.index(DAY_CODES.index(last or first))
+        if code is not None and code not in WEEKDAY_CODES:
+            raise SetupError(f"{code!r} is not a day ({', '.join(WEEKDAY_CODES)}); {_FORMAT_HINT}")
+    start = WEEK_FROM_SUNDAY.index(WEEKDAY_CODES.index(first))
+    end = WEEK_FROM_SUNDAY.index(WEEKDAY_CODES.index(last or first))
     if end < start:
         raise SetupError(f"{first}-{last} runs backwards; the week runs sun, mon, ... sat")
-    return list(WEEK_ORDER[start : end + 1])
+    return list(WEEK_FROM_SUNDAY[start : end + 1])
 
 
 def parse_hours(specs: Iterable[str]) -> list[HoursWindow]:
@@ -48,7 +46,7 @@ def parse_hours(specs: Iterable[str]) -> list[HoursWindow]:
             raise SetupError(f"cannot read the hours {spec!r}; {_FORMAT_HINT}")
         start, end = _clock(match["start"]), _clock(match["end"])
         windows += [
-            HoursWindow(day=DAY_CODES[day], starts_at=start, ends_at=end)
+            HoursWindow(day=WEEKDAY_CODES[day], starts_at=start, ends_at=end)
             for day in _days(match["first"], match["last"])
         ]
     return checked_hours(windows)
@@ -57,7 +55,7 @@ def parse_hours(specs: Iterable[str]) -> list[HoursWindow]:
 def checked_hours(windows: Sequence[HoursWindow]) -> list[HoursWindow]:
     """The windows in week order, or SetupError if one ends before it starts or two overlap
     on the same day (one may start when the other ends)."""
-    ordered = sorted(windows, key=lambda w: (WEEK_ORDER.index(w.weekday), w.starts_at))
+    ordered = sorted(windows, key=lambda w: (WEEK_FROM_SUNDAY.index(w.weekday), w.starts_at))
     for window in ordered:
         if window.starts_at >= window.ends_at:
             raise SetupError(
@@ -83,13 +81,13 @@ def format_hours(windows: Sequence[HoursWindow]) -> list[str]:
     specs = []
     for start, end in periods:
         run: list[int] = []
-        for weekday in (*WEEK_ORDER, None):
+        for weekday in (*WEEK_FROM_SUNDAY, None):
             if weekday is not None and (start, end) in by_day.get(weekday, []):
                 run.append(weekday)
                 continue
             if run:
-                first, last = DAY_CODES[run[0]], DAY_CODES[run[-1]]
+                first, last = WEEKDAY_CODES[run[0]], WEEKDAY_CODES[run[-1]]
                 days = first if first == last else f"{first}-{last}"
-                specs.append((WEEK_ORDER.index(run[0]), f"{days} {start:%H:%M}-{end:%H:%M}"))
+                specs.append((WEEK_FROM_SUNDAY.index(run[0]), f"{days} {start:%H:%M}-{end:%H:%M}"))
             run = []
     return [spec for _, spec in sorted(specs)]

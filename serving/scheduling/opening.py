@@ -15,8 +15,7 @@ from serving.scheduling.slots import WeeklyWindow
 
 Opening = tuple[time, time]
 """One opening period of a day (start, end), clinic-local."""
-SUNDAY = 6
-WEEK_FROM_SUNDAY = (6, 0, 1, 2, 3, 4)
+WEEK_FROM_SUNDAY = (6, 0, 1, 2, 3, 4, SATURDAY)
 """Weekdays (Monday = 0) in the order an Israeli week is read; Saturday last."""
 
 
@@ -83,7 +82,7 @@ class ClinicHours:
         e.g. [([6, 0, 1, 2, 3], 08:00-20:00), ([4], 08:00-13:00)]. Closed days are left out."""
         runs: list[tuple[list[int], tuple[Opening, ...]]] = []
         previous: int | None = None
-        for weekday in (*WEEK_FROM_SUNDAY, SATURDAY):
+        for weekday in WEEK_FROM_SUNDAY:
             periods = self.regular(weekday)
             if not periods:
                 previous = None

@@ -42,7 +42,6 @@ from serving.scheduling.request import (
 from serving.tools import slot_search
 from serving.tools.slot_search import SearchResult
 
-"""'Later' than a time starts at the next quarter hour after it."""
 TreatmentTopic = Literal["prices", "duration"]
 """Clinic topics answered from the practice system's treatment types, not from the profile."""
 
