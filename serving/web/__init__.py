@@ -2,7 +2,8 @@
 
 The patient web chat is chrome around `POST /api/v1/chat`: what the assistant says comes from the
 assistant in the language of the conversation. The doctor chat page (`/doctor/<token>`, opened
-from an escalation's private link) is chrome around `/api/v1/doctor/<token>`. Only the pages' own
+from an escalation's private link) is chrome around `/api/v1/doctor/<token>`, and the staff
+dashboard (`/staff`, labels in `staff_text`) around `/api/v1/admin/...`. Only the pages' own
 labels live here, in both languages; each template renders them and hands the same catalog to
 its page's script for the language toggle, so each label is written once.
 """
