@@ -27,7 +27,7 @@ SECRET_FIELDS: tuple[str, ...] = (
     "telegram_webhook_secret",
     "jwt_secret",
     "neo4j_password",
-    "odoo_credentials",
+    "odoo_api_key",
     "integration_key",
     "smtp_password",
     "twilio_auth_token",

@@ -29,7 +29,7 @@ AWS_MANAGED_SECRETS_KEY = "alias/aws/secretsmanager"
 PRODUCTION_SECRETS: tuple[str, ...] = (
     "openai_api_key",
     "neo4j_password",
-    "odoo_credentials",
+    "odoo_api_key",
     "telegram_bot_token",
     "jwt_secret",
 )

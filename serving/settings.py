@@ -83,6 +83,36 @@ class Settings(BaseSettings):
     )
     agent_architecture: Literal["alex", "team"] = "alex"
 
+    # The clinic's practice system (docs/ODOO.md): the built-in one in the app database, or
+    # the clinic's own Odoo over JSON-RPC. ODOO_API_KEY is a secret (the secrets chain).
+    practice_backend: Literal["builtin", "odoo"] = "builtin"
+    odoo_url: str | None = Field(
+        default=None, description="The Odoo server, e.g. https://odoo.clinic.example:443."
+    )
+    odoo_db: str | None = None
+    odoo_username: str | None = Field(
+        default=None, description="The login of the Odoo user the assistant acts as."
+    )
+    odoo_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Each call to Odoo gives up after this."
+    )
+    odoo_connections: int = Field(
+        default=4, ge=1, le=32, description="Calls to Odoo that may run at once per process."
+    )
+    odoo_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How long providers, treatments and working hours read from Odoo are "
+        "reused; appointments, leaves, invoices and patients are always read fresh.",
+    )
+    odoo_default_duration_minutes: int = Field(
+        default=30,
+        ge=5,
+        le=480,
+        description="A treatment's length when Odoo has no x_duration_minutes field.",
+    )
+
     # The language model: "offline" (built in) or any OpenAI-compatible server (docs/LLM.md).
     llm_provider: Literal["offline", "openai"] = "offline"
     openai_base_url: str | None = None  # OPENAI_BASE_URL: Ollama, vLLM, a proxy; None is OpenAI
@@ -120,7 +150,7 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     jwt_secret: SecretStr | None = None
     neo4j_password: SecretStr | None = None
-    odoo_credentials: SecretStr | None = None
+    odoo_api_key: SecretStr | None = None
     integration_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("dental_integration_key", "integration_key")
     )

@@ -132,7 +132,7 @@ def test_check_names_each_problem_and_never_prints_a_value(kms: Kms) -> None:
     kms.create_secret("openai_api_key")
     kms.create_secret("neo4j_password", kms_key=None)  # the AWS-managed aws/secretsmanager key
     other = kms.new_key()
-    kms.create_secret("odoo_credentials", kms_key=other)
+    kms.create_secret("odoo_api_key", kms_key=other)
     kms.create_secret("telegram_bot_token")
     kms.secrets.client.delete_secret(
         SecretId=secret_name("prod", "telegram_bot_token"), RecoveryWindowInDays=7
@@ -148,7 +148,7 @@ def test_check_names_each_problem_and_never_prints_a_value(kms: Kms) -> None:
         f"prod/neo4j-password: is encrypted with the AWS-managed key, not {DEFAULT_KMS_ALIAS}"
         in output
     )
-    assert f"prod/odoo-credentials: is encrypted with KMS key {other}, not" in output
+    assert f"prod/odoo-api-key: is encrypted with KMS key {other}, not" in output
     assert "prod/telegram-bot-token: is scheduled for deletion" in output
     assert "prod/jwt-secret: does not exist" in output
     assert "5 secrets checked, 4 with problems, key ok: PROBLEMS" in output

@@ -222,14 +222,14 @@ def test_aws_is_not_called_when_every_secret_is_already_set(
     assert value(settings.integration_key) == "integration_key-from-env"
 
 
-def test_odoo_credentials_json_stays_a_secret_string(aws: AwsStandIn) -> None:
-    credentials = {"url": "https://odoo.example", "db": "clinic", "login": "bot", "password": "p"}
-    aws.put_secret("prod/odoo-credentials", json.dumps(credentials))
+def test_odoo_api_key_comes_from_the_secrets_chain(aws: AwsStandIn) -> None:
+    aws.put_secret("prod/odoo-api-key", "0f3c9a6e41b2d8c7e5a4b3c2d1e0f9a8b7c6d5e4")
 
-    odoo = load_settings().odoo_credentials
+    odoo = load_settings().odoo_api_key
 
     assert isinstance(odoo, SecretStr)
-    assert json.loads(odoo.get_secret_value()) == credentials
+    assert odoo.get_secret_value() == "0f3c9a6e41b2d8c7e5a4b3c2d1e0f9a8b7c6d5e4"
+    assert "0f3c9a6e" not in repr(load_settings())
 
 
 def test_unreachable_endpoint_fails_fast_with_a_clear_message(
@@ -321,7 +321,7 @@ def test_validation_errors_do_not_quote_the_input() -> None:
 
 def test_secrets_never_show_in_repr_str_or_json(secrets_dir: Path) -> None:
     secret_file(secrets_dir, "neo4j_password", SECRET)
-    settings = load_settings(openai_api_key=SECRET, odoo_credentials=json.dumps({"pw": SECRET}))
+    settings = load_settings(openai_api_key=SECRET, odoo_api_key=json.dumps({"pw": SECRET}))
 
     assert value(settings.neo4j_password) == SECRET
     dumped = settings.model_dump_json()
@@ -360,7 +360,7 @@ def test_loading_from_aws_logs_no_secret_even_at_debug(
     aws: AwsStandIn, debug_everything: pytest.LogCaptureFixture
 ) -> None:
     aws.put_secret("prod/openai-api-key", SECRET)
-    aws.put_secret("prod/odoo-credentials", json.dumps({"password": SECRET}))
+    aws.put_secret("prod/odoo-api-key", json.dumps({"password": SECRET}))
 
     settings = load_settings()
 

@@ -36,7 +36,7 @@ locals {
   app_secrets = toset([
     "openai-api-key",
     "neo4j-password",
-    "odoo-credentials",
+    "odoo-api-key",
     "telegram-bot-token",
     "telegram-webhook-secret",
     "jwt-secret",

@@ -40,7 +40,7 @@ def secrets_check(
         typer.Option(
             "--secret",
             help="A settings field to check (repeatable); default: the five production "
-            "secrets (openai_api_key, neo4j_password, odoo_credentials, telegram_bot_token, "
+            "secrets (openai_api_key, neo4j_password, odoo_api_key, telegram_bot_token, "
             "jwt_secret).",
         ),
     ] = None,

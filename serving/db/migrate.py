@@ -38,13 +38,34 @@ def head_revision() -> str | None:
 
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (default: the newest)."""
+    """Apply migrations up to `revision` (default: the newest).
+
+    On SQLite they run with foreign keys off, as SQLite's own procedure for changing a table
+    requires: a batch migration copies a table and drops the old one, and with foreign keys on
+    that drop would cascade to every row referring to it. The keys are checked before commit.
+    """
 
     def _upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                tables = sorted({str(row[0]) for row in broken})
+                raise RuntimeError(f"migration left broken foreign keys in {', '.join(tables)}")
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Outside any transaction: SQLite ignores this pragma inside one.
+            await connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            await connection.commit()
+        try:
+            async with connection.begin():
+                await connection.run_sync(_upgrade)
+        finally:
+            if sqlite:
+                await connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                await connection.commit()
 
 
 async def migration_status(engine: AsyncEngine) -> MigrationStatus:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -140,6 +142,9 @@ class PatientNote(Base):
     )
     author: Mapped[str] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text)
+    for_patient: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Written for the patient to read (instructions, reminders); staff notes and transcripts
+    are not, and the assistant never reads those out."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -251,7 +256,9 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
     external_user_id: Mapped[str] = mapped_column(String(128))
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+    patient_id: Mapped[int | None] = mapped_column(Integer)
+    """The verified patient's id in the practice system (built-in or Odoo): no foreign key,
+    since the patient may live in the clinic's own system rather than in `patients`."""
     language: Mapped[str] = mapped_column(String(2), default="he")
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Who is answering this conversation now: one turn at a time across every serving process.

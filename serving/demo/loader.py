@@ -130,7 +130,12 @@ def _records_of(
             )
         )
     records += [
-        db.PatientNote(patient_id=patient_id, author=note["author"], body=note["body"])
+        db.PatientNote(
+            patient_id=patient_id,
+            author=note["author"],
+            body=note["body"],
+            for_patient=note.get("for_patient", False),
+        )
         for note in row.get("notes", [])
     ]
     if plan := row.get("plan"):

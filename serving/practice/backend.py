@@ -98,7 +98,10 @@ class PracticeBackend(Protocol):
         self, patient_id: int, *, include_past: bool = False
     ) -> list[Appointment]: ...
 
-    async def get_patient_notes(self, patient_id: int) -> list[PatientNote]: ...
+    async def get_patient_notes(self, patient_id: int) -> list[PatientNote]:
+        """Every note on the record, oldest first; `PatientNote.for_patient` tells which were
+        written for the patient."""
+        ...
 
     async def get_treatment_plan(self, patient_id: int) -> TreatmentPlan | None:
         """The patient's current plan (active first, else the newest proposed), if any."""
@@ -106,4 +109,9 @@ class PracticeBackend(Protocol):
 
     async def get_patient_allergies(self, patient_id: int) -> list[Allergy]: ...
 
-    async def add_patient_note(self, patient_id: int, body: str, *, author: str) -> PatientNote: ...
+    async def add_patient_note(
+        self, patient_id: int, body: str, *, author: str, for_patient: bool = False
+    ) -> PatientNote:
+        """A note on the patient's record: a staff note or transcript, or with `for_patient`
+        one written for the patient to read."""
+        ...

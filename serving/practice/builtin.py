@@ -119,7 +119,9 @@ class BuiltinPracticeBackend:
             )
             return [_note(n) for n in rows]
 
-    async def add_patient_note(self, patient_id: int, body: str, *, author: str) -> rec.PatientNote:
+    async def add_patient_note(
+        self, patient_id: int, body: str, *, author: str, for_patient: bool = False
+    ) -> rec.PatientNote:
         text, who = body.strip(), author.strip()
         if not text:
             raise InvalidRequest("a note needs some text")
@@ -129,7 +131,9 @@ class BuiltinPracticeBackend:
             raise InvalidRequest("a note needs an author (at most 120 characters)")
         async with self._session() as session:
             await _require_patient(session, patient_id)
-            note = db.PatientNote(patient_id=patient_id, author=who, body=text)
+            note = db.PatientNote(
+                patient_id=patient_id, author=who, body=text, for_patient=for_patient
+            )
             session.add(note)
             await session.flush()
             return _note(note)
@@ -647,7 +651,9 @@ def _invoice_summary(i: db.Invoice) -> rec.InvoiceSummary:
 
 
 def _note(n: db.PatientNote) -> rec.PatientNote:
-    return rec.PatientNote(id=n.id, author=n.author, body=n.body, created_at=n.created_at)
+    return rec.PatientNote(
+        id=n.id, author=n.author, body=n.body, created_at=n.created_at, for_patient=n.for_patient
+    )
 
 
 def _plan(plan: db.TreatmentPlan) -> rec.TreatmentPlan:

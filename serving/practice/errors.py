@@ -75,3 +75,11 @@ class PracticeUnavailable(PracticeError):
     """The practice system cannot be reached or failed; retrying later may help."""
 
     code = "practice_unavailable"
+
+
+class PracticeMisconfigured(PracticeUnavailable):
+    """The practice system answers but refuses or lacks what the assistant needs: a refused API
+    key, missing access rights, no mapping for allergies or plans. The message names what to
+    fix; a patient hears the same as for an outage."""
+
+    code = "practice_misconfigured"

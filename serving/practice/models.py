@@ -119,6 +119,8 @@ class PatientNote(Record):
     author: str
     body: str
     created_at: datetime
+    for_patient: bool = False
+    """Written for the patient to read; staff notes and transcripts are not."""
 
 
 class Allergy(Record):
