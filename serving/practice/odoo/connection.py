@@ -69,6 +69,16 @@ class MissingRecord(PracticeError):
     code = "odoo_missing_record"
 
 
+class OdooUnreachable(PracticeUnavailable):
+    """No answer from Odoo (down, slow, or an error page instead of JSON-RPC): the connection
+    is not to be trusted again; `OdooClient` opens a new one for the next call."""
+
+
+class NoSuchModel(PracticeMisconfigured):
+    """Odoo has no such model: the app that provides it is not installed (or, for a custom
+    model, it was never created)."""
+
+
 class OdooConnection:
     """A logged-in odoorpc session. Not thread-safe: use one per thread (`OdooClient` pools
     them)."""
@@ -159,7 +169,7 @@ def refusal(address: OdooAddress, model: str, method: str, error: RPCError) -> P
     # exist"; older servers raised a KeyError.
     no_model = name == "KeyError" or (name == "UserError" and message.startswith("Object "))
     if no_model:
-        return PracticeMisconfigured(
+        return NoSuchModel(
             f"Odoo at {address.host} has no model {model}: install the app that provides it "
             "(docs/ODOO.md)"
         )
@@ -182,7 +192,7 @@ def _login_refused(address: OdooAddress, error: RPCError) -> PracticeError:
     )
 
 
-def _unreachable(address: OdooAddress, error: BaseException) -> PracticeUnavailable:
-    return PracticeUnavailable(
+def _unreachable(address: OdooAddress, error: BaseException) -> OdooUnreachable:
+    return OdooUnreachable(
         f"Odoo at {address.host} is unreachable ({type(error).__name__}); try again shortly"
     )
