@@ -5,17 +5,13 @@ their treatment, invoices posted customer invoices and refunds, notes the chatte
 and plans what `OdooMapping` found. The semantics and errors are the built-in backend's: a
 record of another patient is not found, a refused request changes nothing.
 
-Odoo has no transaction that spans calls, so a booking is made and then checked: the event is
-created, the provider's and patient's events at that time are read again, and of two that
-overlap the one created later yields (its event is removed). A booking whose calls fail half
-way is found by its reference and removed.
+Bookings are written as serving/practice/odoo/bookings.py says: checked after the write, so
+that of two racing bookings one stays, and none is half-made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -24,33 +20,19 @@ from zoneinfo import ZoneInfo
 from serving.db.types import utcnow
 from serving.practice import checks
 from serving.practice import models as rec
-from serving.practice.booking import (
-    JUST_TAKEN,
-    PATIENT_BUSY,
-    TAKEN,
-    bookable_until,
-    free_slots,
-    most_telling,
-    overlaps,
-    with_closures,
-)
+from serving.practice.booking import free_slots, with_closures
 from serving.practice.checks import MAX_SEARCH_RESULTS
 from serving.practice.errors import (
     AppointmentNotFound,
-    ClinicClosed,
     InvalidRequest,
     InvoiceNotFound,
-    OutsideWorkingHours,
     PatientNotFound,
-    PracticeError,
-    PracticeUnavailable,
-    SlotUnavailable,
     TimeInPast,
 )
 from serving.practice.odoo import records
+from serving.practice.odoo.bookings import CalendarWrites, booking_reference, first_bookable
 from serving.practice.odoo.catalogue import OdooTreatment, create_tag
 from serving.practice.odoo.client import OdooClient
-from serving.practice.odoo.connection import OdooUnreachable
 from serving.practice.odoo.mapping import OdooMapping, detect_mapping
 from serving.practice.odoo.records import Row, odoo_datetime, ref_id, ref_name
 from serving.practice.odoo.schedule import (
@@ -59,7 +41,6 @@ from serving.practice.odoo.schedule import (
     add_leaves,
     event_interval,
     read_busy,
-    read_events,
     read_leaves,
 )
 from serving.practice.odoo.setup_cache import OdooSetup, SetupCache, load_setup
@@ -68,13 +49,9 @@ from serving.scheduling.opening import ClinicHours
 from serving.scheduling.request import SlotRequest
 from serving.scheduling.slots import BookingRules
 
-log = logging.getLogger(__name__)
-
 PATIENTS = [("is_company", "=", False), ("user_ids", "=", False)]
 """A patient is a person's contact with no user: providers and staff have one."""
 EVENT_FIELDS = ["start", "stop", "allday", "user_id", "partner_ids", "categ_ids", "active"]
-EVENT_CONTEXT = {"no_mail_to_attendees": True, "mail_create_nolog": True}
-"""Odoo would e-mail every attendee an invitation, the patient included."""
 INVOICE_FIELDS = [
     "name",
     "move_type",
@@ -84,7 +61,6 @@ INVOICE_FIELDS = [
     "amount_total",
     "amount_residual",
 ]
-BOOKING_REFERENCE = "dental-booking:"
 PHONE_CANDIDATES = 100
 """Contacts whose phone contains the number's digits in order, compared exactly afterwards."""
 
@@ -110,6 +86,7 @@ class OdooPracticeBackend:
         self._mapping: OdooMapping | None = None
         self._mapping_lock: asyncio.Lock | None = None
         self._setup = SetupCache(self._load_setup, seconds=cache_seconds)
+        self._calendar = CalendarWrites(client, rules.calendar.tz)
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -415,11 +392,19 @@ class OdooPracticeBackend:
         )
         treatment = setup.treatment(treatment_code)
         providers = setup.providers_for(treatment, provider_id)
-        provider, ends_at = await self._first_bookable(
-            setup, providers, starts_at, treatment, patient_id, exclude_event=None
+        provider, ends_at = await first_bookable(
+            self.client,
+            setup,
+            providers,
+            starts_at,
+            timedelta(minutes=treatment.record.duration_minutes),
+            patient_id,
+            rules=self._rules,
+            now=self._now(),
+            exclude_event=None,
         )
         tag = await self._tag(setup, treatment.code)
-        reference = f"{BOOKING_REFERENCE}{uuid.uuid4()}"
+        reference = booking_reference()
         values = {
             "name": f"{treatment.record.name}: {patient['name']}",
             "start": odoo_datetime(starts_at),
@@ -431,8 +416,14 @@ class OdooPracticeBackend:
             "categ_ids": [[6, 0, [tag]]],
             "description": records.text_html(*([notes] if notes else []), reference),
         }
-        event_id = await self._create_event(values, reference)
-        await self._yield_to_earlier(event_id, provider, patient_id, starts_at, ends_at)
+        event_id = await self._calendar.create(
+            values,
+            reference,
+            provider=provider,
+            patient_id=patient_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
         return _appointment_record(
             event_id, patient_id, provider, treatment, starts_at, ends_at, "scheduled"
         )
@@ -448,8 +439,16 @@ class OdooPracticeBackend:
         row, appointment, setup = await self._changeable(patient_id, appointment_id)
         treatment = setup.treatment(appointment.treatment_code)
         providers = setup.providers_for(treatment, provider_id or appointment.provider_id)
-        provider, ends_at = await self._first_bookable(
-            setup, providers, new_starts_at, treatment, patient_id, exclude_event=appointment.id
+        provider, ends_at = await first_bookable(
+            self.client,
+            setup,
+            providers,
+            new_starts_at,
+            timedelta(minutes=treatment.record.duration_minutes),
+            patient_id,
+            rules=self._rules,
+            now=self._now(),
+            exclude_event=appointment.id,
         )
         old_partner = setup.provider(appointment.provider_id)
         attendees = set(row["partner_ids"]) - {old_partner.partner_id if old_partner else 0}
@@ -463,14 +462,14 @@ class OdooPracticeBackend:
             "user_id": provider.id,
             "partner_ids": [[6, 0, sorted(attendees | {provider.partner_id})]],
         }
-        try:
-            await self._write_event(appointment.id, after)
-        except OdooUnreachable:
-            # The move may have been made before the answer was lost.
-            await self._undo(appointment.id, before)
-            raise
-        await self._yield_to_earlier(
-            appointment.id, provider, patient_id, new_starts_at, ends_at, undo=before
+        await self._calendar.move(
+            appointment.id,
+            before,
+            after,
+            provider=provider,
+            patient_id=patient_id,
+            starts_at=new_starts_at,
+            ends_at=ends_at,
         )
         return _appointment_record(
             appointment.id, patient_id, provider, treatment, new_starts_at, ends_at, "scheduled"
@@ -481,18 +480,7 @@ class OdooPracticeBackend:
     ) -> rec.Appointment:
         reason = checks.cancel_reason(reason)
         _, appointment, _ = await self._changeable(patient_id, appointment_id)
-        await self._write_event(appointment.id, {"active": False})
-        note = "Cancelled through the assistant" + (f": {reason}" if reason else ".")
-        try:
-            await self.client.call(
-                "calendar.event",
-                "message_post",
-                [[appointment.id]],
-                {"body": note, "message_type": "comment", "subtype_xmlid": "mail.mt_note"},
-            )
-        except PracticeError as error:
-            # The appointment is cancelled; only the note saying why is missing.
-            log.warning("cancelled event %s without its note: %s", appointment.id, error)
+        await self._calendar.cancel(appointment.id, reason)
         return appointment.model_copy(update={"status": "cancelled"})
 
     # --- internals ----------------------------------------------------------------------------
@@ -563,69 +551,6 @@ class OdooPracticeBackend:
             raise TimeInPast("that appointment has already started or taken place")
         return rows[0], appointment, setup
 
-    async def _first_bookable(
-        self,
-        setup: OdooSetup,
-        providers: Sequence[OdooProvider],
-        starts_at: datetime,
-        treatment: OdooTreatment,
-        patient_id: int,
-        *,
-        exclude_event: int | None,
-    ) -> tuple[OdooProvider, datetime]:
-        """The first provider free at `starts_at`; the most telling refusal otherwise. The
-        clinic's own rules are checked first, so a refused time costs no call to Odoo."""
-        duration = timedelta(minutes=treatment.record.duration_minutes)
-        now = self._now()
-        day = starts_at.astimezone(self.timezone).date()
-        refusals: list[SlotUnavailable] = []
-        open_ones = []
-        for provider in providers:
-            try:
-                bookable_until(
-                    starts_at=starts_at,
-                    duration=duration,
-                    windows=provider.windows_on(day),
-                    rules=self._rules,
-                    now=now,
-                )
-            except (OutsideWorkingHours, ClinicClosed) as closed:
-                refusals.append(closed)
-                continue
-            open_ones.append(provider)
-        if not open_ones:
-            raise most_telling(refusals)
-        ends_at = starts_at + duration
-        busy, closures = await read_busy(
-            self.client,
-            start=starts_at,
-            end=ends_at,
-            providers=open_ones,
-            resource_users=setup.resource_users,
-            patient_ids=[patient_id],
-            exclude_event=exclude_event,
-            tz=self.timezone,
-        )
-        rules = with_closures(self._rules, closures)
-        for provider in open_ones:
-            try:
-                bookable_until(
-                    starts_at=starts_at,
-                    duration=duration,
-                    windows=provider.windows_on(day),
-                    rules=rules,
-                    now=now,
-                )
-            except ClinicClosed as closed:
-                refusals.append(closed)
-                continue
-            if overlaps(starts_at, ends_at, busy.partners.get(patient_id, [])):
-                raise SlotUnavailable(PATIENT_BUSY)
-            if not overlaps(starts_at, ends_at, busy.providers.get(provider.id, [])):
-                return provider, ends_at
-            refusals.append(SlotUnavailable(TAKEN))
-        raise most_telling(refusals)
-
     async def _tag(self, setup: OdooSetup, code: str) -> int:
         """The treatment's calendar tag, created when the clinic has none yet."""
         if code in setup.tags:
@@ -633,78 +558,6 @@ class OdooPracticeBackend:
         tag = await create_tag(self.client, code)
         self._setup.put(setup.with_tag(code, tag))
         return tag
-
-    async def _create_event(self, values: dict[str, Any], reference: str) -> int:
-        try:
-            event_id: int = await self.client.call(
-                "calendar.event", "create", [values], {"context": EVENT_CONTEXT}
-            )
-        except OdooUnreachable:
-            # The event may have been made before the answer was lost.
-            await self._remove_booking(reference)
-            raise
-        return event_id
-
-    async def _write_event(self, event_id: int, values: dict[str, Any]) -> None:
-        await self.client.call(
-            "calendar.event", "write", [[event_id], values], {"context": EVENT_CONTEXT}
-        )
-
-    async def _yield_to_earlier(
-        self,
-        event_id: int,
-        provider: OdooProvider,
-        patient_id: int,
-        starts_at: datetime,
-        ends_at: datetime,
-        *,
-        undo: dict[str, Any] | None = None,
-    ) -> None:
-        """Read the time again: when an event of the provider or patient with a lower id (made
-        or moved there concurrently) overlaps ours, ours yields: a new event is removed, a moved
-        one moved back. Of two racing bookings exactly one stays, whatever the timing."""
-        try:
-            rivals = await read_events(
-                self.client,
-                start=starts_at,
-                end=ends_at,
-                user_ids=[provider.id],
-                partner_ids=[provider.partner_id, patient_id],
-                tz=self.timezone,
-            )
-        except PracticeError as error:
-            await self._undo(event_id, undo)
-            if isinstance(error, PracticeUnavailable):
-                raise
-            raise PracticeUnavailable(
-                "Odoo failed while checking a booking; nothing was booked"
-            ) from None
-        if any(row["id"] < event_id for row in rivals):
-            await self._undo(event_id, undo)
-            raise SlotUnavailable(JUST_TAKEN)
-
-    async def _undo(self, event_id: int, before: dict[str, Any] | None) -> None:
-        try:
-            if before is None:
-                await self.client.call("calendar.event", "unlink", [[event_id]])
-            else:
-                await self._write_event(event_id, before)
-        except PracticeError as error:
-            log.error("could not undo a booking in Odoo (event %s): %s", event_id, error)
-
-    async def _remove_booking(self, reference: str) -> None:
-        """Remove the events carrying a booking reference (a create whose answer was lost)."""
-        try:
-            rows = await self.client.call(
-                "calendar.event",
-                "search_read",
-                [[("description", "ilike", reference)]],
-                {"fields": ["id"], "context": {"active_test": False}},
-            )
-            if rows:
-                await self.client.call("calendar.event", "unlink", [[r["id"] for r in rows]])
-        except PracticeError as error:
-            log.error("a booking may be half-made in Odoo (%s): %s", reference, error)
 
 
 def _invoices_of(patient_id: int) -> list[Any]:

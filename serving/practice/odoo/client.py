@@ -45,7 +45,8 @@ class OdooClient:
         if connections < 1:
             raise ValueError("an Odoo client needs at least one connection")
         self.address = address
-        self._timeout = timeout
+        self.timeout = timeout
+        """Seconds each call may take before it is given up."""
         self._on_call = on_call
         self._connect = connect
         self._idle: list[OdooConnection | None] = [None] * connections
@@ -94,7 +95,7 @@ class OdooClient:
         return self._slots
 
     def _open(self) -> OdooConnection:
-        return self._connect(self.address, self._timeout)
+        return self._connect(self.address, self.timeout)
 
     async def _timed(self, model: str, method: str, run: Callable[[], T]) -> T:
         started = perf_counter()

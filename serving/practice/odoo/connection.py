@@ -71,7 +71,14 @@ class MissingRecord(PracticeError):
 
 class OdooUnreachable(PracticeUnavailable):
     """No answer from Odoo (down, slow, or an error page instead of JSON-RPC): the connection
-    is not to be trusted again; `OdooClient` opens a new one for the next call."""
+    is not to be trusted again; `OdooClient` opens a new one for the next call.
+
+    `maybe_done`: the request may have reached Odoo, which may still carry it out (a timeout,
+    a dropped connection); False when it cannot have (the connection was refused)."""
+
+    def __init__(self, message: str, *, maybe_done: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_done = maybe_done
 
 
 class NoSuchModel(PracticeMisconfigured):
@@ -193,6 +200,9 @@ def _login_refused(address: OdooAddress, error: RPCError) -> PracticeError:
 
 
 def _unreachable(address: OdooAddress, error: BaseException) -> OdooUnreachable:
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    never_arrived = isinstance(reason, ConnectionRefusedError | socket.gaierror)
     return OdooUnreachable(
-        f"Odoo at {address.host} is unreachable ({type(error).__name__}); try again shortly"
+        f"Odoo at {address.host} is unreachable ({type(error).__name__}); try again shortly",
+        maybe_done=not never_arrived,
     )
