@@ -11,9 +11,11 @@ holding the demo clinic, behind one fixture: `practice`.
   that change the clinic's set-up run too; without, the demo must be there already. Whatever a
   test creates there is removed after it.
 
-Import the fixture into a test module (`from tests.practice_backends import practice_fixture
-# noqa: F401`). Every backend runs on the same clock: 10:00 today in the clinic, running on, so
-the slots offered do not depend on the hour the tests run at.
+Import the fixtures into a test module (`from tests.practice_backends import
+odoo_stand_ins_fixture, practice_fixture  # noqa: F401`). Every backend runs on the same
+clock: 10:00 today in the clinic, running on, so the slots offered do not depend on the hour
+the tests run at. Run on the real Odoo, the suite ends with the calls it made there and their
+latency (`real_odoo_figures`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -43,6 +46,7 @@ from serving.practice.odoo.records import odoo_datetime
 from serving.practice.odoo.seed import seed_demo_clinic
 from tests.clinic_time import CLINIC_TZ, today, today_from
 from tests.conftest import demo_database_copy, make_settings
+from tests.odoo_stand_in import OdooStandIn, running_odoo
 from tests.postgres_copies import PostgresCopies
 
 CLOCK_HOUR = 10
@@ -68,6 +72,28 @@ class Call:
     method: str
     outcome: str
     seconds: float
+
+
+REAL_ODOO_CALLS: list[Call] = []
+"""Every call the suite made to the real Odoo, for `real_odoo_figures`."""
+
+
+def real_odoo_figures() -> list[str]:
+    """Calls to the real Odoo and their latency (p50, p95), each model.method and in all."""
+    if not REAL_ODOO_CALLS:
+        return []
+    by_call: dict[str, list[float]] = {}
+    for call in REAL_ODOO_CALLS:
+        by_call.setdefault(f"{call.model}.{call.method}", []).append(call.seconds)
+    rows = [("all calls", [c.seconds for c in REAL_ODOO_CALLS]), *sorted(by_call.items())]
+    failed = sum(1 for call in REAL_ODOO_CALLS if call.outcome != "ok")
+    lines = [f"{len(REAL_ODOO_CALLS)} calls to the real Odoo, {failed} refused or failed"]
+    for name, seconds in rows:
+        ordered = sorted(seconds)
+        p50 = ordered[len(ordered) // 2] * 1000
+        p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
+        lines.append(f"{name:45} {len(ordered):5}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
+    return lines
 
 
 @dataclass
@@ -134,6 +160,8 @@ class OdooPractice(Practice):
     """The API user's own connection, for the test's reads."""
     admin: OdooConnection | None
     """An administrator's connection, for changes to the clinic's set-up (None: not given)."""
+    stand_in: OdooStandIn | None = None
+    """The stand-in serving it (None: a real Odoo), for fault injection."""
     calls: list[Call] = field(default_factory=list)
     """Every call the backends of this test made to Odoo."""
     undo: list[Callable[[], object]] = field(default_factory=list)
@@ -195,11 +223,19 @@ def odoo_practice(
     address: OdooAddress,
     reader: OdooConnection,
     admin: OdooConnection | None,
+    stand_in: OdooStandIn | None = None,
 ) -> OdooPractice:
-    calls: list[Call] = []
+    calls = REAL_ODOO_CALLS if kind == "odoo-real" else []
     backend = odoo_backend(odoo_client(address, calls), clock)
     return OdooPractice(
-        kind, backend, clock, address=address, reader=reader, admin=admin, calls=calls
+        kind,
+        backend,
+        clock,
+        address=address,
+        reader=reader,
+        admin=admin,
+        stand_in=stand_in,
+        calls=calls,
     )
 
 
@@ -289,6 +325,57 @@ def _remove_added(
             connection.call(model, "unlink", [ids])
 
 
+# --- the stand-ins ----------------------------------------------------------------------------
+
+
+class SeededStandIns:
+    """One stand-in per Odoo version, started and seeded with the demo clinic at first use."""
+
+    def __init__(self) -> None:
+        self._servers = ExitStack()
+        self._seeded: dict[str, tuple[OdooStandIn, Any]] = {}
+
+    def demo(self, version: str) -> OdooStandIn:
+        """The stand-in of `version` holding the demo clinic as seeded, nothing else."""
+        if version not in self._seeded:
+            stand_in = self._servers.enter_context(running_odoo(version))
+            seed_demo_clinic(
+                OdooConnection(admin_address(stand_in), timeout=30), demo_data(), today=today()
+            )
+            self._seeded[version] = (stand_in, stand_in.snapshot())
+        stand_in, state = self._seeded[version]
+        stand_in.restore(state)
+        return stand_in
+
+    def close(self) -> None:
+        self._servers.close()
+
+
+def api_address(stand_in: OdooStandIn) -> OdooAddress:
+    return OdooAddress(
+        url=stand_in.url,
+        database=stand_in.database,
+        login=stand_in.api_login,
+        api_key=stand_in.api_key,
+    )
+
+
+def admin_address(stand_in: OdooStandIn) -> OdooAddress:
+    return OdooAddress(
+        url=stand_in.url,
+        database=stand_in.database,
+        login=stand_in.admin_login,
+        api_key=stand_in.admin_password,
+    )
+
+
+@pytest.fixture(name="odoo_stand_ins", scope="session")
+def odoo_stand_ins_fixture() -> Iterator[SeededStandIns]:
+    stand_ins = SeededStandIns()
+    yield stand_ins
+    stand_ins.close()
+
+
 # --- the fixture ------------------------------------------------------------------------------
 
 
@@ -297,6 +384,7 @@ async def practice_fixture(
     request: pytest.FixtureRequest,
     demo_templates: dict[str, str],
     postgres_copies: PostgresCopies,
+    odoo_stand_ins: SeededStandIns,
     tmp_path: Path,
 ) -> AsyncIterator[Practice]:
     kind: str = request.param
@@ -326,4 +414,12 @@ async def practice_fixture(
                 undo()
             _remove_added(reader, admin, before)
         return
-    raise NotImplementedError(kind)
+    stand_in = odoo_stand_ins.demo(f"{kind.removeprefix('odoo-')}.0")
+    yield odoo_practice(
+        kind,
+        clock,
+        api_address(stand_in),
+        OdooConnection(api_address(stand_in), timeout=10),
+        OdooConnection(admin_address(stand_in), timeout=10),
+        stand_in=stand_in,
+    )

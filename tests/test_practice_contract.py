@@ -40,7 +40,11 @@ from tests.clinic_time import (
     next_weekday,
     today,
 )
-from tests.practice_backends import Practice, practice_fixture  # noqa: F401
+from tests.practice_backends import (  # noqa: F401
+    Practice,
+    odoo_stand_ins_fixture,
+    practice_fixture,
+)
 
 DANA, JOHN = "+972501234567", "+12025550143"
 FREE_AFTER_DAYS = 28
