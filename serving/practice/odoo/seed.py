@@ -155,7 +155,7 @@ def seed_demo_clinic(
     started = clock.monotonic()
     wire = _Wire(connection)
     report = SeedReport(server_version=connection.server_version)
-    _require_administrator(wire, connection.address.login)
+    _require_administrator(wire, connection.address.login, report.server_version)
     seed = _DemoSeed(wire, data, report, today, rules or demo_booking_rules())
     seed.schema()
     seed.money()
@@ -192,13 +192,25 @@ class _Wire:
         return [ids] if isinstance(ids, int) else list(ids)
 
 
-def _require_administrator(wire: _Wire, login: str) -> None:
-    if not wire("ir.model.fields", "check_access_rights", "create", raise_exception=False):
+def _require_administrator(wire: _Wire, login: str, server_version: str) -> None:
+    """Refuse before writing anything unless the login may create fields (group Settings).
+    Odoo 18 replaced `check_access_rights` with `has_access`."""
+    if _major(server_version) >= 18:
+        allowed = wire("ir.model.fields", "has_access", [], "create")
+    else:
+        allowed = wire("ir.model.fields", "check_access_rights", "create", raise_exception=False)
+    if not allowed:
         raise PracticeMisconfigured(
             f"the Odoo user {login} is not an administrator: the demo needs custom fields "
             "and a custom model, which only a user with Settings rights may create; use such "
             "a login (e.g. admin) for seed-demo, not the assistant's API user"
         )
+
+
+def _major(server_version: str) -> int:
+    """17 for "17.0-20240709" or "saas~17.2"."""
+    found = re.search(r"\d+", server_version)
+    return int(found.group()) if found else 0
 
 
 class _DemoSeed:
@@ -401,13 +413,12 @@ class _DemoSeed:
         tag_ids = self._by_name(
             "res.partner.category", "provider tags", sorted(set(PROVIDER_TAGS.values()))
         )
+        by_calendar = {_calendar_name(p): p for p in providers}
         calendar_ids = self._by_name(
             "resource.calendar",
             "working calendars",
-            [_calendar_name(p) for p in providers],
-            lambda name: self._calendar_values(
-                next(p for p in providers if _calendar_name(p) == name)
-            ),
+            list(by_calendar),
+            lambda name: self._calendar_values(by_calendar[name]),
         )
         logins = {_login(p): p for p in providers}
         users = {
