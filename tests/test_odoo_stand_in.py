@@ -76,16 +76,9 @@ def test_each_version_answers_as_that_odoo_and_logs_in_with_the_key(
     variant: OdooStandIn,
 ) -> None:
     client = connect(variant)
-    major = int(variant.version.split(".")[0])
     assert client.version == variant.version
-    assert client.json("/web/webclient/version_info", {})["result"]["server_version_info"] == [
-        major,
-        0,
-        0,
-        "final",
-        0,
-        "",
-    ]
+    info = client.json("/web/webclient/version_info", {})["result"]
+    assert info["server_version_info"] == [variant.major, 0, 0, "final", 0, ""]
     assert client.env.uid == API_UID
     assert client.env.context == {"lang": "en_US", "tz": False, "uid": API_UID}
     assert variant.calls[:3] == [
@@ -96,8 +89,7 @@ def test_each_version_answers_as_that_odoo_and_logs_in_with_the_key(
 
 
 def test_fields_differ_per_version(variant: OdooStandIn) -> None:
-    client = connect(variant)
-    major = int(variant.version.split(".")[0])
+    client, major = connect(variant), variant.major
 
     def fields(model: str) -> dict[str, Any]:
         return dict(
@@ -110,15 +102,32 @@ def test_fields_differ_per_version(variant: OdooStandIn) -> None:
     assert ("done" in dict(sale["state"]["selection"])) == (major == 16)
     periods = dict(fields("resource.calendar.attendance")["day_period"]["selection"])
     assert ("lunch" in periods) == (major >= 17)
-    lunches = (
-        client.execute_kw(
-            "resource.calendar.attendance", "search_count", [[["day_period", "=", "lunch"]]]
-        )
-        if major >= 17
-        else 0
-    )
-    assert lunches == (5 if major >= 17 else 0)
+    if major >= 17:
+        lunch = [["day_period", "=", "lunch"]]
+        assert client.execute_kw("resource.calendar.attendance", "search_count", [lunch]) == 5
     assert ("group_ids" in fields("res.users")) == (major >= 19)
+
+
+def test_plans_and_access_checks_follow_the_version(variant: OdooStandIn) -> None:
+    admin, api, major = connect(variant, admin=True), connect(variant), variant.major
+    if major >= 18:
+        assert admin.execute_kw("ir.model.fields", "has_access", [[], "create"]) is True
+        assert api.execute_kw("ir.model.fields", "has_access", [[], "create"]) is False
+    assert admin.execute_kw("ir.model.fields", "check_access_rights", ["create"]) is True
+    quietly = {"raise_exception": False}
+    assert api.execute_kw("ir.model.fields", "check_access_rights", ["create"], quietly) is False
+    product = admin.execute_kw("product.product", "create", [{"name": "Crown", "list_price": 900}])
+    line = {"product_id": product, "product_uom_qty": 2}
+    order = api.execute_kw(
+        "sale.order", "create", [{"partner_id": 7, "order_line": [[0, 0, line]]}]
+    )
+    assert api.execute_kw("sale.order", "action_confirm", [[order]]) is True
+    completing = "action_lock" if major >= 17 else "action_done"
+    assert api.execute_kw("sale.order", completing, [[order]]) == (None if major >= 17 else True)
+    fields = ["name", "state", "amount_total", *(["locked"] if major >= 17 else [])]
+    [read] = api.execute_kw("sale.order", "read", [[order], fields])
+    completed = {"state": "sale", "locked": True} if major >= 17 else {"state": "done"}
+    assert read == {"id": order, "name": "S00001", "amount_total": 1800.0, **completed}
 
 
 def test_a_wrong_key_is_refused_as_odoo_refuses_it(odoo: OdooStandIn) -> None:
@@ -367,30 +376,64 @@ def test_product_names_read_and_write_per_language(admin: odoorpc.ODOO, api: odo
     ) == [{"id": other, "name": "Checkup"}]  # the English name when there is no Hebrew one
 
 
-def test_working_hours_and_time_off(admin: odoorpc.ODOO, api: odoorpc.ODOO) -> None:
+def test_working_hours_resources_and_time_off(admin: odoorpc.ODOO, api: odoorpc.ODOO) -> None:
     standard = admin.execute_kw("resource.calendar", "create", [{"name": "Default"}])
+    sunday = {"name": "Sunday", "dayofweek": "6", "hour_from": 16.0, "hour_to": 20.5}
     evenings = admin.execute_kw(
         "resource.calendar",
         "create",
+        [{"name": "Evenings", "tz": "Asia/Jerusalem", "attendance_ids": [[0, 0, sunday]]}],
+    )
+    counts = [
+        api.execute_kw("resource.calendar.attendance", "search_count", [[["calendar_id", "=", c]]])
+        for c in (standard, evenings)
+    ]
+    assert counts == [15, 1]  # a new calendar without lines gets the standard week
+    [line] = api.execute_kw(
+        "resource.calendar.attendance",
+        "search_read",
+        [[["calendar_id", "=", evenings]]],
+        {"fields": ["hour_to", "day_period", "display_type", "date_from"]},
+    )
+    assert line == {
+        **line,
+        "hour_to": 20.5,
+        "day_period": "morning",
+        "display_type": False,
+        "date_from": False,
+    }
+
+    # A user's working hours are its resource's; without the Employees app nobody may create
+    # one until an access line allows it.
+    dentist = admin.execute_kw(
+        "res.users", "create", [{"name": "Dr. Avi Ben-David", "login": "avi"}]
+    )
+    resource = {"name": "Dr. Avi Ben-David", "user_id": dentist, "calendar_id": evenings}
+    assert refusal(lambda: admin.execute_kw("resource.resource", "create", [resource]))["name"] == (
+        "odoo.exceptions.AccessError"
+    )
+    [model] = admin.execute_kw("ir.model", "search", [[["model", "=", "resource.resource"]]])
+    settings = admin.execute_kw(
+        "ir.model.data", "search_read", [[["name", "=", "group_system"]]], {"fields": ["res_id"]}
+    )[0]["res_id"]
+    admin.execute_kw(
+        "ir.model.access",
+        "create",
         [
             {
-                "name": "Evenings",
-                "tz": "Asia/Jerusalem",
-                "attendance_ids": [
-                    [
-                        0,
-                        0,
-                        {"name": "Sunday", "dayofweek": "6", "hour_from": 16.0, "hour_to": 20.5},
-                    ],
-                ],
+                "name": "resources",
+                "model_id": model,
+                "group_id": settings,
+                "perm_read": True,
+                "perm_create": True,
+                "perm_write": True,
             }
         ],
     )
-    dentist = admin.execute_kw(
-        "res.users",
-        "create",
-        [{"name": "Dr. Avi Ben-David", "login": "avi", "resource_calendar_id": evenings}],
-    )
+    admin.execute_kw("resource.resource", "create", [resource])
+    user = api.execute_kw("res.users", "read", [[dentist], ["resource_calendar_id"]])[0]
+    assert user["resource_calendar_id"] == [evenings, "Evenings"]
+
     admin.execute_kw(
         "resource.calendar.leaves",
         "create",
@@ -403,39 +446,15 @@ def test_working_hours_and_time_off(admin: odoorpc.ODOO, api: odoorpc.ODOO) -> N
             }
         ],
     )
-    counts = {
-        calendar: api.execute_kw(
-            "resource.calendar.attendance", "search_count", [[["calendar_id", "=", calendar]]]
-        )
-        for calendar in (standard, evenings)
-    }
-    assert counts == {standard: 15, evenings: 1}
-    sunday = api.execute_kw("resource.calendar", "read", [[evenings], ["tz", "attendance_ids"]])[0]
-    lines = api.execute_kw(
-        "resource.calendar.attendance",
-        "read",
-        [sunday["attendance_ids"], ["hour_to", "day_period", "display_type", "date_from"]],
-    )
-    assert lines == [
-        {
-            "id": lines[0]["id"],
-            "hour_to": 20.5,
-            "day_period": "morning",
-            "display_type": False,
-            "date_from": False,
-        }
-    ]
-    user = api.execute_kw("res.users", "read", [[dentist], ["resource_calendar_id"]])[0]
-    assert user["resource_calendar_id"] == [evenings, "Evenings"]
     leaves = api.execute_kw(
         "resource.calendar.leaves",
         "search_read",
         [[["date_to", ">", "2030-01-06 12:00:00"]]],
         {"fields": ["calendar_id", "resource_id", "time_type"]},
     )
-    assert [
-        (leave["calendar_id"], leave["resource_id"], leave["time_type"]) for leave in leaves
-    ] == [([evenings, "Evenings"], False, "leave")]
+    assert [(row["calendar_id"], row["resource_id"], row["time_type"]) for row in leaves] == [
+        ([evenings, "Evenings"], False, "leave")
+    ]
 
 
 def test_chatter_notes_and_invoices(api: odoorpc.ODOO, odoo: OdooStandIn) -> None:
@@ -532,6 +551,85 @@ def test_chatter_notes_and_invoices(api: odoorpc.ODOO, odoo: OdooStandIn) -> Non
     assert data["message"] == f"The entry INV/{year}/00001 (id {invoice}) must be in draft."
 
 
+def test_payments_settle_invoices_as_odoo_reconciles_them(
+    api: odoorpc.ODOO, odoo: OdooStandIn
+) -> None:
+    line = {"name": "Root canal", "quantity": 1, "price_unit": 600.0}
+    invoice = api.execute_kw(
+        "account.move",
+        "create",
+        [
+            {
+                "move_type": "out_invoice",
+                "partner_id": 7,
+                "name": "INV/2026/0042",
+                "ref": "INV/2026/0042",
+                "invoice_line_ids": [[0, 0, line]],
+            }
+        ],
+    )
+    api.execute_kw("account.move", "action_post", [[invoice]])
+    context = {"active_model": "account.move", "active_ids": [invoice]}
+
+    def pay(amount: float) -> dict[str, Any]:
+        wizard = api.execute_kw(
+            "account.payment.register",
+            "create",
+            [{"amount": amount, "payment_date": "2026-03-01"}],
+            {"context": context},
+        )
+        api.execute_kw("account.payment.register", "action_create_payments", [[wizard]])
+        fields = ["name", "amount_residual", "payment_state"]
+        return dict(api.execute_kw("account.move", "read", [[invoice], fields])[0])
+
+    assert pay(200.0) == {
+        "id": invoice,
+        "name": "INV/2026/0042",
+        "amount_residual": 400.0,
+        "payment_state": "partial",
+    }
+    assert pay(400.0)["payment_state"] == "paid"
+    entries = api.execute_kw(
+        "account.move",
+        "search_read",
+        [[["move_type", "=", "entry"]]],
+        {"fields": ["name", "ref", "amount_total", "state"], "order": "id"},
+    )
+    assert [(e["name"], e["ref"], e["amount_total"]) for e in entries] == [
+        ("PBNK1/2026/00001", "INV/2026/0042", 200.0),
+        ("PBNK1/2026/00002", "INV/2026/0042", 400.0),
+    ]
+
+
+def test_a_snapshot_is_restored_as_often_as_needed(odoo: OdooStandIn, api: odoorpc.ODOO) -> None:
+    seeded = api.execute_kw("res.partner", "create", [{"name": "Seeded"}])
+    state = odoo.snapshot()
+    for _ in range(2):
+        api.execute_kw("res.partner", "create", [{"name": "Added by a test"}])
+        odoo.execute_kw(
+            "ir.model.fields", "create", [{"model_id": 1, "name": "x_extra", "ttype": "char"}]
+        )
+        odoo.deny("res.partner", "read")
+        odoo.fail_next(3, "down")
+        odoo.restore(state)
+        assert odoo.calls == []
+        assert api.execute_kw(
+            "res.partner", "search", [[["name", "in", ["Seeded", "Added by a test"]]]]
+        ) == [seeded]
+        assert "x_extra" not in api.execute_kw(
+            "res.partner", "fields_get", [], {"attributes": ["type"]}
+        )
+
+
+def test_a_restarted_stand_in_takes_the_key_a_client_knows() -> None:
+    with running_odoo("18.0") as first:
+        port, key = first.port, first.api_key
+    with running_odoo("18.0", port=port, api_key=key) as again:
+        client = odoorpc.ODOO(again.host, port=again.port)
+        client.login(again.database, again.api_login, key)
+        assert client.env.uid == API_UID
+
+
 # --- errors and faults -----------------------------------------------------------------------
 
 
@@ -584,7 +682,8 @@ def test_injected_failures(odoo: OdooStandIn) -> None:
     assert refusal(lambda: client.execute_kw("res.partner", "search", [[]]))["name"] == (
         "odoo.exceptions.ValidationError"
     )
-    odoo.fail_next(1, "access_error", method="search_read")
+    odoo.fail_next(1, "access_error", method="search_read", after=1)
+    assert client.execute_kw("res.partner", "search_read", [[]], {"fields": ["id"]})
     assert refusal(lambda: client.execute_kw("res.partner", "search_read", [[]]))["name"] == (
         "odoo.exceptions.AccessError"
     )

@@ -11,15 +11,19 @@ It starts as a fresh Odoo with Contacts, Calendar, Resource, Invoicing and Sales
 the company, the admin (uid 2, `admin_login`/`admin_password`) and the assistant's API user
 (uid 6, `api_login`/`api_key`, an internal user without administration rights). Answers,
 error objects and access refusals follow a real Odoo 17 as observed on this machine; the
-16/18/19 variants differ where real Odoo does (schema.py).
+16/18/19 variants differ where real Odoo does (schema.py). The demo seeding
+(serving/practice/odoo/seed.py) runs on it unchanged: custom fields and models, access lines,
+translations, invoices posted and paid through the payment wizard, plans confirmed and locked.
 
 For tests: `calls` / `count()` / `reset_calls()` (the requests received),
-`fail_next(times, kind, model=, method=, delay=)` (outages and Odoo's refusals),
+`fail_next(times, kind, model=, method=, delay=, after=)` (outages and Odoo's refusals),
 `deny(model, operation)` / `allow(...)` (access rights), `add_user(...)`, `execute_kw(...)`
-(arrange or inspect data in-process, as the admin by default).
+(arrange or inspect data in-process, as the admin by default), `snapshot()` / `restore(state)`
+(seed once, start each test from the seeded data).
 
-Deliberate limits: no record rules or multi-company, no dotted paths in domains, no taxes,
-payments or reconciliation, no emails; a custom many2one needs its relation.
+Deliberate limits: no record rules or multi-company, no dotted paths in domains, no taxes or
+journals (a payment is one posted entry that settles the invoice), no e-mails; a custom
+many2one needs its relation.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ def running_odoo(
     port: int = 0,
     database: str = "dental",
     clock: Callable[[], datetime] | None = None,
+    api_key: str | None = None,
 ) -> Iterator[OdooStandIn]:
     """A running Odoo stand-in of `version` on `port` (0: any free one)."""
-    stand_in = OdooStandIn(version, database=database, clock=clock)
+    stand_in = OdooStandIn(version, database=database, clock=clock, api_key=api_key)
     with serving(stand_in, Handler, port):
         try:
             yield stand_in

@@ -3,9 +3,10 @@
 As in a real Odoo 17: an internal user reads and writes the business models; the technical
 models (ir.model, ir.model.fields, ir.model.data, ir.model.access) are for "Administration /
 Access Rights" only, so the assistant's API user cannot read ir.model.data either; users and
-groups are changed by Access Rights, company, currencies and languages by Settings. A custom
-model (made through ir.model) is closed to everyone, the admin included, until an
-ir.model.access row grants a group. Only the superuser (uid 1) is above the rules.
+groups are changed by Access Rights, company, currencies and languages by Settings; resources
+(resource.resource) are read-only for everyone. A custom model (made through ir.model) is
+closed to everyone, the admin included. ir.model.access rows add to all of this: a row opens
+an operation to its group (or to everyone). Only the superuser (uid 1) is above the rules.
 Tests inject refusals with `deny(model, operation)` and lift them with `allow(...)`.
 """
 
@@ -29,16 +30,33 @@ _TECHNICAL = frozenset(
     {"ir.model", "ir.model.fields", "ir.model.fields.selection", "ir.model.data", "ir.model.access"}
 )
 _USER_ADMINISTRATION = frozenset({"res.users", "res.groups"})
-_CONFIGURATION = frozenset({"res.company", "res.currency", "res.lang", "mail.message.subtype"})
+_CONFIGURATION = frozenset(
+    {
+        "res.company",
+        "res.currency",
+        "res.lang",
+        "mail.message.subtype",
+        "product.pricelist",
+        "account.tax",
+    }
+)
+# Without the Employees app, Odoo 17 lets nobody create resources (a read-only access list).
+_READ_ONLY = frozenset({"resource.resource"})
 _VERBS = {"read": "access", "write": "modify", "create": "create", "unlink": "delete"}
 
 
-def required_group(model: str, operation: str) -> str:
+def required_group(model: str, operation: str) -> str | None:
+    """The group Odoo's own access rights give `operation` on a built-in `model` (None: no
+    group; only an added ir.model.access row opens it)."""
     if model in _TECHNICAL:
         return ACCESS_RIGHTS
-    if operation != "read" and model in _USER_ADMINISTRATION:
+    if operation == "read":
+        return INTERNAL_USER
+    if model in _READ_ONLY:
+        return None
+    if model in _USER_ADMINISTRATION:
         return ACCESS_RIGHTS
-    if operation != "read" and model in _CONFIGURATION:
+    if model in _CONFIGURATION:
         return SETTINGS
     return INTERNAL_USER
 
@@ -48,25 +66,32 @@ class AccessRules:
     overrides: dict[tuple[str, str], bool] = field(default_factory=dict)
     """(model, operation) → False (refused, `deny`) or True (granted, `allow`)."""
 
+    def allowed(self, env: Env, model: str, operation: str) -> bool:
+        return self._refusal(env, model, operation) is None
+
     def check(self, env: Env, model: str, operation: str) -> None:
+        refused = self._refusal(env, model, operation)
+        if refused is not None:
+            raise access_error(refused)
+
+    def _refusal(self, env: Env, model: str, operation: str) -> str | None:
+        """Odoo's message refusing `operation` on `model` to the caller, or None."""
         if env.uid == SUPERUSER:
-            return
+            return None
         forced = self.overrides.get((model, operation))
         if forced is not None:
-            if not forced:
-                raise access_error(_refusal(env, model, operation, []))
-            return
+            return None if forced else _message(env, model, operation, [])
         group_ids = set(user_group_ids(env))
-        if env.model(model).custom:
-            granting = _custom_grants(env, model, operation)
-            if None in granting or granting & group_ids:
-                return
-            named = sorted(gid for gid in granting if gid is not None)
-            labels = [str(env.value("res.groups", gid, "name")) for gid in named]
-            raise access_error(_refusal(env, model, operation, labels))
-        needed = required_group(model, operation)
-        if env.ref(needed) not in group_ids:
-            raise access_error(_refusal(env, model, operation, [GROUP_LABELS[needed]]))
+        granting = _grants(env, model, operation)
+        if None in granting or granting & group_ids:
+            return None
+        needed = None if env.model(model).custom else required_group(model, operation)
+        if needed is not None and env.ref(needed) in group_ids:
+            return None
+        labels = [GROUP_LABELS[needed]] if needed else []
+        named = sorted(gid for gid in granting if gid is not None)
+        labels += [str(env.value("res.groups", gid, "name")) for gid in named]
+        return _message(env, model, operation, labels)
 
 
 def groups_field(env: Env) -> str:
@@ -79,8 +104,8 @@ def user_group_ids(env: Env) -> list[int]:
     return list(row.get(groups_field(env)) or [])
 
 
-def _custom_grants(env: Env, model: str, operation: str) -> set[int | None]:
-    """The groups an ir.model.access row opens `model` to (None: everyone)."""
+def _grants(env: Env, model: str, operation: str) -> set[int | None]:
+    """The groups ir.model.access rows open `operation` on `model` to (None: everyone)."""
     model_ids = {rid for rid, row in env.db.table("ir.model").items() if row["model"] == model}
     return {
         row.get("group_id") or None
@@ -89,7 +114,7 @@ def _custom_grants(env: Env, model: str, operation: str) -> set[int | None]:
     }
 
 
-def _refusal(env: Env, model: str, operation: str, groups: list[str]) -> str:
+def _message(env: Env, model: str, operation: str, groups: list[str]) -> str:
     description = env.model(model).description
     if groups:
         allowed = "This operation is allowed for the following groups:\n" + "\n".join(

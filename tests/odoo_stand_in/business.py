@@ -87,6 +87,81 @@ def action_post(env: Env, ids: list[int]) -> bool:
     return False
 
 
+def confirm_orders(env: Env, ids: list[int]) -> bool:
+    for rid in ids:
+        if env.db.table("sale.order")[rid]["state"] not in ("draft", "sent"):
+            raise user_error("Some orders are not in a state requiring confirmation.")
+    env.write("sale.order", ids, {"state": "sale"})
+    return True
+
+
+def set_orders(env: Env, ids: list[int], values: dict[str, Any]) -> None:
+    """An order action that only sets `values` (lock, unlock: Odoo's return nothing)."""
+    env.write("sale.order", ids, values)
+
+
+def cancel_orders(env: Env, ids: list[int]) -> bool:
+    """Cancelled (Odoo asks through a wizard first when the order was sent or confirmed; the
+    stand-in cancels at once)."""
+    if any(env.db.table("sale.order")[rid].get("locked") for rid in ids):
+        raise user_error("You cannot cancel a locked order. Please unlock it first.")
+    env.write("sale.order", ids, {"state": "cancel"})
+    return True
+
+
+def payment_wizard_defaults(env: Env, vals: dict[str, Any]) -> None:
+    """The wizard pays the invoices of the context's `active_ids`, by default in full."""
+    if env.context.get("active_model") != "account.move" or "line_ids" in vals:
+        return
+    moves = env.exists("account.move", env.context.get("active_ids") or [])
+    if any(env.db.table("account.move")[rid]["state"] != "posted" for rid in moves):
+        raise user_error("You can only register payment for posted journal entries.")
+    terms = [
+        lid
+        for lid, line in env.db.table("account.move.line").items()
+        if line["move_id"] in moves and line["display_type"] == "payment_term"
+    ]
+    vals["line_ids"] = [[6, 0, terms]]
+    if "amount" not in vals:
+        vals["amount"] = sum(env.db.table("account.move")[rid]["amount_residual"] for rid in moves)
+
+
+def create_payments(env: Env, ids: list[int]) -> bool:
+    """Each wizard's amount paid on its invoices, oldest first: a posted payment entry per
+    invoice (PBNK1/<year>/<n>, the invoice's reference) and the invoice's amount due and
+    payment status updated, as reconciliation leaves them."""
+    moves = env.db.table("account.move")
+    for wizard_id in ids:
+        wizard = env.db.table("account.payment.register")[wizard_id]
+        lines = env.db.table("account.move.line")
+        invoices = sorted({lines[line]["move_id"] for line in wizard["line_ids"] if line in lines})
+        remaining = float(wizard["amount"] or 0.0)
+        for rid in invoices:
+            invoice = moves[rid]
+            paid = round(min(remaining, invoice["amount_residual"] or 0.0), 2)
+            if paid <= 0:
+                continue
+            remaining -= paid
+            year = wizard["payment_date"][:4]
+            taken = [row.get("name") or "" for row in moves.values()]
+            entry = {
+                "move_type": "entry",
+                "name": _next_number(taken, f"PBNK1/{year}/", 5),
+                "ref": invoice.get("ref") or invoice["name"],
+                "partner_id": invoice["partner_id"],
+                "date": wizard["payment_date"],
+                "currency_id": invoice["currency_id"],
+                "state": "posted",
+                "amount_total": paid,
+                "amount_residual": 0.0,
+            }
+            env.create("account.move", [entry])
+            due = round((invoice["amount_residual"] or 0.0) - paid, 2)
+            state = "paid" if due <= 0 else "partial"
+            env.write("account.move", [rid], {"amount_residual": due, "payment_state": state})
+    return True
+
+
 def context_get(env: Env) -> dict[str, Any]:
     return {
         "lang": env.value("res.users", env.uid, "lang") or "en_US",
@@ -139,6 +214,8 @@ def _move_saved(env: Env, ids: list[int], names: set[str], created: bool) -> Non
             )
         for term in _lines(env, rid, "payment_term"):
             term["name"] = row["name"] if row["name"] != "/" else False
+        if not prefix:
+            continue  # a payment's entry keeps the amounts it was given
         row["amount_total"] = round(sum(line["price_subtotal"] or 0.0 for line in products), 2)
         if "amount_residual" not in names:
             state = row.get("payment_state") or "not_paid"
@@ -332,6 +409,7 @@ BEHAVIOUR = Behaviour(
         "resource.calendar": _calendar_defaults,
         "sale.order.line": lambda env, vals: _line_defaults(env, vals, "name"),
         "account.move.line": lambda env, vals: _line_defaults(env, vals, "name"),
+        "account.payment.register": payment_wizard_defaults,
     },
     before_write={
         "ir.model.fields": live_schema.field_changed,

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from tests.odoo_stand_in.errors import OdooError, value_error
-from tests.odoo_stand_in.schema import X2MANY, Field
+from tests.odoo_stand_in.spec import X2MANY, Field
 
 OPERATORS = frozenset(
     {

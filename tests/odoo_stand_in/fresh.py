@@ -3,7 +3,9 @@ adds data, with the ids a real one gives them: the company "My Company" (partner
 "Standard 40 hours/week" calendar, OdooBot (uid 1, inactive) and the admin (uid 2), the
 inactive template and public users (3 to 5), the assistant's API user (uid 6), languages
 (English and Hebrew active), currencies (USD, ILS: the company's), the product category "All",
-the chatter subtypes, and the xmlids that name them.
+the chatter subtypes (Discussions, Note, Activities), and the xmlids that name them.
+One difference, on purpose: a real fresh Odoo has only English active and keeps its books in
+USD with ILS inactive; here the clinic's Hebrew and shekels are there from the start.
 """
 
 from __future__ import annotations

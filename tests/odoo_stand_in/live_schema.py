@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.odoo_stand_in.errors import mandatory_field, user_error, validation_error
 from tests.odoo_stand_in.orm import Database, Env
-from tests.odoo_stand_in.schema import (
+from tests.odoo_stand_in.spec import (
     FIELD_TYPES,
     RELATIONAL,
     Field,

@@ -1,9 +1,12 @@
 """The model methods callable through `execute_kw`, with Python's argument binding (positional
 or keyword, Odoo's parameter names) and the access right each one needs.
 
-Every model has search, search_read, search_count, read, create, write, unlink and
-fields_get; models with a chatter have message_post; res.users has context_get and
-account.move action_post. Record methods take the ids as their first argument.
+Every model has search, search_read, search_count, read, create, write, unlink, fields_get and
+check_access_rights (from 18 also has_access and check_access); models with a chatter have
+message_post; res.users context_get; account.move action_post; sale.order action_confirm,
+action_cancel and action_lock/action_unlock (17+) or action_done (16); the payment wizard
+action_create_payments. Record methods take the ids as their first argument; an `action_…`
+needs write access.
 """
 
 from __future__ import annotations
@@ -36,10 +39,45 @@ _SIGNATURES: dict[str, Parameters] = {
     "write": (("vals", _REQUIRED),),
     "unlink": (),
     "action_post": (),
+    "action_confirm": (),
+    "action_cancel": (),
+    "action_lock": (),
+    "action_unlock": (),
+    "action_done": (),
+    "action_create_payments": (),
+    "check_access_rights": (("operation", _REQUIRED), ("raise_exception", True)),
+    "has_access": (("operation", _REQUIRED),),
+    "check_access": (("operation", _REQUIRED),),
 }
-RECORD_METHODS = frozenset({"read", "write", "unlink", "action_post", "message_post"})
+RECORD_METHODS = frozenset(
+    {
+        "read",
+        "write",
+        "unlink",
+        "message_post",
+        "action_post",
+        "action_confirm",
+        "action_cancel",
+        "action_lock",
+        "action_unlock",
+        "action_done",
+        "action_create_payments",
+        "has_access",
+        "check_access",
+    }
+)
 READ_ONLY = frozenset(
-    {"search", "search_read", "search_count", "read", "fields_get", "context_get"}
+    {
+        "search",
+        "search_read",
+        "search_count",
+        "read",
+        "fields_get",
+        "context_get",
+        "check_access_rights",
+        "has_access",
+        "check_access",
+    }
 )
 _OPERATION = {
     "search": "read",
@@ -49,7 +87,6 @@ _OPERATION = {
     "create": "create",
     "write": "write",
     "unlink": "unlink",
-    "action_post": "write",
     # Posting in a chatter needs write access to the document (mail.thread's default).
     "message_post": "write",
 }
@@ -78,7 +115,7 @@ def call(
             "builtins.AttributeError",
             f"The method '{method}' does not exist on the model '{model}'",
         )
-    operation = _OPERATION.get(method)
+    operation = _OPERATION.get(method) or ("write" if method.startswith("action_") else None)
     if operation:
         access.check(env, model, operation)
     if method in RECORD_METHODS:
@@ -93,7 +130,32 @@ def call(
             raise type_error("message_post() takes 1 positional argument but more were given")
         return business.message_post(env, model, ids, options)
     bound = _bind(method, args, options)
+    if method in ("check_access_rights", "has_access", "check_access"):
+        return _access_right(env, access, model, method, bound)
     return _RUN[method](env, model, ids, bound)
+
+
+def _done(env: Env, ids: list[int]) -> bool:
+    """16's completion of an order: the state "done" (17 locks it instead)."""
+    business.set_orders(env, ids, {"state": "done"})
+    return True
+
+
+def _access_right(
+    env: Env, access: AccessRules, model: str, method: str, a: dict[str, Any]
+) -> bool | None:
+    """`check_access_rights` (@api.model: True, or False / an AccessError), and from 18
+    `has_access` (a bool) and `check_access` (None or an AccessError), both on a recordset,
+    often empty."""
+    operation = a["operation"]
+    if operation not in ("read", "write", "create", "unlink"):
+        raise value_error(f"Invalid access mode {operation!r}")
+    if method == "has_access":
+        return access.allowed(env, model, operation)
+    if method == "check_access" or a["raise_exception"]:
+        access.check(env, model, operation)
+        return True if method == "check_access_rights" else None
+    return access.allowed(env, model, operation)
 
 
 def _bind(method: str, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -178,4 +240,10 @@ _RUN: dict[str, Callable[[Env, str, list[int], dict[str, Any]], Any]] = {
     "fields_get": _fields_get,
     "context_get": lambda env, _model, _ids, _a: business.context_get(env),
     "action_post": lambda env, _model, ids, _a: business.action_post(env, ids),
+    "action_confirm": lambda env, _model, ids, _a: business.confirm_orders(env, ids),
+    "action_cancel": lambda env, _model, ids, _a: business.cancel_orders(env, ids),
+    "action_lock": lambda env, _model, ids, _a: business.set_orders(env, ids, {"locked": True}),
+    "action_unlock": lambda env, _model, ids, _a: business.set_orders(env, ids, {"locked": False}),
+    "action_done": lambda env, _model, ids, _a: _done(env, ids),
+    "action_create_payments": lambda env, _model, ids, _a: business.create_payments(env, ids),
 }

@@ -26,7 +26,7 @@ from tests.odoo_stand_in.errors import (
     user_error,
     value_error,
 )
-from tests.odoo_stand_in.schema import X2MANY, Field, Model
+from tests.odoo_stand_in.spec import X2MANY, Field, Model
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_FORMAT = "%Y-%m-%d"
@@ -195,6 +195,14 @@ class Env:
             return rid
         if name == "display_name":
             return self.display_name(model, rid)
+        if spec.related:
+            link, target = spec.related
+            first = self._first_linked(model, rid, link)
+            return (
+                self.value(self.field(model, link).relation or "", first, target)
+                if first
+                else False
+            )
         if spec.type == "one2many":
             return self._one2many_ids(spec, rid)
         raw = self.db.table(model)[rid].get(name, False)
@@ -203,6 +211,20 @@ class Env:
         if spec.translate and isinstance(raw, dict):
             return raw.get(self.lang) or raw.get("en_US") or False
         return raw
+
+    def _first_linked(self, model: str, rid: int, link: str) -> int | None:
+        linked = self.value(model, rid, link)
+        if isinstance(linked, list):
+            return linked[0] if linked else None
+        return int(linked) if linked else None
+
+    def _write_related(self, model: str, rid: int, f: Field, value: Any) -> None:
+        """A related field is written on the record it reads from (none: nothing to write)."""
+        assert f.related is not None
+        link, target = f.related
+        first = self._first_linked(model, rid, link)
+        if first:
+            self.write(self.field(model, link).relation or "", [first], {target: value})
 
     def _one2many_ids(self, spec: Field, rid: int) -> list[int]:
         relation, inverse = spec.relation or "", spec.inverse or ""
@@ -363,7 +385,7 @@ class Env:
         rid = self.db.new_id(model)
         row: dict[str, Any] = {}
         for name, f in spec.fields.items():
-            if name in MAGIC or f.type == "one2many":
+            if name in MAGIC or f.type == "one2many" or f.related:
                 continue
             row[name] = (
                 self._to_store(model, name, f, own[name], False)
@@ -374,8 +396,12 @@ class Env:
         row.update(create_date=self.now_text, write_date=self.now_text)
         self.db.table(model)[rid] = row
         for name, f in spec.fields.items():
-            if f.type == "one2many" and name in own:
+            if name not in own:
+                continue
+            if f.type == "one2many":
                 self._apply_one2many(model, rid, f, own[name])
+            elif f.related:
+                self._write_related(model, rid, f, own[name])
         self._check_required(model, [rid])
         self._after_save(model, [rid], set(given), created=True)
         return rid
@@ -403,6 +429,8 @@ class Env:
                     continue
                 if f.type == "one2many":
                     self._apply_one2many(model, rid, f, value)
+                elif f.related:
+                    self._write_related(model, rid, f, value)
                 else:
                     row[name] = self._to_store(model, name, f, value, row.get(name, False))
             row.update(write_uid=self.uid, write_date=self.now_text)
@@ -606,6 +634,8 @@ class Env:
                 info["relation"] = f.relation
             if f.inverse:
                 info["relation_field"] = f.inverse
+            if f.related:
+                info["related"] = ".".join(f.related)
             if f.type == "selection":
                 options = f.selection(self) if callable(f.selection) else (f.selection or ())
                 info["selection"] = [list(pair) for pair in options]

@@ -10,6 +10,7 @@ outside it.
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 import threading
@@ -65,6 +66,8 @@ class _Fault:
     method: str | None
     delay: float
     message: str | None
+    spared: int = 0
+    """Matching requests still to let through before failing."""
 
     def applies_to(self, call: Call) -> bool:
         if self.model is None and self.method is None:
@@ -88,7 +91,8 @@ class _Answer:
 class OdooStandIn:
     """A fresh Odoo of `version` with its own data; serve it with `running_odoo()`.
 
-    `api_login` / `api_key` log in the assistant's API user (uid 6, an internal user);
+    `api_login` / `api_key` log in the assistant's API user (uid 6, an internal user; the key
+    is random unless given, e.g. to restart a stand-in a client already knows);
     `admin_login` / `admin_password` the administrator (uid 2, all rights, password only).
     """
 
@@ -98,6 +102,7 @@ class OdooStandIn:
         *,
         database: str = "dental",
         clock: Callable[[], datetime] | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = 0
@@ -109,7 +114,7 @@ class OdooStandIn:
         self.admin_password = secrets.token_urlsafe(12)
         self.api_login = API_LOGIN
         self.api_uid = API_UID
-        self.api_key = secrets.token_hex(20)
+        self.api_key = api_key or secrets.token_hex(20)
         self.access = AccessRules()
         self.calls: list[Call] = []
         self._faults: list[_Fault] = []
@@ -133,6 +138,20 @@ class OdooStandIn:
         with self._lock:
             self.calls.clear()
 
+    def snapshot(self) -> Any:
+        """The data as it is now (custom models and fields included), for `restore`."""
+        with self._lock:
+            return self.db.snapshot()
+
+    def restore(self, state: Any) -> None:
+        """Back to the data of a `snapshot` (which stays reusable), with no fault pending, no
+        access override and no call logged: a stand-in seeded once serves many tests."""
+        with self._lock:
+            self.db.restore(copy.deepcopy(state))
+            self.access.overrides.clear()
+            self._faults.clear()
+            self.calls.clear()
+
     def count(self, model: str | None = None, method: str | None = None) -> int:
         """How many `execute`/`execute_kw` calls (of `model`, of `method`) were received."""
         with self._lock:
@@ -153,15 +172,17 @@ class OdooStandIn:
         method: str | None = None,
         delay: float = 5.0,
         message: str | None = None,
+        after: int = 0,
     ) -> None:
-        """The next `times` requests (only `model`.`method` calls, when given) fail: "down"
-        closes the connection unanswered, "slow" answers after `delay` seconds, "html" is a
-        proxy's 502 page, "user_error" / "validation_error" / "access_error" Odoo's error
-        object (with `message`, or a stand-in one)."""
+        """The next `times` requests (only `model`.`method` calls, when given; the first
+        `after` of them let through) fail: "down" closes the connection unanswered, "slow"
+        answers after `delay` seconds, "html" is a proxy's 502 page, "user_error" /
+        "validation_error" / "access_error" Odoo's error object (with `message`, or a stand-in
+        one)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
         with self._lock:
-            self._faults.append(_Fault(kind, times, model, method, delay, message))
+            self._faults.append(_Fault(kind, times, model, method, delay, message, after))
 
     def deny(self, model: str, operation: str) -> None:
         """Every user but the superuser gets Odoo's AccessError for `operation` on `model`."""
@@ -256,13 +277,17 @@ class OdooStandIn:
             return _envelope(request, error=error)
 
     def _take_fault(self, call: Call) -> _Fault | None:
-        for fault in self._faults:
-            if fault.applies_to(call):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+        """The first pending fault for `call`, used up by it (None: answer normally)."""
+        fault = next((f for f in self._faults if f.applies_to(call)), None)
+        if fault is None:
+            return None
+        if fault.spared > 0:
+            fault.spared -= 1
+            return None
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            self._faults.remove(fault)
+        return fault
 
     def _routes(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
