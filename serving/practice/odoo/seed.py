@@ -112,7 +112,8 @@ class SeedReport:
 
     def count(self, kind: str, *, created: bool, n: int = 1) -> None:
         assert kind in KINDS, kind
-        (self.created if created else self.present)[kind] += n
+        if n:
+            (self.created if created else self.present)[kind] += n
 
     def rows(self) -> list[tuple[str, int, int]]:
         """(kind, created, already present) for every kind seen, in `KINDS` order."""
