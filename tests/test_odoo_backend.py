@@ -234,6 +234,16 @@ async def test_missing_access_rights_are_a_configuration_error(
         await getattr(backend, call)(dana.id, **arguments)
 
 
+async def test_an_assistant_without_an_e_mail_address_cannot_post_notes(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [dana] = await backend.search_patient(phone=DANA)
+    [user] = admin(odoo, "res.users", "read", [odoo.api_uid], fields=["partner_id"])
+    admin(odoo, "res.partner", "write", [user["partner_id"][0]], {"email": False})
+    with pytest.raises(PracticeMisconfigured, match="e-mail address"):
+        await backend.add_patient_note(dana.id, "Prefers mornings.", author="reception")
+
+
 # --- the mapping ------------------------------------------------------------------------------
 
 

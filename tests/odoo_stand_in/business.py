@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.odoo_stand_in import live_schema
 from tests.odoo_stand_in.errors import missing_error, user_error, validation_error, value_error
-from tests.odoo_stand_in.orm import DATETIME_FORMAT, Behaviour, Env
+from tests.odoo_stand_in.orm import DATETIME_FORMAT, SUPERUSER, Behaviour, Env
 
 INVOICE_PREFIXES = {"out_invoice": "INV", "out_refund": "RINV"}
 _MESSAGE_POST_KEYS = frozenset(
@@ -53,13 +53,18 @@ def message_post(env: Env, model: str, ids: list[int], options: dict[str, Any]) 
         subtype = env.ref(str(options["subtype_xmlid"])) or False
     elif not subtype:
         subtype = env.ref("mail.mt_note") or False
+    author = options.get("author_id") or env.user_partner_id
+    # Real Odoo takes the sender's address from the author and refuses a post without one.
+    sender = options.get("email_from") or env.value("res.partner", author, "email")
+    if not sender and env.uid != SUPERUSER:
+        raise user_error("Unable to send message, please configure the sender's email address.")
     values = {
         "model": model,
         "res_id": ids[0],
         "body": f"<p>{html.escape(str(body), quote=False)}</p>" if body else "",
         "message_type": options.get("message_type", "notification"),
         "subtype_id": subtype,
-        "author_id": options.get("author_id") or env.user_partner_id,
+        "author_id": author,
     }
     if options.get("subject"):
         values["subject"] = options["subject"]

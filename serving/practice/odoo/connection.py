@@ -180,6 +180,13 @@ def refusal(address: OdooAddress, model: str, method: str, error: RPCError) -> P
             f"Odoo at {address.host} has no model {model}: install the app that provides it "
             "(docs/ODOO.md)"
         )
+    if method == "message_post" and name == "UserError":
+        # What the assistant posts is checked first: Odoo refuses a note for its set-up, as
+        # when the assistant's user has no e-mail address to send it from.
+        return PracticeMisconfigured(
+            f"Odoo refused a note on {model} ({message}): give the Odoo user {address.login} "
+            "an e-mail address (docs/ODOO.md)"
+        )
     if name in ("UserError", "ValidationError", "RedirectWarning", "ValueError"):
         return InvalidRequest(f"Odoo refused: {message}")
     return PracticeUnavailable(

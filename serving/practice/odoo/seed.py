@@ -758,6 +758,12 @@ class _DemoSeed:
                 if present:
                     continue
                 subtype = "mail.mt_comment" if note.get("for_patient") else "mail.mt_note"
+                author = authors.get(note["author"])
+                # Odoo refuses a post whose author has no e-mail address, as a fresh
+                # company's contact has none: the clinic's notes are sent from the demo domain.
+                sender = (
+                    {} if author else {"email_from": f"{note['author']} <clinic@{DEMO_DOMAIN}>"}
+                )
                 w(
                     "res.partner",
                     "message_post",
@@ -765,8 +771,9 @@ class _DemoSeed:
                     body=note["body"],
                     message_type="comment",
                     subtype_xmlid=subtype,
-                    author_id=authors.get(note["author"], self.company_partner_id),
+                    author_id=author or self.company_partner_id,
                     context=QUIET,
+                    **sender,
                 )
 
     def _plans(self) -> None:
