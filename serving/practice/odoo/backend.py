@@ -511,7 +511,7 @@ class OdooPracticeBackend:
             return None
         starts_at, ends_at = event_interval(row, self.timezone)
         status: rec.AppointmentStatus = (
-            "cancelled" if not row["active"] else "completed" if ends_at <= now else "scheduled"
+            "cancelled" if not row["active"] else "completed" if ends_at < now else "scheduled"
         )
         provider = setup.provider(ref_id(row["user_id"]))
         return rec.Appointment(

@@ -64,7 +64,7 @@ def day(raw: Any) -> date | None:
 
 
 def hours(raw: Any) -> time:
-    """An attendance's float hour (8.5 = 08:30) as a time; 24.0 is the end of the day."""
+    """An attendance's float hour (8.5 = 08:30) as a time; 24.0 is midnight, the day's last."""
     minutes = round(float(raw) * 60)
     if minutes >= 24 * 60:
         return time.max
@@ -199,7 +199,7 @@ def note(row: Row, internal_subtypes: frozenset[int]) -> rec.PatientNote:
     """A chatter message; an author signed in the last line (`note_body`) is taken from there,
     else the message's author."""
     body = html_text(row["body"])
-    author = ref_name(row.get("author_id")) or text(row.get("email_from")) or "Odoo"
+    author = ref_name(row.get("author_id")) or "Odoo"
     lines = body.split("\n")
     if len(lines) > 1 and lines[-1].startswith(SIGNATURE):
         author, body = lines[-1][len(SIGNATURE) :].strip(), "\n".join(lines[:-1]).strip()
