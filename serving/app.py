@@ -43,7 +43,7 @@ from serving.channels.web import identity as web_identity
 from serving.channels.web import stream as web_chat_stream
 from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
-from serving.clinic_setup.errors import SetupError
+from serving.clinic_setup.errors import KeptElsewhere, SetupError
 from serving.clinic_setup.profile_source import ClinicProfileSource
 from serving.clinic_setup.service import ClinicSetup
 from serving.console.conversations import ConsoleConversations
@@ -68,7 +68,7 @@ from serving.observability.heap import freeze_startup_heap
 from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
-from serving.practice.factory import booking_rules_from_settings, create_practice_backend
+from serving.practice.factory import create_practice_backend, schedule_kept_in
 from serving.ratelimit import (
     Scope,
     create_identity_code_limiters,
@@ -164,17 +164,17 @@ def create_app(
             app.state.practice.forget_setup()
 
         app.state.clinic_setup = ClinicSetup(
-            app_database, phone_region=settings.default_phone_region, on_change=setup_changed
+            app_database,
+            phone_region=settings.default_phone_region,
+            on_change=setup_changed,
+            schedule_kept_in=schedule_kept_in(settings),
         )
         # The staff console: patients, calendar and bookings, accounts.
         app.state.staff_patients = StaffPatients(
             backend=app.state.practice, audit=app.state.audit, timezone=settings.timezone
         )
         app.state.staff_schedule = StaffSchedule(
-            app_database,
-            backend=app.state.practice,
-            audit=app.state.audit,
-            calendar=booking_rules_from_settings(settings).calendar,
+            backend=app.state.practice, audit=app.state.audit, timezone=settings.timezone
         )
         app.state.staff_users = StaffUsers(accounts=app.state.staff_accounts, audit=app.state.audit)
         rate_limiter = create_rate_limiter(settings, metrics=app_metrics)
@@ -384,12 +384,15 @@ async def announce_first_run(
     (a new production install): what patients see, and how to set it up; and one when no
     admin can sign in to set it up."""
     try:
-        providers = await setup.providers()
         staff = await accounts.list()
+        try:
+            providers = await setup.providers()
+        except KeptElsewhere:
+            providers = None  # the clinic's Odoo has them: `dental odoo check` looks there
     except (DBAPIError, OSError) as exc:  # the database's trouble shows in /ready
         logger.warning("could not check the clinic's set-up at start-up: %s", type(exc).__name__)
         return
-    working = any(p.active and p.hours and p.treatments for p in providers)
+    working = providers is None or any(p.active and p.hours and p.treatments for p in providers)
     if not clinic.is_set_up or not working:
         logger.warning(FIRST_RUN_MESSAGE)
     if not any(account.role == "admin" and not account.disabled for account in staff):

@@ -82,6 +82,8 @@ async def test_finding_a_patient_and_reading_the_clinical_record(staff_app: Staf
     body = record.json()
     assert [a["substance"] for a in body["allergies"]] == ["penicillin"]
     assert body["notes"] and body["notes"][0]["author"] == "Dr. Avi Cohen"
+    # which notes the assistant reads out to the patient: only the one written for them
+    assert [note["for_patient"] for note in body["notes"]] == [False, True]
     assert "+02:00" in body["notes"][0]["created_at"] or "+03:00" in body["notes"][0]["created_at"]
     assert len(body["plans"]) == 1 and body["plans"][0]["items"]
     refused = await staff_app.http.get(f"{API}/patients/{dana}/clinical", headers=reception)

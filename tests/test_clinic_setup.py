@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
 from serving.cli import app
-from serving.clinic_setup.errors import NotFound, SetupError
+from serving.clinic_setup.errors import KeptElsewhere, NotFound, SetupError
 from serving.clinic_setup.records import (
     Closure,
     HoursWindow,
@@ -416,3 +416,44 @@ async def test_a_process_sees_its_own_set_up_changes_at_once_and_others_within_i
     uncached = BuiltinPracticeBackend(database, booking_rules_from_settings(settings))
     await other.deactivate_provider("Dr. Other Process")
     assert "Dr. Other Process" not in {p.name for p in await uncached.list_providers()}
+
+
+# -- a clinic whose schedule lives in its own Odoo ---------------------------------------------
+
+
+async def test_a_clinic_on_odoo_changes_its_schedule_there_and_only_its_profile_here(
+    database: Database,
+) -> None:
+    setup = ClinicSetup(database, schedule_kept_in="Odoo")
+    refusals = [
+        setup.providers(),
+        setup.add_closure(Closure(day=date(2031, 3, 3), reason="staff day")),
+        setup.treatments(),
+        setup.export_clinic(),
+    ]
+    for refused in refusals:
+        with pytest.raises(KeptElsewhere, match="kept in Odoo: change them there"):
+            await refused
+    async with database.read() as session:
+        assert not await session.scalar(select(func.count()).select_from(db.ClinicClosure))
+    assert (await setup.profile()).set_up
+
+
+def test_the_commands_send_a_clinic_on_odoo_to_odoo(
+    operator_env: None, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRACTICE_BACKEND", "odoo")
+    file = tmp_path / "patients.csv"
+    file.write_text("first_name,last_name,phone\nTal,Ben,+972501111111\n", encoding="utf-8")
+    closures = count(database_url, db.ClinicClosure)
+    patients = count(database_url, db.Patient)
+    for command in (
+        ("clinic", "providers", "list"),
+        ("clinic", "closures", "add", "2031-03-03", "staff day"),
+        ("patients", "import", str(file)),
+    ):
+        result = dental(*command)
+        assert result.exit_code == 1, command
+        assert "kept in Odoo: change them there" in result.output
+    assert count(database_url, db.ClinicClosure) == closures
+    assert count(database_url, db.Patient) == patients

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.api.deps import audit_log
 from serving.api.staff_auth import require
-from serving.clinic_setup.errors import NotFound, SetupError
+from serving.clinic_setup.errors import KeptElsewhere, NotFound, SetupError
 from serving.clinic_setup.records import (
     ClinicFile,
     Closure,
@@ -74,9 +74,16 @@ def _setup(request: Request) -> ClinicSetup:
 
 
 async def setup_refused(request: Request, exc: Exception) -> JSONResponse:
-    """404 for an unknown provider, treatment or closure; 422 for any other refused change."""
+    """404 for an unknown provider, treatment or closure; 409 for the schedule of a clinic
+    that keeps it in its own practice system; 422 for any other refused change."""
     assert isinstance(exc, SetupError)
-    status, code = (404, "not_found") if isinstance(exc, NotFound) else (422, "invalid_request")
+    status, code = (
+        (404, "not_found")
+        if isinstance(exc, NotFound)
+        else (409, "kept_in_practice_system")
+        if isinstance(exc, KeptElsewhere)
+        else (422, "invalid_request")
+    )
     return JSONResponse({"error": code, "message": str(exc)}, status_code=status)
 
 

@@ -6,6 +6,9 @@ conversation's button, something made up) is refused with `StaleButton`: it neve
 one exception is the safety question's "Yes" (`safety:yes`): someone in danger is never
 answered "stale", so it always leads to the emergency reply. The assistant answers the safety
 buttons itself (`Assistant.respond`), not `press_button`.
+
+`callback:<nonce>` is the call-back offered when the practice system could not be used (it
+asks reception to get back to the patient, once); it needs nothing from the practice system.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from serving.tools import actions
 from serving.tools.actions import ActionResult
 
 BUTTON_PATTERN = re.compile(
-    r"^(quick|treat|slot|appt|confirm|decline|safety):[A-Za-z0-9._-]{1,48}$"
+    r"^(quick|treat|slot|appt|confirm|decline|safety|callback):[A-Za-z0-9._-]{1,48}$"
 )
 SAFETY_YES = "safety:yes"
 SAFETY_NO = "safety:no"
@@ -28,6 +31,7 @@ INTENT_OF_BUTTON = {
     "quick:doctor": "talk_to_doctor",
     "treat": "book_appointment",
     "slot": "book_appointment",
+    "callback": "talk_to_doctor",
     SAFETY_YES: "emergency",
 }
 INTENT_OF_ACTION = {
@@ -86,6 +90,8 @@ async def button_applies(turn: Turn, data: str) -> bool:
         return state.choice is not None and state.choice.appointment_id(value) is not None
     if kind in {"confirm", "decline"}:
         return state.pending is not None and state.pending.nonce == value
+    if kind == "callback":
+        return state.callback is not None and state.callback.nonce == value
     if data == SAFETY_YES:
         return True
     if data == SAFETY_NO:
@@ -121,6 +127,8 @@ async def press_button(turn: Turn, data: str) -> ActionResult:
             result = await actions.start_cancellation(turn, appointment_id)
     elif kind == "confirm":
         result = await actions.confirm_pending(turn)
+    elif kind == "callback":
+        result = await actions.request_callback(turn)
     else:
         result = await actions.decline_pending(turn)
     turn.actions.append(result.kind)

@@ -33,6 +33,7 @@ from serving.assistant.buttons import (
     validate_button,
 )
 from serving.assistant.identity import (
+    IdentityCheckUnavailable,
     IdentityClaim,
     IdentityProof,
     InvalidPhone,
@@ -58,14 +59,14 @@ from serving.db.leases import renewed
 from serving.db.types import utcnow
 from serving.language import Language, as_language, detect_language
 from serving.practice.backend import PracticeBackend
-from serving.practice.errors import PracticeError, PracticeUnavailable
+from serving.practice.errors import PracticeError, PracticeMisconfigured, PracticeUnavailable
 from serving.practice.models import Patient
 from serving.ratelimit import RateKey, RateLimited, RateLimiter
 from serving.safety.input_guard import inspect_input
 from serving.safety.output_guard import AllowedData
 from serving.safety.rules import ReplyKind
 from serving.safety.triage import Triage, Urgency
-from serving.tools.actions import quick_actions
+from serving.tools.actions import offer_callback, quick_actions
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ ACTIONABLE_INTENTS = {
     "my_appointments",
     "invoice_inquiry",
     "clinic_info",
+    "treatment_plan",
+    "my_allergies",
+    "my_notes",
 }
 
 
@@ -223,12 +227,19 @@ class Assistant:
         button = validate_button(inbound.button) if inbound.button is not None else None
         await self._admit(inbound, text)
         await self._clinic.refresh()  # another process's edits: CLINIC_SETUP_CACHE_SECONDS
+        outage: PracticeUnavailable | None = None
         if inbound.claim is not None:
-            inbound = replace(inbound, patient=await self._claimed_patient(inbound))
+            try:
+                claimed = await self._claimed_patient(inbound)
+            except IdentityCheckUnavailable as error:
+                # Nobody can be bound: the turn is answered anonymously (an emergency still
+                # gets its reply) and the binding cleared, as for a claim matching nobody.
+                claimed, outage = None, PracticeUnavailable(str(error))
+            inbound = replace(inbound, patient=claimed)
         # A channel's user has one conversation, so the user key serves as the lock key: the
         # conversation is opened (and its state read) once, inside the lock.
         async with self._lock(inbound.channel, inbound.user_id):  # one at a time, in order
-            return await self._respond_in_order(inbound, text, button)
+            return await self._respond_in_order(inbound, text, button, outage)
 
     async def _admit(self, inbound: Inbound, text: str | None) -> None:
         """Count the message against its rate limits; RateLimited when one is exceeded.
@@ -252,7 +263,11 @@ class Assistant:
         raise RateLimited(refusal)
 
     async def _respond_in_order(
-        self, inbound: Inbound, text: str | None, button: str | None
+        self,
+        inbound: Inbound,
+        text: str | None,
+        button: str | None,
+        outage: PracticeUnavailable | None,
     ) -> Reply:
         runtime = self._runtime()
         if button is not None:
@@ -276,7 +291,9 @@ class Assistant:
                 every=self._store.turn_lease / 3,
                 name="conversation turn",
             ):
-                reply = await self._answer_turn(runtime, conversation, inbound, text, button)
+                reply = await self._answer_turn(
+                    runtime, conversation, inbound, text, button, outage
+                )
             finished = True
             return reply
         finally:
@@ -290,7 +307,7 @@ class Assistant:
         if await self._store.find(inbound.channel, inbound.user_id) is not None:
             return
         blank = self._turn(runtime, "he", inbound.patient, ConversationState())
-        if not await button_applies(blank, button):
+        if not await _applies(blank, button):
             raise StaleButton(STALE)
 
     async def _answer_turn(
@@ -300,6 +317,7 @@ class Assistant:
         inbound: Inbound,
         text: str | None,
         button: str | None,
+        outage: PracticeUnavailable | None,
     ) -> Reply:
         conversation_id = conversation.id
         language = as_language(conversation.language)
@@ -307,9 +325,13 @@ class Assistant:
             language = detect_language(text, default=language)
         patient = inbound.patient
         if patient is None and conversation.patient_id is not None:
-            patient = await self._backend.get_patient(conversation.patient_id)
+            try:
+                patient = await self._backend.get_patient(conversation.patient_id)
+            except PracticeUnavailable as error:
+                outage = error  # who is writing is unknown this turn: nothing of theirs runs
         turn = self._turn(runtime, language, patient, conversation.state)
-        if button is not None and not await button_applies(turn, button):
+        turn.practice_outage = outage
+        if button is not None and not await _applies(turn, button):
             raise StaleButton(STALE)
         message_id = conversation.message_id
         if message_id is None:  # a button: stored once it is known to apply
@@ -417,9 +439,11 @@ class Assistant:
         if button is not None:
             intent = button_intent(turn, button)
             try:
+                if turn.practice_outage is not None and not button.startswith("callback:"):
+                    raise turn.practice_outage
                 reply = (await press_button(turn, button)).text
             except PracticeError as error:
-                reply = self._practice_failure(turn, error)
+                reply = self._practice_failure(turn, error, intent)
             return Answer(reply, Urgency.ROUTINE.value, intent, intent_source="button")
         assert text is not None
         triage = runtime.triager.triage(text)
@@ -566,21 +590,25 @@ class Assistant:
             if intent not in ACTIONABLE_INTENTS:
                 turn.button("button_book", "quick:book")
                 return Answer(prefix, triage.urgency.value, intent)
-        context = TurnContext.of_turn(
-            turn,
-            agent=runtime.agent.architecture,
-            urgency=triage.urgency.value,
-            providers=await turn.provider_names(),
-        )
-        messages: list[BaseMessage] = [
-            context.to_message(),
-            *_history(conversation),
-            HumanMessage(text),
-        ]
         try:
+            if turn.practice_outage is not None:
+                raise turn.practice_outage
+            context = TurnContext.of_turn(
+                turn,
+                agent=runtime.agent.architecture,
+                urgency=triage.urgency.value,
+                providers=await turn.provider_names(),
+            )
+            messages: list[BaseMessage] = [
+                context.to_message(),
+                *_history(conversation),
+                HumanMessage(text),
+            ]
             outcome = await runtime.agent.run(messages, turn, language=turn.language)
         except PracticeError as error:
-            return Answer(self._practice_failure(turn, error), triage.urgency.value, intent)
+            failure = self._practice_failure(turn, error, intent)
+            reply = f"{prefix}\n\n{failure}" if prefix else failure
+            return Answer(reply, triage.urgency.value, intent)
         reply = f"{prefix}\n\n{outcome.reply}" if prefix else outcome.reply
         if not turn.buttons and intent in {"other", "greeting", "medical_question"}:
             quick_actions(turn)
@@ -611,10 +639,21 @@ class Assistant:
         turn.state.safety_check = SafetyCheck(text=text)
         return Answer(question, triage.urgency.value, intent)
 
-    def _practice_failure(self, turn: Turn, error: PracticeError) -> str:
+    def _practice_failure(self, turn: Turn, error: PracticeError, intent: str) -> str:
+        """The answer when the practice system failed in the turn. Out of reach, or unable to
+        show what was asked (PracticeMisconfigured): said plainly, with a call-back to
+        reception offered; nothing the failed step began is reported as done. Another
+        refusal: its reason."""
         if isinstance(error, PracticeUnavailable):
-            logger.warning("practice system unavailable", extra={"error": type(error).__name__})
-            return turn.message("temporary_error")
+            # The operator's reason: practice errors carry no patient data (errors.py).
+            logger.warning(
+                "practice system unavailable",
+                extra={"error": type(error).__name__, "reason": str(error), "intent": intent},
+            )
+            cannot_show = isinstance(error, PracticeMisconfigured)
+            offered = offer_callback(turn, intent, cannot_show=cannot_show)
+            turn.actions.append(offered.kind)
+            return offered.text
         return turn.message("booking_refused", reason=str(error))
 
     async def _guard_output(
@@ -650,7 +689,7 @@ class Assistant:
                 emails.add(turn.patient.email)
             names |= {turn.patient.full_name, turn.patient.name_he or ""}
             if "INV" in reply.upper():
-                invoices = {i.number for i in await turn.patient_invoices()}
+                invoices = await _invoice_numbers(turn)
         return AllowedData(
             phones=frozenset(phones),
             emails=frozenset(emails),
@@ -797,6 +836,25 @@ class Assistant:
             now=self._now(),
             tz=self._tz,
         )
+
+
+async def _applies(turn: Turn, button: str) -> bool:
+    """Whether the button belongs to the conversation's state. When the practice system cannot
+    say (a treatment button, checked against its treatments), it is taken to: pressing it
+    meets the outage, which is answered with the call-back."""
+    try:
+        return await button_applies(turn, button)
+    except PracticeUnavailable:
+        return True
+
+
+async def _invoice_numbers(turn: Turn) -> set[str]:
+    """The patient's invoice numbers; none when the practice system cannot say (a reply naming
+    one is then held back by the guard)."""
+    try:
+        return {i.number for i in await turn.patient_invoices()}
+    except PracticeUnavailable:
+        return set()
 
 
 def _verified(record: ConversationRecord) -> bool:

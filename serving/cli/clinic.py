@@ -14,8 +14,13 @@ import typer
 import yaml
 
 from serving.cli.support import fail, on_migrated_database
-from serving.clinic_setup.errors import SetupError, validated
-from serving.clinic_setup.patients_import import COLUMNS, import_patients, read_rows
+from serving.clinic_setup.errors import KeptElsewhere, SetupError, validated
+from serving.clinic_setup.patients_import import (
+    COLUMNS,
+    PatientsReport,
+    import_patients,
+    read_rows,
+)
 from serving.clinic_setup.records import (
     ClinicFile,
     Closure,
@@ -29,6 +34,9 @@ from serving.clinic_setup.records import (
 )
 from serving.clinic_setup.service import ClinicSetup
 from serving.clinic_setup.weekly import format_hours, parse_hours
+from serving.db.engine import Database
+from serving.practice.factory import schedule_kept_in
+from serving.settings import Settings
 
 T = TypeVar("T")
 
@@ -62,7 +70,11 @@ def _run(work: Callable[[ClinicSetup], Awaitable[T]]) -> T:
     """`work` on the set-up of the configured database; a refusal is one line and exit 1."""
     return on_migrated_database(
         lambda database, settings: work(
-            ClinicSetup(database, phone_region=settings.default_phone_region)
+            ClinicSetup(
+                database,
+                phone_region=settings.default_phone_region,
+                schedule_kept_in=schedule_kept_in(settings),
+            )
         ),
         refusals=(SetupError,),
     )
@@ -397,12 +409,15 @@ def patients_import(
         rows = read_rows(file)
     except SetupError as error:
         fail(str(error))
-    report = on_migrated_database(
-        lambda database, settings: import_patients(
+
+    async def work(database: Database, settings: Settings) -> PatientsReport:
+        if (system := schedule_kept_in(settings)) is not None:
+            raise KeptElsewhere(system)
+        return await import_patients(
             database, rows, dry_run=dry_run, phone_region=settings.default_phone_region
-        ),
-        refusals=(SetupError,),
-    )
+        )
+
+    report = on_migrated_database(work, refusals=(SetupError,))
     for problem in report.problems:
         typer.echo(str(problem), err=True)
     if not report.ok:

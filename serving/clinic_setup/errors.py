@@ -17,6 +17,17 @@ class NotFound(SetupError):
     """The provider, treatment or closure named does not exist."""
 
 
+class KeptElsewhere(SetupError):
+    """The clinic's schedule (providers, hours, treatments, closures) and its patients live in
+    its own practice system (Odoo), and are changed there, not here."""
+
+    def __init__(self, system: str) -> None:
+        super().__init__(
+            f"providers, working hours, treatments, closed days and patients are kept in "
+            f"{system}: change them there (docs/ODOO.md); the clinic's profile is kept here"
+        )
+
+
 def validated(model: type[M], data: object) -> M:
     """`data` as `model`, or a SetupError naming each bad field and why (never the value)."""
     try:

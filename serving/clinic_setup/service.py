@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from serving.clinic import NOT_SET_UP, Bilingual, ClinicProfile, Location
-from serving.clinic_setup.errors import NotFound, SetupError
+from serving.clinic_setup.errors import KeptElsewhere, NotFound, SetupError
 from serving.clinic_setup.records import (
     ClinicFile,
     Closure,
@@ -51,10 +51,18 @@ class ClinicSetup:
         *,
         phone_region: str = "IL",
         on_change: Callable[[], None] | None = None,
+        schedule_kept_in: str | None = None,
     ) -> None:
+        """`schedule_kept_in`: the clinic's own practice system ("Odoo") when its schedule
+        lives there; only the profile is then read and changed here."""
         self._db = database
         self._region = phone_region
         self._on_change = on_change
+        self._kept_in = schedule_kept_in
+
+    def _schedule_here(self) -> None:
+        if self._kept_in is not None:
+            raise KeptElsewhere(self._kept_in)
 
     @asynccontextmanager
     async def _change(self) -> AsyncIterator[AsyncSession]:
@@ -68,10 +76,12 @@ class ClinicSetup:
     # --- providers ----------------------------------------------------------------------------
 
     async def providers(self) -> list[ProviderOut]:
+        self._schedule_here()
         async with self._db.read() as session:
             return [_provider_out(p) for p in await _all_providers(session)]
 
     async def add_provider(self, provider: ProviderIn) -> ProviderOut:
+        self._schedule_here()
         async with self._change() as session:
             await _check_name_free(session, provider.name, None)
             row = db.Provider(
@@ -84,6 +94,7 @@ class ClinicSetup:
     async def update_provider(self, ref: str, change: ProviderChange) -> ProviderOut:
         """Rename, change the role of, deactivate or reactivate a provider (an inactive one is
         offered to no patient; their booked appointments stay)."""
+        self._schedule_here()
         async with self._change() as session:
             row = await _provider(session, ref)
             if change.name is not None:
@@ -94,10 +105,12 @@ class ClinicSetup:
             return _provider_out(row)
 
     async def deactivate_provider(self, ref: str) -> ProviderOut:
+        self._schedule_here()
         return await self.update_provider(ref, ProviderChange(active=False))
 
     async def set_hours(self, ref: str, hours: Sequence[HoursWindow]) -> ProviderOut:
         """Replace a provider's weekly hours (none: they take no appointments)."""
+        self._schedule_here()
         windows = checked_hours(hours)
         async with self._change() as session:
             row = await _provider(session, ref)
@@ -108,10 +121,12 @@ class ClinicSetup:
     # --- treatments ---------------------------------------------------------------------------
 
     async def treatments(self) -> list[TreatmentOut]:
+        self._schedule_here()
         async with self._db.read() as session:
             return [_treatment_out(t, providers) for t, providers in await _treatments(session)]
 
     async def add_treatment(self, treatment: TreatmentIn) -> TreatmentOut:
+        self._schedule_here()
         async with self._change() as session:
             if await _find_treatment(session, treatment.code) is not None:
                 raise SetupError(f"a treatment with code {treatment.code!r} already exists")
@@ -124,6 +139,7 @@ class ClinicSetup:
             return await _treatment_of(session, row.code)
 
     async def update_treatment(self, code: str, change: TreatmentChange) -> TreatmentOut:
+        self._schedule_here()
         async with self._change() as session:
             row = await _require_treatment(session, code)
             for field, value in change.model_dump(exclude_none=True, exclude={"providers"}).items():
@@ -135,6 +151,7 @@ class ClinicSetup:
 
     async def remove_treatment(self, code: str) -> None:
         """Remove a treatment no appointment or treatment plan refers to."""
+        self._schedule_here()
         async with self._change() as session:
             row = await _require_treatment(session, code)
             await _check_unused(session, row)
@@ -143,6 +160,7 @@ class ClinicSetup:
     # --- closures -----------------------------------------------------------------------------
 
     async def closures(self, *, since: date | None = None) -> list[Closure]:
+        self._schedule_here()
         query = select(db.ClinicClosure).order_by(db.ClinicClosure.day)
         if since is not None:
             query = query.where(db.ClinicClosure.day >= since)
@@ -150,6 +168,7 @@ class ClinicSetup:
             return [Closure(day=c.day, reason=c.reason) for c in await session.scalars(query)]
 
     async def add_closure(self, closure: Closure) -> Closure:
+        self._schedule_here()
         async with self._change() as session:
             if await session.scalar(
                 select(db.ClinicClosure).where(db.ClinicClosure.day == closure.day)
@@ -159,6 +178,7 @@ class ClinicSetup:
         return closure
 
     async def remove_closure(self, day: date) -> None:
+        self._schedule_here()
         async with self._change() as session:
             row = await session.scalar(select(db.ClinicClosure).where(db.ClinicClosure.day == day))
             if row is None:
@@ -221,6 +241,7 @@ class ClinicSetup:
     # --- the whole clinic ---------------------------------------------------------------------
 
     async def export_clinic(self) -> ClinicFile:
+        self._schedule_here()
         profile = await self.profile()
         async with self._db.read() as session:
             providers = [
@@ -250,6 +271,7 @@ class ClinicSetup:
         missing from the file is deactivated (appointments keep them); a treatment missing
         from it is removed, refused if appointments or plans use it; closures and the profile
         are replaced."""
+        self._schedule_here()
         profile = self._checked(clinic.profile) if clinic.profile is not None else None
         hours = {spec.name: parse_hours(spec.hours) for spec in clinic.providers}
         _check_unique("provider", [p.name.casefold() for p in clinic.providers])

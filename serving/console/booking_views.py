@@ -78,6 +78,9 @@ class NoteItem(BaseModel):
     author: str
     body: str
     created_at: datetime
+    for_patient: bool
+    """Written for the patient: the assistant reads it out to them when asked; staff notes and
+    transcripts it never does."""
 
 
 class PlanItemView(BaseModel):

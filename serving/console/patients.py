@@ -66,6 +66,7 @@ class StaffPatients:
                     author=n.author,
                     body=n.body,
                     created_at=n.created_at.astimezone(self._tz),
+                    for_patient=n.for_patient,
                 )
                 for n in notes
             ],

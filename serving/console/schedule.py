@@ -1,23 +1,18 @@
 """The staff console's calendar and bookings for a patient.
 
-Reads (providers, a provider's week) come from the app database, where the built-in practice
-system keeps its schedule; every booking, move and cancellation goes through the
-`PracticeBackend`, so the rules the assistant books by hold for staff too (a taken time, a
-closure or hours outside the provider's are refused and nothing is booked). Each read or change
-of patient data is recorded in the audit trail; a change is recorded once the practice system
-has committed it, since the backend keeps its own transaction.
+Everything goes through the `PracticeBackend`, built in or the clinic's Odoo: the calendar shows
+the practice system's own appointments and hours, and every booking, move and cancellation is
+held to the rules the assistant books by (a taken time, a closure or hours outside the
+provider's are refused and nothing is booked). Each read or change of patient data is recorded
+in the audit trail.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable
 from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from serving.console.booking_views import (
     AppointmentItem,
@@ -28,11 +23,9 @@ from serving.console.booking_views import (
     SlotItem,
     TreatmentItem,
 )
-from serving.db import models as db
-from serving.db.engine import Database
 from serving.practice.backend import PracticeBackend
-from serving.practice.errors import AppointmentNotFound, PracticeError, UnknownProvider
-from serving.scheduling.calendar import ClinicCalendar
+from serving.practice.errors import PatientNotFound, PracticeError
+from serving.practice.models import Appointment, Provider
 from serving.staff.audit import AuditContext, AuditLog
 
 MAX_CALENDAR_DAYS = 31
@@ -42,30 +35,14 @@ T = TypeVar("T")
 
 
 class StaffSchedule:
-    def __init__(
-        self,
-        database: Database,
-        *,
-        backend: PracticeBackend,
-        audit: AuditLog,
-        calendar: ClinicCalendar,
-    ) -> None:
-        """`calendar`: the clinic's Shabbat and holidays; its configured closures are read
-        from the database on each calendar read (staff change them while serving)."""
-        self._db = database
+    def __init__(self, *, backend: PracticeBackend, audit: AuditLog, timezone: str) -> None:
         self._backend = backend
         self._audit = audit
-        self._calendar = calendar
-
-    @property
-    def _tz(self) -> ZoneInfo:
-        return self._calendar.tz
+        self._tz = ZoneInfo(timezone)
 
     async def providers(self) -> list[ProviderItem]:
-        """Every provider, retired ones too (`active` false), so old bookings keep a name."""
-        async with self._db.read() as session:
-            rows = await session.scalars(select(db.Provider).order_by(db.Provider.id))
-            return [_provider(p) for p in rows]
+        """The practice system's active providers."""
+        return [_provider(p) for p in await self._backend.list_providers()]
 
     async def treatments(self) -> list[TreatmentItem]:
         return [
@@ -79,57 +56,30 @@ class StaffSchedule:
         self, context: AuditContext, provider_id: int, first: date, days: int
     ) -> CalendarView:
         """The provider's open hours and appointments (every status) for `days` days from
-        `first`. UnknownProvider when there is no such provider."""
+        `first`, as the practice system has them. UnknownProvider when there is no such active
+        provider."""
         if not 1 <= days <= MAX_CALENDAR_DAYS:
             raise ValueError(f"days is 1 to {MAX_CALENDAR_DAYS}")
         start = datetime.combine(first, time.min, self._tz)
         end = datetime.combine(first + timedelta(days=days), time.min, self._tz)
-        async with self._db.read() as session:
-            provider = await session.scalar(
-                select(db.Provider)
-                .where(db.Provider.id == provider_id)
-                .options(selectinload(db.Provider.working_hours))
-            )
-            if provider is None:
-                raise UnknownProvider(f"no provider with id {provider_id}")
-            rows = await session.execute(
-                select(db.Appointment, db.Patient)
-                .join(db.Patient, db.Patient.id == db.Appointment.patient_id)
-                .where(
-                    db.Appointment.provider_id == provider_id,
-                    db.Appointment.starts_at >= start,
-                    db.Appointment.starts_at < end,
-                )
-                .options(
-                    selectinload(db.Appointment.provider),
-                    selectinload(db.Appointment.treatment_type),
-                )
-                .order_by(db.Appointment.starts_at, db.Appointment.id)
-            )
-            appointments = [_appointment(a, p, self._tz) for a, p in rows]
-            closures = {
-                day: reason
-                for day, reason in await session.execute(
-                    select(db.ClinicClosure.day, db.ClinicClosure.reason)
-                )
-            }
-            calendar = dataclasses.replace(self._calendar, closures=closures)
-            windows = [(w.weekday, w.starts_at, w.ends_at) for w in provider.working_hours]
-            view_provider = _provider(provider)
+        hours = await self._backend.clinic_hours(provider_id)
+        provider = next(p for p in await self._backend.list_providers() if p.id == provider_id)
+        found = await self._backend.appointments_between(start, end, provider_id=provider_id)
+        appointments = await self._items(found)
         by_day: dict[date, list[AppointmentItem]] = {}
         for item in appointments:
             by_day.setdefault(item.starts_at.date(), []).append(item)
         calendar_days = []
         for offset in range(days):
             day = first + timedelta(days=offset)
-            hours = [
-                (f"{opens:%H:%M}", f"{closes:%H:%M}")
-                for weekday, starts, ends in sorted(windows)
-                if weekday == day.weekday()
-                for opens, closes in _open_parts(calendar, day, starts, ends)
-            ]
             calendar_days.append(
-                CalendarDay(date=day, hours=hours, appointments=by_day.get(day, []))
+                CalendarDay(
+                    date=day,
+                    hours=[
+                        (f"{opens:%H:%M}", f"{closes:%H:%M}") for opens, closes in hours.on(day)
+                    ],
+                    appointments=by_day.get(day, []),
+                )
             )
         await self._audit.record(
             context,
@@ -137,7 +87,7 @@ class StaffSchedule:
             subject=f"provider:{provider_id}",
             detail={"from": first.isoformat(), "days": days, "appointments": len(appointments)},
         )
-        return CalendarView(provider=view_provider, days=calendar_days)
+        return CalendarView(provider=_provider(provider), days=calendar_days)
 
     async def slots(self, treatment: str, day: date, provider_id: int | None) -> list[SlotItem]:
         """The free start times of `day`, as the practice system offers them to the assistant."""
@@ -246,61 +196,35 @@ class StaffSchedule:
 
     async def appointment(self, appointment_id: int) -> AppointmentItem:
         """The appointment as the calendar shows it; AppointmentNotFound if there is none."""
-        async with self._db.read() as session:
-            found = (
-                await session.execute(
-                    select(db.Appointment, db.Patient)
-                    .join(db.Patient, db.Patient.id == db.Appointment.patient_id)
-                    .where(db.Appointment.id == appointment_id)
-                    .options(
-                        selectinload(db.Appointment.provider),
-                        selectinload(db.Appointment.treatment_type),
-                    )
-                )
-            ).first()
-            if found is None:
-                raise AppointmentNotFound(f"no appointment {appointment_id}")
-            return _appointment(found[0], found[1], self._tz)
+        return (await self._items([await self._backend.get_appointment(appointment_id)]))[0]
 
     async def _patient_of(self, appointment_id: int) -> int:
-        async with self._db.read() as session:
-            patient_id = await session.scalar(
-                select(db.Appointment.patient_id).where(db.Appointment.id == appointment_id)
-            )
-        if patient_id is None:
-            raise AppointmentNotFound(f"no appointment {appointment_id}")
-        return int(patient_id)
+        return (await self._backend.get_appointment(appointment_id)).patient_id
+
+    async def _items(self, appointments: list[Appointment]) -> list[AppointmentItem]:
+        """Appointments with their patients' names, each patient read once."""
+        names: dict[int, str] = {}
+        for patient_id in dict.fromkeys(a.patient_id for a in appointments):
+            try:
+                names[patient_id] = (await self._backend.get_patient(patient_id)).full_name
+            except PatientNotFound:
+                names[patient_id] = ""  # removed from the practice system since
+        return [_appointment(a, names[a.patient_id], self._tz) for a in appointments]
 
 
-def _open_parts(
-    calendar: ClinicCalendar, day: date, starts: time, ends: time
-) -> list[tuple[datetime, datetime]]:
-    """The working window [starts, ends) of `day` less the clinic's closed periods."""
-    parts = [(datetime.combine(day, starts, calendar.tz), datetime.combine(day, ends, calendar.tz))]
-    for closed_from, closed_to, _reason in calendar.closed_intervals(day):
-        remaining = []
-        for opens, closes in parts:
-            if closed_from > opens:
-                remaining.append((opens, min(closes, closed_from)))
-            if closed_to < closes:
-                remaining.append((max(opens, closed_to), closes))
-        parts = [(opens, closes) for opens, closes in remaining if opens < closes]
-    return parts
+def _provider(p: Provider) -> ProviderItem:
+    return ProviderItem(id=p.id, name=p.name, name_he=p.name_he, role=p.role, active=True)
 
 
-def _provider(p: db.Provider) -> ProviderItem:
-    return ProviderItem(id=p.id, name=p.name, name_he=p.name_he, role=p.role, active=p.active)
-
-
-def _appointment(a: db.Appointment, patient: db.Patient, tz: ZoneInfo) -> AppointmentItem:
+def _appointment(a: Appointment, patient_name: str, tz: ZoneInfo) -> AppointmentItem:
     return AppointmentItem(
         id=a.id,
         starts_at=a.starts_at.astimezone(tz),
         ends_at=a.ends_at.astimezone(tz),
-        treatment=a.treatment_type.name,
-        treatment_code=a.treatment_type.code,
+        treatment=a.treatment_name,
+        treatment_code=a.treatment_code,
         provider_id=a.provider_id,
-        provider_name=a.provider.name,
-        patient=PatientRef(id=patient.id, name=f"{patient.first_name} {patient.last_name}"),
+        provider_name=a.provider_name,
+        patient=PatientRef(id=a.patient_id, name=patient_name),
         status=a.status,
     )

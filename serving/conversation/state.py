@@ -87,6 +87,18 @@ class SafetyCheck(BaseModel):
     text: str
 
 
+class CallbackOffer(BaseModel):
+    """A call-back offered when the practice system could not be used: its button asks the
+    clinic's reception to get back to the patient. `intent` is what the patient was doing
+    (`book_appointment`, `my_allergies`, ...), so the request says it without their words."""
+
+    nonce: str = Field(default_factory=new_nonce)
+    intent: str
+    cannot_show: bool = False
+    """The system answered but cannot show that (its set-up lacks it), rather than being
+    unreachable."""
+
+
 class ConversationState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -98,3 +110,4 @@ class ConversationState(BaseModel):
     choice: AppointmentChoice | None = None
     pending: PendingAction | None = None
     safety_check: SafetyCheck | None = None
+    callback: CallbackOffer | None = None

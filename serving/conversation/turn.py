@@ -14,6 +14,7 @@ from serving.clinic import ClinicProfile
 from serving.conversation.state import ConversationState
 from serving.language import Language
 from serving.practice.backend import PracticeBackend
+from serving.practice.errors import PracticeUnavailable
 from serving.practice.models import InvoiceSummary, Patient, Provider, TreatmentType
 
 
@@ -59,6 +60,9 @@ class Turn:
     escalations: list[EscalationRequest] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
     """Kinds of the actions run this turn (`ActionResult.kind`), reported to the client."""
+    practice_outage: PracticeUnavailable | None = None
+    """The practice system failed before the turn could tell who is writing: nothing that
+    needs it runs, and the patient is offered a call-back instead."""
     _treatments: dict[str, TreatmentType] | None = None
     _invoices: list[InvoiceSummary] | None = None
     _providers: list[Provider] | None = None

@@ -21,7 +21,7 @@ from serving.db.engine import Database
 from serving.db.escalation_models import OnCallDoctor
 from serving.db.types import utcnow
 from serving.practice.builtin import BuiltinPracticeBackend
-from serving.practice.factory import booking_rules_from_settings
+from serving.practice.factory import booking_rules_from_settings, schedule_kept_in
 from serving.settings import Settings
 
 DEMO_FILE = Path(__file__).with_name("demo_clinic.json")
@@ -48,6 +48,10 @@ async def load_demo_clinic(database: Database, settings: Settings) -> bool:
     # The demo profile goes in wherever none is set, also next to demo data loaded before
     # profiles lived in the database.
     await ClinicSetup(database).seed_profile(load_clinic_profile(DEMO_PROFILE))
+    if schedule_kept_in(settings) is not None:
+        # The practice records belong in the clinic's Odoo (`dental odoo seed-demo`); the
+        # on-call dentist is the app's own.
+        return await _load_oncall(database, data)
     async with database.transaction() as session:
         if await session.scalar(select(func.count()).select_from(db.Provider)):
             return False
@@ -78,6 +82,14 @@ async def load_demo_clinic(database: Database, settings: Settings) -> bool:
     for row, patient_id in zip(data["patients"], patient_ids, strict=True):
         for visit in row.get("upcoming", []):
             await _book_upcoming(backend, patient_id, visit, provider_ids)
+    return True
+
+
+async def _load_oncall(database: Database, data: dict[str, Any]) -> bool:
+    async with database.transaction() as session:
+        if await session.scalar(select(func.count()).select_from(OnCallDoctor)):
+            return False
+        session.add_all(OnCallDoctor(**doctor, active=True) for doctor in data["oncall"])
     return True
 
 

@@ -45,9 +45,10 @@ class PracticeBackend(Protocol):
 
     async def list_treatment_types(self) -> list[TreatmentType]: ...
 
-    async def clinic_hours(self) -> ClinicHours:
+    async def clinic_hours(self, provider_id: int | None = None) -> ClinicHours:
         """The opening hours the slot search works within: the active providers' weekly
-        windows and the calendar of closures (`serving.scheduling.opening`)."""
+        windows (one provider's with `provider_id`; UnknownProvider if there is no such active
+        provider) and the calendar of closures (`serving.scheduling.opening`)."""
         ...
 
     async def get_patient_invoices(self, patient_id: int) -> list[InvoiceSummary]: ...
@@ -97,6 +98,17 @@ class PracticeBackend(Protocol):
     async def list_patient_appointments(
         self, patient_id: int, *, include_past: bool = False
     ) -> list[Appointment]: ...
+
+    async def appointments_between(
+        self, start: datetime, end: datetime, *, provider_id: int | None = None
+    ) -> list[Appointment]:
+        """Every appointment starting in [start, end), whatever its status and whoever the
+        patient, earliest first: the staff calendar's view, never a patient's."""
+        ...
+
+    async def get_appointment(self, appointment_id: int) -> Appointment:
+        """One appointment whoever the patient (staff use); AppointmentNotFound if none."""
+        ...
 
     async def get_patient_notes(self, patient_id: int) -> list[PatientNote]:
         """Every note on the record, oldest first; `PatientNote.for_patient` tells which were

@@ -205,16 +205,50 @@ class BuiltinPracticeBackend:
     def forget_setup(self) -> None:
         self._providers = None
 
-    async def clinic_hours(self) -> ClinicHours:
+    async def clinic_hours(self, provider_id: int | None = None) -> ClinicHours:
+        query = (
+            select(db.WorkingHours.weekday, db.WorkingHours.starts_at, db.WorkingHours.ends_at)
+            .join(db.Provider)
+            .where(db.Provider.active)
+        )
         async with self._session(read_only=True) as session:
-            rows = await session.execute(
-                select(db.WorkingHours.weekday, db.WorkingHours.starts_at, db.WorkingHours.ends_at)
-                .join(db.Provider)
-                .where(db.Provider.active)
-            )
-            windows = [WeeklyWindow(weekday, start, end) for weekday, start, end in rows]
+            if provider_id is not None:
+                if not await session.scalar(
+                    select(db.Provider.id).where(db.Provider.id == provider_id, db.Provider.active)
+                ):
+                    raise UnknownProvider(f"no active provider with id {provider_id}")
+                query = query.where(db.Provider.id == provider_id)
+            windows = [
+                WeeklyWindow(weekday, start, end)
+                for weekday, start, end in (await session.execute(query))
+            ]
             rules = await self._rules_with_closures(session)
         return ClinicHours.of(windows, rules.calendar)
+
+    async def appointments_between(
+        self, start: datetime, end: datetime, *, provider_id: int | None = None
+    ) -> list[rec.Appointment]:
+        if end <= start:
+            raise InvalidRequest("the end of the range is not after its start")
+        query = _appointments().where(
+            db.Appointment.starts_at >= start, db.Appointment.starts_at < end
+        )
+        if provider_id is not None:
+            query = query.where(db.Appointment.provider_id == provider_id)
+        async with self._session(read_only=True) as session:
+            rows = await session.scalars(
+                query.order_by(db.Appointment.starts_at, db.Appointment.id)
+            )
+            return [_appointment(a) for a in rows]
+
+    async def get_appointment(self, appointment_id: int) -> rec.Appointment:
+        async with self._session(read_only=True) as session:
+            appointment = await session.scalar(
+                _appointments().where(db.Appointment.id == appointment_id)
+            )
+            if appointment is None:
+                raise AppointmentNotFound(f"no appointment {appointment_id}")
+            return _appointment(appointment)
 
     async def list_treatment_types(self) -> list[rec.TreatmentType]:
         async with self._session(read_only=True) as session:

@@ -34,6 +34,12 @@ def booking_rules_from_settings(settings: Settings) -> BookingRules:
     )
 
 
+def schedule_kept_in(settings: Settings) -> str | None:
+    """The clinic's own practice system when providers, hours, treatments, closures and
+    patients live there rather than in the app database; None for the built-in one."""
+    return "Odoo" if settings.practice_backend == "odoo" else None
+
+
 def create_practice_backend(
     settings: Settings,
     database: Database,

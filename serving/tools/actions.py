@@ -18,6 +18,7 @@ from typing import Literal
 from serving.clinic import ClinicTopic, ProfileTopic
 from serving.conversation.state import (
     AppointmentChoice,
+    CallbackOffer,
     OfferedSlot,
     PendingAction,
     SlotOffer,
@@ -30,7 +31,7 @@ from serving.practice.errors import (
     SlotUnavailable,
     UnknownTreatmentType,
 )
-from serving.practice.models import Appointment, Patient, Provider
+from serving.practice.models import Allergy, Appointment, Patient, Provider, TreatmentPlan
 from serving.scheduling.opening import ClinicHours, Opening
 from serving.scheduling.request import (
     WEEKDAY_CODES,
@@ -459,6 +460,147 @@ async def invoice_details(turn: Turn, invoice_number: str) -> ActionResult:
     return ActionResult("invoice_details", "\n".join(lines))
 
 
+# --- the patient's own record: read out as it is on file, never interpreted -------------------
+
+MAX_NOTES = 5
+"""The newest notes read out; older ones stay with the clinic's record."""
+SEVERITIES = frozenset({"mild", "moderate", "severe"})
+"""Severities the catalogs name in each language; another is shown as the record writes it."""
+
+
+async def my_notes(turn: Turn) -> ActionResult:
+    """The notes the clinic wrote for the patient to read, newest first. Staff notes and
+    transcripts are on the same record and are never read out."""
+    if (patient := turn.patient) is None:
+        return _identity_refusal(turn)
+    notes = [n for n in await turn.backend.get_patient_notes(patient.id) if n.for_patient]
+    if not notes:
+        return ActionResult("no_notes", turn.message("no_notes"))
+    lines = [turn.message("notes_list")]
+    for note in reversed(notes[-MAX_NOTES:]):
+        written = _date(turn, note.created_at.astimezone(turn.tz).date())
+        lines.append(
+            "• " + turn.message("note_line", date=written, author=note.author, body=note.body)
+        )
+    lines.append(turn.message("record_questions"))
+    return ActionResult("notes", "\n".join(lines))
+
+
+async def my_treatment_plan(turn: Turn) -> ActionResult:
+    """What the patient's plan holds (each treatment, its tooth, how far it is) and what of it
+    is booked next; a treatment still to book is offered as a button."""
+    if (patient := turn.patient) is None:
+        return _identity_refusal(turn)
+    plan = await turn.backend.get_treatment_plan(patient.id)
+    if plan is None or not plan.items:
+        return ActionResult("no_treatment_plan", turn.message("no_treatment_plan"))
+    lines = [turn.message("plan_heading", status=turn.message(f"plan_status_{plan.status}"))]
+    for item in plan.items:
+        name = item.treatment_name_he if turn.language == "he" else item.treatment_name
+        status = turn.message(f"plan_item_{item.status}")
+        line = (
+            turn.message("plan_item_tooth", treatment=name, tooth=item.tooth, status=status)
+            if item.tooth
+            else turn.message("plan_item", treatment=name, status=status)
+        )
+        lines.append(f"• {line}")
+    lines += await _plan_bookings(turn, patient, plan)
+    lines.append(turn.message("record_questions"))
+    return ActionResult("treatment_plan", "\n".join(lines))
+
+
+async def _plan_bookings(turn: Turn, patient: Patient, plan: TreatmentPlan) -> list[str]:
+    """The upcoming appointments for the plan's treatments not done yet; when there are none,
+    a booking button for each of those treatments."""
+    to_do = list(dict.fromkeys(i.treatment_code for i in plan.items if i.status != "done"))
+    if not to_do:
+        return []
+    upcoming = await turn.backend.list_patient_appointments(patient.id)
+    booked = [a for a in upcoming if a.treatment_code in to_do]
+    if booked:
+        return [turn.message("plan_booked")] + [
+            "• " + await _appointment_line(turn, appointment) for appointment in booked
+        ]
+    bookable = await turn.treatments()
+    for code in to_do:
+        if code in bookable:
+            name = await turn.treatment_name(code)
+            turn.buttons.append(
+                _button(turn.message("button_book_treatment", treatment=name), f"treat:{code}")
+            )
+    return [turn.message("plan_nothing_booked")]
+
+
+async def my_allergies(turn: Turn) -> ActionResult:
+    """The allergies on the patient's file, as recorded (substance, reaction, severity)."""
+    if (patient := turn.patient) is None:
+        return _identity_refusal(turn)
+    allergies = await turn.backend.get_patient_allergies(patient.id)
+    if not allergies:
+        return ActionResult("no_allergies", turn.message("no_allergies"))
+    lines = [turn.message("allergies_list")]
+    lines += [f"• {_allergy_line(turn, allergy)}" for allergy in allergies]
+    lines.append(turn.message("allergies_footer"))
+    return ActionResult("allergies", "\n".join(lines))
+
+
+def _allergy_line(turn: Turn, allergy: Allergy) -> str:
+    written = allergy.severity.strip().lower()
+    severity = turn.message(f"severity_{written}") if written in SEVERITIES else allergy.severity
+    if allergy.reaction:
+        return turn.message(
+            "allergy_line",
+            substance=allergy.substance,
+            reaction=allergy.reaction,
+            severity=severity,
+        )
+    return turn.message("allergy_line_no_reaction", substance=allergy.substance, severity=severity)
+
+
+# --- the practice system out of reach: a call-back instead --------------------------------------
+
+CALLBACK_ACTIVITIES = {
+    "book_appointment": "book an appointment",
+    "reschedule_appointment": "move an appointment",
+    "cancel_appointment": "cancel an appointment",
+    "my_appointments": "see their appointments",
+    "invoice_inquiry": "see their invoices",
+    "clinic_info": "read the clinic's information",
+    "treatment_plan": "see their treatment plan",
+    "my_allergies": "see the allergies on their file",
+    "my_notes": "read the clinic's notes for them",
+}
+"""What the patient was doing, for the call-back request reception reads (by intent; the
+patient's own words are not repeated, so no clinical content travels with it)."""
+
+
+def offer_callback(turn: Turn, intent: str, *, cannot_show: bool = False) -> ActionResult:
+    """Tell the patient that the clinic's system cannot be reached (or, `cannot_show`, cannot
+    show that) right now, and offer a call-back button. Whatever the failed step had offered
+    is dropped: the button is the one way on."""
+    offer = turn.state.callback = CallbackOffer(intent=intent, cannot_show=cannot_show)
+    turn.buttons.clear()
+    turn.button("button_callback", f"callback:{offer.nonce}")
+    key = "practice_cannot_show" if cannot_show else "practice_unavailable"
+    return ActionResult("practice_unavailable", turn.message(key))
+
+
+async def request_callback(turn: Turn) -> ActionResult:
+    """The call-back button: an escalation to reception (staff, not a dentist) saying what the
+    patient was trying to do when the system failed, and a confirmation."""
+    offer, turn.state.callback = turn.state.callback, None
+    if offer is None:
+        return ActionResult("nothing_pending", turn.message("nothing_pending"))
+    activity = CALLBACK_ACTIVITIES.get(offer.intent, "use the chat")
+    problem = "could not show what was asked" if offer.cannot_show else "could not be reached"
+    summary = (
+        f"Call-back requested: the clinic's practice system {problem} while the patient "
+        f"was trying to {activity}."
+    )
+    await escalate_to_dentist(turn, summary, staff=True)
+    return ActionResult("callback_requested", turn.message("callback_requested"))
+
+
 async def escalate_to_dentist(turn: Turn, summary: str, *, staff: bool = False) -> ActionResult:
     """Ask a dentist (or the front desk) to join the conversation."""
     urgency = "ROUTINE" if staff else "DOCTOR_REQUIRED"
@@ -688,10 +830,15 @@ __all__ = [
     "find_slots",
     "invoice_details",
     "list_treatments",
+    "my_allergies",
     "my_appointments",
     "my_invoices",
+    "my_notes",
+    "my_treatment_plan",
+    "offer_callback",
     "propose_booking",
     "quick_actions",
+    "request_callback",
     "start_cancellation",
     "start_reschedule",
 ]

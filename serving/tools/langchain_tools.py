@@ -226,6 +226,31 @@ async def invoice_details(invoice_number: str, config: RunnableConfig) -> str:
 
 
 @tool
+async def my_treatment_plan(config: RunnableConfig) -> str:
+    """The patient's treatment plan as it is on file (each treatment, its tooth and how far it
+    is) and what of it is booked next. Facts only: what a treatment is for, or whether it is
+    needed, is a question for the dentist."""
+    turn = turn_of(config)
+    return _out(turn, await actions.my_treatment_plan(turn))
+
+
+@tool
+async def my_allergies(config: RunnableConfig) -> str:
+    """The allergies on the patient's file, as recorded (substance, reaction, severity). Never
+    say what a patient may take or avoid: that is for the dentist."""
+    turn = turn_of(config)
+    return _out(turn, await actions.my_allergies(turn))
+
+
+@tool
+async def my_notes(config: RunnableConfig) -> str:
+    """The notes the clinic wrote for the patient to read (reminders, what to bring). Staff
+    notes are never shown."""
+    turn = turn_of(config)
+    return _out(turn, await actions.my_notes(turn))
+
+
+@tool
 async def escalate_to_dentist(summary: str, config: RunnableConfig, staff: bool = False) -> str:
     """Ask a dentist (or, with staff=true, the front desk) to join this chat. The summary is
     one factual line of what the patient asked, without interpretation."""
@@ -235,7 +260,8 @@ async def escalate_to_dentist(summary: str, config: RunnableConfig, staff: bool 
 
 @tool
 def transfer_to_sarah() -> str:
-    """Hand this message to Sarah: booking, moving, cancelling or looking up appointments."""
+    """Hand this message to Sarah: booking, moving, cancelling or looking up appointments, and
+    the patient's treatment plan (what is planned and booked next)."""
     return "sarah"
 
 
@@ -247,8 +273,9 @@ def transfer_to_yosef() -> str:
 
 @tool
 def transfer_to_michal() -> str:
-    """Hand this message to Michal: symptoms, medication or after-care questions, or a wish to
-    talk to a dentist or a person."""
+    """Hand this message to Michal: symptoms, medication or after-care questions, a wish to
+    talk to a dentist or a person, and reading out the allergies on the patient's file or the
+    notes the clinic left for the patient."""
     return "michal"
 
 
@@ -263,12 +290,21 @@ SCHEDULING: list[BaseTool] = [
     start_cancellation,
 ]
 BILLING: list[BaseTool] = [my_invoices, invoice_details]
-ALL_TOOLS: list[BaseTool] = [clinic_info, *SCHEDULING, *BILLING, escalate_to_dentist]
+MEDICAL_RECORD: list[BaseTool] = [my_allergies, my_notes]
+"""The record a dentist explains: read out by Michal, who keeps the medical boundaries."""
+ALL_TOOLS: list[BaseTool] = [
+    clinic_info,
+    *SCHEDULING,
+    my_treatment_plan,
+    *BILLING,
+    *MEDICAL_RECORD,
+    escalate_to_dentist,
+]
 TEAM_TOOLS: dict[str, list[BaseTool]] = {
     "dana": [transfer_to_sarah, transfer_to_yosef, transfer_to_michal, clinic_info],
-    "sarah": [*SCHEDULING, clinic_info],
+    "sarah": [*SCHEDULING, my_treatment_plan, clinic_info],
     "yosef": [*BILLING, escalate_to_dentist],
-    "michal": [escalate_to_dentist, clinic_info],
+    "michal": [*MEDICAL_RECORD, escalate_to_dentist, clinic_info],
 }
 TRANSFERS = {
     "transfer_to_sarah": "sarah",

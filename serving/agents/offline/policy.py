@@ -22,6 +22,19 @@ SCHEDULING_INTENTS = {
     Intent.MY_APPOINTMENTS,
 }
 MEDICAL_INTENTS = {Intent.MEDICAL_QUESTION, Intent.TALK_TO_DOCTOR, Intent.EMERGENCY}
+RECORD_TOOLS = {
+    Intent.TREATMENT_PLAN: "my_treatment_plan",
+    Intent.MY_ALLERGIES: "my_allergies",
+    Intent.MY_NOTES: "my_notes",
+}
+"""The patient's own record, read out by the tool of each request."""
+RECORD_MEMBERS = {
+    Intent.TREATMENT_PLAN: "transfer_to_sarah",
+    Intent.MY_ALLERGIES: "transfer_to_michal",
+    Intent.MY_NOTES: "transfer_to_michal",
+}
+"""Who of the team holds each record tool: the plan goes with the bookings (Sarah), the
+allergies and notes with the medical boundaries (Michal)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,8 @@ def _act(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Decis
         return _call("start_cancellation", tools)
     if intent is Intent.MY_APPOINTMENTS:
         return _call("my_appointments", tools)
+    if intent in RECORD_TOOLS:
+        return _call(RECORD_TOOLS[intent], tools)
     if intent is Intent.INVOICE_INQUIRY:
         if u.invoice_number:
             return _call("invoice_details", tools, invoice_number=u.invoice_number)
@@ -151,6 +166,8 @@ def _route(u: Understanding, context: TurnContext, tools: frozenset[str]) -> Dec
         return _call("transfer_to_sarah", tools)
     if u.intent is Intent.INVOICE_INQUIRY:
         return _call("transfer_to_yosef", tools)
+    if u.intent in RECORD_MEMBERS:
+        return _call(RECORD_MEMBERS[u.intent], tools)
     if u.intent in MEDICAL_INTENTS:
         return _call("transfer_to_michal", tools)
     if u.intent is Intent.CLINIC_INFO:

@@ -72,6 +72,9 @@
     var meta = desk.element("p", "message__meta");
     meta.appendChild(desk.element("bdi", null, note.author));
     meta.appendChild(desk.element("span", null, " · " + desk.formatDateTime(note.created_at)));
+    // A note written for the patient is one the assistant reads out to them when asked.
+    meta.appendChild(note.for_patient ? desk.badge("note_for_patient", "brand")
+      : desk.badge("note_staff_only", "grey"));
     row.appendChild(meta);
     var body = desk.element("div", "clinical__note-body");
     desk.fillText(body, note.body);
