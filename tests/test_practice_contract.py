@@ -127,6 +127,19 @@ async def test_providers_treatments_and_hours(practice: Practice) -> None:
     assert hours.on(next_weekday(SATURDAY)) == ()
 
 
+async def test_one_providers_hours(practice: Practice) -> None:
+    backend = practice.backend
+    cohen = await _provider(backend, "Cohen")
+    hours = await backend.clinic_hours(cohen.id)
+    assert hours.week() == [
+        ([6, 0, 1], ((time(8), time(16)),)),
+        ([2], ((time(12), time(20)),)),
+        ([3], ((time(8), time(16)),)),
+    ]
+    with pytest.raises(UnknownProvider):
+        await backend.clinic_hours(999_999)
+
+
 @pytest.mark.parametrize(
     ("criteria", "expected"),
     [
@@ -391,6 +404,28 @@ async def test_reschedule_to_another_provider(practice: Practice) -> None:
             local(monday, 10),
             provider_id=(await _provider(backend, "Peretz")).id,
         )
+
+
+async def test_the_staff_calendar_sees_every_patients_appointments(practice: Practice) -> None:
+    backend = practice.backend
+    dana, john = await _patient(backend, DANA), await _patient(backend, JOHN)
+    cohen, mizrahi = await _provider(backend, "Cohen"), await _provider(backend, "Mizrahi")
+    monday = _free_monday()
+    johns = await backend.create_appointment(john.id, "checkup", local(monday, 9))
+    danas = await backend.create_appointment(
+        dana.id, "filling", local(monday, 13, 30), provider_id=mizrahi.id
+    )
+    cancelled = await backend.cancel_appointment(dana.id, danas.id)
+    day = local(monday, 0), local(monday + timedelta(days=1), 0)
+    assert await backend.appointments_between(*day) == [johns, cancelled]
+    assert await backend.appointments_between(*day, provider_id=cohen.id) == [johns]
+    assert await backend.appointments_between(local(monday, 9, 15), day[1]) == [cancelled]
+    assert await backend.get_appointment(johns.id) == johns
+    assert await backend.get_appointment(danas.id) == cancelled
+    with pytest.raises(AppointmentNotFound):
+        await backend.get_appointment(999_999)
+    with pytest.raises(InvalidRequest):
+        await backend.appointments_between(day[1], day[0])
 
 
 async def test_without_provider_the_first_free_one_is_chosen(practice: Practice) -> None:

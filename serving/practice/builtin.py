@@ -228,8 +228,7 @@ class BuiltinPracticeBackend:
     async def appointments_between(
         self, start: datetime, end: datetime, *, provider_id: int | None = None
     ) -> list[rec.Appointment]:
-        if end <= start:
-            raise InvalidRequest("the end of the range is not after its start")
+        checks.time_range(start, end)
         query = _appointments().where(
             db.Appointment.starts_at >= start, db.Appointment.starts_at < end
         )

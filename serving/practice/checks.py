@@ -4,7 +4,7 @@ with the same limits and the same messages whichever backend answers."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 from serving.practice.errors import InvalidRequest, TimeInPast, UnknownTreatmentType
 
@@ -95,3 +95,9 @@ def slot_search_days(date_from: date, date_to: date, limit: int, today: date) ->
     if date_to < today:
         raise TimeInPast("those dates have passed; search from today on")
     return max(date_from, today)
+
+
+def time_range(start: datetime, end: datetime) -> None:
+    """A range of moments to list appointments in: it must end after it begins."""
+    if end <= start:
+        raise InvalidRequest("a time range must end after it begins")

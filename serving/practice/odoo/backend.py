@@ -28,6 +28,7 @@ from serving.practice.errors import (
     InvoiceNotFound,
     PatientNotFound,
     TimeInPast,
+    UnknownProvider,
 )
 from serving.practice.odoo import records
 from serving.practice.odoo.bookings import CalendarWrites, booking_reference, first_bookable
@@ -302,12 +303,16 @@ class OdooPracticeBackend:
     async def list_treatment_types(self) -> list[rec.TreatmentType]:
         return [t.record for t in (await self._setup.get()).treatments]
 
-    async def clinic_hours(self) -> ClinicHours:
+    async def clinic_hours(self, provider_id: int | None = None) -> ClinicHours:
         setup = await self._setup.get()
-        now = self._now()
-        today = now.astimezone(self.timezone).date()
+        providers = setup.providers
+        if provider_id is not None:
+            providers = tuple(p for p in providers if p.id == provider_id)
+            if not providers:
+                raise UnknownProvider(f"no active provider with id {provider_id}")
+        today = self._now().astimezone(self.timezone).date()
         week = [today + timedelta(days=n) for n in range(7)]
-        windows = [w for p in setup.providers for day in week for w in p.windows_on(day)]
+        windows = [w for p in providers for day in week for w in p.windows_on(day)]
         start = datetime.combine(today, time.min, self.timezone)
         leaves = await read_leaves(self.client, start=start, end=start + self._rules.horizon)
         closures = _closures(leaves, setup, self.timezone)
@@ -376,6 +381,24 @@ class OdooPracticeBackend:
         )
         found = [self._appointment(row, patient_id, setup, now) for row in rows]
         return [a for a in found if a is not None]
+
+    async def appointments_between(
+        self, start: datetime, end: datetime, *, provider_id: int | None = None
+    ) -> list[rec.Appointment]:
+        checks.time_range(start, end)
+        domain: list[Any] = [
+            ("start", ">=", odoo_datetime(start)),
+            ("start", "<", odoo_datetime(end)),
+        ]
+        if provider_id is not None:
+            domain.append(("user_id", "=", provider_id))
+        return await self._staff_view(domain)
+
+    async def get_appointment(self, appointment_id: int) -> rec.Appointment:
+        found = await self._staff_view([("id", "=", appointment_id)])
+        if not found:
+            raise AppointmentNotFound(f"no appointment {appointment_id}")
+        return found[0]
 
     async def create_appointment(
         self,
@@ -527,6 +550,37 @@ class OdooPracticeBackend:
             ends_at=ends_at,
             status=status,
         )
+
+    async def _staff_view(self, domain: list[Any]) -> list[rec.Appointment]:
+        """The appointments among the events `domain` finds, cancelled ones included, each with
+        its patient: the attendee who is a patient (providers and staff are users)."""
+        rows, setup = await asyncio.gather(
+            self.client.call(
+                "calendar.event",
+                "search_read",
+                [domain],
+                {"fields": EVENT_FIELDS, "order": "start, id", "context": {"active_test": False}},
+            ),
+            self._setup.get(),
+        )
+        attendees = sorted({partner for row in rows for partner in row["partner_ids"]})
+        patients = set()
+        if attendees:
+            found = await self.client.call(
+                "res.partner",
+                "search_read",
+                [[("id", "in", attendees), *PATIENTS]],
+                {"fields": ["id"], "context": {"active_test": False}},
+            )
+            patients = {row["id"] for row in found}
+        now = self._now()
+        appointments = []
+        for row in rows:
+            patient = next((p for p in row["partner_ids"] if p in patients), None)
+            appointment = self._appointment(row, patient, setup, now) if patient else None
+            if appointment is not None:
+                appointments.append(appointment)
+        return appointments
 
     async def _changeable(
         self, patient_id: int, appointment_id: int
