@@ -133,7 +133,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app_database = Database(settings.database_url) if database is None else database
         app.state.database = app_database
-        app.state.practice = create_practice_backend(settings, app_database, clock=clock)
+        app.state.practice = create_practice_backend(
+            settings, app_database, clock=clock, on_odoo_call=app_metrics.record_odoo_call
+        )
         # The staff console's live feed: every message stored, every escalation's change.
         app.state.staff_feed = StaffFeed(
             app_database, staff_hub(settings.redis_url, settings.redis_key_prefix)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -146,6 +148,25 @@ def postgres_copies(demo_templates: dict[str, str]) -> Iterator[PostgresCopies]:
     copies.close()
 
 
+@asynccontextmanager
+async def demo_database_copy(
+    engine: str, demo_templates: dict[str, str], postgres_copies: PostgresCopies, tmp_path: Path
+) -> AsyncIterator[str]:
+    """A fresh copy of the migrated demo clinic on `engine` ("sqlite" or "postgresql")."""
+    if engine == "sqlite":
+        source = make_url(demo_templates["sqlite"]).database
+        assert source is not None
+        target = tmp_path / "app.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    url = await postgres_copies.take()
+    try:
+        yield url
+    finally:
+        postgres_copies.drop(url)
+
+
 @pytest.fixture
 async def database_url(
     db_backend: str,
@@ -154,16 +175,8 @@ async def database_url(
     tmp_path: Path,
 ) -> AsyncIterator[str]:
     """A fresh copy of the migrated demo clinic on the parametrized backend."""
-    if db_backend == "sqlite":
-        source = make_url(demo_templates["sqlite"]).database
-        assert source is not None
-        target = tmp_path / "app.db"
-        shutil.copyfile(source, target)
-        yield f"sqlite+aiosqlite:///{target}"
-        return
-    url = await postgres_copies.take()
-    yield url
-    postgres_copies.drop(url)
+    async with demo_database_copy(db_backend, demo_templates, postgres_copies, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -216,3 +229,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                     counts[backend]["passed" if outcome == "passed" else "failed"] += 1
     line = ", ".join(f"{b}: {c['passed']} passed, {c['failed']} failed" for b, c in counts.items())
     terminalreporter.write_sep("-", f"database tests by engine — {line}")
+    # The contract suite's figures on a real Odoo (tests/practice_backends.py), when it ran there.
+    practice_backends = sys.modules.get("tests.practice_backends")
+    if practice_backends is not None:
+        for figure in practice_backends.real_odoo_figures():
+            terminalreporter.write_line(figure)

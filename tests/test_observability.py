@@ -23,6 +23,7 @@ from serving.observability.logging import (
     configure_logging,
     request_id_var,
 )
+from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import accept_or_generate_request_id
 from serving.settings import Settings
 from tests.asgi import running
@@ -163,6 +164,17 @@ async def test_every_app_has_its_own_registry(app: FastAPI, app_database_url: st
     labels = {"method": "GET", "route": "/health", "status": "200"}
     assert sample(app, "dental_requests_total", **labels) == 1
     assert sample(other, "dental_requests_total", **labels) == 0
+
+
+def test_metrics_count_calls_to_odoo() -> None:
+    metrics = AppMetrics()
+    metrics.record_odoo_call("calendar.event", "create", "ok", 0.12)
+    metrics.record_odoo_call("calendar.event", "create", "practice_unavailable", 10.0)
+    exposition = metrics.render()[0].decode()
+    labels = 'method="create",model="calendar.event"'
+    for outcome in ("ok", "practice_unavailable"):
+        assert f'dental_odoo_calls_total{{{labels},outcome="{outcome}"}} 1.0' in exposition
+    assert f"dental_odoo_call_latency_seconds_count{{{labels}}} 2.0" in exposition
 
 
 async def test_metrics_expose_the_build(app: FastAPI) -> None:

@@ -32,12 +32,19 @@ class DemoRefused(RuntimeError):
     """Demo data was asked for where it must not go (a production database)."""
 
 
+def demo_clinic_data() -> dict[str, Any]:
+    """The demo clinic as written in `demo_clinic.json` (also what `dental odoo seed-demo`
+    writes into Odoo)."""
+    data: dict[str, Any] = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    return data
+
+
 async def load_demo_clinic(database: Database, settings: Settings) -> bool:
     """Load the demo clinic; False if the database already has one (then only its profile is
     stored, if it has none)."""
     if settings.environment == "production":
         raise DemoRefused("demo data is never loaded into a production environment")
-    data = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    data = demo_clinic_data()
     # The demo profile goes in wherever none is set, also next to demo data loaded before
     # profiles lived in the database.
     await ClinicSetup(database).seed_profile(load_clinic_profile(DEMO_PROFILE))

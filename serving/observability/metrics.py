@@ -107,6 +107,23 @@ class AppMetrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.odoo_calls = Counter(
+            "odoo_calls",
+            "Calls to the clinic's Odoo (PRACTICE_BACKEND=odoo), by model, method and outcome "
+            "(ok, or the practice error: practice_unavailable, practice_misconfigured, ...); "
+            "a log-in is model `common`, method `login`.",
+            ("model", "method", "outcome"),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.odoo_latency = Histogram(
+            "odoo_call_latency_seconds",
+            "Time one call to the clinic's Odoo took, answered or not, by model and method.",
+            ("model", "method"),
+            namespace=NAMESPACE,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.build = Info(
             "build",
             "The running build; join on it to tell which version produced a metric.",
@@ -126,6 +143,11 @@ class AppMetrics:
         self.latency.labels(method_label, route).observe(duration_seconds)
         if failed or status >= 500:
             self.errors.labels(route).inc()
+
+    def record_odoo_call(self, model: str, method: str, outcome: str, seconds: float) -> None:
+        """Count one call to Odoo (`serving.practice.odoo.client.OnCall`)."""
+        self.odoo_calls.labels(model, method, outcome).inc()
+        self.odoo_latency.labels(model, method).observe(seconds)
 
     def count_telegram_dead_letter(self, cause: str) -> None:
         self.telegram_dead_letters.labels(cause).inc()

@@ -7,7 +7,6 @@ nothing.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta
@@ -22,7 +21,17 @@ from sqlalchemy.orm import InstrumentedAttribute, selectinload
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow
+from serving.practice import checks
 from serving.practice import models as rec
+from serving.practice.booking import (
+    PATIENT_BUSY,
+    TAKEN,
+    bookable_until,
+    free_slots,
+    most_telling,
+    with_closures,
+)
+from serving.practice.checks import MAX_SEARCH_RESULTS
 from serving.practice.errors import (
     AppointmentNotFound,
     ClinicClosed,
@@ -35,17 +44,11 @@ from serving.practice.errors import (
     SlotUnavailable,
     TimeInPast,
     UnknownProvider,
-    UnknownTreatmentType,
 )
 from serving.practice.phone import normalize_phone
-from serving.scheduling import errors as booking
 from serving.scheduling.opening import ClinicHours
 from serving.scheduling.request import SlotRequest
-from serving.scheduling.slots import BookingRules, WeeklyWindow, check_bookable, free_starts
-
-MAX_SLOT_SEARCH_DAYS = 62
-MAX_SEARCH_RESULTS = 20
-MAX_NOTE_LENGTH = 4000
+from serving.scheduling.slots import BookingRules, WeeklyWindow
 
 
 class BuiltinPracticeBackend:
@@ -77,18 +80,14 @@ class BuiltinPracticeBackend:
     async def search_patient(
         self, *, phone: str | None = None, name: str | None = None, email: str | None = None
     ) -> list[rec.Patient]:
+        checks.require_search_criteria(phone, name, email)
         query = select(db.Patient).order_by(db.Patient.id).limit(MAX_SEARCH_RESULTS)
-        if phone is None and name is None and email is None:
-            raise InvalidRequest("search by phone, name or email")
         if phone is not None:
             query = query.where(db.Patient.phone == normalize_phone(phone, self._region))
         if name is not None:
             query = query.where(_name_matches(name))
         if email is not None:
-            address = email.strip().lower()
-            if "@" not in address or len(address) > 254:
-                raise InvalidRequest("not a valid email address")
-            query = query.where(func.lower(db.Patient.email) == address)
+            query = query.where(func.lower(db.Patient.email) == checks.email_address(email))
         async with self._session(read_only=True) as session:
             return [_patient(p) for p in (await session.scalars(query)).all()]
 
@@ -122,13 +121,7 @@ class BuiltinPracticeBackend:
     async def add_patient_note(
         self, patient_id: int, body: str, *, author: str, for_patient: bool = False
     ) -> rec.PatientNote:
-        text, who = body.strip(), author.strip()
-        if not text:
-            raise InvalidRequest("a note needs some text")
-        if len(text) > MAX_NOTE_LENGTH:
-            raise InvalidRequest(f"a note is at most {MAX_NOTE_LENGTH} characters")
-        if not who or len(who) > 120:
-            raise InvalidRequest("a note needs an author (at most 120 characters)")
+        text, who = checks.note_text(body, author)
         async with self._session() as session:
             await _require_patient(session, patient_id)
             note = db.PatientNote(
@@ -174,9 +167,7 @@ class BuiltinPracticeBackend:
             return [_invoice_summary(i) for i in rows]
 
     async def get_invoice_details(self, patient_id: int, invoice_number: str) -> rec.InvoiceDetails:
-        number = invoice_number.strip().upper()
-        if not number or len(number) > 40:
-            raise InvalidRequest("an invoice number looks like INV/2026/0042")
+        number = checks.invoice_number(invoice_number)
         async with self._session(read_only=True) as session:
             await _require_patient(session, patient_id)
             invoice = await session.scalar(
@@ -237,8 +228,7 @@ class BuiltinPracticeBackend:
     async def appointments_between(
         self, start: datetime, end: datetime, *, provider_id: int | None = None
     ) -> list[rec.Appointment]:
-        if end <= start:
-            raise InvalidRequest("the end of the range is not after its start")
+        checks.time_range(start, end)
         query = _appointments().where(
             db.Appointment.starts_at >= start, db.Appointment.starts_at < end
         )
@@ -274,50 +264,29 @@ class BuiltinPracticeBackend:
         limit: int = 20,
         matching: SlotRequest | None = None,
     ) -> list[rec.Slot]:
-        if date_to < date_from:
-            raise InvalidRequest("the end date is before the start date")
-        if (date_to - date_from).days > MAX_SLOT_SEARCH_DAYS:
-            raise InvalidRequest(f"search at most {MAX_SLOT_SEARCH_DAYS} days at a time")
-        if not 1 <= limit <= 100:
-            raise InvalidRequest("limit must be between 1 and 100")
         now = self._now()
-        today = now.astimezone(self._rules.calendar.tz).date()
-        if date_to < today:
-            raise TimeInPast("those dates have passed; search from today on")
+        first_day = checks.slot_search_days(
+            date_from, date_to, limit, now.astimezone(self._rules.calendar.tz).date()
+        )
         async with self._session(read_only=True) as session:
             treatment = await _require_treatment(session, treatment_code)
             providers = await _providers_for(session, treatment, provider_id)
             rules = await self._rules_with_closures(session)
-            window_start = datetime.combine(max(date_from, today), time.min, rules.calendar.tz)
+            window_start = datetime.combine(first_day, time.min, rules.calendar.tz)
             window_end = datetime.combine(date_to + timedelta(days=1), time.min, rules.calendar.tz)
             busy = await _busy_by_provider(session, providers, window_start, window_end)
-        duration = timedelta(minutes=treatment.duration_minutes)
-        slots: list[rec.Slot] = []
-        day = max(date_from, today)
-        while day <= date_to and len(slots) < limit:
-            for_day = [
-                rec.Slot(
-                    provider_id=p.id,
-                    provider_name=p.name,
-                    provider_name_he=p.name_he,
-                    treatment_code=treatment.code,
-                    starts_at=start,
-                    ends_at=start + duration,
-                )
-                for p in providers
-                for start in free_starts(
-                    day=day,
-                    windows=_windows(p),
-                    busy=busy.get(p.id, []),
-                    duration=duration,
-                    rules=rules,
-                    now=now,
-                )
-                if matching is None or not matching.unmet(start.astimezone(rules.calendar.tz))
-            ]
-            slots.extend(sorted(for_day, key=lambda s: (s.starts_at, s.provider_id)))
-            day += timedelta(days=1)
-        return slots[:limit]
+        return free_slots(
+            treatment_code=treatment.code,
+            duration=timedelta(minutes=treatment.duration_minutes),
+            providers=[(_provider(p), _weekly(_windows(p))) for p in providers],
+            busy=busy,
+            first_day=first_day,
+            last_day=date_to,
+            rules=rules,
+            now=now,
+            limit=limit,
+            matching=matching,
+        )
 
     async def list_patient_appointments(
         self, patient_id: int, *, include_past: bool = False
@@ -341,8 +310,7 @@ class BuiltinPracticeBackend:
         provider_id: int | None = None,
         notes: str | None = None,
     ) -> rec.Appointment:
-        if notes is not None and len(notes) > MAX_NOTE_LENGTH:
-            raise InvalidRequest(f"appointment notes are at most {MAX_NOTE_LENGTH} characters")
+        notes = checks.appointment_notes(notes)
         async with self._session() as session:
             await _require_patient(session, patient_id)
             treatment = await _require_treatment(session, treatment_code)
@@ -357,7 +325,7 @@ class BuiltinPracticeBackend:
                 starts_at=starts_at,
                 ends_at=ends_at,
                 status="scheduled",
-                notes=notes.strip() if notes else None,
+                notes=notes,
             )
             session.add(appointment)
             await session.flush()
@@ -389,12 +357,11 @@ class BuiltinPracticeBackend:
     async def cancel_appointment(
         self, patient_id: int, appointment_id: int, *, reason: str | None = None
     ) -> rec.Appointment:
-        if reason is not None and len(reason) > 200:
-            raise InvalidRequest("a cancellation reason is at most 200 characters")
+        reason = checks.cancel_reason(reason)
         async with self._session() as session:
             appointment = await self._changeable_appointment(session, patient_id, appointment_id)
             appointment.status = "cancelled"
-            appointment.cancel_reason = reason.strip() if reason else None
+            appointment.cancel_reason = reason
             await session.flush()
             return await _load_appointment(session, appointment.id)
 
@@ -420,9 +387,7 @@ class BuiltinPracticeBackend:
 
     async def _rules_with_closures(self, session: AsyncSession) -> BookingRules:
         rows = await session.execute(select(db.ClinicClosure.day, db.ClinicClosure.reason))
-        closures = {day: reason for day, reason in rows}
-        calendar = dataclasses.replace(self._rules.calendar, closures=closures)
-        return dataclasses.replace(self._rules, calendar=calendar)
+        return with_closures(self._rules, {day: reason for day, reason in rows})
 
     async def _first_bookable(
         self,
@@ -441,7 +406,7 @@ class BuiltinPracticeBackend:
         refusals: list[SlotUnavailable] = []
         for provider in providers:
             try:
-                ends_at = _check_bookable(
+                ends_at = bookable_until(
                     starts_at=starts_at,
                     duration=duration,
                     windows=_windows(provider),
@@ -454,17 +419,13 @@ class BuiltinPracticeBackend:
             if await _overlapping(
                 session, db.Appointment.patient_id, patient_id, starts_at, ends_at, exclude_id
             ):
-                raise SlotUnavailable("the patient already has an appointment at that time")
+                raise SlotUnavailable(PATIENT_BUSY)
             if not await _overlapping(
                 session, db.Appointment.provider_id, provider.id, starts_at, ends_at, exclude_id
             ):
                 return provider, ends_at
-            refusals.append(SlotUnavailable("that time is already booked; please choose another"))
-        for kind in (SlotUnavailable, ClinicClosed, OutsideWorkingHours):
-            for refusal in refusals:
-                if type(refusal) is kind:
-                    raise refusal
-        raise SlotUnavailable("no provider can take that appointment")
+            refusals.append(SlotUnavailable(TAKEN))
+        raise most_telling(refusals)
 
     async def _changeable_appointment(
         self, session: AsyncSession, patient_id: int, appointment_id: int
@@ -488,13 +449,10 @@ class BuiltinPracticeBackend:
 
 
 def _name_matches(name: str) -> ColumnElement[bool]:
-    words = name.strip().split()
-    if not words or len(name) > 120:
-        raise InvalidRequest("a name to search for is 1-120 characters")
     full_name = db.Patient.first_name + " " + db.Patient.last_name
     conditions = []
-    for word in words:
-        pattern = f"%{word.lower()}%"
+    for word in checks.name_words(name):
+        pattern = f"%{word}%"
         conditions.append(
             or_(func.lower(full_name).like(pattern), func.lower(db.Patient.name_he).like(pattern))
         )
@@ -509,15 +467,12 @@ async def _require_patient(session: AsyncSession, patient_id: int) -> db.Patient
 
 
 async def _require_treatment(session: AsyncSession, code: str) -> db.TreatmentType:
-    normalized = code.strip().lower().replace(" ", "_").replace("-", "_")
     treatment = await session.scalar(
-        select(db.TreatmentType).where(db.TreatmentType.code == normalized)
+        select(db.TreatmentType).where(db.TreatmentType.code == checks.treatment_code(code))
     )
     if treatment is None:
         known = await session.scalars(select(db.TreatmentType.code).order_by(db.TreatmentType.id))
-        raise UnknownTreatmentType(
-            f"unknown treatment type {code[:40]!r}; the clinic offers: {', '.join(known)}"
-        )
+        raise checks.unknown_treatment(code, known)
     return treatment
 
 
@@ -600,35 +555,13 @@ async def _load_appointment(session: AsyncSession, appointment_id: int) -> rec.A
 # --- mapping rows to records ------------------------------------------------------------------
 
 
-_REFUSALS: dict[type[booking.BookingRefused], type[PracticeError]] = {
-    booking.MalformedTime: InvalidRequest,
-    booking.TooSoon: TimeInPast,
-    booking.TooFarAhead: SlotUnavailable,
-    booking.ClinicClosed: ClinicClosed,
-    booking.OutsideWorkingHours: OutsideWorkingHours,
-}
-"""Each refusal of the clinic's booking rules as the practice boundary's error."""
-
-
-def _check_bookable(
-    *,
-    starts_at: datetime,
-    duration: timedelta,
-    windows: Sequence[WeeklyWindow],
-    rules: BookingRules,
-    now: datetime,
-) -> datetime:
-    """`check_bookable`, refusing with the practice boundary's error and the same message."""
-    try:
-        return check_bookable(
-            starts_at=starts_at, duration=duration, windows=windows, rules=rules, now=now
-        )
-    except booking.BookingRefused as refused:
-        raise _REFUSALS[type(refused)](str(refused)) from None
-
-
 def _windows(provider: db.Provider) -> list[WeeklyWindow]:
     return [WeeklyWindow(w.weekday, w.starts_at, w.ends_at) for w in provider.working_hours]
+
+
+def _weekly(windows: list[WeeklyWindow]) -> Callable[[date], list[WeeklyWindow]]:
+    """Windows that are the same every week, as the slot search asks for them day by day."""
+    return lambda _day: windows
 
 
 def _patient(p: db.Patient) -> rec.Patient:

@@ -1,7 +1,8 @@
 """What the practice boundary returns: plain immutable records, independent of any backend.
 
 They map onto Odoo as: Patient = res.partner, Appointment = calendar.event,
-Invoice = account.move (move_type out_invoice), PatientNote = mail.message on the partner.
+Invoice = account.move (out_invoice, or out_refund with negative amounts),
+PatientNote = mail.message on the partner.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class Appointment(Record):
 
 
 class InvoiceSummary(Record):
+    """An invoice, or a refund (credit note): then `amount_total` and `amount_paid` are
+    negative, what the clinic owes the patient and what it has paid back."""
+
     number: str
     issued_on: date
     due_on: date
@@ -94,9 +98,12 @@ class InvoiceSummary(Record):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> InvoiceStatus:
-        if self.amount_paid >= self.amount_total:
+        # A refund (credit note) counts down: -300 total, -300 paid is a refund paid out.
+        sign = -1 if self.amount_total < 0 else 1
+        total, paid = sign * self.amount_total, sign * self.amount_paid
+        if paid >= total:
             return "paid"
-        return "partially_paid" if self.amount_paid > 0 else "unpaid"
+        return "partially_paid" if paid > 0 else "unpaid"
 
 
 class InvoiceLine(Record):

@@ -34,3 +34,9 @@ def normalize_phone(raw: str, default_region: str = "IL") -> str:
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InvalidRequest(_NOT_A_PHONE)
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def national_digits(e164: str) -> str:
+    """The digits of a number as dialled inside its country (+972501234567 → 501234567): the
+    part every written form of it contains, in order, whatever prefix or separators it has."""
+    return str(phonenumbers.parse(e164).national_number)

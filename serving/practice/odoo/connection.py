@@ -69,6 +69,23 @@ class MissingRecord(PracticeError):
     code = "odoo_missing_record"
 
 
+class OdooUnreachable(PracticeUnavailable):
+    """No answer from Odoo (down, slow, or an error page instead of JSON-RPC): the connection
+    is not to be trusted again; `OdooClient` opens a new one for the next call.
+
+    `maybe_done`: the request may have reached Odoo, which may still carry it out (a timeout,
+    a dropped connection); False when it cannot have (the connection was refused)."""
+
+    def __init__(self, message: str, *, maybe_done: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_done = maybe_done
+
+
+class NoSuchModel(PracticeMisconfigured):
+    """Odoo has no such model: the app that provides it is not installed (or, for a custom
+    model, it was never created)."""
+
+
 class OdooConnection:
     """A logged-in odoorpc session. Not thread-safe: use one per thread (`OdooClient` pools
     them)."""
@@ -159,9 +176,16 @@ def refusal(address: OdooAddress, model: str, method: str, error: RPCError) -> P
     # exist"; older servers raised a KeyError.
     no_model = name == "KeyError" or (name == "UserError" and message.startswith("Object "))
     if no_model:
-        return PracticeMisconfigured(
+        return NoSuchModel(
             f"Odoo at {address.host} has no model {model}: install the app that provides it "
             "(docs/ODOO.md)"
+        )
+    if method == "message_post" and name == "UserError":
+        # What the assistant posts is checked first: Odoo refuses a note for its set-up, as
+        # when the assistant's user has no e-mail address to send it from.
+        return PracticeMisconfigured(
+            f"Odoo refused a note on {model} ({message}): give the Odoo user {address.login} "
+            "an e-mail address (docs/ODOO.md)"
         )
     if name in ("UserError", "ValidationError", "RedirectWarning", "ValueError"):
         return InvalidRequest(f"Odoo refused: {message}")
@@ -182,7 +206,10 @@ def _login_refused(address: OdooAddress, error: RPCError) -> PracticeError:
     )
 
 
-def _unreachable(address: OdooAddress, error: BaseException) -> PracticeUnavailable:
-    return PracticeUnavailable(
-        f"Odoo at {address.host} is unreachable ({type(error).__name__}); try again shortly"
+def _unreachable(address: OdooAddress, error: BaseException) -> OdooUnreachable:
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    never_arrived = isinstance(reason, ConnectionRefusedError | socket.gaierror)
+    return OdooUnreachable(
+        f"Odoo at {address.host} is unreachable ({type(error).__name__}); try again shortly",
+        maybe_done=not never_arrived,
     )
