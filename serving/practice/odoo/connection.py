@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import socket
 import urllib.error
 from dataclasses import dataclass
@@ -213,3 +214,9 @@ def _unreachable(address: OdooAddress, error: BaseException) -> OdooUnreachable:
         f"Odoo at {address.host} is unreachable ({type(error).__name__}); try again shortly",
         maybe_done=not never_arrived,
     )
+
+
+def major_version(server_version: str) -> int:
+    """17 for "17.0-20240709" or "saas~17.2"; 0 when there is no number."""
+    found = re.search(r"\d+", server_version)
+    return int(found.group()) if found else 0

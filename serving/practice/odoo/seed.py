@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from serving.practice.errors import PracticeMisconfigured
-from serving.practice.odoo.connection import OdooConnection
+from serving.practice.odoo.connection import OdooConnection, major_version
 from serving.practice.odoo.seed_schema import (
     ACCESS_RULES,
     ALLERGY_FIELDS,
@@ -196,7 +196,7 @@ class _Wire:
 def _require_administrator(wire: _Wire, login: str, server_version: str) -> None:
     """Refuse before writing anything unless the login may create fields (group Settings).
     Odoo 18 replaced `check_access_rights` with `has_access`."""
-    if _major(server_version) >= 18:
+    if major_version(server_version) >= 18:
         allowed = wire("ir.model.fields", "has_access", [], "create")
     else:
         allowed = wire("ir.model.fields", "check_access_rights", "create", raise_exception=False)
@@ -206,12 +206,6 @@ def _require_administrator(wire: _Wire, login: str, server_version: str) -> None
             "and a custom model, which only a user with Settings rights may create; use such "
             "a login (e.g. admin) for seed-demo, not the assistant's API user"
         )
-
-
-def _major(server_version: str) -> int:
-    """17 for "17.0-20240709" or "saas~17.2"."""
-    found = re.search(r"\d+", server_version)
-    return int(found.group()) if found else 0
 
 
 class _DemoSeed:
