@@ -1,7 +1,8 @@
 """The assistant end to end through `POST /api/v1/chat` with the clinic's Odoo as its practice
 system (PRACTICE_BACKEND=odoo, the Odoo 17 stand-in holding the demo clinic): booking,
-rescheduling, cancelling and invoices, in Hebrew and English, for both architectures. The app
-database (conversations only) is SQLite: the engines are tests/test_assistant_flows.py's."""
+rescheduling, cancelling, invoices and the patient's record, in Hebrew and English, for both
+architectures. The app database (conversations only) is SQLite: the engines are
+tests/test_assistant_flows.py's."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.conftest import make_settings
 from tests.odoo_stand_in import OdooStandIn
 from tests.practice_backends import SeededStandIns, odoo_stand_ins_fixture  # noqa: F401
 from tests.test_assistant_flows import PHRASES
+from tests.test_patient_record import ASK, DANAS_NOTE_FOR_HER, DANAS_STAFF_NOTE, kinds
 
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
@@ -109,3 +111,19 @@ async def test_invoices_and_appointments_come_from_odoo(
     john = patient(client, JOHN_PHONE)
     other = await john.send(PHRASES["invoice"][language])
     assert "450" not in other["reply"] and "Filling" not in other["reply"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_the_patients_record_comes_from_odoo(
+    client: httpx.AsyncClient, language: str
+) -> None:
+    """The plan (a confirmed sale order), the allergies (the clinic's x_dental_allergy model)
+    and the notes meant for the patient (chatter messages that are not internal notes)."""
+    dana = patient(client, DANA_PHONE)
+    plan = await dana.send(ASK["plan"][language])
+    assert plan["intent"] == "treatment_plan" and "treatment_plan" in kinds(plan), plan
+    allergies = await dana.send(ASK["allergies"][language])
+    assert "allergies" in kinds(allergies) and "penicillin" in allergies["reply"]
+    notes = await dana.send(ASK["notes"][language])
+    assert DANAS_NOTE_FOR_HER in notes["reply"]
+    assert DANAS_STAFF_NOTE not in notes["reply"]
