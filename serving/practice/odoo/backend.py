@@ -415,16 +415,8 @@ class OdooPracticeBackend:
         )
         treatment = setup.treatment(treatment_code)
         providers = setup.providers_for(treatment, provider_id)
-        provider, ends_at = await first_bookable(
-            self.client,
-            setup,
-            providers,
-            starts_at,
-            timedelta(minutes=treatment.record.duration_minutes),
-            patient_id,
-            rules=self._rules,
-            now=self._now(),
-            exclude_event=None,
+        provider, ends_at = await self._first_bookable(
+            setup, treatment, providers, starts_at, patient_id, exclude_event=None
         )
         tag = await self._tag(setup, treatment.code)
         reference = booking_reference()
@@ -462,16 +454,8 @@ class OdooPracticeBackend:
         row, appointment, setup = await self._changeable(patient_id, appointment_id)
         treatment = setup.treatment(appointment.treatment_code)
         providers = setup.providers_for(treatment, provider_id or appointment.provider_id)
-        provider, ends_at = await first_bookable(
-            self.client,
-            setup,
-            providers,
-            new_starts_at,
-            timedelta(minutes=treatment.record.duration_minutes),
-            patient_id,
-            rules=self._rules,
-            now=self._now(),
-            exclude_event=appointment.id,
+        provider, ends_at = await self._first_bookable(
+            setup, treatment, providers, new_starts_at, patient_id, exclude_event=appointment.id
         )
         old_partner = setup.provider(appointment.provider_id)
         attendees = set(row["partner_ids"]) - {old_partner.partner_id if old_partner else 0}
@@ -507,6 +491,28 @@ class OdooPracticeBackend:
         return appointment.model_copy(update={"status": "cancelled"})
 
     # --- internals ----------------------------------------------------------------------------
+
+    async def _first_bookable(
+        self,
+        setup: OdooSetup,
+        treatment: OdooTreatment,
+        providers: Sequence[OdooProvider],
+        starts_at: datetime,
+        patient_id: int,
+        *,
+        exclude_event: int | None,
+    ) -> tuple[OdooProvider, datetime]:
+        return await first_bookable(
+            self.client,
+            setup,
+            providers,
+            starts_at,
+            timedelta(minutes=treatment.record.duration_minutes),
+            patient_id,
+            rules=self._rules,
+            now=self._now(),
+            exclude_event=exclude_event,
+        )
 
     async def _load_setup(self) -> OdooSetup:
         return await load_setup(
