@@ -6,6 +6,7 @@ settings, so nothing is configured by whichever environment happens to import th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -68,7 +69,10 @@ from serving.observability.heap import freeze_startup_heap
 from serving.observability.logging import configure_logging
 from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
+from serving.practice.backend import PracticeBackend
+from serving.practice.errors import PracticeError
 from serving.practice.factory import create_practice_backend, schedule_kept_in
+from serving.practice.odoo.backend import OdooPracticeBackend
 from serving.ratelimit import (
     Scope,
     create_identity_code_limiters,
@@ -273,11 +277,16 @@ def create_app(
             clock=clock,
         )
         app.state.operations = Operations(app_database, timezone=settings.timezone, clock=clock)
+        odoo_report: asyncio.Task[None] | None = None
         try:
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
             await clinic.start(app_database, seed=settings.clinic_profile_path)
             await announce_first_run(app.state.clinic_setup, clinic, app.state.staff_accounts)
+            # Not awaited: a slow or absent Odoo must not hold start-up.
+            odoo_report = asyncio.create_task(
+                announce_practice_system(app.state.practice, settings.odoo_default_duration_minutes)
+            )
             if app.state.telegram is not None:
                 await app.state.telegram.start()
             await app.state.dispatcher.start()
@@ -288,6 +297,8 @@ def create_app(
                 freeze_startup_heap()
             yield
         finally:
+            if odoo_report is not None:
+                odoo_report.cancel()
             await app.state.dispatcher.stop()
             if app.state.telegram is not None:
                 await app.state.telegram.stop()
@@ -375,6 +386,22 @@ NO_ADMIN_MESSAGE = (
     "no staff admin can sign in: create the first one with `dental users create --email E "
     "--name N --role admin` (docs/STAFF.md)"
 )
+
+
+async def announce_practice_system(backend: PracticeBackend, default_duration: int) -> None:
+    """With the clinic's Odoo: whether it answers at start-up, and what it lacks with the fix
+    (`dental odoo check` says more). The built-in practice system needs no such word."""
+    if not isinstance(backend, OdooPracticeBackend):
+        return
+    try:
+        version = await backend.client.server_version()
+        mapping = await backend.mapping()
+    except PracticeError as error:  # its message names the fix, never a patient
+        logger.warning("the clinic's Odoo is not usable yet: %s", error)
+        return
+    logger.info("practice system: Odoo %s at %s", version, backend.client.address.host)
+    for item in mapping.missing(default_duration_minutes=default_duration):
+        logger.warning("Odoo lacks %s: %s. Fix: %s", item.what, item.effect, item.fix)
 
 
 async def announce_first_run(

@@ -1,17 +1,24 @@
 """`dental odoo check` against the Odoo stand-in: what it reads from, what the assistant's
-user may not do, what is missing, each with its fix, and one-line failures."""
+user may not do, what is missing, each with its fix, and one-line failures; and the word the
+service says of its Odoo at start-up."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from serving.app import create_app
 from serving.cli import app
+from serving.db.engine import Database
 from serving.practice.odoo.connection import OdooConnection
 from serving.practice.odoo.seed import seed_demo_clinic
+from tests.asgi import running
+from tests.conftest import make_settings
 from tests.odoo_stand_in import OdooStandIn, running_odoo
 from tests.practice_backends import admin_address, demo_data, today
 
@@ -139,3 +146,62 @@ def test_a_check_that_cannot_connect_fails_in_one_line(
         line for line in result.output.strip().splitlines() if line.startswith("Error: ")
     ]
     assert message in result.output and "Traceback" not in result.output
+
+
+# -- the word at start-up ----------------------------------------------------------------------
+
+
+async def _start_and_listen(
+    settings_overrides: dict[str, object], database_url: str, caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    """Start the app on the clinic's Odoo and return what serving.app said of it."""
+    settings = make_settings(
+        database_url,
+        practice_backend="odoo",
+        odoo_db="dental",
+        odoo_username="assistant@smile-clinic.example",
+        **settings_overrides,
+    )
+    database = Database(database_url)
+    said: list[str] = []
+    try:
+        with caplog.at_level(logging.INFO, logger="serving.app"):
+            async with running(create_app(settings, database=database)):
+                for _ in range(100):
+                    said = [
+                        r.getMessage()
+                        for r in caplog.records
+                        if r.name == "serving.app" and "Odoo" in r.getMessage()
+                    ]
+                    if said:
+                        break
+                    await asyncio.sleep(0.05)
+    finally:
+        await database.dispose()
+    return said
+
+
+async def test_start_up_says_what_the_clinics_odoo_lacks(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_odoo("19.0") as odoo:
+        said = await _start_and_listen(
+            {"odoo_url": odoo.url, "odoo_api_key": odoo.api_key}, database_url, caplog
+        )
+
+    assert said[0] == f"practice system: Odoo {odoo.version} at 127.0.0.1"
+    assert any(line.startswith("Odoo lacks allergies: ") for line in said), said
+    assert all(odoo.api_key not in line for line in said)
+
+
+async def test_start_up_goes_on_while_odoo_is_down_and_says_so(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    said = await _start_and_listen(
+        {"odoo_url": "http://127.0.0.1:9", "odoo_api_key": "not-a-real-key"}, database_url, caplog
+    )
+
+    assert said == [
+        "the clinic's Odoo is not usable yet: Odoo at 127.0.0.1 is unreachable "
+        "(URLError); try again shortly"
+    ], said
