@@ -273,6 +273,7 @@ def create_app(
         app.state.console = ConsoleConversations(
             app_database,
             desk=app.state.doctor_desk,
+            backend=app.state.practice,
             timezone=settings.timezone,
             clock=clock,
         )

@@ -12,7 +12,8 @@ patient record), exactly as a dentist's link does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, get_args
@@ -20,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import aliased
 
 from serving.assistant import Author, outbound_text
+from serving.console.patient_names import patient_names
 from serving.console.views import (
     ConsoleMessage,
     ConversationDetail,
@@ -36,12 +38,18 @@ from serving.db.engine import Database
 from serving.db.types import utcnow
 from serving.escalation.desk import DoctorDesk, EscalationClosed
 from serving.escalation.views import MessageView
+from serving.practice.backend import PracticeBackend
+from serving.practice.errors import InvalidRequest, PracticeUnavailable
+
+logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 500
 """Messages a conversation's page shows (the newest)."""
 EscalationFilter = Literal["open", "claimed", "closed", "unclosed"]
 ESCALATION_FILTERS: tuple[EscalationFilter, ...] = get_args(EscalationFilter)
 ESCALATION_LIMIT = 200
+PHONE_DIGITS = 7
+"""A search with this many digits is taken as a phone number, anything shorter as a name."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,8 @@ class NotHolding(RuntimeError):
 @dataclass(frozen=True)
 class ConversationSearch:
     q: str | None = None
-    """Patient name or phone, or words of a message (case-insensitive, as typed)."""
+    """Words of a message (case-insensitive, as typed), or the patient's name or phone number
+    as the practice system finds them."""
     channel: str | None = None
     held: bool | None = None
     limit: int = 50
@@ -93,11 +102,13 @@ class ConsoleConversations:
         database: Database,
         *,
         desk: DoctorDesk,
+        backend: PracticeBackend,
         timezone: str,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = database
         self._desk = desk
+        self._backend = backend
         self._tz = ZoneInfo(timezone)
         self._now = clock
 
@@ -105,7 +116,7 @@ class ConsoleConversations:
 
     async def search(self, search: ConversationSearch) -> list[ConversationItem]:
         """Conversations matching every filter given, the latest active first."""
-        statement = _items().order_by(_last_message_at.desc().nulls_last(), db.Conversation.id)
+        statement = _item_rows().order_by(_last_message_at.desc().nulls_last(), db.Conversation.id)
         if search.channel:
             statement = statement.where(db.Conversation.channel == search.channel)
         if search.held is not None:
@@ -113,19 +124,23 @@ class ConsoleConversations:
         if search.before is not None:
             statement = statement.where(_last_message_at < search.before)
         if search.q:
-            statement = statement.where(_matching(search.q))
+            statement = statement.where(
+                _matching(search.q, await self._patients_matching(search.q))
+            )
         async with self._db.read() as session:
             rows = (await session.execute(statement.limit(search.limit))).all()
-        return [self._item(row) for row in rows]
+        return await self._items(rows)
 
     async def item(self, conversation_id: str) -> ConversationItem:
         async with self._db.read() as session:
-            return await self._item_in(session, conversation_id)
+            row = await _item_row(session, conversation_id)
+        [item] = await self._items([row])
+        return item
 
     async def read(self, conversation_id: str) -> ConversationDetail:
         """The conversation and its messages (the newest HISTORY_LIMIT), oldest first."""
         async with self._db.read() as session:
-            item = await self._item_in(session, conversation_id)
+            row = await _item_row(session, conversation_id)
             rows = await session.scalars(
                 select(db.Message)
                 .where(db.Message.conversation_id == conversation_id)
@@ -133,14 +148,14 @@ class ConsoleConversations:
                 .limit(HISTORY_LIMIT)
             )
             messages = [self._message(m) for m in reversed(rows.all())]
+        [item] = await self._items([row])
         return ConversationDetail(conversation=item, messages=messages)
 
     async def escalations(self, status: EscalationFilter) -> list[EscalationItem]:
         """The escalation queue: the most urgent first, then the newest."""
         statement = (
-            select(db.Escalation, db.Patient)
+            select(db.Escalation, db.Conversation.patient_id)
             .join(db.Conversation, db.Conversation.id == db.Escalation.conversation_id)
-            .outerjoin(db.Patient, db.Patient.id == db.Conversation.patient_id)
             .order_by(_urgency_order, db.Escalation.created_at.desc())
             .limit(ESCALATION_LIMIT)
         )
@@ -150,6 +165,7 @@ class ConsoleConversations:
             statement = statement.where(db.Escalation.status == status)
         async with self._db.read() as session:
             rows = (await session.execute(statement)).all()
+        names = await patient_names(self._backend, [patient_id for _, patient_id in rows])
         return [
             EscalationItem(
                 id=escalation.id,
@@ -158,12 +174,12 @@ class ConsoleConversations:
                 status=escalation.status,
                 reasons=[r.strip() for r in escalation.reasons.split(",") if r.strip()],
                 summary=escalation.summary,
-                patient=None if patient is None else _patient(patient.id, patient),
+                patient=_patient(patient_id, names),
                 created_at=escalation.created_at.astimezone(self._tz),
                 updated_at=escalation.updated_at.astimezone(self._tz),
                 doctor_name=escalation.doctor_name,
             )
-            for escalation, patient in rows
+            for escalation, patient_id in rows
         ]
 
     # --- taking over -----------------------------------------------------------------------
@@ -302,19 +318,35 @@ class ConsoleConversations:
                 .values(held_by_staff_id=None, held_by=None, held_since=None)
             )
 
-    async def _item_in(self, session: AsyncSession, conversation_id: str) -> ConversationItem:
-        row = (await session.execute(_items().where(db.Conversation.id == conversation_id))).first()
-        if row is None:
-            raise ConversationNotFound("no such conversation")
-        return self._item(row)
+    async def _patients_matching(self, q: str) -> list[int]:
+        """The ids of the practice system's patients whose phone number `q` is (when it has
+        PHONE_DIGITS digits or more), else whose name it matches; none when the practice system
+        refuses `q` or cannot be reached (message text still matches)."""
+        needle = q.strip()
+        try:
+            if sum(ch.isdigit() for ch in needle) >= PHONE_DIGITS:
+                found = await self._backend.search_patient(phone=needle)
+            else:
+                found = await self._backend.search_patient(name=needle)
+        except InvalidRequest:
+            return []
+        except PracticeUnavailable:
+            logger.warning("practice system unavailable: the console searches messages only")
+            return []
+        return [patient.id for patient in found]
 
-    def _item(self, row: Any) -> ConversationItem:
-        conversation, patient, escalation, last_at, count, held_by = row
+    async def _items(self, rows: Sequence[Any]) -> list[ConversationItem]:
+        """The rows of `_item_rows()` as the console shows them, with their patients' names."""
+        names = await patient_names(self._backend, [row[0].patient_id for row in rows])
+        return [self._item(row, names) for row in rows]
+
+    def _item(self, row: Any, names: dict[int, str]) -> ConversationItem:
+        conversation, escalation, last_at, count, held_by = row
         return ConversationItem(
             id=conversation.id,
             channel=conversation.channel,
             language=conversation.language,
-            patient=None if patient is None else _patient(patient.id, patient),
+            patient=_patient(conversation.patient_id, names),
             last_message_at=None if last_at is None else last_at.astimezone(self._tz),
             message_count=int(count or 0),
             held_by=held_by,
@@ -346,8 +378,9 @@ class ConsoleConversations:
         )
 
 
-def _patient(patient_id: int, patient: db.Patient) -> PatientRef:
-    return PatientRef(id=patient_id, name=f"{patient.first_name} {patient.last_name}".strip())
+def _patient(patient_id: int | None, names: dict[int, str]) -> PatientRef | None:
+    """The conversation's patient, named when the practice system said who they are."""
+    return None if patient_id is None else PatientRef(id=patient_id, name=names.get(patient_id, ""))
 
 
 _counts = (
@@ -372,40 +405,41 @@ _holder = func.coalesce(
 _urgency_order = case({"EMERGENCY": 0, "DOCTOR_REQUIRED": 1}, value=db.Escalation.urgency, else_=2)
 
 
-def _items() -> Select[tuple[Any, ...]]:
-    """Each conversation with its patient, its escalation not closed yet, its last message's
-    time, its message count and who holds it (see `ConsoleConversations._item`)."""
+def _item_rows() -> Select[tuple[Any, ...]]:
+    """Each conversation with its escalation not closed yet, its last message's time, its
+    message count and who holds it (see `ConsoleConversations._item`)."""
     return (
         select(
             db.Conversation,
-            db.Patient,
             _Unclosed,
             _last_message_at,
             _counts.c.messages,
             _holder.label("held_by"),
         )
-        .outerjoin(db.Patient, db.Patient.id == db.Conversation.patient_id)
         .outerjoin(_Unclosed, _Unclosed.conversation_id == db.Conversation.id)
         .outerjoin(_counts, _counts.c.conversation_id == db.Conversation.id)
     )
 
 
-def _matching(q: str) -> ColumnElement[bool]:
-    """The patient's name or phone, or any message's text, contains `q` (case-insensitive)."""
+async def _item_row(session: AsyncSession, conversation_id: str) -> Any:
+    row = (await session.execute(_item_rows().where(db.Conversation.id == conversation_id))).first()
+    if row is None:
+        raise ConversationNotFound("no such conversation")
+    return row
+
+
+def _matching(q: str, patient_ids: list[int]) -> ColumnElement[bool]:
+    """Any message's text contains `q` (case-insensitive), or the patient is one of
+    `patient_ids` (those the practice system found for `q`)."""
     needle = q.strip().lower()
-    digits = "".join(ch for ch in needle if ch.isdigit())
-
-    def has(column: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[bool]:
-        return func.lower(column).contains(needle, autoescape=True)
-
-    full_name = db.Patient.first_name + " " + db.Patient.last_name
-    conditions = [
-        has(full_name),
-        has(func.coalesce(db.Patient.name_he, "")),
+    in_messages = (
         select(db.Message.id)
-        .where(db.Message.conversation_id == db.Conversation.id, has(db.Message.text))
-        .exists(),
-    ]
-    if len(digits) >= 3:  # a phone number typed with or without its punctuation
-        conditions.append(db.Patient.phone.contains(digits, autoescape=True))
-    return or_(*conditions)
+        .where(
+            db.Message.conversation_id == db.Conversation.id,
+            func.lower(db.Message.text).contains(needle, autoescape=True),
+        )
+        .exists()
+    )
+    if not patient_ids:
+        return in_messages
+    return or_(in_messages, db.Conversation.patient_id.in_(patient_ids))

@@ -23,8 +23,9 @@ from serving.console.booking_views import (
     SlotItem,
     TreatmentItem,
 )
+from serving.console.patient_names import patient_names
 from serving.practice.backend import PracticeBackend
-from serving.practice.errors import PatientNotFound, PracticeError
+from serving.practice.errors import PracticeError
 from serving.practice.models import Appointment, Provider
 from serving.staff.audit import AuditContext, AuditLog
 
@@ -202,14 +203,8 @@ class StaffSchedule:
         return (await self._backend.get_appointment(appointment_id)).patient_id
 
     async def _items(self, appointments: list[Appointment]) -> list[AppointmentItem]:
-        """Appointments with their patients' names, each patient read once."""
-        names: dict[int, str] = {}
-        for patient_id in dict.fromkeys(a.patient_id for a in appointments):
-            try:
-                names[patient_id] = (await self._backend.get_patient(patient_id)).full_name
-            except PatientNotFound:
-                names[patient_id] = ""  # removed from the practice system since
-        return [_appointment(a, names[a.patient_id], self._tz) for a in appointments]
+        names = await patient_names(self._backend, [a.patient_id for a in appointments])
+        return [_appointment(a, names.get(a.patient_id, ""), self._tz) for a in appointments]
 
 
 def _provider(p: Provider) -> ProviderItem:
