@@ -71,7 +71,11 @@ from serving.observability.metrics import AppMetrics
 from serving.observability.middleware import RequestContextMiddleware
 from serving.practice.backend import PracticeBackend
 from serving.practice.errors import PracticeError
-from serving.practice.factory import create_practice_backend, schedule_kept_in
+from serving.practice.factory import (
+    create_practice_backend,
+    practice_system_id,
+    schedule_kept_in,
+)
 from serving.practice.odoo.backend import OdooPracticeBackend
 from serving.ratelimit import (
     Scope,
@@ -283,6 +287,13 @@ def create_app(
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
             await clinic.start(app_database, seed=settings.clinic_profile_path)
+            cleared = await store.follow_practice_system(practice_system_id(settings))
+            if cleared:
+                logger.warning(
+                    "the practice system changed: %d conversations are no longer bound to a "
+                    "patient, who will prove who they are again",
+                    cleared,
+                )
             await announce_first_run(app.state.clinic_setup, clinic, app.state.staff_accounts)
             # Not awaited: a slow or absent Odoo must not hold start-up.
             odoo_report = asyncio.create_task(

@@ -83,7 +83,8 @@ class UnprovenIdentity(ValueError):
 
 
 class IdentityCheckUnavailable(RuntimeError):
-    """The practice system could not be asked; the binding was left as it was."""
+    """The practice system could not be asked who the claimed patient is; the turn is then
+    answered anonymously and the binding cleared (`Assistant.respond`)."""
 
 
 def require_proof(channel: str, proof: IdentityProof) -> None:

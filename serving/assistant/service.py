@@ -59,7 +59,12 @@ from serving.db.leases import renewed
 from serving.db.types import utcnow
 from serving.language import Language, as_language, detect_language
 from serving.practice.backend import PracticeBackend
-from serving.practice.errors import PracticeError, PracticeMisconfigured, PracticeUnavailable
+from serving.practice.errors import (
+    PatientNotFound,
+    PracticeError,
+    PracticeMisconfigured,
+    PracticeUnavailable,
+)
 from serving.practice.models import Patient
 from serving.ratelimit import RateKey, RateLimited, RateLimiter
 from serving.safety.input_guard import inspect_input
@@ -329,6 +334,11 @@ class Assistant:
                 patient = await self._backend.get_patient(conversation.patient_id)
             except PracticeUnavailable as error:
                 outage = error  # who is writing is unknown this turn: nothing of theirs runs
+            except PatientNotFound:
+                # Deleted or merged in the practice system since: the binding points at
+                # nobody (or, later, at someone else), so it goes, and the patient proves
+                # who they are again.
+                await self._store.bind_patient(conversation_id, None)
         turn = self._turn(runtime, language, patient, conversation.state)
         turn.practice_outage = outage
         if button is not None and not await _applies(turn, button):

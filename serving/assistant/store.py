@@ -321,6 +321,25 @@ class ConversationStore:
                 state.greeted = True
                 row.state = state.model_dump(mode="json")
 
+    async def follow_practice_system(self, system: str) -> int:
+        """Record that patient ids now belong to `system`; when they belonged to another one,
+        clear every conversation's binding (a built-in patient 42 is not Odoo's partner 42:
+        each patient proves who they are again). Returns how many bindings were cleared."""
+        async with self._db.transaction() as session:
+            row = await session.get(db.PracticeSystem, 1)
+            if row is None:
+                session.add(db.PracticeSystem(id=1, system=system))
+                return 0
+            if row.system == system:
+                return 0
+            row.system, row.since = system, utcnow()
+            cleared = await session.execute(
+                update(db.Conversation)
+                .where(db.Conversation.patient_id.is_not(None))
+                .values(patient_id=None)
+            )
+            return _rowcount(cleared)
+
     async def bind_patient(self, conversation_id: str, patient_id: int | None) -> None:
         async with self._db.transaction() as session:
             row = await session.get(db.Conversation, conversation_id)

@@ -25,7 +25,7 @@ from serving.console.booking_views import (
 )
 from serving.console.patient_names import patient_names
 from serving.practice.backend import PracticeBackend
-from serving.practice.errors import PracticeError
+from serving.practice.errors import PracticeError, UnknownProvider
 from serving.practice.models import Appointment, Provider
 from serving.staff.audit import AuditContext, AuditLog
 
@@ -64,7 +64,11 @@ class StaffSchedule:
         start = datetime.combine(first, time.min, self._tz)
         end = datetime.combine(first + timedelta(days=days), time.min, self._tz)
         hours = await self._backend.clinic_hours(provider_id)
-        provider = next(p for p in await self._backend.list_providers() if p.id == provider_id)
+        provider = next(
+            (p for p in await self._backend.list_providers() if p.id == provider_id), None
+        )
+        if provider is None:  # retired since, or the provider list was read a moment ago
+            raise UnknownProvider(f"no active provider with id {provider_id}")
         found = await self._backend.appointments_between(start, end, provider_id=provider_id)
         appointments = await self._items(found)
         by_day: dict[date, list[AppointmentItem]] = {}

@@ -276,6 +276,18 @@ class Conversation(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class PracticeSystem(Base):
+    """Which practice system `conversations.patient_id` refers to (one row): "builtin", or
+    "odoo:<url>/<database>"."""
+
+    __tablename__ = "practice_system"
+    __table_args__ = (CheckConstraint("id = 1", name="practice_system_one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(300))
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Message(Base):
     """A patient message or an assistant reply, with what produced it.
 

@@ -34,6 +34,15 @@ def booking_rules_from_settings(settings: Settings) -> BookingRules:
     )
 
 
+def practice_system_id(settings: Settings) -> str:
+    """Which system patient ids belong to: "builtin", or "odoo:<url>/<database>" (another
+    Odoo database numbers its partners anew)."""
+    if settings.practice_backend != "odoo":
+        return "builtin"
+    url = (settings.odoo_url or "").strip().rstrip("/").lower()
+    return f"odoo:{url}/{(settings.odoo_db or '').strip()}"
+
+
 def schedule_kept_in(settings: Settings) -> str | None:
     """The clinic's own practice system when providers, hours, treatments, closures and
     patients live there rather than in the app database; None for the built-in one."""

@@ -1,6 +1,9 @@
 """The patient may live in the clinic's own practice system (Odoo), not only in the built-in
 one: `conversations.patient_id` is the practice system's patient id and no longer a foreign key
-to the built-in `patients` table. A patient note can be meant for the patient
+to the built-in `patients` table; `practice_system` records which system those ids belong to,
+so a switch to another one (built in to Odoo, or another Odoo database) clears the bindings
+instead of handing a patient's conversation another person's records. A patient note can be
+meant for the patient
 (`patient_notes.for_patient`: instructions the clinic wrote for them), as opposed to staff notes
 and transcripts, which the assistant never reads out.
 
@@ -13,6 +16,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from serving.db.types import UTCDateTime
 
 revision: str = "0014"
 down_revision: str | None = "0013"
@@ -27,6 +32,14 @@ _SQLITE_NAME = "fk_conversations_patient_id_patients"
 
 
 def upgrade() -> None:
+    op.create_table(
+        "practice_system",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("system", sa.String(length=300), nullable=False),
+        sa.Column("since", UTCDateTime(), nullable=False),
+        sa.CheckConstraint("id = 1", name="practice_system_one_row"),
+        sa.PrimaryKeyConstraint("id"),
+    )
     op.add_column(
         "patient_notes",
         sa.Column("for_patient", sa.Boolean(), nullable=False, server_default=sa.false()),
@@ -56,3 +69,4 @@ def downgrade() -> None:
             _PG_NAME, "conversations", "patients", ["patient_id"], ["id"], ondelete="SET NULL"
         )
     op.drop_column("patient_notes", "for_patient")
+    op.drop_table("practice_system")
