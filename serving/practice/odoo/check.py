@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from serving.practice.errors import PracticeError, PracticeMisconfigured
 from serving.practice.models import Provider, TreatmentType
 from serving.practice.odoo.backend import OdooPracticeBackend
+from serving.practice.odoo.catalogue import load_tags
 from serving.practice.odoo.connection import major_version
 from serving.practice.odoo.mapping import ALLERGY_MODEL, MissingItem, OdooMapping
 from serving.practice.odoo.records import ref_id
@@ -37,10 +38,9 @@ WRITES = (
     ("calendar.event", "create"),
     ("calendar.event", "write"),
     ("calendar.event", "unlink"),
-    ("calendar.event.type", "create"),
 )
-"""Booking, moving and cancelling, and a treatment's calendar tag where the clinic has none;
-a note is `message_post`, which reading allows."""
+"""Booking, moving and cancelling; a note is `message_post`, which reading allows. Creating
+a treatment's calendar tag is needed only where the clinic has none (`_untagged`)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ async def check_odoo(backend: OdooPracticeBackend, *, default_duration_minutes: 
             providers = await backend.list_providers()
             treatments = await backend.list_treatment_types()
             problems += await _schedule_problems(backend, providers)
+            problems += await _untagged(backend, version, treatments)
         except PracticeMisconfigured as error:  # the clinic's set-up cannot be read
             problems.append(str(error))
         if not providers:
@@ -152,6 +153,23 @@ async def _schedule_problems(backend: OdooPracticeBackend, providers: list[Provi
                 "hours every week; make it a one-week schedule"
             )
     return problems
+
+
+async def _untagged(
+    backend: OdooPracticeBackend, version: str, treatments: list[TreatmentType]
+) -> list[str]:
+    """Treatments without a calendar tag, when the user may not create one (real Odoo 17 lets
+    only administrators create calendar tags)."""
+    if not treatments or await _may(backend, version, "calendar.event.type", "create"):
+        return []
+    tags, _ = await load_tags(backend.client, [t.code for t in treatments])
+    missing = [t.code for t in treatments if t.code not in tags]
+    if not missing:
+        return []
+    return [
+        f"no calendar tag for {', '.join(missing)}, and the user may not create calendar tags: "
+        "create a tag (Calendar → Configuration → Meeting Types) named by each code"
+    ]
 
 
 async def _read_refused(backend: OdooPracticeBackend, model: str) -> str | None:
