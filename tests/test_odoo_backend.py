@@ -9,7 +9,9 @@ The Odoo here is the stand-in (tests/odoo_stand_in) holding the demo clinic, or 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time as wall
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,12 +19,15 @@ from typing import Any
 import pytest
 
 from serving.practice import (
+    AppointmentNotFound,
     InvalidRequest,
     PatientNotFound,
     PracticeMisconfigured,
     PracticeUnavailable,
+    SlotUnavailable,
 )
 from serving.practice.factory import create_practice_backend
+from serving.practice.odoo import bookings
 from serving.practice.odoo.backend import OdooPracticeBackend
 from serving.practice.odoo.client import OdooClient
 from serving.practice.odoo.connection import NoSuchModel, OdooAddress
@@ -171,8 +176,16 @@ async def test_a_slow_odoo_is_given_up_after_the_timeout(odoo: OdooStandIn) -> N
     ("fault", "error", "message"),
     [
         ({"kind": "access_error", "method": "create"}, PracticeMisconfigured, "may not write"),
-        ({"kind": "user_error", "method": "create"}, InvalidRequest, "Odoo refused"),
-        ({"kind": "validation_error", "method": "create"}, InvalidRequest, "Odoo refused"),
+        (
+            {"kind": "user_error", "method": "create"},
+            InvalidRequest,
+            r"^the clinic's system refused the change \(UserError on calendar.event.create\)$",
+        ),
+        (
+            {"kind": "validation_error", "method": "create", "message": "Dana Levi is booked"},
+            InvalidRequest,
+            r"^the clinic's system refused the change \(ValidationError on calendar.event.create\)",
+        ),
         ({"kind": "down", "method": "create"}, PracticeUnavailable, "unreachable"),
         ({"kind": "slow", "method": "create", "delay": 0.7}, PracticeUnavailable, "unreachable"),
         ({"kind": "html", "method": "search_read"}, PracticeUnavailable, "unreachable"),
@@ -456,19 +469,164 @@ async def test_a_booking_in_odoo(odoo: OdooStandIn, backend: OdooPracticeBackend
     assert any("feeling better" in n["body"] for n in notes)
 
 
-async def test_two_backends_racing_for_one_slot_book_one(odoo: OdooStandIn) -> None:
+async def test_two_backends_racing_for_one_slot_never_book_it_twice(odoo: OdooStandIn) -> None:
     first, second = backend_on(odoo), backend_on(odoo)
     [dana] = await first.search_patient(phone=DANA)
     [john] = await second.search_patient(phone=JOHN)
+    cohen = (await first.list_providers())[0]
     monday = free_monday()
     results = await asyncio.gather(
-        first.create_appointment(dana.id, "checkup", local(monday, 9)),
-        second.create_appointment(
-            john.id, "checkup", local(monday, 9), provider_id=(await first.list_providers())[0].id
-        ),
+        first.create_appointment(dana.id, "checkup", local(monday, 9), provider_id=cohen.id),
+        second.create_appointment(john.id, "checkup", local(monday, 9), provider_id=cohen.id),
         return_exceptions=True,
     )
-    assert sorted(type(r).__name__ for r in results) == ["Appointment", "SlotUnavailable"]
+    booked = [r for r in results if not isinstance(r, SlotUnavailable)]
+    assert len(booked) <= 1, results
+    assert all(type(r).__name__ == "Appointment" for r in booked), results
+    kept = await first.appointments_between(local(monday, 9), local(monday, 10))
+    assert [a.id for a in kept] == [a.id for a in booked]
+
+
+def intercept(
+    backend: OdooPracticeBackend, model: str, method: str, meanwhile: Callable[[], object]
+) -> None:
+    """Run `meanwhile` once, right after the backend's first `model.method` call (as reception
+    or another process would act between two of the backend's calls)."""
+    real = backend.client.call
+    done = False
+
+    async def call(
+        called_model: str,
+        called_method: str,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        nonlocal done
+        result = await real(called_model, called_method, args, kwargs)
+        if (called_model, called_method) == (model, method) and not done:
+            done = True
+            meanwhile()
+        return result
+
+    backend.client.call = call  # type: ignore[method-assign]
+
+
+async def test_a_booking_yields_to_an_event_reception_writes_meanwhile(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [john] = await backend.search_patient(phone=JOHN)
+    cohen = (await backend.list_providers())[0]
+    monday = free_monday()
+    reception = {
+        "name": "Booked at the desk",
+        "start": odoo_datetime(local(monday, 9, 15)),
+        "stop": odoo_datetime(local(monday, 9, 45)),
+        "user_id": cohen.id,
+        "show_as": "busy",
+    }
+    intercept(
+        backend,
+        "calendar.event",
+        "create",
+        lambda: admin(odoo, "calendar.event", "create", reception, context=QUIET),
+    )
+    with pytest.raises(SlotUnavailable):
+        await backend.create_appointment(john.id, "checkup", local(monday, 9), provider_id=cohen.id)
+    left = admin(
+        odoo,
+        "calendar.event",
+        "search_read",
+        [("user_id", "=", cohen.id), ("start", ">=", odoo_datetime(local(monday, 8)))],
+        fields=["name"],
+        context={"active_test": False},
+    )
+    assert [row["name"] for row in left] == ["Booked at the desk"]
+
+
+async def test_a_moved_event_keeping_its_old_id_yields_and_goes_back(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [john] = await backend.search_patient(phone=JOHN)
+    cohen = (await backend.list_providers())[0]
+    monday = free_monday()
+    booked = await backend.create_appointment(
+        john.id, "checkup", local(monday, 9), provider_id=cohen.id
+    )
+    newer = {  # a higher id than the moved event's
+        "name": "Booked at the desk",
+        "start": odoo_datetime(local(monday, 11)),
+        "stop": odoo_datetime(local(monday, 11, 30)),
+        "user_id": cohen.id,
+        "show_as": "busy",
+    }
+    intercept(
+        backend,
+        "calendar.event",
+        "write",
+        lambda: admin(odoo, "calendar.event", "create", newer, context=QUIET),
+    )
+    with pytest.raises(SlotUnavailable):
+        await backend.reschedule_appointment(john.id, booked.id, local(monday, 11))
+    assert await backend.list_patient_appointments(john.id) == [booked]
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+async def test_an_undo_that_fails_is_tried_again_then_left_to_an_operator(
+    odoo: OdooStandIn,
+    backend: OdooPracticeBackend,
+    failures: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(bookings, "UNDO_RETRY_SECONDS", 0.0)
+    [john] = await backend.search_patient(phone=JOHN)
+    cohen = (await backend.list_providers())[0]
+    monday = free_monday()
+    busy = {"name": "Desk", "user_id": cohen.id, "show_as": "busy"}
+    times = {"start": odoo_datetime(local(monday, 9)), "stop": odoo_datetime(local(monday, 10))}
+    intercept(
+        backend,
+        "calendar.event",
+        "create",
+        lambda: admin(odoo, "calendar.event", "create", busy | times, context=QUIET),
+    )
+    odoo.fail_next(failures, "down", model="calendar.event", method="unlink")
+    expected = SlotUnavailable if failures == 1 else PracticeUnavailable
+    with caplog.at_level(logging.ERROR), pytest.raises(expected):
+        await backend.create_appointment(john.id, "checkup", local(monday, 9), provider_id=cohen.id)
+    mine = await backend.list_patient_appointments(john.id)
+    logged = [r.getMessage() for r in caplog.records if r.name == bookings.__name__]
+    if failures == 1:
+        assert mine == [] and logged == []
+    else:
+        [left] = mine
+        [line] = logged
+        assert f"calendar.event {left.id}" in line and "dental-booking:" in line
+        assert "John" not in line
+
+
+async def test_a_record_removed_in_odoo_meanwhile_is_not_found(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [john] = await backend.search_patient(phone=JOHN)
+    booked = await backend.create_appointment(john.id, "checkup", local(free_monday(), 9))
+    intercept(
+        backend,
+        "calendar.event",
+        "search_read",
+        lambda: admin(odoo, "calendar.event", "unlink", [booked.id]),
+    )
+    with pytest.raises(AppointmentNotFound, match=f"no appointment {booked.id} for this patient"):
+        await backend.cancel_appointment(john.id, booked.id)
+    passing = admin(odoo, "res.partner", "create", {"name": "Ora Tal", "phone": "+972521112233"})
+    intercept(
+        backend,
+        "res.partner",
+        "search_read",
+        lambda: admin(odoo, "res.partner", "unlink", [passing]),
+    )
+    with pytest.raises(PatientNotFound):
+        await backend.add_patient_note(passing, "Asked about whitening.", author="assistant")
 
 
 async def test_leaves_and_all_day_events_take_time(
@@ -621,3 +779,138 @@ async def test_working_hours_leave_out_lunch_and_lines_out_of_date() -> None:
         ]
         assert sunday.window == WeeklyWindow(6, time(9, 30), time(12, 15))
         assert not sunday.valid_on(date(2029, 12, 31)) and sunday.valid_on(date(2030, 1, 6))
+
+
+async def test_a_portal_users_contact_is_a_patient(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [dana] = await backend.search_patient(phone=DANA)
+    admin(
+        odoo,
+        "res.users",
+        "create",
+        {"name": "Dana Levi", "login": "dana-portal", "partner_id": dana.id, "share": True},
+    )
+    backend.forget_setup()
+    assert await backend.search_patient(phone=DANA) == [dana]
+    assert await backend.get_patient(dana.id) == dana
+    booked = await backend.create_appointment(dana.id, "checkup", local(free_monday(), 9))
+    assert booked in await backend.list_patient_appointments(dana.id)
+
+
+async def test_notes_without_a_subtype_or_for_employees_only_are_not_the_patients(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [john] = await backend.search_patient(phone=JOHN)
+    [discussion] = admin(odoo, "mail.message.subtype", "search", [("name", "=", "Discussions")])
+    message = {"model": "res.partner", "res_id": john.id, "message_type": "comment"}
+    for body, extra in (
+        ("No subtype at all.", {}),
+        ("Sent, but for employees only.", {"subtype_id": discussion, "is_internal": True}),
+        ("Sent to the patient.", {"subtype_id": discussion}),
+    ):
+        admin(odoo, "mail.message", "create", message | extra | {"body": f"<p>{body}</p>"})
+    notes = {n.body: n.for_patient for n in await backend.get_patient_notes(john.id)}
+    assert notes["No subtype at all."] is False
+    assert notes["Sent, but for employees only."] is False
+    assert notes["Sent to the patient."] is True
+
+
+async def test_a_family_members_invoices_and_visits_are_not_the_patients(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [dana] = await backend.search_patient(phone=DANA)
+    cohen = (await backend.list_providers())[0]
+    child = admin(odoo, "res.partner", "create", {"name": "Noam Levi", "parent_id": dana.id})
+    invoice = admin(
+        odoo,
+        "account.move",
+        "create",
+        {
+            "move_type": "out_invoice",
+            "partner_id": child,
+            "invoice_date": "2026-11-02",
+            "invoice_date_due": "2026-11-30",
+            "invoice_line_ids": [[0, 0, {"name": "Sealants", "quantity": 1, "price_unit": 90}]],
+        },
+    )
+    admin(odoo, "account.move", "action_post", [invoice])
+    [number] = admin(odoo, "account.move", "read", [invoice], fields=["name"])
+    assert number["name"] not in {i.number for i in await backend.get_patient_invoices(dana.id)}
+    assert [i.number for i in await backend.get_patient_invoices(child)] == [number["name"]]
+    [tag] = admin(odoo, "calendar.event.type", "search", [("name", "=", "checkup")])
+    monday = free_monday()
+    visit = admin(
+        odoo,
+        "calendar.event",
+        "create",
+        {
+            "name": "Noam's check-up",
+            "start": odoo_datetime(local(monday, 9)),
+            "stop": odoo_datetime(local(monday, 9, 30)),
+            "user_id": cohen.id,
+            "partner_ids": [[6, 0, [child, dana.id, odoo_partner_of(odoo, cohen.id)]]],
+            "categ_ids": [[6, 0, [tag]]],
+            "show_as": "busy",
+        },
+        context=QUIET,
+    )
+    assert visit not in {a.id for a in await backend.list_patient_appointments(dana.id)}
+    with pytest.raises(AppointmentNotFound):
+        await backend.cancel_appointment(dana.id, visit)
+
+
+async def test_every_calendar_tag_named_for_a_treatment_marks_it(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    [john] = await backend.search_patient(phone=JOHN)
+    cohen = (await backend.list_providers())[0]
+    second = admin(odoo, "calendar.event.type", "create", {"name": "checkup"})
+    monday = free_monday()
+    visit = admin(
+        odoo,
+        "calendar.event",
+        "create",
+        {
+            "name": "Booked at the desk",
+            "start": odoo_datetime(local(monday, 9)),
+            "stop": odoo_datetime(local(monday, 9, 30)),
+            "user_id": cohen.id,
+            "partner_ids": [[6, 0, [john.id, odoo_partner_of(odoo, cohen.id)]]],
+            "categ_ids": [[6, 0, [second]]],
+            "show_as": "busy",
+        },
+        context=QUIET,
+    )
+    backend.forget_setup()
+    [found] = [a for a in await backend.list_patient_appointments(john.id) if a.id == visit]
+    assert found.treatment_code == "checkup"
+
+
+async def test_a_missing_tag_is_created_once_by_concurrent_bookings(
+    odoo: OdooStandIn, backend: OdooPracticeBackend
+) -> None:
+    admin(
+        odoo,
+        "calendar.event.type",
+        "unlink",
+        admin(odoo, "calendar.event.type", "search", [("name", "=", "whitening")]),
+    )
+    backend.forget_setup()
+    [dana], [john] = (
+        await backend.search_patient(phone=DANA),
+        await backend.search_patient(phone=JOHN),
+    )
+    monday = free_monday()
+    await asyncio.gather(
+        backend.create_appointment(dana.id, "whitening", local(monday, 9)),
+        backend.create_appointment(john.id, "whitening", local(monday, 14)),
+        return_exceptions=True,
+    )
+    tags = admin(odoo, "calendar.event.type", "search", [("name", "=", "whitening")])
+    assert len(tags) == 1
+
+
+def odoo_partner_of(stand_in: OdooStandIn, user_id: int) -> int:
+    [user] = admin(stand_in, "res.users", "read", [user_id], fields=["partner_id"])
+    return int(user["partner_id"][0])

@@ -119,6 +119,47 @@ def test_a_right_the_assistant_lacks_is_named_with_its_fix(
     assert "may not create calendar.event: give the user the Calendar rights" in result.output
 
 
+def test_working_schedules_the_assistant_would_misread_are_problems(
+    clinic_odoo: OdooStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    as_assistant(clinic_odoo, monkeypatch, tmp_path)
+    calendars = clinic_odoo.execute_kw("resource.calendar", "search", [[]])
+    clinic_odoo.execute_kw(
+        "resource.calendar",
+        "write",
+        [calendars, {"tz": "Europe/Paris", "two_weeks_calendar": True}],
+    )
+
+    result = check()
+
+    assert result.exit_code == 1, result.output
+    assert "is in the time zone Europe/Paris, not the clinic's Asia/Jerusalem" in result.output
+    assert "alternates two weeks" in result.output
+    assert "Not ready." in result.output
+
+
+def test_a_missing_calendar_tag_the_user_may_not_create_is_a_problem(
+    clinic_odoo: OdooStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    as_assistant(clinic_odoo, monkeypatch, tmp_path)
+    clinic_odoo.deny("calendar.event.type", "create")
+    clinic_odoo.deny("res.partner.category", "read")
+    try:
+        with_every_tag = check()
+        clinic_odoo.allow("res.partner.category", "read")
+        tags = clinic_odoo.execute_kw("calendar.event.type", "search", [[("name", "=", "filling")]])
+        clinic_odoo.execute_kw("calendar.event.type", "unlink", [tags])
+        without_one = check()
+    finally:
+        clinic_odoo.allow("calendar.event.type", "create")
+        clinic_odoo.allow("res.partner.category", "read")
+
+    assert "may not read res.partner.category" in with_every_tag.output
+    assert "calendar tag" not in with_every_tag.output
+    assert without_one.exit_code == 1
+    assert "no calendar tag for filling, and the user may not create" in without_one.output
+
+
 @pytest.mark.parametrize(
     ("stdin", "env", "message"),
     [

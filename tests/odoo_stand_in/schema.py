@@ -260,6 +260,7 @@ def _resource(major: int) -> list[Model]:
             {
                 "name": char("Name", required=True),
                 "tz": selection("Timezone", _timezone_options, default="UTC"),
+                "two_weeks_calendar": boolean("Calendar in 2 weeks mode", default=False),
                 "attendance_ids": one2many(
                     "resource.calendar.attendance", "calendar_id", "Working Time"
                 ),

@@ -1,12 +1,14 @@
 """`OdooPracticeBackend`: the practice system is the clinic's own Odoo (docs/ODOO.md).
 
-Patients are contacts (res.partner without a user), appointments calendar events tagged with
-their treatment, invoices posted customer invoices and refunds, notes the chatter, allergies
-and plans what `OdooMapping` found. The semantics and errors are the built-in backend's: a
-record of another patient is not found, a refused request changes nothing.
+Patients are people's contacts (res.partner) that are no internal user's (a portal user is a
+patient), appointments calendar events tagged with their treatment that the patient alone of
+the non-staff attends, invoices the patient's posted customer invoices and refunds, notes the
+chatter, allergies and plans what `OdooMapping` found. The semantics and errors are the
+built-in backend's: a record of another patient is not found, a refused request changes
+nothing.
 
 Bookings are written as serving/practice/odoo/bookings.py says: checked after the write, so
-that of two racing bookings one stays, and none is half-made.
+that no time is booked twice, and none is half-made.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from serving.practice.odoo import records
 from serving.practice.odoo.bookings import CalendarWrites, booking_reference, first_bookable
 from serving.practice.odoo.catalogue import OdooTreatment, create_tag
 from serving.practice.odoo.client import OdooClient
+from serving.practice.odoo.connection import MissingRecord
 from serving.practice.odoo.mapping import OdooMapping, detect_mapping
 from serving.practice.odoo.records import Row, odoo_datetime, ref_id, ref_name
 from serving.practice.odoo.schedule import (
@@ -41,6 +44,7 @@ from serving.practice.odoo.schedule import (
     OdooProvider,
     add_leaves,
     event_interval,
+    load_internal_partners,
     read_busy,
     read_leaves,
 )
@@ -50,8 +54,6 @@ from serving.scheduling.opening import ClinicHours
 from serving.scheduling.request import SlotRequest
 from serving.scheduling.slots import BookingRules
 
-PATIENTS = [("is_company", "=", False), ("user_ids", "=", False)]
-"""A patient is a person's contact with no user: providers and staff have one."""
 EVENT_FIELDS = ["start", "stop", "allday", "user_id", "partner_ids", "categ_ids", "active"]
 INVOICE_FIELDS = [
     "name",
@@ -87,7 +89,10 @@ class OdooPracticeBackend:
         self._mapping: OdooMapping | None = None
         self._mapping_lock: asyncio.Lock | None = None
         self._setup = SetupCache(self._load_setup, seconds=cache_seconds)
+        self._staff = SetupCache(lambda: load_internal_partners(client), seconds=cache_seconds)
+        """The contacts of internal users (staff, providers, the assistant): never patients."""
         self._calendar = CalendarWrites(client, rules.calendar.tz)
+        self._tag_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -108,6 +113,7 @@ class OdooPracticeBackend:
     def forget_setup(self) -> None:
         self._mapping = None
         self._setup.forget()
+        self._staff.forget()
 
     # --- patients -----------------------------------------------------------------------------
 
@@ -118,8 +124,8 @@ class OdooPracticeBackend:
         number = normalize_phone(phone, self._region) if phone is not None else None
         words = checks.name_words(name) if name is not None else []
         address = checks.email_address(email) if email is not None else None
-        mapping = await self.mapping()
-        domain: list[Any] = list(PATIENTS)
+        mapping, staff = await asyncio.gather(self.mapping(), self._staff.get())
+        domain: list[Any] = _patients(staff)
         if number is not None:
             # The digits in order, anything between them: "050-123-4567" and "+972 50 123 4567"
             # both hold 501234567. The candidates are then compared in E.164 form.
@@ -186,7 +192,7 @@ class OdooPracticeBackend:
                         ("message_type", "=", "comment"),
                     ]
                 ],
-                {"fields": ["body", "author_id", "date", "subtype_id"], "order": "date, id"},
+                {"fields": records.NOTE_FIELDS, "order": "date, id"},
             ),
             self._setup.get(),
         )
@@ -197,21 +203,21 @@ class OdooPracticeBackend:
     ) -> rec.PatientNote:
         text, who = checks.note_text(body, author)
         _, setup = await asyncio.gather(self._patient_row(patient_id), self._setup.get())
-        message_id = await self.client.call(
-            "res.partner",
-            "message_post",
-            [[patient_id]],
-            {
-                "body": records.note_body(text, who),
-                "message_type": "comment",
-                "subtype_xmlid": "mail.mt_comment" if for_patient else "mail.mt_note",
-            },
-        )
+        try:
+            message_id = await self.client.call(
+                "res.partner",
+                "message_post",
+                [[patient_id]],
+                {
+                    "body": records.note_body(text, who),
+                    "message_type": "comment",
+                    "subtype_xmlid": "mail.mt_comment" if for_patient else "mail.mt_note",
+                },
+            )
+        except MissingRecord:  # removed in Odoo since it was read
+            raise PatientNotFound(f"no patient with id {patient_id}") from None
         [row] = await self.client.call(
-            "mail.message",
-            "read",
-            [[message_id]],
-            {"fields": ["body", "author_id", "date", "subtype_id"]},
+            "mail.message", "read", [[message_id]], {"fields": records.NOTE_FIELDS}
         )
         return records.note(row, setup.internal_subtypes)
 
@@ -365,7 +371,7 @@ class OdooPracticeBackend:
         domain: list[Any] = [("partner_ids", "in", [patient_id])]
         if not include_past:
             domain.append(("stop", ">=", odoo_datetime(now)))
-        _, rows, setup = await asyncio.gather(
+        _, rows, setup, staff = await asyncio.gather(
             self._patient_row(patient_id),
             self.client.call(
                 "calendar.event",
@@ -378,8 +384,13 @@ class OdooPracticeBackend:
                 },
             ),
             self._setup.get(),
+            self._staff.get(),
         )
-        found = [self._appointment(row, patient_id, setup, now) for row in rows]
+        found = [
+            self._appointment(row, patient_id, setup, now)
+            for row in rows
+            if _sole_patient(row["partner_ids"], staff) == patient_id
+        ]
         return [a for a in found if a is not None]
 
     async def appointments_between(
@@ -523,7 +534,7 @@ class OdooPracticeBackend:
         rows = await self.client.call(
             "res.partner",
             "search_read",
-            [[("id", "=", patient_id), *PATIENTS]],
+            [[("id", "=", patient_id), *_patients(await self._staff.get())]],
             {"fields": list(fields)},
         )
         if not rows:
@@ -560,7 +571,7 @@ class OdooPracticeBackend:
     async def _staff_view(self, domain: list[Any]) -> list[rec.Appointment]:
         """The appointments among the events `domain` finds, cancelled ones included, each with
         its patient: the attendee who is a patient (providers and staff are users)."""
-        rows, setup = await asyncio.gather(
+        rows, setup, staff = await asyncio.gather(
             self.client.call(
                 "calendar.event",
                 "search_read",
@@ -568,6 +579,7 @@ class OdooPracticeBackend:
                 {"fields": EVENT_FIELDS, "order": "start, id", "context": {"active_test": False}},
             ),
             self._setup.get(),
+            self._staff.get(),
         )
         attendees = sorted({partner for row in rows for partner in row["partner_ids"]})
         patients = set()
@@ -575,7 +587,7 @@ class OdooPracticeBackend:
             found = await self.client.call(
                 "res.partner",
                 "search_read",
-                [[("id", "in", attendees), *PATIENTS]],
+                [[("id", "in", attendees), *_patients(staff)]],
                 {"fields": ["id"], "context": {"active_test": False}},
             )
             patients = {row["id"] for row in found}
@@ -591,7 +603,7 @@ class OdooPracticeBackend:
     async def _changeable(
         self, patient_id: int, appointment_id: int
     ) -> tuple[Row, rec.Appointment, OdooSetup]:
-        _, rows, setup = await asyncio.gather(
+        _, rows, setup, staff = await asyncio.gather(
             self._patient_row(patient_id),
             self.client.call(
                 "calendar.event",
@@ -600,9 +612,11 @@ class OdooPracticeBackend:
                 {"fields": EVENT_FIELDS, "context": {"active_test": False}},
             ),
             self._setup.get(),
+            self._staff.get(),
         )
         now = self._now()
-        appointment = self._appointment(rows[0], patient_id, setup, now) if rows else None
+        mine = [row for row in rows if _sole_patient(row["partner_ids"], staff) == patient_id]
+        appointment = self._appointment(mine[0], patient_id, setup, now) if mine else None
         if appointment is None:
             raise AppointmentNotFound(f"no appointment {appointment_id} for this patient")
         if appointment.status != "scheduled":
@@ -612,19 +626,37 @@ class OdooPracticeBackend:
         return rows[0], appointment, setup
 
     async def _tag(self, setup: OdooSetup, code: str) -> int:
-        """The treatment's calendar tag, created when the clinic has none yet."""
+        """The treatment's calendar tag, created when the clinic has none yet: one creation
+        at a time per code, looking again (in the copy, then in Odoo) before creating."""
         if code in setup.tags:
             return setup.tags[code]
-        tag = await create_tag(self.client, code)
-        self._setup.put(setup.with_tag(code, tag))
-        return tag
+        async with self._tag_locks.setdefault(code, asyncio.Lock()):
+            setup = await self._setup.get()
+            if code in setup.tags:
+                return setup.tags[code]
+            tag = await create_tag(self.client, code)
+            self._setup.put(setup.with_tag(code, tag))
+            return tag
+
+
+def _patients(staff: frozenset[int]) -> list[Any]:
+    """The res.partner domain of patients: people, not the contacts of internal users (a portal
+    user's contact is a patient)."""
+    return [("is_company", "=", False), ("id", "not in", sorted(staff))]
+
+
+def _sole_patient(attendees: Sequence[int], staff: frozenset[int]) -> int | None:
+    """The event's only attendee who is not an internal user's contact; None when there is none
+    or more than one (an attendee of someone else's visit may not see or change it)."""
+    others = set(attendees) - staff
+    return others.pop() if len(others) == 1 else None
 
 
 def _invoices_of(patient_id: int) -> list[Any]:
+    """The patient's own posted invoices and refunds (not those of a family member the patient
+    is the commercial partner of, nor the other way round)."""
     return [
-        "|",
         ("partner_id", "=", patient_id),
-        ("commercial_partner_id", "=", patient_id),
         ("move_type", "in", ["out_invoice", "out_refund"]),
         ("state", "=", "posted"),
     ]

@@ -2,11 +2,14 @@
 
 Odoo has no transaction that spans calls, and another booking (the assistant in another
 process, reception in Odoo) may take the same time between the check and the write. So an
-event is written, then the time is read again: of two overlapping events the one with the
-higher id (written later) yields, a new event removed, a moved one moved back; of two racing
-bookings exactly one stays, whatever the timing. A write whose answer is lost may still be
-carried out by Odoo: a new event is found by its booking reference and removed, a move undone,
-after waiting out the call's timeout.
+event is written, then the time is read again: when any other busy event of the provider or
+the patient overlaps it, ours yields, a new event removed, a moved one moved back. Ids say
+nothing about who came first (reception's bookings, a moved event keeping its old id, ids
+taken at insert rather than commit), so two racing bookings may both yield: one slot is then
+refused twice, but never booked twice. A write whose answer is lost may still be carried out
+by Odoo: a new event is found by its booking reference and removed, a move undone, after
+waiting out the call's timeout. An undo that fails is tried once more; if that fails too, the
+event is logged for an operator to remove and the caller told Odoo is unavailable.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from serving.practice.booking import (
     with_closures,
 )
 from serving.practice.errors import (
+    AppointmentNotFound,
     ClinicClosed,
     OutsideWorkingHours,
     PracticeError,
@@ -36,7 +40,7 @@ from serving.practice.errors import (
     SlotUnavailable,
 )
 from serving.practice.odoo.client import OdooClient
-from serving.practice.odoo.connection import OdooUnreachable
+from serving.practice.odoo.connection import MissingRecord, OdooUnreachable
 from serving.practice.odoo.schedule import OdooProvider, read_busy, read_events
 from serving.practice.odoo.setup_cache import OdooSetup
 from serving.scheduling.slots import BookingRules
@@ -46,6 +50,8 @@ log = logging.getLogger(__name__)
 EVENT_CONTEXT = {"no_mail_to_attendees": True, "mail_create_nolog": True}
 """Odoo would e-mail every attendee an invitation, the patient included."""
 BOOKING_REFERENCE = "dental-booking:"
+UNDO_RETRY_SECONDS = 1.0
+"""How long to wait before trying a failed undo once more."""
 
 
 def booking_reference() -> str:
@@ -143,7 +149,9 @@ class CalendarWrites:
             if lost.maybe_done:
                 await self._remove_booking(reference)
             raise
-        await self._yield_to_earlier(event_id, provider, patient_id, starts_at, ends_at)
+        await self._yield_to_others(
+            event_id, provider, patient_id, starts_at, ends_at, reference=reference
+        )
         return event_id
 
     async def move(
@@ -160,19 +168,22 @@ class CalendarWrites:
         """Write `after` on the event; `before` puts it back."""
         try:
             await self._write(event_id, after)
+        except MissingRecord:
+            raise _gone(event_id) from None
         except OdooUnreachable as lost:
             if lost.maybe_done:
                 # Odoo may still make the move: wait it out, then move the event back.
                 await asyncio.sleep(self._client.timeout)
                 await self._undo(event_id, before)
             raise
-        await self._yield_to_earlier(
-            event_id, provider, patient_id, starts_at, ends_at, undo=before
-        )
+        await self._yield_to_others(event_id, provider, patient_id, starts_at, ends_at, undo=before)
 
     async def cancel(self, event_id: int, reason: str | None) -> None:
         """Archive the event, with a note on it saying why."""
-        await self._write(event_id, {"active": False})
+        try:
+            await self._write(event_id, {"active": False})
+        except MissingRecord:
+            raise _gone(event_id) from None
         note = "Cancelled through the assistant" + (f": {reason}" if reason else ".")
         try:
             await self._client.call(
@@ -183,14 +194,14 @@ class CalendarWrites:
             )
         except PracticeError as error:
             # The appointment is cancelled; only the note saying why is missing.
-            log.warning("cancelled event %s without its note: %s", event_id, error)
+            log.warning("cancelled event %s without its note (%s)", event_id, type(error).__name__)
 
     async def _write(self, event_id: int, values: dict[str, Any]) -> None:
         await self._client.call(
             "calendar.event", "write", [[event_id], values], {"context": EVENT_CONTEXT}
         )
 
-    async def _yield_to_earlier(
+    async def _yield_to_others(
         self,
         event_id: int,
         provider: OdooProvider,
@@ -199,9 +210,10 @@ class CalendarWrites:
         ends_at: datetime,
         *,
         undo: dict[str, Any] | None = None,
+        reference: str | None = None,
     ) -> None:
-        """Read the time again; yield to an overlapping event of the provider or the patient
-        with a lower id."""
+        """Read the time again; yield to any other overlapping busy event of the provider or
+        the patient (`undo` puts a moved event back; None: remove the new one)."""
         try:
             rivals = await read_events(
                 self._client,
@@ -212,25 +224,43 @@ class CalendarWrites:
                 tz=self._tz,
             )
         except PracticeError as error:
-            await self._undo(event_id, undo)
+            await self._undo(event_id, undo, reference)
             if isinstance(error, PracticeUnavailable):
                 raise
             raise PracticeUnavailable(
                 "Odoo failed while checking a booking; nothing was booked"
             ) from None
-        if any(row["id"] < event_id for row in rivals):
-            await self._undo(event_id, undo)
+        if any(row["id"] != event_id for row in rivals):
+            await self._undo(event_id, undo, reference)
             raise SlotUnavailable(JUST_TAKEN)
 
-    async def _undo(self, event_id: int, before: dict[str, Any] | None) -> None:
-        """Remove a new event (`before` None), or put a moved one back."""
-        try:
-            if before is None:
-                await self._client.call("calendar.event", "unlink", [[event_id]])
-            else:
-                await self._write(event_id, before)
-        except PracticeError as error:
-            log.error("could not undo a booking in Odoo (event %s): %s", event_id, error)
+    async def _undo(
+        self, event_id: int, before: dict[str, Any] | None, reference: str | None = None
+    ) -> None:
+        """Remove a new event (`before` None), or put a moved one back; tried twice. When both
+        fail the booking may be half-made: logged for an operator, PracticeUnavailable."""
+        failure = ""
+        for wait in (0.0, UNDO_RETRY_SECONDS):
+            await asyncio.sleep(wait)
+            try:
+                if before is None:
+                    await self._client.call("calendar.event", "unlink", [[event_id]])
+                else:
+                    await self._write(event_id, before)
+            except MissingRecord:
+                return  # removed meanwhile: nothing left to undo
+            except PracticeError as error:
+                failure = type(error).__name__
+                continue
+            return
+        log.error(
+            "could not undo a booking in Odoo (%s): remove or move back calendar.event %s "
+            "(booking reference %s)",
+            failure,
+            event_id,
+            reference or "none: a moved appointment",
+        )
+        raise PracticeUnavailable("Odoo failed while undoing a booking; the clinic will check it")
 
     async def _remove_booking(self, reference: str) -> None:
         """Remove the event carrying a booking reference: a create whose answer was lost.
@@ -249,3 +279,8 @@ class CalendarWrites:
                     return
         except PracticeError as error:
             log.error("a booking may be half-made in Odoo (%s): %s", reference, error)
+
+
+def _gone(event_id: int) -> AppointmentNotFound:
+    """An event removed in Odoo since it was read."""
+    return AppointmentNotFound(f"no appointment {event_id} for this patient")

@@ -109,15 +109,29 @@ async def company_currency(client: OdooClient) -> str:
     return ref_name(companies[0]["currency_id"]) if companies else ""
 
 
-async def load_tags(client: OdooClient, codes: Sequence[str]) -> dict[str, int]:
-    """The calendar tag of each treatment code that has one."""
+async def load_tags(
+    client: OdooClient, codes: Sequence[str]
+) -> tuple[dict[str, int], dict[int, str]]:
+    """The calendar tag of each treatment code that has one (the oldest), and every tag named
+    for a code → that code: a tag made twice (by hand, or by two processes at once) still
+    marks the treatment."""
     rows = await client.call(
-        "calendar.event.type", "search_read", [[("name", "in", list(codes))]], {"fields": ["name"]}
+        "calendar.event.type",
+        "search_read",
+        [[("name", "in", list(codes))]],
+        {"fields": ["name"], "order": "id"},
     )
-    return {row["name"]: row["id"] for row in sorted(rows, key=lambda r: r["id"], reverse=True)}
+    tags: dict[str, int] = {}
+    for row in rows:
+        tags.setdefault(row["name"], row["id"])
+    return tags, {row["id"]: row["name"] for row in rows}
 
 
 async def create_tag(client: OdooClient, code: str) -> int:
+    """The code's calendar tag: one made meanwhile (by another process) if there is one."""
+    tags, _ = await load_tags(client, [code])
+    if code in tags:
+        return tags[code]
     tag_id: int = await client.call("calendar.event.type", "create", [{"name": code}])
     return tag_id
 

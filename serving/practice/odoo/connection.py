@@ -147,8 +147,9 @@ def odoo_error_name(error: RPCError) -> str:
 
 
 def odoo_message(error: RPCError) -> str:
-    """The first line of Odoo's own message, shortened: it is written for a user of Odoo and
-    names no secret, but may be long."""
+    """The first line of Odoo's own message, shortened. Only to recognise an error: it is
+    written for a user of Odoo and may name another patient, so it is never shown nor
+    logged."""
     info = error.info if isinstance(error.info, dict) else {}
     data = info.get("data")
     text = str(data.get("message", "")) if isinstance(data, dict) else ""
@@ -185,11 +186,13 @@ def refusal(address: OdooAddress, model: str, method: str, error: RPCError) -> P
         # What the assistant posts is checked first: Odoo refuses a note for its set-up, as
         # when the assistant's user has no e-mail address to send it from.
         return PracticeMisconfigured(
-            f"Odoo refused a note on {model} ({message}): give the Odoo user {address.login} "
+            f"Odoo refused a note on {model} (UserError): give the Odoo user {address.login} "
             "an e-mail address (docs/ODOO.md)"
         )
     if name in ("UserError", "ValidationError", "RedirectWarning", "ValueError"):
-        return InvalidRequest(f"Odoo refused: {message}")
+        return InvalidRequest(
+            f"the clinic's system refused the change ({name} on {model}.{method})"
+        )
     return PracticeUnavailable(
         f"Odoo failed on {model}.{method} ({name or 'server error'}); see Odoo's log"
     )

@@ -195,10 +195,16 @@ def note_body(body: str, author: str) -> str:
     return f"{body}\n{SIGNATURE}{author}"
 
 
+NOTE_FIELDS = ["body", "author_id", "date", "subtype_id", "is_internal"]
+
+
 def note(row: Row, internal_subtypes: frozenset[int]) -> rec.PatientNote:
     """A chatter message; an author signed in the last line (`note_body`) is taken from there,
-    else the message's author."""
+    else the message's author. It is for the patient only when its subtype is known and not
+    internal and the message is not marked for employees only: a message without a subtype
+    (as written through the ORM) is staff's."""
     body = html_text(row["body"])
+    subtype = ref_id(row.get("subtype_id"))
     author = ref_name(row.get("author_id")) or "Odoo"
     lines = body.split("\n")
     if len(lines) > 1 and lines[-1].startswith(SIGNATURE):
@@ -208,7 +214,9 @@ def note(row: Row, internal_subtypes: frozenset[int]) -> rec.PatientNote:
         author=author,
         body=body,
         created_at=utc(row["date"]),
-        for_patient=ref_id(row.get("subtype_id")) not in internal_subtypes,
+        for_patient=subtype is not None
+        and subtype not in internal_subtypes
+        and not row.get("is_internal"),
     )
 
 

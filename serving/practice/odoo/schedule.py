@@ -124,6 +124,18 @@ async def load_providers(client: OdooClient, mapping: OdooMapping) -> list[OdooP
     return providers
 
 
+async def load_internal_partners(client: OdooClient) -> frozenset[int]:
+    """The contacts of internal users, archived ones too (portal users' contacts are not
+    among them: they are patients)."""
+    rows = await client.call(
+        "res.users",
+        "search_read",
+        [[("share", "=", False)]],
+        {"fields": ["partner_id"], "context": {"active_test": False}},
+    )
+    return frozenset(partner for row in rows if (partner := ref_id(row["partner_id"])))
+
+
 async def load_attendances(
     client: OdooClient, calendar_ids: Sequence[int]
 ) -> dict[int, list[Attendance]]:

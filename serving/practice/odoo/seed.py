@@ -14,19 +14,19 @@ not written: Odoo has no such notion, it stays in the app's database.
 
 from __future__ import annotations
 
-import html
 import re
 import time as clock
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from serving.practice.errors import PracticeMisconfigured
 from serving.practice.odoo.connection import OdooConnection, major_version
+from serving.practice.odoo.records import html_text, odoo_datetime, utc
 from serving.practice.odoo.seed_schema import (
     ACCESS_RULES,
     ALLERGY_FIELDS,
@@ -50,7 +50,6 @@ BOOKING_NAMESPACE = uuid.UUID("5d0c8f3e-6a4b-4c55-9a43-1f4f2d9c7b61")
 reference, on every run."""
 SEARCH_WEEKS = 8
 PAST_VISIT_TIME = time(10, 0)
-ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
 DONE_ITEM = "done"
 
 QUIET = {
@@ -596,7 +595,7 @@ class _DemoSeed:
         """Company-wide leaves (no calendar, no resource): every provider is off."""
         w = self.wire
         leaves = {
-            (_to_odoo(start), reason): (start, end)
+            (odoo_datetime(start), reason): (start, end)
             for start, end, reason in (
                 (*_local_day(date.fromisoformat(c["day"]), self.tz), c["reason"])
                 for c in self.data["closures"]
@@ -622,7 +621,7 @@ class _DemoSeed:
                 "calendar_id": False,
                 "resource_id": False,
                 "date_from": date_from,
-                "date_to": _to_odoo(leaves[date_from, reason][1]),
+                "date_to": odoo_datetime(leaves[date_from, reason][1]),
                 "time_type": "leave",
             }
             for date_from, reason in leaves
@@ -888,8 +887,8 @@ class _DemoSeed:
                 [
                     {
                         "name": f"{treatment['name']}: {row['first_name']} {row['last_name']}",
-                        "start": _to_odoo(start),
-                        "stop": _to_odoo(end),
+                        "start": odoo_datetime(start),
+                        "stop": odoo_datetime(end),
                         "allday": False,
                         "user_id": self.user_ids[key],
                         "partner_ids": [[6, 0, [partner_id, self.provider_partner_ids[key]]]],
@@ -910,14 +909,14 @@ class _DemoSeed:
             "calendar.event",
             [
                 ["user_id", "in", list(self.user_ids.values())],
-                ["start", "<", _to_odoo(last)],
-                ["stop", ">", _to_odoo(first)],
+                ["start", "<", odoo_datetime(last)],
+                ["stop", ">", odoo_datetime(first)],
                 ["show_as", "=", "busy"],
             ],
             ["user_id", "start", "stop"],
         ):
             busy.setdefault(key_of[row["user_id"][0]], []).append(
-                (_from_odoo(row["start"]), _from_odoo(row["stop"]))
+                (utc(row["start"]), utc(row["stop"]))
             )
         return busy
 
@@ -1059,15 +1058,6 @@ def _local_day(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time.min, tz) - timedelta(seconds=1)
 
 
-def _to_odoo(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(ODOO_DATETIME)
-
-
-def _from_odoo(text: str) -> datetime:
-    return datetime.strptime(text, ODOO_DATETIME).replace(tzinfo=UTC)
-
-
 def _plain(body: str | bool) -> str:
     """The text of a chatter body (Odoo stores HTML), whitespace folded, to compare notes."""
-    text = html.unescape(re.sub(r"<[^>]+>", " ", body if isinstance(body, str) else ""))
-    return " ".join(text.split())
+    return " ".join(html_text(body).split())

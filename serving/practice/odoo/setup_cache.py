@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from time import monotonic
+from typing import Generic, TypeVar
 
 from serving.practice import checks
 from serving.practice.errors import UnknownProvider
@@ -23,7 +24,11 @@ from serving.practice.odoo.catalogue import (
 )
 from serving.practice.odoo.client import OdooClient
 from serving.practice.odoo.mapping import OdooMapping
-from serving.practice.odoo.schedule import OdooProvider, load_providers, load_resource_users
+from serving.practice.odoo.schedule import (
+    OdooProvider,
+    load_providers,
+    load_resource_users,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class OdooSetup:
     resource_users: dict[int, int]
     """resource.resource id → provider user id."""
     internal_subtypes: frozenset[int]
+    tag_codes: dict[int, str]
+    """Calendar tag id → treatment code, every tag of that name (`tags` keeps one per code)."""
 
     def treatment(self, raw_code: str) -> OdooTreatment:
         code = checks.treatment_code(raw_code)
@@ -48,10 +55,9 @@ class OdooSetup:
 
     def treatment_of_tags(self, tag_ids: Sequence[int]) -> OdooTreatment | None:
         """The treatment an event's tags mark, if any."""
-        codes = {tag: code for code, tag in self.tags.items()}
         for tag in tag_ids:
-            if tag in codes:
-                return next((t for t in self.treatments if t.code == codes[tag]), None)
+            if tag in self.tag_codes:
+                return next((t for t in self.treatments if t.code == self.tag_codes[tag]), None)
         return None
 
     def provider(self, user_id: int | None) -> OdooProvider | None:
@@ -76,7 +82,9 @@ class OdooSetup:
         return found
 
     def with_tag(self, code: str, tag_id: int) -> OdooSetup:
-        return replace(self, tags={**self.tags, code: tag_id})
+        return replace(
+            self, tags={**self.tags, code: tag_id}, tag_codes={**self.tag_codes, tag_id: code}
+        )
 
 
 async def load_setup(
@@ -88,7 +96,7 @@ async def load_setup(
         load_treatments(client, mapping, default_duration_minutes=default_duration_minutes),
         load_internal_subtypes(client),
     )
-    tags, resource_users = await asyncio.gather(
+    (tags, tag_codes), resource_users = await asyncio.gather(
         load_tags(client, [t.code for t in treatments]),
         load_resource_users(client, [p.id for p in providers]),
     )
@@ -98,19 +106,24 @@ async def load_setup(
         tags=tags,
         resource_users=resource_users,
         internal_subtypes=subtypes,
+        tag_codes=tag_codes,
     )
 
 
-class SetupCache:
-    """One copy of the set-up, reused for `seconds`; concurrent first readers share one load."""
+T = TypeVar("T")
 
-    def __init__(self, load: Callable[[], Awaitable[OdooSetup]], *, seconds: float) -> None:
+
+class SetupCache(Generic[T]):
+    """One copy of the set-up (or of a part read apart), reused for `seconds`; concurrent first
+    readers share one load."""
+
+    def __init__(self, load: Callable[[], Awaitable[T]], *, seconds: float) -> None:
         self._load = load
         self._seconds = seconds
-        self._copy: tuple[float, OdooSetup] | None = None
+        self._copy: tuple[float, T] | None = None
         self._lock: asyncio.Lock | None = None
 
-    async def get(self) -> OdooSetup:
+    async def get(self) -> T:
         if (fresh := self._fresh()) is not None:
             return fresh
         if self._lock is None:
@@ -123,7 +136,7 @@ class SetupCache:
             self._copy = (started, setup)
             return setup
 
-    def put(self, setup: OdooSetup) -> None:
+    def put(self, setup: T) -> None:
         """Keep a changed copy (e.g. with a tag just created), as old as the one it replaces."""
         if self._copy is not None:
             self._copy = (self._copy[0], setup)
@@ -131,7 +144,7 @@ class SetupCache:
     def forget(self) -> None:
         self._copy = None
 
-    def _fresh(self) -> OdooSetup | None:
+    def _fresh(self) -> T | None:
         if self._copy is None or monotonic() - self._copy[0] >= self._seconds:
             return None
         return self._copy[1]
