@@ -287,13 +287,7 @@ def create_app(
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
             await clinic.start(app_database, seed=settings.clinic_profile_path)
-            cleared = await store.follow_practice_system(practice_system_id(settings))
-            if cleared:
-                logger.warning(
-                    "the practice system changed: %d conversations are no longer bound to a "
-                    "patient, who will prove who they are again",
-                    cleared,
-                )
+            await follow_practice_system(store, practice_system_id(settings))
             await announce_first_run(app.state.clinic_setup, clinic, app.state.staff_accounts)
             # Not awaited: a slow or absent Odoo must not hold start-up.
             odoo_report = asyncio.create_task(
@@ -398,6 +392,22 @@ NO_ADMIN_MESSAGE = (
     "no staff admin can sign in: create the first one with `dental users create --email E "
     "--name N --role admin` (docs/STAFF.md)"
 )
+
+
+async def follow_practice_system(store: ConversationStore, system: str) -> None:
+    """Clear the patients' bindings when the practice system changed since the last start
+    (`ConversationStore.follow_practice_system`)."""
+    try:
+        cleared = await store.follow_practice_system(system)
+    except (DBAPIError, OSError) as exc:  # not migrated yet, or down: /ready says so
+        logger.warning("could not check the practice system at start-up: %s", type(exc).__name__)
+        return
+    if cleared:
+        logger.warning(
+            "the practice system changed: %d conversations are no longer bound to a patient, "
+            "who will prove who they are again",
+            cleared,
+        )
 
 
 async def announce_practice_system(backend: PracticeBackend, default_duration: int) -> None:

@@ -45,3 +45,35 @@ async def test_demo_loads_once_and_never_into_production(empty_database_url: str
             assert await session.scalar(select(func.count()).select_from(db.Provider)) == 3
     finally:
         await database.dispose()
+
+
+async def test_a_table_rebuilt_by_a_migration_keeps_the_rows_that_refer_to_it(
+    empty_database_url: str,
+) -> None:
+    """0014 rebuilds `conversations` on SQLite (to drop a foreign key). With foreign keys on,
+    dropping the old table would delete every message and escalation referring to it."""
+    database = Database(empty_database_url)
+    try:
+        await upgrade_database(database.engine, "0013")
+        async with database.transaction() as session:
+            session.add(db.Conversation(id="c1", channel="web", external_user_id="u1"))
+            await session.flush()
+            session.add(db.Message(conversation_id="c1", role="patient", text="hi", language="en"))
+            session.add(
+                db.Escalation(
+                    id="e1",
+                    conversation_id="c1",
+                    urgency="EMERGENCY",
+                    summary="s",
+                    last_summary="s",
+                )
+            )
+
+        await upgrade_database(database.engine)
+
+        async with database.read() as session:
+            messages = await session.scalar(select(func.count()).select_from(db.Message))
+            escalations = await session.scalar(select(func.count()).select_from(db.Escalation))
+        assert (messages, escalations) == (1, 1)
+    finally:
+        await database.dispose()

@@ -56,16 +56,28 @@ async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
-            # Outside any transaction: SQLite ignores this pragma inside one.
-            await connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
-            await connection.commit()
+            await connection.run_sync(_foreign_keys, on=False)
         try:
             async with connection.begin():
                 await connection.run_sync(_upgrade)
         finally:
             if sqlite:
-                await connection.exec_driver_sql("PRAGMA foreign_keys = ON")
-                await connection.commit()
+                await connection.run_sync(_foreign_keys, on=True)
+
+
+def _foreign_keys(connection: Connection, *, on: bool) -> None:
+    """Switch SQLite's foreign keys on the connection's own DBAPI cursor: SQLite ignores the
+    pragma inside a transaction, and any statement through SQLAlchemy begins one first (the
+    engine emits BEGIN itself), so it must not go through SQLAlchemy."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+        cursor.execute("PRAGMA foreign_keys")
+        state = cursor.fetchone()
+        if state is None or bool(state[0]) is not on:
+            raise RuntimeError("SQLite did not switch its foreign keys: is a transaction open?")
+    finally:
+        cursor.close()
 
 
 async def migration_status(engine: AsyncEngine) -> MigrationStatus:
