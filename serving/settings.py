@@ -113,6 +113,27 @@ class Settings(BaseSettings):
         description="A treatment's length when Odoo has no x_duration_minutes field.",
     )
 
+    # What the assistant remembers across conversations (docs/MEMORY.md): SQL tables in the
+    # app database, or a Neo4j graph over Bolt. NEO4J_PASSWORD is a secret (the secrets chain).
+    memory_backend: Literal["sql", "neo4j"] = "sql"
+    neo4j_uri: str | None = Field(
+        default=None, description="The Bolt address, e.g. neo4j://graph.clinic.internal:7687."
+    )
+    neo4j_user: str = "neo4j"
+    neo4j_database: str = Field(
+        default="neo4j", description="The database the memory graph lives in."
+    )
+    neo4j_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Each query to Neo4j gives up after this."
+    )
+    memory_stats_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="How long the clinic-wide pattern statistics are reused before they are "
+        "read from the memory store again.",
+    )
+
     # The language model: "offline" (built in) or any OpenAI-compatible server (docs/LLM.md).
     llm_provider: Literal["offline", "openai"] = "offline"
     openai_base_url: str | None = None  # OPENAI_BASE_URL: Ollama, vLLM, a proxy; None is OpenAI
