@@ -18,7 +18,7 @@ Nodes and edges, the same in every store:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 OutcomeKind = Literal["booked", "moved", "cancelled", "no_show", "escalated"]
@@ -27,6 +27,22 @@ VISIT_KINDS: frozenset[OutcomeKind] = frozenset({"booked", "moved"})
 """Outcomes that put a visit in the calendar: what preferences are learnt from."""
 
 MessageRole = Literal["patient", "assistant", "doctor", "staff"]
+Label = Literal["Patient", "Conversation", "Message", "Pattern", "Outcome", "Doctor"]
+LABELS: tuple[Label, ...] = get_args(Label)
+EdgeType = Literal["HAD", "CONTAINS", "MATCHED", "LED_TO", "WITH", "RESOLVED_BY"]
+EDGE_TYPES: tuple[EdgeType, ...] = get_args(EdgeType)
+
+
+def iso(moment: datetime) -> str:
+    """A time as every store writes it in exports and dumps: UTC, to the microsecond."""
+    if moment.tzinfo is None:
+        raise ValueError("memory times are timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_iso(text: str) -> datetime:
+    """The inverse of `iso`: an aware UTC datetime."""
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def provider_doctor_key(provider_id: int) -> str:
