@@ -1,0 +1,117 @@
+"""The app database's rows as memory facts: one function for the live path (after a turn, at an
+escalation's close) and for `dental memory rebuild`, so a rebuilt graph is the graph the turns
+wrote.
+
+A reply's `messages.outcomes` (JSON) says what its turn did: `visit(...)` entries for a visit
+booked, moved or cancelled, `escalation(...)` for an escalation the turn opened. An outcome
+LED_TO from the patient message the reply answered (the latest patient message before it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from serving.db.models import Conversation, Escalation, Message
+from serving.memory.records import (
+    MessageFacts,
+    MessageRole,
+    OutcomeFacts,
+    OutcomeKind,
+    TurnFacts,
+    iso,
+    parse_iso,
+)
+
+
+def visit(
+    kind: OutcomeKind,
+    *,
+    provider_id: int,
+    provider_name: str,
+    visit_at: datetime,
+    appointment_id: int,
+) -> dict[str, Any]:
+    """A reply's outcome entry for a visit booked, moved or cancelled."""
+    return {
+        "kind": kind,
+        "provider_id": provider_id,
+        "provider_name": provider_name,
+        "visit_at": iso(visit_at),
+        "appointment_id": appointment_id,
+    }
+
+
+def escalation(escalation_id: str) -> dict[str, Any]:
+    """A reply's outcome entry for the escalation its turn opened."""
+    return {"kind": "escalated", "escalation_id": escalation_id}
+
+
+def conversation_facts(
+    conversation: Conversation,
+    messages: Sequence[Message],
+    escalations: Sequence[Escalation] = (),
+) -> TurnFacts:
+    """The facts of `messages` (of `conversation`, in the order written), their replies'
+    outcomes, and the state of the escalations those name (open, or closed by whom)."""
+    ordered = sorted(messages, key=lambda m: m.id)
+    by_id = {e.id: e for e in escalations}
+    outcomes: list[OutcomeFacts] = []
+    answered: Message | None = None
+    for message in ordered:
+        if message.role == "patient":
+            answered = message
+            continue
+        source = answered or message
+        for entry in message.outcomes or ():
+            outcomes.append(_outcome(entry, source=source, at=message.created_at, by_id=by_id))
+    at = max((m.created_at for m in ordered), default=conversation.updated_at)
+    return TurnFacts(
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        patient_id=conversation.patient_id,
+        language=conversation.language,
+        at=at,
+        messages=tuple(
+            MessageFacts(
+                id=m.id,
+                role=cast(MessageRole, m.role),
+                at=m.created_at,
+                language=m.language,
+                pattern=m.memory_pattern or None,
+                intent=m.intent,
+                urgency=m.urgency,
+            )
+            for m in ordered
+        ),
+        outcomes=tuple(outcomes),
+    )
+
+
+def _outcome(
+    entry: dict[str, Any], *, source: Message, at: datetime, by_id: dict[str, Escalation]
+) -> OutcomeFacts:
+    kind = cast(OutcomeKind, entry["kind"])
+    if kind == "escalated":
+        escalation_id = str(entry["escalation_id"])
+        row = by_id.get(escalation_id)
+        closed = row is not None and row.status == "closed"
+        return OutcomeFacts(
+            id=f"escalation:{escalation_id}",
+            kind=kind,
+            at=row.created_at if row is not None else at,
+            message_id=source.id,
+            escalation_id=escalation_id,
+            resolved_at=row.closed_at if closed and row is not None else None,
+            resolved_by=row.doctor_name if closed and row is not None else None,
+        )
+    return OutcomeFacts(
+        id=f"{kind}:{source.id}",
+        kind=kind,
+        at=at,
+        message_id=source.id,
+        provider_id=entry.get("provider_id"),
+        provider_name=entry.get("provider_name"),
+        visit_at=parse_iso(entry["visit_at"]) if entry.get("visit_at") else None,
+    )
