@@ -31,6 +31,7 @@ from tests.backup_stand_ins import (  # noqa: F401
     repository_fixture,
     session_exporter_fixture,
 )
+from tests.test_backup_memory import rebuilt
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "RECOVERY_RUNBOOK.md"
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
@@ -67,6 +68,7 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
 ) -> None:
     _export(backup_settings, monkeypatch)
     monkeypatch.chdir(tmp_path)
+    graph = rebuilt(backup_settings)  # the live graph (MEMORY_BACKEND=sql, the default)
     report = tmp_path / "DR_DRILL_REPORT.md"
     scratch = tmp_path / "scratch"
     (scratch / "repository").mkdir(parents=True)
@@ -96,6 +98,8 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     assert "**Result: PASSED**" in text
     assert "a known conversation continues" in text
     assert "a known appointment is answered" in text
+    assert "restore: memory graph restored with the database (MEMORY_BACKEND=sql)" in text
+    assert f"drill: memory graph (sql, in the database): Patient {graph['Patient']}" in text
     assert "`dental backup restore --target" in text, "the runbook's own commands ran"
     assert not (scratch / "repository" / "corrupted").exists(), "restored from scratch"
     assert (scratch / "repository" / "README.md").is_file()

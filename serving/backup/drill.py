@@ -27,13 +27,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import make_url
 
 from serving.backup.database import drop_database
-from serving.backup.errors import DrillFailed
-from serving.backup.restore import RECEIPT_NAME
+from serving.backup.errors import DrillFailed, IntegrityFailure
+from serving.backup.memory_graph import verify_restored_graph
+from serving.backup.restore import RECEIPT_NAME, fetch_manifest
 from serving.backup.service_check import known_records, probe_service
 from serving.settings import Settings
 
@@ -58,6 +60,12 @@ _EXPORTED_SETTINGS = (
     "aws_region",
     "aws_endpoint_url",
     "timezone",
+    "memory_backend",
+    "neo4j_uri",
+    "neo4j_user",
+    "neo4j_password",
+    "neo4j_database",
+    "neo4j_timeout_seconds",
 )
 
 
@@ -174,6 +182,7 @@ def run_drill(
         timings.append((step.title, time.monotonic() - began))
 
     receipt = json.loads((target / RECEIPT_NAME).read_text(encoding="utf-8"))
+    graph = _check_graph(settings, receipt, url)
     began = time.monotonic()
     checks = _serve_and_probe(steps[-1], env, target.parent, url, port, settings.timezone)
     timings.append((steps[-1].title, time.monotonic() - began))
@@ -199,6 +208,7 @@ def run_drill(
         steps=timings,
         checks=[
             *(f"restore: {check}" for check in receipt.get("checks", [])),
+            f"drill: {graph}",
             *(f"served app: {check}" for check in checks),
         ],
     )
@@ -207,6 +217,15 @@ def run_drill(
     if result.failures:
         raise DrillFailed("; ".join(result.failures))
     return result
+
+
+def _check_graph(settings: Settings, receipt: dict[str, Any], database_url: str) -> str:
+    """The restored memory graph against the set's manifest, read afresh from the bucket."""
+    manifest, _ = fetch_manifest(settings, receipt["set_id"])
+    try:
+        return verify_restored_graph(settings, manifest, receipt.get("memory") or {}, database_url)
+    except IntegrityFailure as error:
+        raise DrillFailed(str(error)) from None
 
 
 def describe_environment(settings: Settings, bucket: str) -> str:
