@@ -7,6 +7,7 @@ from typing import Any
 
 from evals.datasets import BOOKING_FIELDS
 from evals.metrics import Outcome, by_split_and_language, summarize
+from serving.memory.records import PatternOutcomes
 
 BOOKING_SATISFACTION_FLOOR = 0.95
 """Share of the held-out booking requests whose offered times must all satisfy the request
@@ -70,6 +71,52 @@ def render_booking_report(metrics: Mapping[str, float]) -> str:
             int(metrics[f"{key}.requests"]),
         ]
         lines.append(f"{label:18}" + "".join(f"{_fmt(value):>12}" for value in values))
+    return "\n".join(lines)
+
+
+def pattern_outcome_rows(outcomes: Sequence[PatternOutcomes]) -> list[dict[str, Any]]:
+    """Per memory pattern, most conversations first: the conversations in which a patient
+    message matched it and the shares of them that then led to a booking, an escalation, or
+    to nothing before going quiet (the staff dashboard's figures, from the scratch clinic's
+    memory after the run)."""
+    rows = []
+    for found in sorted(outcomes, key=lambda o: (-o.conversations, o.pattern)):
+        total = found.conversations
+        rows.append(
+            {
+                "pattern": found.pattern,
+                "conversations": total,
+                **{
+                    f"{kind}_share": round(count / total, 3) if total else None
+                    for kind, count in (
+                        ("booked", found.booked),
+                        ("escalated", found.escalated),
+                        ("dropped", found.dropped),
+                    )
+                },
+            }
+        )
+    return rows
+
+
+def render_pattern_report(outcomes: Sequence[PatternOutcomes]) -> str:
+    """The pattern outcomes as a plain-text table; empty when memory held none."""
+    rows = pattern_outcome_rows(outcomes)
+    if not rows:
+        return ""
+    names = ("conversations", "booked", "escalated", "dropped")
+    lines = [
+        "pattern outcomes: of the conversations matching each pattern, what followed",
+        f"{'pattern':28}" + "".join(f"{name:>14}" for name in names),
+    ]
+    for row in rows:
+        values = (
+            row["conversations"],
+            row["booked_share"],
+            row["escalated_share"],
+            row["dropped_share"],
+        )
+        lines.append(f"{row['pattern']:28}" + "".join(f"{_fmt(v):>14}" for v in values))
     return "\n".join(lines)
 
 
