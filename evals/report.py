@@ -99,27 +99,6 @@ def pattern_outcome_rows(outcomes: Sequence[PatternOutcomes]) -> list[dict[str, 
     return rows
 
 
-def render_pattern_report(outcomes: Sequence[PatternOutcomes]) -> str:
-    """The pattern outcomes as a plain-text table; empty when memory held none."""
-    rows = pattern_outcome_rows(outcomes)
-    if not rows:
-        return ""
-    names = ("conversations", "booked", "escalated", "dropped")
-    lines = [
-        "pattern outcomes: of the conversations matching each pattern, what followed",
-        f"{'pattern':28}" + "".join(f"{name:>14}" for name in names),
-    ]
-    for row in rows:
-        values = (
-            row["conversations"],
-            row["booked_share"],
-            row["escalated_share"],
-            row["dropped_share"],
-        )
-        lines.append(f"{row['pattern']:28}" + "".join(f"{_fmt(v):>14}" for v in values))
-    return "\n".join(lines)
-
-
 _COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("emerg. recall", lambda f: f["triage"]["emergency_recall"]),
     ("doctor recall", lambda f: f["triage"]["doctor_required_recall"]),

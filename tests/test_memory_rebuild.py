@@ -26,7 +26,6 @@ from serving.memory.turn_outcomes import conversation_facts, escalation, visit
 from tests.asgi import running
 from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
 from tests.conftest import make_settings
-from tests.memory_stores import memory_store_fixture  # noqa: F401
 
 EMERGENCY = "my face is swelling and I can't swallow"
 
@@ -45,6 +44,21 @@ class LiveWriter:
         self._database = database
         self._store = store
         self._seen: set[int] = set()
+
+    async def after_close(self, conversation_id: str) -> None:
+        """An escalation's close: the conversation's facts again, with its new state."""
+        async with self._database.read() as session:
+            conversation = await session.get(db.Conversation, conversation_id)
+            assert conversation is not None
+            messages = await session.scalars(
+                select(db.Message).where(db.Message.conversation_id == conversation_id)
+            )
+            escalations = await session.scalars(
+                select(db.Escalation).where(db.Escalation.conversation_id == conversation_id)
+            )
+            await self._store.record(
+                conversation_facts(conversation, list(messages), list(escalations))
+            )
 
     async def after_turn(self) -> None:
         async with self._database.read() as session:
@@ -128,7 +142,7 @@ async def _chat_in_the_clinic(database_url: str, database: Database, writer: Liv
                 .where(db.Escalation.id == answered["escalation"]["id"])
                 .values(status="closed", closed_at=utcnow(), doctor_name="Dr. Cohen")
             )
-        await writer.after_turn()
+        await writer.after_close(reply.conversation_id)
 
         visitor = Patient(client, user_id="memory-visitor", trusted=False)
         await visitor.send("What are your opening hours?")
