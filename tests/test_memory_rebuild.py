@@ -19,7 +19,7 @@ from serving.cli import app
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow
-from serving.memory.rebuild import rebuild
+from serving.memory.rebuild import app_database_counts, rebuild
 from serving.memory.records import GraphExport
 from serving.memory.store import MemoryStore
 from serving.memory.turn_outcomes import conversation_facts, escalation, visit
@@ -179,13 +179,21 @@ async def test_a_rebuild_drops_what_the_app_database_no_longer_has(
         )
         assert gone is not None
         await session.delete(gone)
+        # Opened, never written in (a verification that went no further): nothing to learn.
+        session.add(db.Conversation(id="0" * 32, channel="web", external_user_id="silent"))
 
     counts = await rebuild(database, memory_store)
 
     dumped = canonical(await memory_store.dump())
-    assert gone.id not in dumped
+    assert gone.id not in dumped and "0" * 32 not in dumped
+    expected = await app_database_counts(database)
+    assert (counts["Conversation"], counts["Message"]) == (
+        expected.conversations,
+        expected.messages,
+    )
     async with database.read() as session:
-        assert counts["Conversation"] == len(list(await session.scalars(select(db.Conversation))))
+        rows = len(list(await session.scalars(select(db.Conversation.id))))
+    assert expected.conversations == rows - 1
 
 
 async def test_a_bad_batch_size_is_refused_before_anything_is_cleared(

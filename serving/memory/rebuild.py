@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import defer
 
 from serving.db.engine import Database
@@ -25,8 +25,8 @@ BATCH = 200
 
 
 async def rebuild(database: Database, store: MemoryStore, *, batch: int = BATCH) -> dict[str, int]:
-    """Empty `store`, then write every conversation of `database` into it; the store's node
-    counts per label afterwards."""
+    """Empty `store`, then write every conversation of `database` that has a message into it;
+    the store's node counts per label afterwards."""
     if batch < 1:
         raise ValueError("batch must be at least 1")
     await store.prepare()
@@ -58,18 +58,27 @@ class AppDatabaseCounts:
 
 
 async def app_database_counts(database: Database) -> AppDatabaseCounts:
-    """Conversations and messages in the app database: the Conversation and Message nodes a
-    store that is up to date holds."""
+    """Conversations (with at least one message) and messages in the app database: the
+    Conversation and Message nodes a store that is up to date holds."""
     async with database.read() as session:
-        conversations = await session.scalar(select(func.count()).select_from(Conversation))
+        conversations = await session.scalar(
+            select(func.count()).select_from(Conversation).where(_has_messages)
+        )
         messages = await session.scalar(select(func.count()).select_from(Message))
     return AppDatabaseCounts(conversations=int(conversations or 0), messages=int(messages or 0))
+
+
+_has_messages = exists().where(Message.conversation_id == Conversation.id)
+"""A conversation is remembered from its first message: one opened without any (a verification
+that went no further) holds nothing to learn from."""
 
 
 async def _conversations_after(
     database: Database, after: str | None, limit: int
 ) -> list[Conversation]:
-    query = select(Conversation).options(defer(Conversation.state, raiseload=True))
+    query = (
+        select(Conversation).options(defer(Conversation.state, raiseload=True)).where(_has_messages)
+    )
     if after is not None:
         query = query.where(Conversation.id > after)
     async with database.read() as session:
