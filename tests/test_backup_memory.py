@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from pydantic import SecretStr
@@ -44,10 +44,8 @@ from tests.backup_stand_ins import (  # noqa: F401
     repository_fixture,
     session_exporter_fixture,
 )
+from tests.bolt_server import BoltServer
 from tests.test_memory_rebuild import canonical
-
-if TYPE_CHECKING:
-    from tests.bolt_server import BoltServer
 
 T = TypeVar("T")
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)

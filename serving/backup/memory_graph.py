@@ -26,7 +26,7 @@ from serving.backup.database import restored_row_counts, table_names
 from serving.backup.errors import CollectionFailed, IntegrityFailure, RestoreRefused
 from serving.backup.manifest import Manifest
 from serving.db.engine import Database
-from serving.memory.factory import create_memory_store
+from serving.memory.factory import MemoryMisconfigured, create_memory_store
 from serving.memory.rebuild import app_database_counts, rebuild
 from serving.memory.records import LABELS, GraphExport
 from serving.memory.store import MemoryStore, MemoryUnavailable
@@ -63,7 +63,7 @@ def dump_graph(settings: Settings, target: Path) -> tuple[dict[str, Any], str | 
 
     try:
         graph = _on_store(settings, settings.database_url, dump)
-    except MemoryUnavailable as error:
+    except (MemoryUnavailable, MemoryMisconfigured) as error:
         logger.warning("the memory graph is not in this set: %s", type(error).__name__)
         return (
             {"backend": settings.memory_backend, "part": None},
@@ -96,7 +96,7 @@ def check_graph_target(settings: Settings, database_url: str, *, overwrite: bool
 
     try:
         held = sum(_on_store(settings, database_url, counts).values())
-    except MemoryUnavailable as error:
+    except (MemoryUnavailable, MemoryMisconfigured) as error:
         raise RestoreRefused(
             f"the {settings.memory_backend} memory store cannot be read: {error}"
         ) from None
@@ -204,7 +204,7 @@ def verify_restored_graph(
 
     try:
         counts, other = _on_store(settings, database_url, look)
-    except MemoryUnavailable as error:
+    except (MemoryUnavailable, MemoryMisconfigured) as error:
         raise IntegrityFailure(f"the restored memory store cannot be read: {error}") from None
     if source == "loaded":
         expected = dict(manifest.memory.get("counts", {}))
@@ -240,7 +240,7 @@ def verify_restored_graph(
 def _restoring(settings: Settings, database_url: str, work: Work[T]) -> T:
     try:
         return _on_store(settings, database_url, work)
-    except MemoryUnavailable as error:
+    except (MemoryUnavailable, MemoryMisconfigured) as error:
         raise IntegrityFailure(
             f"the memory graph could not be restored into the {settings.memory_backend} "
             f"store: {error}; the database is restored: run `dental memory rebuild` when the "

@@ -13,11 +13,14 @@ import typer
 
 from serving.cli.support import fail, on_migrated_database
 from serving.db.engine import Database
-from serving.memory.factory import create_memory_store
+from serving.memory.factory import MemoryMisconfigured, create_memory_store
 from serving.memory.rebuild import AppDatabaseCounts, app_database_counts, rebuild
 from serving.memory.records import LABELS
 from serving.memory.store import MemoryUnavailable
 from serving.settings import Settings
+
+REFUSALS = (MemoryUnavailable, MemoryMisconfigured)
+"""The store cannot be reached, or its settings are wrong: one line, exit 1."""
 
 memory_app = typer.Typer(
     help="What the assistant remembers across conversations: the graph of patients, "
@@ -43,7 +46,7 @@ def rebuild_command() -> None:
             await store.close()
 
     started = time.monotonic()
-    kind, counts = on_migrated_database(work, refusals=(MemoryUnavailable,))
+    kind, counts = on_migrated_database(work, refusals=REFUSALS)
     typer.echo(f"rebuilt the memory graph ({kind}) in {time.monotonic() - started:.1f} s")
     for line in count_lines(counts):
         typer.echo(line)
@@ -65,7 +68,7 @@ def check_command() -> None:
             await store.close()
         return store.kind, counts, await app_database_counts(database)
 
-    kind, counts, expected = on_migrated_database(work, refusals=(MemoryUnavailable,))
+    kind, counts, expected = on_migrated_database(work, refusals=REFUSALS)
     typer.echo(f"memory store: {kind}, answering")
     for line in count_lines(counts):
         typer.echo(line)
