@@ -176,6 +176,15 @@ def read_graph(path: Path) -> GraphExport:
         ) from None
 
 
+def clear_graph(settings: Settings, database_url: str) -> None:
+    """Empty the configured store (the drill's scratch graph, as part of its disaster)."""
+
+    async def clear(store: MemoryStore, _: Database) -> None:
+        await store.clear()
+
+    _restoring(settings, database_url, clear)
+
+
 def graph_tables() -> list[str]:
     """The app database's tables that hold the sql store's graph."""
     return [name for name in table_names() if name.startswith(SQL_TABLE_PREFIX)]
