@@ -10,18 +10,20 @@ test).
 - `app_rows_of`: every row of any app table that names the patient, their conversations,
   escalations, chats or web visitors (each table with such a column is scanned, so a table
   added later is checked too).
-- `memory_nodes_of(store, ...)`: the patient's nodes in the store, by the store's own tables;
-  one function per store kind (the Neo4j variant runs Cypher over Bolt).
+- `memory_nodes_reader(store, ...)`: reads the patient's nodes from the store itself: the SQL
+  store's tables, or Cypher over Bolt on the test's own driver for the Neo4j store.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+import neo4j
 from sqlalchemy import Table, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -34,6 +36,7 @@ from serving.db.telegram_models import TelegramChat, TelegramDeliveryFailure, Te
 from serving.db.types import utcnow
 from serving.memory.store import MemoryStore
 from serving.memory.turn_outcomes import conversation_facts, escalation
+from tests.bolt_server import BoltServer, bolt_driver
 
 KEPT_TABLES = frozenset({"audit_events", "erasure_receipts"})
 """Kept on purpose, ids and counts only (docs/PRIVACY.md)."""
@@ -322,11 +325,60 @@ async def _sql_memory_nodes(
         }
 
 
-MemoryNodes = Callable[[MemoryStore, Database, Seeded], Awaitable[dict[str, int]]]
-MEMORY_NODES: dict[str, MemoryNodes] = {"sql": _sql_memory_nodes}
-"""Per store kind: the patient's nodes read from the store itself. The Neo4j variant (direct
-Cypher over Bolt) is one more entry."""
+NEO4J_NODES = {
+    "Patient": "MATCH (n:Patient) WHERE n.id = $patient RETURN count(n) AS n",
+    "Conversation": "MATCH (n:Conversation) WHERE n.id IN $ids RETURN count(n) AS n",
+    "Message": "MATCH (n:Message) WHERE n.conversation IN $ids RETURN count(n) AS n",
+    "Outcome": "MATCH (n:Outcome) WHERE n.conversation IN $ids RETURN count(n) AS n",
+}
+"""Direct Cypher, not the store's own queries. Messages and outcomes are found by the
+`conversation` property each seeded node is stamped with below, so a node left behind without
+its edges (a half erasure) still counts."""
 
 
-async def memory_nodes_of(store: MemoryStore, database: Database, seeded: Seeded) -> dict[str, int]:
-    return await MEMORY_NODES[store.kind](store, database, seeded)
+async def neo4j_memory_nodes(
+    server: BoltServer, database: Database, seeded: Seeded
+) -> dict[str, int]:
+    """Read from the Bolt server itself, over a driver of the test's own."""
+    driver = bolt_driver(server)
+    try:
+        await _stamp_conversations(driver, server.database, seeded)
+        counts: dict[str, int] = {}
+        async with driver.session(database=server.database) as session:
+            for label, query in NEO4J_NODES.items():
+                result = await session.run(
+                    query, patient=seeded.patient_id, ids=list(seeded.conversation_ids)
+                )
+                record = await result.single()
+                counts[label] = int(record["n"]) if record else 0
+        return counts
+    finally:
+        await driver.close()
+
+
+async def _stamp_conversations(driver: neo4j.AsyncDriver, name: str, seeded: Seeded) -> None:
+    """Mark the seeded conversations' messages and outcomes with their conversation's id
+    (idempotent; nothing to mark once they are gone)."""
+    async with driver.session(database=name) as session:
+        await session.run(
+            "MATCH (c:Conversation)-[:CONTAINS]->(m:Message) WHERE c.id IN $ids "
+            "SET m.conversation = c.id "
+            "WITH c, m OPTIONAL MATCH (m)-[:LED_TO]->(o:Outcome) "
+            "FOREACH (x IN CASE WHEN o IS NULL THEN [] ELSE [o] END | SET x.conversation = c.id)",
+            ids=list(seeded.conversation_ids),
+        )
+
+
+MemoryNodes = Callable[[Seeded], Awaitable[dict[str, int]]]
+"""The patient's nodes read from the store itself: `sql_memory_nodes(database)` or
+`neo4j_memory_nodes` on the test's Bolt server."""
+
+
+def memory_nodes_reader(
+    store: MemoryStore, database: Database, server: BoltServer | None
+) -> MemoryNodes:
+    """How this test reads the store behind the API directly."""
+    if store.kind == "neo4j":
+        assert server is not None, "a Neo4j store is read over its Bolt server"
+        return functools.partial(neo4j_memory_nodes, server, database)
+    return functools.partial(_sql_memory_nodes, store, database)

@@ -1,7 +1,8 @@
 """Erasure of a patient's data: nothing of theirs is left in any app table nor in the memory
 store (each read from the tables themselves), another patient's data is untouched, the receipt's
 counts are what was there, the audit has the erasure; the store out of reach changes nothing.
-Both database engines, the SQL memory store on the app database."""
+Both database engines, with the SQL memory store on the app database and with the Neo4j store
+on the session's Bolt server."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from serving.db.engine import Database
+from serving.memory.neo4j_store import Neo4jMemoryStore
 from serving.memory.service import Memory
 from serving.memory.sql_store import SqlMemoryStore
 from serving.memory.store import MemoryStore, MemoryUnavailable
 from serving.privacy.erasure import KEPT
 from serving.staff.audit import AuditLog, AuditQuery
 from tests.assistant_client import DANA_PHONE, JOHN_PHONE
-from tests.patient_data import app_rows_of, memory_nodes_of, seed_patient
+from tests.bolt_server import BoltServer, bolt_driver
+from tests.patient_data import MemoryNodes, app_rows_of, memory_nodes_reader, seed_patient
 from tests.staff_client import StaffDesk, staff_desk
 from tests.test_memory_api import patient_id_of
 
@@ -35,21 +38,39 @@ class StoreThatCannotErase:
         raise MemoryUnavailable("the memory store cannot be reached")
 
 
-@pytest.fixture
-async def desk(database_url: str, database: Database) -> AsyncIterator[StaffDesk]:
-    """The app with a memory on the SQL store. (Until the app wires `app.state.memory`
-    itself, this fixture sets it; it is the one place to drop then.)"""
+@pytest.fixture(params=["sql", "neo4j"])
+async def desk(
+    request: pytest.FixtureRequest, database_url: str, database: Database
+) -> AsyncIterator[StaffDesk]:
+    """The app with its memory on the SQL store or on the Neo4j store over Bolt."""
+    server: BoltServer | None = None
     async with staff_desk(database_url, database) as desk:
-        desk.app.state.memory = Memory(
-            SqlMemoryStore(database), timezone=desk.app.state.settings.timezone
-        )
-        yield desk
+        store: MemoryStore
+        if request.param == "neo4j":
+            server = request.getfixturevalue("bolt_server")
+            store = Neo4jMemoryStore(bolt_driver(server), database=server.database)
+            await store.clear()
+            await store.prepare()
+        else:
+            store = SqlMemoryStore(database)
+        desk.app.state.memory = Memory(store, timezone=desk.app.state.settings.timezone)
+        desk.app.state.bolt_server = server
+        try:
+            yield desk
+        finally:
+            await store.close()
+
+
+def nodes_reader(desk: StaffDesk, database: Database) -> MemoryNodes:
+    store: MemoryStore = desk.app.state.memory.store
+    return memory_nodes_reader(store, database, desk.app.state.bolt_server)
 
 
 async def test_erasure_leaves_nothing_of_the_patient_and_only_of_them(
     desk: StaffDesk, database: Database
 ) -> None:
     store: MemoryStore = desk.app.state.memory.store
+    memory_nodes_of = nodes_reader(desk, database)
     dana = await seed_patient(
         database, store, await patient_id_of(database, DANA_PHONE), telegram_chat_id=91
     )
@@ -70,11 +91,11 @@ async def test_erasure_leaves_nothing_of_the_patient_and_only_of_them(
         "web_identity_codes",
         "patient_links",
     }, "the seed puts something of the patient's in every place"
-    nodes = await memory_nodes_of(store, database, dana)
+    nodes = await memory_nodes_of(dana)
     assert all(nodes.values()), nodes
     johns_rows, johns_nodes = (
         await app_rows_of(database, john),
-        await memory_nodes_of(store, database, john),
+        await memory_nodes_of(john),
     )
 
     response = await desk.http.delete(
@@ -84,9 +105,9 @@ async def test_erasure_leaves_nothing_of_the_patient_and_only_of_them(
     assert response.status_code == 200, response.text
     receipt = response.json()
     assert await app_rows_of(database, dana) == {}
-    assert await memory_nodes_of(store, database, dana) == dict.fromkeys(nodes, 0)
+    assert await memory_nodes_of(dana) == dict.fromkeys(nodes, 0)
     assert await app_rows_of(database, john) == johns_rows, "another patient untouched"
-    assert await memory_nodes_of(store, database, john) == johns_nodes
+    assert await memory_nodes_of(john) == johns_nodes
     app_counts = {table: n for table, n in receipt["counts"]["app"].items() if n}
     assert app_counts == {t: n for t, n in held.items() if not t.startswith("memory_")}
     assert receipt["counts"]["memory"]["nodes"] == sum(nodes.values())
@@ -112,11 +133,12 @@ async def test_erasure_while_the_store_fails_changes_nothing(
     desk: StaffDesk, database: Database
 ) -> None:
     store: MemoryStore = desk.app.state.memory.store
+    memory_nodes_of = nodes_reader(desk, database)
     dana = await seed_patient(
         database, store, await patient_id_of(database, DANA_PHONE), telegram_chat_id=93
     )
     before = await app_rows_of(database, dana)
-    nodes = await memory_nodes_of(store, database, dana)
+    nodes = await memory_nodes_of(dana)
     desk.app.state.memory = Memory(StoreThatCannotErase(store), timezone="Asia/Jerusalem")
 
     response = await desk.http.delete(
@@ -126,5 +148,5 @@ async def test_erasure_while_the_store_fails_changes_nothing(
     assert response.status_code == 503
     assert response.json()["error"] == "memory_unavailable"
     assert await app_rows_of(database, dana) == before
-    assert await memory_nodes_of(store, database, dana) == nodes
+    assert await memory_nodes_of(dana) == nodes
     assert await AuditLog(database).search(AuditQuery(action="memory.erase")) == []
