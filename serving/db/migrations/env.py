@@ -9,6 +9,7 @@ from serving.db import (  # noqa: F401 - registers their tables on Base
     escalation_models,
     identity_models,
     memory_models,
+    privacy_models,
     staff_models,
     telegram_models,
 )
