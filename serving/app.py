@@ -25,7 +25,9 @@ from serving.api import (
     chat,
     doctor,
     health,
+    memory,
     metrics,
+    my_data_page,
     staff_auth,
     staff_page,
     version,
@@ -41,6 +43,7 @@ from serving.bundle.source import BundleSource
 from serving.channels.telegram import webhook as telegram_webhook
 from serving.channels.telegram.channel import TelegramChannel
 from serving.channels.web import identity as web_identity
+from serving.channels.web import my_data as web_my_data
 from serving.channels.web import stream as web_chat_stream
 from serving.channels.web.push import WebChatChannel, web_chat_hub
 from serving.clinic import load_clinic_profile
@@ -79,6 +82,7 @@ from serving.practice.factory import (
     schedule_kept_in,
 )
 from serving.practice.odoo.backend import OdooPracticeBackend
+from serving.privacy.patient_links import PatientLinks
 from serving.ratelimit import (
     Scope,
     create_identity_code_limiters,
@@ -224,6 +228,10 @@ def create_app(
             ),
             clock=clock,
         )
+        # A patient's own data: the private link they ask for in a verified chat.
+        app.state.patient_links = PatientLinks(
+            app_database, valid_for=timedelta(minutes=settings.patient_link_minutes), clock=clock
+        )
         app.state.assistant = Assistant(
             runtime=lambda: app.state.runtime(),
             backend=app.state.practice,
@@ -235,6 +243,8 @@ def create_app(
             clock=clock,
             watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub, app.state.staff_feed),
             memory=app.state.memory,
+            patient_links=app.state.patient_links,
+            public_base_url=settings.public_base_url,
         )
         # The web chat's phone verification: codes by SMS, limited per phone and per address.
         code_sms = sms_transport(settings)
@@ -360,6 +370,7 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(web_chat_stream.router)
     app.include_router(web_identity.router)
+    app.include_router(web_my_data.router)
     app.include_router(web.router)
     app.include_router(telegram_webhook.router)
     app.include_router(doctor.router)
@@ -370,6 +381,8 @@ def create_app(
     app.include_router(admin_patients.router)
     app.include_router(admin_users.router)
     app.include_router(staff_page.router)
+    app.include_router(memory.router)
+    app.include_router(my_data_page.router)
     return app
 
 

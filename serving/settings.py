@@ -340,6 +340,13 @@ class Settings(BaseSettings):
     doctor_link_hours: float = Field(
         default=24.0, gt=0, le=168, description="How long a doctor link works after it is sent."
     )
+    patient_link_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        le=1440,
+        description="How long a patient's link to their own data (/my-data, docs/PRIVACY.md) "
+        "works after they asked for it in the chat.",
+    )
     escalation_repeat_minutes: float = Field(
         default=5.0,
         gt=0,

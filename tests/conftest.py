@@ -28,6 +28,9 @@ from serving.practice.factory import booking_rules_from_settings
 from serving.settings import Settings
 from tests.postgres_copies import PostgresCopies
 
+pytest_plugins = ["tests.memory_stores"]
+"""Fixtures every test module can ask for without importing them."""
+
 HELDOUT_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "heldout.jsonl"
 """A dozen plain held-out-shaped messages (both languages, every urgency) for the tests of the
 machinery: loading, slicing, reporting, gating, promotion. Not a measure: the real held-out

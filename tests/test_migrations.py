@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
+from serving.db import (  # noqa: F401 - registers their tables on Base, as migrations/env.py
+    clinic_models,
+    escalation_models,
+    identity_models,
+    memory_models,
+    staff_models,
+    telegram_models,
+)
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.migrate import head_revision, migration_status, upgrade_database
@@ -24,6 +34,22 @@ async def test_upgrade_creates_every_table_and_is_idempotent(empty_database_url:
         async with database.engine.connect() as connection:
             tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert set(db.Base.metadata.tables) <= tables
+    finally:
+        await database.dispose()
+
+
+async def test_the_models_are_the_migrated_schema(empty_database_url: str) -> None:
+    """Every table, column, type, index and key of the models is what the migrations make."""
+    database = Database(empty_database_url)
+    try:
+        await upgrade_database(database.engine)
+        async with database.engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), db.Base.metadata
+                )
+            )
+        assert differences == []
     finally:
         await database.dispose()
 

@@ -48,7 +48,13 @@ def test_set_webhook_and_command_menus(telegram_env: BotApiStandIn) -> None:
         for c in telegram_env.sent("setMyCommands")
     }
     assert set(menus) == {"he", "en", None}
-    assert [c["command"] for c in menus["he"]] == ["start", "help", "language", "location"]
+    assert [c["command"] for c in menus["he"]] == [
+        "start",
+        "help",
+        "language",
+        "location",
+        "mydata",
+    ]
     assert menus["he"][0]["description"] == "להתחיל מחדש"
     assert SECRET not in result.output and TOKEN not in result.output
 

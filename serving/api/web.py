@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from serving.web import (
     CHAT_API_PATH,
     IDENTITY_API_PATH,
+    MY_DATA_API_PATH,
     STATIC_DIR,
     STREAM_API_PATH,
     TEMPLATES_DIR,
@@ -88,6 +89,7 @@ async def chat_page(
             "chat_url": f"{root}{CHAT_API_PATH}",
             "stream_url": f"{root}{STREAM_API_PATH}",
             "identity_url": f"{root}{IDENTITY_API_PATH}" if phone_verification else "",
+            "my_data_url": f"{root}{MY_DATA_API_PATH}",
             "static_url": f"{root}{STATIC_PATH}",
             "asset_version": ASSET_VERSION,
             "language_cookie": UI_LANGUAGE_COOKIE,

@@ -44,6 +44,7 @@ from serving.assistant.service import (
     Assistant,
     ConversationView,
     Inbound,
+    MyDataLink,
     Reply,
     Welcome,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "InvalidMessage",
     "InvalidOutbound",
     "InvalidPhone",
+    "MyDataLink",
     "NoChannel",
     "Outbox",
     "PhoneVerificationUnavailable",

@@ -73,6 +73,7 @@ from serving.practice.errors import (
     PracticeUnavailable,
 )
 from serving.practice.models import Patient
+from serving.privacy.patient_links import NotVerified, PatientLinks, my_data_url
 from serving.ratelimit import RateKey, RateLimited, RateLimiter
 from serving.safety.input_guard import inspect_input
 from serving.safety.output_guard import AllowedData
@@ -178,6 +179,18 @@ class Welcome:
 
 
 @dataclass(frozen=True)
+class MyDataLink:
+    """The answer to a patient asking for their own data (Telegram `/mydata`, the same text in
+    the web chat): the private link and how long it works, or, for a conversation bound to no
+    patient, the request to prove who they are first. It carries a live credential, so the
+    channel shows it and the conversation never stores it."""
+
+    language: str
+    text: str
+    verified: bool
+
+
+@dataclass(frozen=True)
 class ConversationView:
     """What a channel may read of a conversation outside a turn."""
 
@@ -221,8 +234,12 @@ class Assistant:
         clock: Callable[[], datetime] = utcnow,
         watch: EscalationWatch | None = None,
         memory: Memory | None = None,
+        patient_links: PatientLinks | None = None,
+        public_base_url: str = "",
     ) -> None:
         self._runtime = runtime
+        self._patient_links = patient_links
+        self._public_base_url = public_base_url
         self._watch = watch
         self._memory = memory
         self._limiter = limiter
@@ -777,6 +794,39 @@ class Assistant:
         language = as_language(conversation.language)
         name = first_name(patient, language) if patient is not None else None
         return Verification(outcome=outcome, language=language, name=name)
+
+    async def my_data_link(
+        self,
+        channel: str,
+        user_id: str,
+        *,
+        language_hint: str = "he",
+        rate_keys: tuple[RateKey, ...] = (),
+    ) -> MyDataLink:
+        """A private link to the verified patient's own data (what is remembered, a copy of
+        everything, erasure: docs/PRIVACY.md), for PATIENT_LINK_MINUTES; nothing is created
+        for a user without a verified conversation. Counted against `rate_keys` like a
+        message (RateLimited over a limit): each link is a row."""
+        if self._limiter is not None and rate_keys:
+            refusal = await self._limiter.hit(rate_keys)
+            if refusal is not None:
+                raise RateLimited(refusal)
+        record = await self._store.find(channel, user_id)
+        language = as_language(record.language if record is not None else language_hint)
+        if record is None or record.patient_id is None:
+            return MyDataLink(language, self.message(language, "my_data_verify_first"), False)
+        if self._patient_links is None:  # an app built without them (some tests)
+            return MyDataLink(language, self.message(language, "temporary_error"), True)
+        try:
+            issued = await self._patient_links.issue(record.id)
+        except NotVerified:  # unbound since it was read
+            return MyDataLink(language, self.message(language, "my_data_verify_first"), False)
+        logger.info("patient data link issued", extra={"channel": channel})
+        minutes = round(self._patient_links.valid_for.total_seconds() / 60)
+        url = my_data_url(self._public_base_url, issued.token, language)
+        return MyDataLink(
+            language, self.message(language, "my_data_link", url=url, minutes=minutes), True
+        )
 
     def triage(self, text: str) -> Triage:
         """The urgency the bundle's rules and triage classifier give `text` (no language model,

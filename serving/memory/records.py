@@ -50,6 +50,12 @@ def provider_doctor_key(provider_id: int) -> str:
     return f"provider:{provider_id}"
 
 
+def provider_of_doctor_key(key: str) -> int | None:
+    """The provider id of a `provider_doctor_key`; None for any other Doctor key."""
+    prefix, _, rest = key.partition(":")
+    return int(rest) if prefix == "provider" and rest.isdigit() else None
+
+
 def dentist_doctor_key(name: str) -> str:
     """The Doctor node of a dentist known by name only (who answered an escalation)."""
     return f"dentist:{name}"
@@ -171,3 +177,20 @@ class PatientMemory:
     def returning(self) -> bool:
         """They have been here before: an earlier conversation or an outcome."""
         return self.conversations > 1 or bool(self.recent_outcomes)
+
+
+def check_facts(facts: TurnFacts) -> None:
+    """Refuse facts no store can hold (ValueError): an unknown role or outcome kind, a
+    naive time. Each store then checks what only it can: an outcome's message."""
+    roles = get_args(MessageRole)
+    times = [facts.at]
+    for message in facts.messages:
+        if message.role not in roles:
+            raise ValueError(f"unknown message role {message.role!r}")
+        times.append(message.at)
+    for outcome in facts.outcomes:
+        if outcome.kind not in OUTCOME_KINDS:
+            raise ValueError(f"unknown outcome kind {outcome.kind!r}")
+        times += [t for t in (outcome.at, outcome.visit_at, outcome.resolved_at) if t]
+    if any(moment.tzinfo is None for moment in times):
+        raise ValueError("memory times are timezone-aware")

@@ -1,6 +1,8 @@
 """The audit trail: every staff read or change of patient data, attributable (who, role, what,
-which patient, when, from where, why when given). Rows are only inserted; the database refuses
-UPDATE and DELETE on them (migration 0010), so not even a bug in the app can rewrite history.
+which patient, when, from where, why when given), and what a patient did with their own data
+through their private link (actor role `patient`, no staff id). Rows are only inserted; the
+database refuses UPDATE and DELETE on them (migration 0010), so not even a bug in the app can
+rewrite history.
 
 What is recorded is never message text or other patient content: the action, the subject's id
 and, in `detail`, non-identifying specifics (a search's filters are kept without its words).
@@ -31,6 +33,18 @@ class AuditContext:
     principal: StaffPrincipal
     client_address: str | None = None
     reason: str | None = None
+
+
+PATIENT_ACTOR = "patient"
+"""`actor_role` and `actor_email` of an entry a patient caused through their own link."""
+
+
+@dataclass(frozen=True)
+class PatientSelf:
+    """A patient acting on their own data through their private link (serving.privacy)."""
+
+    patient_id: int
+    client_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ class AuditLog:
 
     async def record(
         self,
-        context: AuditContext,
+        context: AuditContext | PatientSelf,
         action: str,
         *,
         patient_id: int | None = None,
@@ -78,16 +92,23 @@ class AuditLog:
     ) -> None:
         """Append one entry; with `session`, inside that transaction (a change and its entry
         commit or roll back together)."""
+        if isinstance(context, PatientSelf):
+            actor_id, actor_email, actor_role = None, PATIENT_ACTOR, PATIENT_ACTOR
+            reason = None
+        else:
+            principal = context.principal
+            actor_id, actor_email, actor_role = principal.user_id, principal.email, principal.role
+            reason = (context.reason or "").strip()[:MAX_REASON] or None
         event = AuditEvent(
             at=self._clock(),
-            actor_id=context.principal.user_id,
-            actor_email=context.principal.email,
-            actor_role=context.principal.role,
+            actor_id=actor_id,
+            actor_email=actor_email,
+            actor_role=actor_role,
             action=action,
             patient_id=patient_id,
             subject=subject,
             client_address=(context.client_address or "")[:64] or None,
-            reason=(context.reason or "").strip()[:MAX_REASON] or None,
+            reason=reason,
             detail=detail,
         )
         if session is not None:

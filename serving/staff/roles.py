@@ -13,6 +13,8 @@
 | users             | yes   | no     | no           |  staff accounts
 | oncall            | yes   | no     | no           |  the on-call rota
 | audit             | yes   | no     | no           |  the audit log
+| memory.read       | yes   | yes    | no           |  what is remembered of a patient, export
+| memory.erase      | yes   | no     | no           |  erase a patient's data (docs/PRIVACY.md)
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ Permission = Literal[
     "users",
     "oncall",
     "audit",
+    "memory.read",
+    "memory.erase",
 ]
 PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 
@@ -46,6 +50,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             "appointments",
             "clinical",
             "operations",
+            "memory.read",
         }
     ),
     "receptionist": frozenset({"conversations", "escalations.view", "appointments", "operations"}),

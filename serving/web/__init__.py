@@ -25,6 +25,8 @@ STREAM_API_PATH: Final = "/api/v1/chat/stream"
 IDENTITY_API_PATH: Final = "/api/v1/web/identity"
 """The web chat's phone verification: `{IDENTITY_API_PATH}/code` sends a code by SMS,
 `{IDENTITY_API_PATH}/verify` checks it (channels/web/identity)."""
+MY_DATA_API_PATH: Final = "/api/v1/web/my-data"
+"""The web chat's "/mydata": the verified visitor's private link to their own data."""
 DOCTOR_API_PATH: Final = "/api/v1/doctor"
 """The doctor chat page's API: `{DOCTOR_API_PATH}/{token}` and the routes under it."""
 UI_LANGUAGE_COOKIE: Final = "ui_lang"

@@ -51,7 +51,7 @@ DEEP_LINK_BUTTONS = {"book": "quick:book", "invoices": "quick:invoices", "doctor
 BOOKING_INTENTS = frozenset(
     {"book_appointment", "reschedule_appointment", "cancel_appointment", "my_appointments"}
 )
-COMMANDS = ("start", "help", "language", "location")
+COMMANDS = ("start", "help", "language", "location", "mydata")
 """The commands of the menu (setMyCommands), each described by `telegram_command_<name>`."""
 
 
@@ -226,6 +226,8 @@ class UpdateHandler:
             return [self._text(chat_id, self._message_text(chosen, "telegram_language_set"))]
         if command == "location":
             return self._location(chat_id, language)
+        if command == "mydata":
+            return await self._my_data(message, language)
         return [self._text(chat_id, self._message_text(language, "telegram_unknown_command"))]
 
     async def _start(
@@ -257,6 +259,29 @@ class UpdateHandler:
                 chat_id, message.from_user, conversation, key, button=DEEP_LINK_BUTTONS[payload]
             )
         return calls
+
+    async def _my_data(self, message: Message, language: Language) -> list[Outgoing]:
+        """The verified patient's private link to their own data; anyone else is asked to
+        share their phone first."""
+        chat_id = message.chat.id
+        try:
+            link = await self._assistant.my_data_link(
+                CHANNEL,
+                _user_key(message),
+                language_hint=language,
+                rate_keys=(RateKey.telegram_chat(chat_id),),
+            )
+        except RateLimited as limited:
+            return (
+                [self._text(chat_id, self._rate_notice(language, limited))] if limited.first else []
+            )
+        if not link.verified:
+            label = self._message_text(as_language(link.language), "telegram_share_phone_button")
+            return [self._html(chat_id, escape_html(link.text), contact_spec(label))]
+        # Not essential: a link that could not be delivered is only logged, never kept among
+        # the failed deliveries staff read; the patient asks again.
+        params = {"chat_id": chat_id, "text": escape_html(link.text)}
+        return [Outgoing("send_message", params, essential=False)]
 
     async def _menu_keyboard(
         self, conversation: ConversationView, language: Language

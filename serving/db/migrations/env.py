@@ -8,6 +8,8 @@ from serving.db import (  # noqa: F401 - registers their tables on Base
     clinic_models,
     escalation_models,
     identity_models,
+    memory_models,
+    privacy_models,
     staff_models,
     telegram_models,
 )

@@ -40,6 +40,8 @@
   var languageToggle = document.getElementById("language-toggle");
   var newConversationButton = document.getElementById("new-conversation");
   var identityUrl = root.dataset.identityUrl;
+  var myDataUrl = root.dataset.myDataUrl;
+  var MY_DATA_COMMAND = /^\s*\/mydata\s*$/i;
   var verifyButton = document.getElementById("verify-phone");
   var identityPanel = document.getElementById("identity-panel");
   var phoneForm = document.getElementById("identity-phone-form");
@@ -361,6 +363,16 @@
     });
   }
 
+  /* "/mydata": the verified visitor's private link to their own data (docs/PRIVACY.md). */
+  function postMyData() {
+    return fetch(myDataUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ user_id: userId, language: uiLanguage }),
+      credentials: "same-origin"
+    });
+  }
+
   function readJson(response) {
     return response.json().catch(function () {
       return null;
@@ -487,13 +499,22 @@
     showTyping();
 
     var response = null;
-    postChat(payload)
+    var myData = payload.text !== undefined && MY_DATA_COMMAND.test(payload.text) && myDataUrl;
+    (myData ? postMyData() : postChat(payload))
       .then(function (received) {
         response = received;
         return readJson(received);
       })
       .then(function (body) {
         hideTyping();
+        if (response.ok && isReply(body) && myData) {
+          // Shown, never kept in the saved transcript: the link is a live credential.
+          append(assistantEntry(body), true);
+          if (!body.verified && identityUrl) {
+            openIdentity(true);
+          }
+          return;
+        }
         if (response.ok && isReply(body)) {
           // No reply while a dentist holds the chat: their answers arrive on the stream.
           if (body.reply !== "") {

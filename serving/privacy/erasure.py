@@ -1,0 +1,191 @@
+"""Erasing a patient's data: the memory store first (idempotent, so a retry after a failure
+later on finishes the job), then the app database in one transaction, with the receipt and the
+audit entry (`memory.erase`, counts only) in that same transaction.
+
+A store that cannot be reached stops the erasure before the app database is touched
+(MemoryUnavailable, 503). What is kept, and why, is on every receipt (`KEPT`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Delete, delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from serving.db import models as db
+from serving.db.engine import Database
+from serving.db.escalation_models import DoctorLink, EscalationNotification
+from serving.db.identity_models import WebIdentityCode
+from serving.db.privacy_models import ErasureReceipt, PatientLink
+from serving.db.telegram_models import TelegramChat, TelegramDeliveryFailure, TelegramUpdate
+from serving.db.types import utcnow
+from serving.memory.store import MemoryStore
+from serving.privacy.holdings import Holdings, holdings
+from serving.privacy.requester import Requester, read_store, requested_by
+from serving.staff.audit import AuditLog
+
+MAX_PATIENT_ID: Final = 2**31 - 1
+"""Patient ids are 32-bit integers in every table that holds one."""
+
+KEPT: Final[tuple[tuple[str, str], ...]] = (
+    (
+        "practice_record",
+        "The practice system's clinical record, appointments and invoices: medical and "
+        "financial records the clinic must keep by law; they are the practice system's, not "
+        "the assistant's.",
+    ),
+    (
+        "audit_trail",
+        "The append-only audit trail of who read or changed the patient's data: ids, actions "
+        "and times only, no message text; it is the record that this erasure happened.",
+    ),
+    (
+        "erasure_receipts",
+        "This receipt and earlier ones: the patient's id, when, at whose request, and counts.",
+    ),
+    (
+        "backups",
+        "Backups taken before the erasure, until their retention ages them out; a restore "
+        "from one is followed by erasing again.",
+    ),
+)
+"""What an erasure keeps, with the reason (the /my-data page shows the key's own label)."""
+
+
+class InvalidPatientId(ValueError):
+    """Not a patient id any table can hold: nothing is read or changed."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: str
+    patient_id: int
+    erased_at: datetime
+    requested_by: str
+    counts: dict[str, dict[str, int]]
+    """{"memory": {"nodes": n}, "app": {"<table>": rows}}."""
+    kept: tuple[tuple[str, str], ...] = field(default=KEPT)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "patient_id": self.patient_id,
+            "erased_at": self.erased_at.isoformat(),
+            "requested_by": self.requested_by,
+            "counts": self.counts,
+            "kept": [{"what": what, "why": why} for what, why in self.kept],
+        }
+
+
+class PatientErasure:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        store: MemoryStore,
+        audit: AuditLog,
+        on_erased: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = database
+        self._store = store
+        self._audit = audit
+        self._on_erased = on_erased
+        self._now = clock
+
+    async def erase(
+        self, requester: Requester, patient_id: int, *, phone_key: str | None = None
+    ) -> Receipt:
+        """Erase everything of the patient's that the assistant holds; a patient with nothing
+        held gets a receipt of zeros. InvalidPatientId or MemoryUnavailable: nothing changed
+        in the app database."""
+        check_patient_id(patient_id)
+        async with self._db.read() as session:
+            before = await holdings(session, patient_id, phone_key)
+        nodes = await read_store(self._store.erase(patient_id, before.conversation_ids))
+        receipt_id, now = secrets.token_hex(16), self._now()
+        async with self._db.transaction() as session:
+            # Read again inside the transaction: a conversation bound since is erased too.
+            held = await holdings(session, patient_id, phone_key)
+            rows = await _delete_app_rows(session, held)
+            counts = {"memory": {"nodes": nodes}, "app": rows}
+            receipt = Receipt(
+                id=receipt_id,
+                patient_id=patient_id,
+                erased_at=now,
+                requested_by=requested_by(requester),
+                counts=counts,
+            )
+            session.add(
+                ErasureReceipt(
+                    id=receipt.id,
+                    patient_id=patient_id,
+                    erased_at=now,
+                    requested_by=receipt.requested_by,
+                    counts=counts,
+                )
+            )
+            # In the erasure's transaction: the erasure and its entry commit together.
+            await self._audit.record(
+                requester,
+                "memory.erase",
+                patient_id=patient_id,
+                subject=f"erasure:{receipt.id}",
+                detail={"memory_nodes": nodes, **rows},
+                session=session,
+            )
+        if self._on_erased is not None:
+            self._on_erased()
+        return receipt
+
+
+def check_patient_id(patient_id: int) -> None:
+    if not 1 <= patient_id <= MAX_PATIENT_ID:
+        raise InvalidPatientId(f"a patient id is a whole number from 1 to {MAX_PATIENT_ID}")
+
+
+async def _delete_app_rows(session: AsyncSession, held: Holdings) -> dict[str, int]:
+    """Rows deleted per table. Children before parents, each counted (the foreign keys'
+    cascades would delete them uncounted)."""
+    conversations, escalations = held.conversation_ids, held.escalation_ids
+    chats = held.telegram_chat_ids
+    statements: list[tuple[str, Delete]] = [
+        (
+            "escalation_notifications",
+            delete(EscalationNotification).where(
+                EscalationNotification.escalation_id.in_(escalations)
+            ),
+        ),
+        ("doctor_links", delete(DoctorLink).where(DoctorLink.escalation_id.in_(escalations))),
+        ("escalations", delete(db.Escalation).where(db.Escalation.id.in_(escalations))),
+        (
+            "guard_events",
+            delete(db.GuardEvent).where(db.GuardEvent.conversation_id.in_(conversations)),
+        ),
+        ("messages", delete(db.Message).where(db.Message.conversation_id.in_(conversations))),
+        (
+            "patient_links",
+            delete(PatientLink).where(
+                (PatientLink.patient_id == held.patient_id)
+                | PatientLink.conversation_id.in_(conversations)
+            ),
+        ),
+        ("conversations", delete(db.Conversation).where(db.Conversation.id.in_(conversations))),
+        ("telegram_updates", delete(TelegramUpdate).where(TelegramUpdate.chat_id.in_(chats))),
+        (
+            "telegram_delivery_failures",
+            delete(TelegramDeliveryFailure).where(TelegramDeliveryFailure.chat_id.in_(chats)),
+        ),
+        ("telegram_chats", delete(TelegramChat).where(TelegramChat.chat_id.in_(chats))),
+        ("web_identity_codes", delete(WebIdentityCode).where(held.identity_codes())),
+    ]
+    counts: dict[str, int] = {}
+    for table, statement in statements:
+        result = await session.execute(statement.execution_options(synchronize_session=False))
+        counts[table] = int(getattr(result, "rowcount", 0) or 0)
+    return counts
