@@ -41,14 +41,20 @@ EVAL_CHANNEL = "eval"
 def pinned_settings(model: str) -> dict[str, Any]:
     """Settings an evaluated app must not take from the environment: the model under test
     (`offline`, or an OpenAI-compatible model name, reached with OPENAI_API_KEY /
-    OPENAI_BASE_URL), the demo clinic's profile, and `bundle_path` rather than a registry
-    alias."""
+    OPENAI_BASE_URL), the demo clinic's profile, `bundle_path` rather than a registry alias,
+    and the memory store (the SQL one, in the scratch database)."""
     chosen: dict[str, Any] = (
         {"llm_provider": "offline"}
         if model == "offline"
         else {"llm_provider": "openai", "openai_model": model}
     )
-    return {**chosen, "clinic_profile_path": None, "mlflow_tracking_uri": None}
+    # Memory in the scratch database itself, so a reset forgets it with the rest.
+    return {
+        **chosen,
+        "clinic_profile_path": None,
+        "mlflow_tracking_uri": None,
+        "memory_backend": "sql",
+    }
 
 
 def evaluation_settings(
