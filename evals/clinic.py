@@ -214,7 +214,9 @@ class ScratchClinic:
         return runtime
 
     async def reset(self) -> None:
-        """Back to the demo clinic as loaded: every connection closed, the file replaced."""
+        """Back to the demo clinic as loaded: every connection closed, the file replaced (once
+        the memory's queued writes are done: they write to this file)."""
+        await self.app.state.memory.settled()
         await self.database.dispose()
         for suffix in ("-wal", "-shm"):
             self._live.with_name(self._live.name + suffix).unlink(missing_ok=True)

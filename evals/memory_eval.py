@@ -183,6 +183,7 @@ async def run_habit(
         exchanges += earlier.exchanges
         booked_visits += earlier.turns is not None
     if arm == "without_memory":
+        await memory.settled()
         await memory.store.clear()
     clock.set(start + 2 * BETWEEN_VISITS)
     returning = await patient_script.book(f"memory-{habit.id}-{arm}-returning", habit.request)

@@ -438,7 +438,7 @@ async def prepare_memory(memory: Memory, metrics: AppMetrics) -> None:
 
 async def close_memory(memory: Memory) -> None:
     try:
-        await memory.store.close()
+        await memory.close()
     except Exception as error:  # shutting down: nothing more to do about it
         logger.warning("the memory store did not close cleanly: %s", type(error).__name__)
 

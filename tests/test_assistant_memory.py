@@ -55,6 +55,11 @@ class Chat:
         memory: Memory = self.app.state.memory
         return memory
 
+    async def written(self) -> Memory:
+        """The memory once the turns' queued writes are done (they follow the reply)."""
+        await self.memory.settled()
+        return self.memory
+
     def patient(self, user_id: str, phone: str | None = JOHN_PHONE) -> Patient:
         return Patient(self.http, user_id, phone)
 
@@ -116,7 +121,7 @@ def evening(label: str) -> bool:
 async def test_a_booking_reaches_the_graph_with_its_provider_and_time(chat: Chat) -> None:
     await book(chat.patient("memory-1"), "I'd like a checkup with Dr. Mizrahi in the evening")
 
-    history = await chat.memory.store.history(await chat.john_id())
+    history = await (await chat.written()).store.history(await chat.john_id())
     [booked] = [o for o in history.outcomes if o.kind == "booked"]
     assert booked.provider_name == MIZRAHI
     assert booked.visit_at is not None and 16 <= booked.visit_at.astimezone(TZ).hour < 20
@@ -184,7 +189,7 @@ async def test_an_open_question_is_mentioned_once_and_its_close_is_remembered(
     await desk.close_escalation(escalation_id, author="Dr. Avi Cohen")
 
     john_id = await chat.john_id()
-    history = await chat.memory.store.history(john_id)
+    history = await (await chat.written()).store.history(john_id)
     [escalated] = [o for o in history.outcomes if o.kind == "escalated"]
     assert escalated.escalation_id == escalation_id
     assert escalated.resolved_by == "Dr. Avi Cohen" and escalated.resolved_at is not None
@@ -261,6 +266,7 @@ async def test_a_failing_store_never_fails_a_turn_and_is_counted(
     monkeypatch.setattr(chat.memory.store, "history", broken)
     reply = await chat.patient("memory-10").send("Could I book a checkup?")
     assert offered(reply), "answered without memory"
+    await chat.written()
 
     exposition = (await chat.http.get("/metrics")).text
     assert 'dental_memory_failures_total{operation="write"} 1.0' in exposition

@@ -365,7 +365,7 @@ class Assistant:
                 # nobody (or, later, at someone else), so it goes, and the patient proves
                 # who they are again.
                 await self._store.bind_patient(conversation_id, None)
-        memory, stats = await self._recall(patient)
+        memory, stats = await self._recall(patient, conversation.id)
         new_conversation = not conversation.state.greeted and not conversation.history
         remembered = starting_language(memory, new_conversation=new_conversation, text=text)
         language = remembered or language
@@ -430,7 +430,7 @@ class Assistant:
         escalation = finished.escalation
         await self._tell_watch(conversation, escalation)
         if self._memory is not None:  # after the commit: the graph follows the app database
-            await self._memory.remember(finished.facts)
+            self._memory.remember_later(finished.facts)
         return Reply(
             conversation_id=conversation_id,
             language=language,
@@ -455,7 +455,7 @@ class Assistant:
         )
 
     async def _recall(
-        self, patient: Patient | None
+        self, patient: Patient | None, conversation_id: str
     ) -> tuple[PatientMemory | None, dict[str, PatternOutcomes]]:
         """What memory holds for this turn: the verified patient's memory (None for a visitor
         or when the store could not say) and the clinic-wide pattern statistics."""
@@ -465,7 +465,8 @@ class Assistant:
             stats = await self._memory.pattern_stats()
             return None, {s.pattern: s for s in stats}
         memory, stats = await asyncio.gather(
-            self._memory.recall(patient.id), self._memory.pattern_stats()
+            self._memory.recall(patient.id, conversation_id=conversation_id),
+            self._memory.pattern_stats(),
         )
         return memory, {s.pattern: s for s in stats}
 
