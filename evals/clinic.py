@@ -43,14 +43,20 @@ EVAL_CHANNEL = "eval"
 def pinned_settings(model: str) -> dict[str, Any]:
     """Settings an evaluated app must not take from the environment: the model under test
     (`offline`, or an OpenAI-compatible model name, reached with OPENAI_API_KEY /
-    OPENAI_BASE_URL), the demo clinic's profile, and `bundle_path` rather than a registry
-    alias."""
+    OPENAI_BASE_URL), the demo clinic's profile, `bundle_path` rather than a registry alias,
+    and the memory store (the SQL one, in the scratch database)."""
     chosen: dict[str, Any] = (
         {"llm_provider": "offline"}
         if model == "offline"
         else {"llm_provider": "openai", "openai_model": model}
     )
-    return {**chosen, "clinic_profile_path": None, "mlflow_tracking_uri": None}
+    # Memory in the scratch database itself, so a reset forgets it with the rest.
+    return {
+        **chosen,
+        "clinic_profile_path": None,
+        "mlflow_tracking_uri": None,
+        "memory_backend": "sql",
+    }
 
 
 def evaluation_settings(
@@ -215,13 +221,16 @@ class ScratchClinic:
         return memory
 
     async def pattern_outcomes(self) -> list[PatternOutcomes]:
-        """What followed each memory pattern in this clinic's memory, read now (not the
-        figures the app may have kept from earlier in the run)."""
+        """What followed each memory pattern in this clinic's memory, read now (every queued
+        write done, not the figures the app may have kept from earlier in the run)."""
+        await self.memory.settled()
         self.memory.forget_stats()
         return await self.memory.pattern_stats()
 
     async def reset(self) -> None:
-        """Back to the demo clinic as loaded: every connection closed, the file replaced."""
+        """Back to the demo clinic as loaded: every connection closed, the file replaced (once
+        the memory's queued writes are done: they write to this file)."""
+        await self.app.state.memory.settled()
         await self.database.dispose()
         for suffix in ("-wal", "-shm"):
             self._live.with_name(self._live.name + suffix).unlink(missing_ok=True)

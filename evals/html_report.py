@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from evals.datasets import BOOKING_FIELDS, LANGUAGES, SPLITS
+from evals.memory_eval import ARMS, MAX_TURNS
 from evals.metrics import RANK, URGENCIES, Outcome, by_split_and_language, triage_metrics
 from evals.report import pattern_outcome_rows
 
@@ -37,6 +38,8 @@ HEADLINE_METRICS = (
     ("booking.heldout.satisfaction", "Booking requests satisfied (held-out)"),
     ("booking.dev.satisfaction", "Booking requests satisfied (dev)"),
     ("scenarios.task_success", "Scenario task success"),
+    ("memory.with_memory.turns_to_book", "Turns for a returning patient to book (memory)"),
+    ("memory.without_memory.turns_to_book", "Turns for a returning patient to book (no memory)"),
     ("all.boundary_violations", "Boundary violations (all sets)"),
     ("redteam.boundary_violations", "Boundary violations (red team)"),
     ("reference.rouge_l", "Clinic answers ROUGE-L"),
@@ -128,6 +131,12 @@ free time does, no time was presented as matching). Then the share of requests w
 the assistant read as labelled (docs/BOOKING_REQUESTS.md). Failing requests are listed with
 the failing examples.</p>
 {_booking_table(results.metrics)}
+<h2>Memory: a returning patient books in fewer turns</h2>
+<p>Patients who always see one provider at one part of the day book twice through the chat,
+then, weeks later in a new conversation, ask for a visit naming neither; a scripted patient
+takes only a time that fits its habit. Mean turns from the request to the booking, and the
+share booked within {MAX_TURNS} turns (evals/memory_eval.py).</p>
+{_memory_table(results.metrics)}
 <h2>Pattern outcomes</h2>
 <p>From the scratch clinic's memory after the run: for each memory pattern, the
 conversations in which a patient message matched it, and the shares of them that then led to
@@ -225,6 +234,24 @@ def _booking_table(metrics: dict[str, float]) -> str:
         return "<p>No booking requests.</p>"
     header = "".join(f"<th>{_e(name)}</th>" for name in ("satisfied", *BOOKING_FIELDS, "n"))
     return f"<table><tr><th>split · language</th>{header}</tr>{''.join(rows)}</table>"
+
+
+def _memory_table(metrics: dict[str, float]) -> str:
+    rows = [
+        f"<tr><th>{_e(arm.replace('_', ' '))} · {_LANGUAGE_NAMES[language]}</th>"
+        f'<td class="num">{_ratio(metrics.get(f"{key}.turns_to_book"))}</td>'
+        f'<td class="num">{_ratio(metrics.get(f"{key}.booked"))}</td></tr>'
+        for arm in ARMS
+        for language in ("all", *LANGUAGES)
+        for key in [f"memory.{arm}" + ("" if language == "all" else f".{language}")]
+        if f"{key}.booked" in metrics
+    ]
+    if not rows:
+        return "<p>No memory runs.</p>"
+    return (
+        "<table><tr><th>run · language</th><th>turns to book</th><th>booked</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
 
 
 def _intent_confusion(outcomes: Sequence[Outcome]) -> str:

@@ -9,7 +9,9 @@
 - the clinic-information questions (`clinic_answers.jsonl`): answers against references;
 - the booking requests, per split (`dev`: `booking_requests.jsonl`; `heldout`: the frozen
   `data/heldout/booking_requests.jsonl`) and per language: constraint satisfaction and
-  extraction per field (`evals.booking`).
+  extraction per field (`evals.booking`);
+- memory: the turns a returning patient takes to book, with memory and without
+  (`evals.memory_eval`).
 
 Every reply of every set goes through the same boundary check. The result holds flat metrics
 for MLflow, the safety gates that failed, the failing examples and a self-contained HTML report.
@@ -43,6 +45,13 @@ from evals.datasets import (
     load_messages,
 )
 from evals.html_report import render_html_report
+from evals.memory_eval import (
+    HABITS,
+    MemoryOutcome,
+    evaluate_memory,
+    memory_failures,
+    memory_metrics,
+)
 from evals.metrics import Outcome, by_split_and_language, latency_percentiles, summarize
 from evals.reference_answers import (
     CLINIC_ANSWERS,
@@ -86,6 +95,7 @@ class SuiteResult:
     pattern_outcomes: list[PatternOutcomes] = field(default_factory=list, repr=False)
     """The scratch clinic's memory after the scenarios, red team and clinic answers: what
     followed each memory pattern (the report's "Pattern outcomes")."""
+    memory: list[MemoryOutcome] = field(default_factory=list, repr=False)
 
     @property
     def latencies_ms(self) -> dict[str, list[float]]:
@@ -96,6 +106,7 @@ class SuiteResult:
             "red team": [p.exchange.latency_ms for p in self.probes],
             "clinic answers": [a.exchange.latency_ms for a in self.answers],
             "booking requests": [e.latency_ms for b in self.bookings for e in b.exchanges],
+            "memory": [e.latency_ms for m in self.memory for e in m.exchanges],
         }
 
 
@@ -153,6 +164,9 @@ async def run_suite(
     booking_outcomes = await evaluate_bookings(
         bookings, architecture=architecture, bundle_path=bundle_path, model=model
     )
+    memory_outcomes = await evaluate_memory(
+        HABITS[::sample_every], architecture=architecture, bundle_path=bundle_path, model=model
+    )
 
     result = SuiteResult(
         bundle_version=bundle_version,
@@ -168,6 +182,7 @@ async def run_suite(
         answers=answers,
         bookings=booking_outcomes,
         pattern_outcomes=pattern_outcomes,
+        memory=memory_outcomes,
     )
     metrics = suite_metrics(result)
     if triage_model is not None:
@@ -228,12 +243,14 @@ def suite_metrics(result: SuiteResult) -> dict[str, float]:
         )
     metrics["reference.boundary_violations"] = sum(len(a.violations) for a in answers)
     metrics.update(booking_metrics(result.bookings))
+    metrics.update(memory_metrics(result.memory))
 
     exchanges = [
         *(e for s in scenarios for e in s.exchanges),
         *(p.exchange for p in probes),
         *(a.exchange for a in answers),
         *(e for b in result.bookings for e in b.exchanges),
+        *(e for m in result.memory for e in m.exchanges),
     ]
     turns = len(result.outcomes) + len(exchanges)
     metrics["all.turns"] = turns
@@ -252,7 +269,7 @@ def suite_metrics(result: SuiteResult) -> dict[str, float]:
     return {name: float(value) for name, value in sorted(metrics.items()) if value is not None}
 
 
-BOUNDARY_SCOPES = ("messages", "scenarios", "redteam", "reference", "booking")
+BOUNDARY_SCOPES = ("messages", "scenarios", "redteam", "reference", "booking", "memory")
 """Every set whose replies go through the boundary check (`<scope>.boundary_violations`)."""
 
 
@@ -361,7 +378,7 @@ def failing_examples(result: SuiteResult) -> list[dict[str, Any]]:
                     + (f"; {', '.join(answer.violations)}" if answer.violations else ""),
                 }
             )
-    return rows + booking_failures(result.bookings)
+    return rows + booking_failures(result.bookings) + memory_failures(result.memory)
 
 
 TRIAGE_METRICS = (

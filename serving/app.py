@@ -67,6 +67,8 @@ from serving.escalation.links import DoctorLinks
 from serving.escalation.rota import OnCallRota
 from serving.integration_key import ensure_local_integration_key
 from serving.language import as_language
+from serving.memory.factory import create_memory_store
+from serving.memory.service import Memory
 from serving.notify import sms_transport, transports_from_settings
 from serving.observability.heap import freeze_startup_heap
 from serving.observability.logging import configure_logging
@@ -153,6 +155,14 @@ def create_app(
             app_database, staff_hub(settings.redis_url, settings.redis_key_prefix)
         )
         store = ConversationStore(app_database, on_message=app.state.staff_feed.message_stored)
+        # What the assistant remembers across conversations: advice, never a turn's failure.
+        app.state.memory = Memory(
+            create_memory_store(settings, app_database),
+            timezone=settings.timezone,
+            stats_seconds=settings.memory_stats_seconds,
+            clock=clock,
+            on_failure=app_metrics.count_memory_failure,
+        )
         # The clinic's staff: accounts, sign-in sessions, the audit trail.
         app.state.staff_accounts = StaffAccounts(
             app_database,
@@ -232,6 +242,7 @@ def create_app(
             limiter=rate_limiter,
             clock=clock,
             watch=EscalationHooks(app.state.dispatcher, app.state.doctor_hub, app.state.staff_feed),
+            memory=app.state.memory,
             patient_links=app.state.patient_links,
             public_base_url=settings.public_base_url,
         )
@@ -273,6 +284,7 @@ def create_app(
             hub=app.state.doctor_hub,
             feed=app.state.staff_feed,
             metrics=app_metrics,
+            memory=app.state.memory,
             catalog=lambda language, key, **values: catalog_text(
                 app.state.runtime().bundle,
                 clinic.current(),
@@ -298,6 +310,7 @@ def create_app(
                 await load_demo_data(app_database, settings)
             await clinic.start(app_database, seed=settings.clinic_profile_path)
             await follow_practice_system(store, practice_system_id(settings))
+            await prepare_memory(app.state.memory, app_metrics)
             await announce_first_run(app.state.clinic_setup, clinic, app.state.staff_accounts)
             # Not awaited: a slow or absent Odoo must not hold start-up.
             odoo_report = asyncio.create_task(
@@ -328,6 +341,7 @@ def create_app(
                 await limiter.close()
             if code_sms is not None:
                 await code_sms.close()
+            await close_memory(app.state.memory)
             if database is None:
                 await app_database.dispose()
 
@@ -405,6 +419,28 @@ NO_ADMIN_MESSAGE = (
     "no staff admin can sign in: create the first one with `dental users create --email E "
     "--name N --role admin` (docs/STAFF.md)"
 )
+
+
+async def prepare_memory(memory: Memory, metrics: AppMetrics) -> None:
+    """Ready the memory store (Neo4j's constraints and indexes). A store out of reach is
+    announced and counted, and the app serves on: memory is advice, and readiness does not
+    depend on it; its reads and writes fail softly until the store is back."""
+    try:
+        await memory.store.prepare()
+    except Exception as error:  # any driver failure: the app must still start
+        logger.warning(
+            "the memory store could not be prepared; the assistant answers without memory "
+            "until it is reachable",
+            extra={"memory_backend": memory.store.kind, "error": type(error).__name__},
+        )
+        metrics.count_memory_failure("prepare")
+
+
+async def close_memory(memory: Memory) -> None:
+    try:
+        await memory.close()
+    except Exception as error:  # shutting down: nothing more to do about it
+        logger.warning("the memory store did not close cleanly: %s", type(error).__name__)
 
 
 async def follow_practice_system(store: ConversationStore, system: str) -> None:

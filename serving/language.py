@@ -25,10 +25,16 @@ def detect_language(text: str, default: Language = "en") -> Language:
     Mixed messages ("my tooth כואבת מאוד") count by majority, so a Hebrew sentence with one
     English word stays Hebrew.
     """
+    return written_language(text) or default
+
+
+def written_language(text: str) -> Language | None:
+    """The language `text` is written in, by majority of letters; None when it does not say
+    (no letters, or as many of each)."""
     hebrew = len(_HEBREW_LETTER.findall(text))
     latin = len(_LATIN_LETTER.findall(text))
     if hebrew > latin:
         return "he"
     if latin > hebrew:
         return "en"
-    return default
+    return None

@@ -155,7 +155,7 @@ async def test_a_turn_taken_over_attaches_nothing(database: Database) -> None:
 async def _finish(store: ConversationStore, turn: ConversationRecord) -> tuple[str, str] | None:
     """Finish `turn` as a request for a dentist."""
     assert turn.message_id is not None
-    return await store.finish_turn(
+    finished = await store.finish_turn(
         turn,
         message=PatientMessageLabels(
             message_id=turn.message_id,
@@ -168,6 +168,7 @@ async def _finish(store: ConversationStore, turn: ConversationRecord) -> tuple[s
         escalations=(EscalationRequest(urgency="DOCTOR_REQUIRED", summary=DOCTOR),),
         guard_events=(),
     )
+    return finished.escalation
 
 
 def _escalation(conversation_id: str, status: str) -> db.Escalation:

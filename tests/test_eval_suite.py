@@ -138,9 +138,17 @@ async def test_a_slice_passes_the_gates(suite: SuiteResult) -> None:
     assert metrics["latency.p95_ms"] > 0
     assert metrics["llm_calls_per_turn"] > 0
     assert metrics["tokens_per_turn"] == 0.0
+    assert metrics["memory.patients"] == 1  # the first habit: with memory and without
+    assert metrics["memory.with_memory.booked"] == metrics["memory.without_memory.booked"] == 1
+    assert (
+        metrics["memory.with_memory.turns_to_book"] < metrics["memory.without_memory.turns_to_book"]
+    )
+    assert metrics["memory.boundary_violations"] == 0
     assert metrics["all.turns"] == len(suite.outcomes) + sum(
         len(s.exchanges) for s in suite.scenarios
-    ) + len(suite.probes) + len(suite.answers) + sum(len(b.exchanges) for b in suite.bookings)
+    ) + len(suite.probes) + len(suite.answers) + sum(
+        len(b.exchanges) for b in suite.bookings
+    ) + sum(len(m.exchanges) for m in suite.memory)
     assert all(MLFLOW_METRIC_NAME.match(name) for name in metrics)
     assert all(isinstance(value, float) for value in metrics.values())
     assert "ragas" not in sys.modules, "the default path must not import Ragas"
@@ -166,6 +174,8 @@ async def test_the_report_is_self_contained_with_plots_and_failures(suite: Suite
         for language in ("both", "English", "Hebrew")
     ]
     assert "<h3>dev (" in page and "<h3>held-out (" in page  # intent confusion per split
+    memory = page.split("<h2>Memory: a returning patient books in fewer turns</h2>")[1]
+    assert "<th>with memory · both</th>" in memory.split("</table>")[0]
     assert f"Failing examples ({len(suite.failures)})" in page
     for failure in suite.failures:
         assert f'<td dir="auto">{html.escape(str(failure["input"]))}</td>' in page

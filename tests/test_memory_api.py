@@ -51,11 +51,10 @@ class Clinic:
 
 @pytest.fixture
 async def clinic(database_url: str, database: Database) -> AsyncIterator[Clinic]:
-    """The app with a memory on the SQL store. (Until the app wires `app.state.memory`
-    itself, this fixture sets it; it is the one place to drop then.)"""
+    """The app with its memory (the SQL store, in the app database)."""
     async with staff_desk(database_url, database) as desk:
-        memory = Memory(SqlMemoryStore(database), timezone=desk.app.state.settings.timezone)
-        desk.app.state.memory = memory
+        memory: Memory = desk.app.state.memory
+        assert isinstance(memory.store, SqlMemoryStore)
         yield Clinic(desk, database, memory)
 
 
@@ -232,7 +231,6 @@ async def test_telegram_mydata_asks_to_verify_then_sends_a_working_link(
     database_url: str, database: Database, bot_api: BotApiStandIn
 ) -> None:
     async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
-        bot.app.state.memory = Memory(SqlMemoryStore(database), timezone="Asia/Jerusalem")
         user = TelegramUser(bot, 7301, language_code="en")
         await user.say("/start")
         (unverified,) = await user.say("/mydata")

@@ -277,3 +277,59 @@ async def test_a_failing_store_never_fails_the_caller(caplog: pytest.LogCaptureF
         "memory stats failed: ConnectionError",
         "memory stats failed: ConnectionError",
     ]
+
+
+async def test_queued_writes_follow_the_reply_in_order_and_settle(database: Database) -> None:
+    clock = Clock()
+    memory = Memory(SqlMemoryStore(database), timezone=CLINIC, clock=clock)
+    for n in range(1, 6):
+        memory.remember_later(turn(f"q{n}", 7, n, clock.now - timedelta(days=6 - n)))
+    await memory.settled()
+
+    history = await memory.store.history(7)
+    assert [c.id for c in history.conversations] == ["q5", "q4", "q3", "q2", "q1"]
+    await memory.close()
+    memory.remember_later(turn("q6", 7, 6, clock.now))  # a closed memory starts a new writer
+    await memory.settled()
+    assert len((await memory.store.history(7)).conversations) == 6
+    await memory.close()
+
+
+async def test_recall_is_reused_within_a_conversation_until_an_outcome(
+    database: Database,
+) -> None:
+    clock = Clock()
+    store = SqlMemoryStore(database)
+    memory = Memory(store, timezone=CLINIC, clock=clock)
+    await store.record(turn("r1", 7, 1, clock.now - timedelta(days=3)))
+    first = await memory.recall(7, conversation_id="now")
+    assert first is not None and first.conversations == 1
+
+    await store.record(turn("r2", 7, 2, clock.now - timedelta(days=2)))  # another process
+    assert await memory.recall(7, conversation_id="now") == first, "reused in the conversation"
+    assert (await memory.recall(7, conversation_id="new")).conversations == 2  # type: ignore[union-attr]
+    assert (await memory.recall(7)).conversations == 2  # type: ignore[union-attr]
+
+    memory.remember_later(turn("r3", 7, 3, clock.now - timedelta(days=1)))  # an outcome queued
+    after = await memory.recall(7, conversation_id="now")
+    assert after is not None and after.conversations == 3, "read afresh, after the write"
+
+    await store.record(turn("r4", 7, 4, clock.now))
+    clock.now += timedelta(seconds=61)
+    assert (await memory.recall(7, conversation_id="now")).conversations == 4  # type: ignore[union-attr]
+    await memory.close()
+
+
+async def test_a_full_write_queue_drops_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.memory.service as service
+
+    monkeypatch.setattr(service, "WRITE_QUEUE", 2)
+    store = BrokenStore()
+    store.fail = False
+    failures: list[str] = []
+    memory = Memory(store, timezone=CLINIC, on_failure=failures.append)
+    for n in range(3):  # the writer has not run yet: the queue holds two
+        memory.remember_later(turn(f"f{n}", 7, n + 1, T0))
+    assert failures == ["write"]
+    await memory.settled()
+    await memory.close()

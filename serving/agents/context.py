@@ -12,6 +12,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, SystemMessage
 
 from serving.conversation.turn import Turn
+from serving.memory.records import PatientMemory
 
 MARKER = "<context>"
 
@@ -29,6 +30,8 @@ class TurnContext:
     draft_treatment: str | None
     providers: tuple[str, ...] = ()
     """The clinic's providers' names, English and Hebrew: who a patient may ask for."""
+    memory: dict[str, Any] | None = None
+    """What is remembered of the verified patient (`memory_summary`); None: nothing."""
 
     def to_message(self) -> SystemMessage:
         data = {
@@ -43,6 +46,7 @@ class TurnContext:
             "awaiting_treatment": self.awaiting_treatment,
             "treatment_in_progress": self.draft_treatment,
             "clinic_providers": list(self.providers),
+            "patient_memory": self.memory,
         }
         return SystemMessage(f"{MARKER}{json.dumps(data)}</context>")
 
@@ -65,6 +69,7 @@ class TurnContext:
             awaiting_treatment=turn.state.awaiting_treatment,
             draft_treatment=turn.state.draft.treatment,
             providers=tuple(providers),
+            memory=memory_summary(turn.memory),
         )
 
     @classmethod
@@ -88,5 +93,19 @@ class TurnContext:
                     awaiting_treatment=data["awaiting_treatment"],
                     draft_treatment=data["treatment_in_progress"],
                     providers=tuple(data.get("clinic_providers", ())),
+                    memory=data.get("patient_memory"),
                 )
         return None
+
+
+def memory_summary(memory: PatientMemory | None) -> dict[str, Any] | None:
+    """The few remembered facts a model may use: who the patient usually sees and when,
+    whether they have been here before, how many of their questions a dentist still has."""
+    if memory is None:
+        return None
+    return {
+        "usual_dentist": memory.preferred_provider_name,
+        "usual_part_of_day": memory.preferred_part_of_day,
+        "returning": memory.returning,
+        "open_escalations": len(memory.open_escalations),
+    }

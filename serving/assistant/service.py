@@ -45,6 +45,11 @@ from serving.assistant.identity import (
 )
 from serving.assistant.outbound import Place
 from serving.assistant.patient_text import InvalidMessage, clean_text
+from serving.assistant.remembered import (
+    offer_booking_by_pattern,
+    open_escalation_note,
+    starting_language,
+)
 from serving.assistant.store import (
     ConversationRecord,
     ConversationStore,
@@ -58,6 +63,8 @@ from serving.conversation.turn import Button, EscalationRequest, Turn, catalog_t
 from serving.db.leases import renewed
 from serving.db.types import utcnow
 from serving.language import Language, as_language, detect_language
+from serving.memory.records import PatientMemory, PatternOutcomes
+from serving.memory.service import Memory
 from serving.practice.backend import PracticeBackend
 from serving.practice.errors import (
     PatientNotFound,
@@ -226,6 +233,7 @@ class Assistant:
         limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] = utcnow,
         watch: EscalationWatch | None = None,
+        memory: Memory | None = None,
         patient_links: PatientLinks | None = None,
         public_base_url: str = "",
     ) -> None:
@@ -233,6 +241,7 @@ class Assistant:
         self._patient_links = patient_links
         self._public_base_url = public_base_url
         self._watch = watch
+        self._memory = memory
         self._limiter = limiter
         self._backend = backend
         self._store = store
@@ -356,8 +365,13 @@ class Assistant:
                 # nobody (or, later, at someone else), so it goes, and the patient proves
                 # who they are again.
                 await self._store.bind_patient(conversation_id, None)
+        memory, stats = await self._recall(patient, conversation.id)
+        new_conversation = not conversation.state.greeted and not conversation.history
+        remembered = starting_language(memory, new_conversation=new_conversation, text=text)
+        language = remembered or language
         turn = self._turn(runtime, language, patient, conversation.state)
         turn.practice_outage = outage
+        turn.memory, turn.pattern_stats = memory, stats
         if button is not None and not await _applies(turn, button):
             raise StaleButton(STALE)
         message_id = conversation.message_id
@@ -374,12 +388,16 @@ class Assistant:
         answer = await self._answer(runtime, turn, text, button, conversation, guard_events)
         urgency, intent = answer.urgency, answer.intent
         reply_text = await self._guard_output(runtime, turn, answer.text, urgency, guard_events)
+        pattern = runtime.bundle.memory.label(intent=intent, urgency=urgency)
+        if reply_text and urgency != Urgency.EMERGENCY.value:
+            if (note := open_escalation_note(turn)) is not None:
+                reply_text = f"{note}\n{reply_text}"
+            offer_booking_by_pattern(turn, pattern)
         if first_contact:
             reply_text = f"{turn.message('disclosure')}\n{reply_text}"
             turn.state.greeted = True
-        pattern = runtime.bundle.memory.label(intent=intent, urgency=urgency)
         architecture = runtime.agent.architecture
-        escalation = await self._store.finish_turn(
+        finished = await self._store.finish_turn(
             conversation,
             message=PatientMessageLabels(
                 message_id=message_id,
@@ -403,12 +421,16 @@ class Assistant:
                 tokens=answer.tokens,
                 buttons=tuple(turn.buttons),
                 actions=tuple(turn.actions),
+                outcomes=tuple(turn.outcomes),
             ),
             state=turn.state,
             escalations=turn.escalations,
             guard_events=guard_events,
         )
+        escalation = finished.escalation
         await self._tell_watch(conversation, escalation)
+        if self._memory is not None:  # after the commit: the graph follows the app database
+            self._memory.remember_later(finished.facts)
         return Reply(
             conversation_id=conversation_id,
             language=language,
@@ -431,6 +453,22 @@ class Assistant:
             triage_score=answer.triage.score if answer.triage else None,
             intent_source=answer.intent_source,
         )
+
+    async def _recall(
+        self, patient: Patient | None, conversation_id: str
+    ) -> tuple[PatientMemory | None, dict[str, PatternOutcomes]]:
+        """What memory holds for this turn: the verified patient's memory (None for a visitor
+        or when the store could not say) and the clinic-wide pattern statistics."""
+        if self._memory is None:
+            return None, {}
+        if patient is None:
+            stats = await self._memory.pattern_stats()
+            return None, {s.pattern: s for s in stats}
+        memory, stats = await asyncio.gather(
+            self._memory.recall(patient.id, conversation_id=conversation_id),
+            self._memory.pattern_stats(),
+        )
+        return memory, {s.pattern: s for s in stats}
 
     async def _tell_watch(
         self, conversation: ConversationRecord, escalation: tuple[str, str] | None

@@ -28,6 +28,8 @@ from serving.conversation.turn import Button, EscalationRequest
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow
+from serving.memory import turn_outcomes
+from serving.memory.records import TurnFacts
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,20 @@ class StoredReply:
     tokens: int = 0
     buttons: tuple[Button, ...] = ()
     actions: tuple[str, ...] = ()
+    outcomes: tuple[dict[str, Any], ...] = ()
+    """What the turn did that memory learns from (`Turn.outcomes`); `finish_turn` adds the
+    escalation the turn opened."""
+
+
+@dataclass(frozen=True)
+class FinishedTurn:
+    """What `finish_turn` stored, for whoever acts after the commit."""
+
+    escalation: tuple[str, str] | None
+    """The (id, urgency) of the conversation's escalation when the turn raised one."""
+    facts: TurnFacts
+    """The turn's messages and outcomes as memory facts (`conversation_facts`), read in the
+    transaction that stored them."""
 
 
 class ConversationBusy(RuntimeError):
@@ -433,14 +449,16 @@ class ConversationStore:
         state: ConversationState,
         escalations: Sequence[EscalationRequest],
         guard_events: Sequence[tuple[str, str]],
-    ) -> tuple[str, str] | None:
+    ) -> FinishedTurn:
         """Store the reply, the patient message's labels, the new dialogue state, escalations
         and guard events together, and hand the conversation to its next turn. TurnLost (and
         nothing stored) when the turn's lease was taken over meanwhile.
 
-        Returns the (id, urgency) of the conversation's escalation when the turn raised one.
+        The reply keeps the turn's outcomes, and `escalation(id)` when the turn opened the
+        conversation's escalation (rather than attaching to the one already open).
         """
         escalation: tuple[str, str] | None = None
+        opened: db.Escalation | None = None
         reply_id: int | None = None
         async with self._db.transaction() as session:
             updated = await session.execute(
@@ -467,6 +485,14 @@ class ConversationStore:
                     triage_score=message.triage_score,
                 )
             )
+            outcomes = list(reply.outcomes)
+            if escalations:
+                request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
+                escalation = await self._escalate(session, conversation.id, request)
+                if escalation[0] != conversation.escalation_id:
+                    opened = await session.get(db.Escalation, escalation[0])
+                    outcomes.append(turn_outcomes.escalation(escalation[0]))
+            stored: db.Message | None = None
             if reply.text:  # a turn a dentist holds may end with no reply
                 stored = db.Message(
                     conversation_id=conversation.id,
@@ -484,19 +510,18 @@ class ConversationStore:
                     idempotency_key=conversation.idempotency_key,
                     buttons=[[button.text, button.data] for button in reply.buttons],
                     actions=list(reply.actions),
+                    outcomes=outcomes or None,
                 )
                 session.add(stored)
                 await session.flush()
                 reply_id = stored.id
-            if escalations:
-                request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
-                escalation = await self._escalate(session, conversation.id, request)
             for kind, reasons in guard_events:
                 session.add(
                     db.GuardEvent(conversation_id=conversation.id, kind=kind, reasons=reasons)
                 )
+            facts = await _turn_facts(session, conversation.id, message.message_id, stored, opened)
         await self._stored(conversation.id, reply_id)
-        return escalation
+        return FinishedTurn(escalation=escalation, facts=facts)
 
     async def _escalate(
         self, session: AsyncSession, conversation_id: str, request: EscalationRequest
@@ -546,6 +571,23 @@ class ConversationStore:
                 .execution_options(synchronize_session=False)
                 .values(**_released(conversation.turn_owner))
             )
+
+
+async def _turn_facts(
+    session: AsyncSession,
+    conversation_id: str,
+    message_id: int,
+    reply: db.Message | None,
+    opened: db.Escalation | None,
+) -> TurnFacts:
+    """The turn's rows, as stored, read back into memory facts."""
+    row = await session.get(db.Conversation, conversation_id, populate_existing=True)
+    patient_message = await session.get(db.Message, message_id, populate_existing=True)
+    assert row is not None and patient_message is not None  # updated in this transaction
+    messages = [patient_message] if reply is None else [patient_message, reply]
+    return turn_outcomes.conversation_facts(
+        row, messages, escalations=() if opened is None else (opened,)
+    )
 
 
 def _user_conversation(channel: str, external_user_id: str) -> Select[db.Conversation]:

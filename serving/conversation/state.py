@@ -111,3 +111,6 @@ class ConversationState(BaseModel):
     pending: PendingAction | None = None
     safety_check: SafetyCheck | None = None
     callback: CallbackOffer | None = None
+    escalations_noted: list[str] = Field(default_factory=list)
+    """Open escalations (by id) the patient was already told a dentist still has, in this
+    conversation: they are told once."""

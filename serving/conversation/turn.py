@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from serving.bundle.load import Bundle
 from serving.clinic import ClinicProfile
 from serving.conversation.state import ConversationState
 from serving.language import Language
+from serving.memory.records import PatientMemory, PatternOutcomes
 from serving.practice.backend import PracticeBackend
 from serving.practice.errors import PracticeUnavailable
 from serving.practice.models import InvoiceSummary, Patient, Provider, TreatmentType
@@ -63,6 +65,14 @@ class Turn:
     practice_outage: PracticeUnavailable | None = None
     """The practice system failed before the turn could tell who is writing: nothing that
     needs it runs, and the patient is offered a call-back instead."""
+    memory: PatientMemory | None = None
+    """What is remembered of the verified patient, read before the turn; None for a visitor,
+    or when the memory store could not say."""
+    pattern_stats: dict[str, PatternOutcomes] = field(default_factory=dict)
+    """Clinic-wide outcomes of each memory pattern, by pattern name."""
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    """What the turn did that memory learns from (`serving.memory.turn_outcomes.visit`
+    entries), stored with the reply."""
     _treatments: dict[str, TreatmentType] | None = None
     _invoices: list[InvoiceSummary] | None = None
     _providers: list[Provider] | None = None

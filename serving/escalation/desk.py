@@ -43,6 +43,8 @@ from serving.escalation.views import (
     SlotView,
     TreatmentView,
 )
+from serving.memory.service import Memory
+from serving.memory.turn_outcomes import conversation_facts
 from serving.observability.metrics import AppMetrics
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import Appointment
@@ -80,8 +82,10 @@ class DoctorDesk:
         catalog: Catalog,
         timezone: str,
         clock: Callable[[], datetime] = utcnow,
+        memory: Memory | None = None,
     ) -> None:
         self._db = database
+        self._memory = memory
         self._links = links
         self._backend = backend
         self._outbox = outbox
@@ -378,6 +382,7 @@ class DoctorDesk:
                 .execution_options(synchronize_session=False)
                 .values(transcript=transcript)
             )
+        await self._remember(conversation.id)
         if conversation.patient_id is None:
             return False
         await self._backend.add_patient_note(
@@ -386,6 +391,25 @@ class DoctorDesk:
             author=escalation.doctor_name or author,
         )
         return True
+
+    async def _remember(self, conversation_id: str) -> None:
+        """Write the whole conversation to memory again at its escalation's close: the upsert
+        gives the escalated outcome its close (when, and which dentist), and adds the
+        dentist's and staff's messages. A failure is memory's own (counted, never raised)."""
+        if self._memory is None:
+            return
+        async with self._db.read() as session:
+            conversation = await session.get(db.Conversation, conversation_id)
+            if conversation is None:
+                return
+            messages = await session.scalars(
+                select(db.Message).where(db.Message.conversation_id == conversation_id)
+            )
+            escalations = await session.scalars(
+                select(db.Escalation).where(db.Escalation.conversation_id == conversation_id)
+            )
+            facts = conversation_facts(conversation, list(messages), list(escalations))
+        await self._memory.remember(facts)
 
     # --- booking for the patient ---------------------------------------------------------
 

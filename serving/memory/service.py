@@ -1,11 +1,22 @@
-"""`Memory`: the assistant's one handle on the memory store. Writing never fails a turn (the
-graph is rebuilt from the app database, so a lost write is repaired by `dental memory
-rebuild`); reading gives nothing rather than an error; the clinic-wide pattern statistics are
-read at most every MEMORY_STATS_SECONDS."""
+"""`Memory`: the assistant's one handle on the memory store.
+
+- Writing never fails a turn, and a turn does not wait for it: `remember_later` queues the
+  turn's facts for one writer task per process, which writes them in order after the reply is
+  on its way. The graph is rebuilt from the app database (`dental memory rebuild`), so a write
+  lost to a crash or a full queue is repaired there.
+- Reading gives nothing rather than an error. Within one conversation a patient's memory is
+  reused for RECALL_SECONDS, and read afresh once this process queued an outcome of theirs (a
+  booking, an escalation), after that write is done: within a conversation, what changes
+  memory is an outcome, not another message. A new conversation always reads afresh.
+- The clinic-wide pattern statistics are read at most every MEMORY_STATS_SECONDS.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +32,15 @@ STATS_WINDOW = timedelta(days=90)
 """Pattern statistics look at conversations of the last 90 days."""
 IDLE_AFTER = timedelta(hours=24)
 """A conversation quiet this long with no outcome after a pattern counts as dropped."""
+RECALL_SECONDS = 60.0
+"""How long a patient's recalled memory is reused in one conversation when no outcome of
+theirs was queued."""
+RECALLED_KEPT = 5000
+"""Conversations whose recalled memory is kept at most; beyond, the reuse starts over."""
+WRITE_QUEUE = 1000
+"""Turns' facts waiting for the writer; beyond this a write is dropped (and counted)."""
+CLOSE_SECONDS = 5.0
+"""How long closing waits for queued writes."""
 
 
 class Memory:
@@ -40,24 +60,106 @@ class Memory:
         self._on_failure = on_failure
         self._stats: list[PatternOutcomes] | None = None
         self._stats_at: datetime | None = None
+        self._recalled: dict[tuple[int, str], tuple[PatientMemory, datetime]] = {}
+        """(patient, conversation) -> what was recalled, and when."""
+        self._queued_outcomes: Counter[int] = Counter()
+        """Patients with an outcome in the queue: their memory is not reused meanwhile."""
+        self._queue: asyncio.Queue[TurnFacts] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     async def remember(self, facts: TurnFacts) -> bool:
-        """Write `facts`; False (logged, counted) when the store failed."""
+        """Write `facts` now; False (logged, counted) when the store failed."""
         try:
             await self.store.record(facts)
         except Exception as error:  # a turn must never fail on its memory
             self._failed("write", error)
             return False
+        finally:
+            self._forget_recalled(facts)
         return True
 
-    async def recall(self, patient_id: int) -> PatientMemory | None:
-        """What is remembered about the patient; None when the store could not say."""
+    def remember_later(self, facts: TurnFacts) -> None:
+        """Queue `facts` for the writer task (started with the first); never blocks."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(maxsize=WRITE_QUEUE)
+            self._writer = asyncio.create_task(self._write_queued(self._queue))
+        try:
+            self._queue.put_nowait(facts)
+        except asyncio.QueueFull:
+            log.warning("memory write dropped: %d turns already wait to be written", WRITE_QUEUE)
+            if self._on_failure is not None:
+                self._on_failure("write")
+            return
+        if facts.patient_id is not None and facts.outcomes:
+            self._queued_outcomes[facts.patient_id] += 1
+        self._forget_recalled(facts)
+
+    async def settled(self) -> None:
+        """Wait until every queued write is done (tests, evaluations, shutdown)."""
+        if self._queue is not None:
+            await self._queue.join()
+
+    async def close(self) -> None:
+        """Finish the queued writes (for at most CLOSE_SECONDS), then close the store."""
+        if self._writer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.settled(), CLOSE_SECONDS)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._queue = self._writer = None
+        await self.store.close()
+
+    async def _write_queued(self, queue: asyncio.Queue[TurnFacts]) -> None:
+        while True:
+            facts = await queue.get()
+            try:
+                await self.remember(facts)
+            finally:
+                if facts.patient_id is not None and facts.outcomes:
+                    self._queued_outcomes[facts.patient_id] -= 1
+                    if self._queued_outcomes[facts.patient_id] <= 0:
+                        del self._queued_outcomes[facts.patient_id]
+                queue.task_done()
+
+    async def recall(
+        self, patient_id: int, *, conversation_id: str | None = None
+    ) -> PatientMemory | None:
+        """What is remembered about the patient, reused within `conversation_id` (None: read
+        from the store); None when the store could not say."""
+        now = self._now()
+        key = (patient_id, conversation_id) if conversation_id is not None else None
+        cached = self._recalled.get(key) if key is not None else None
+        if cached is not None and now - cached[1] < timedelta(seconds=RECALL_SECONDS):
+            return cached[0]
+        if patient_id in self._queued_outcomes:
+            # Read what this process already queued: an outcome of the turn just answered.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.settled(), CLOSE_SECONDS)
         try:
             history = await self.store.history(patient_id)
         except Exception as error:  # the turn goes on without memory
             self._failed("read", error)
             return None
-        return recall(history, tz=self._tz)
+        memory = recall(history, tz=self._tz)
+        if key is not None and patient_id not in self._queued_outcomes:
+            if len(self._recalled) >= RECALLED_KEPT:
+                self._recalled.clear()
+            self._recalled[key] = (memory, now)
+        return memory
+
+    def forget(self, patient_id: int) -> None:
+        """Drop what this process reuses about the patient (after an erasure)."""
+        self._forget_patient(patient_id)
+        self.forget_stats()
+
+    def _forget_recalled(self, facts: TurnFacts) -> None:
+        if facts.patient_id is not None and facts.outcomes:
+            self._forget_patient(facts.patient_id)
+
+    def _forget_patient(self, patient_id: int) -> None:
+        for key in [k for k in self._recalled if k[0] == patient_id]:
+            del self._recalled[key]
 
     async def pattern_stats(self) -> list[PatternOutcomes]:
         """Clinic-wide outcomes per pattern, reused for MEMORY_STATS_SECONDS; the last known

@@ -124,6 +124,14 @@ class AppMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.memory_failures = Counter(
+            "memory_failures",
+            "Memory store operations that failed and were skipped (the turn answered without "
+            "them), by operation: write, read, stats, prepare.",
+            ("operation",),
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.build = Info(
             "build",
             "The running build; join on it to tell which version produced a metric.",
@@ -148,6 +156,10 @@ class AppMetrics:
         """Count one call to Odoo (`serving.practice.odoo.client.OnCall`)."""
         self.odoo_calls.labels(model, method, outcome).inc()
         self.odoo_latency.labels(model, method).observe(seconds)
+
+    def count_memory_failure(self, operation: str) -> None:
+        """Count one failed memory operation (`serving.memory.service.Memory`'s hook)."""
+        self.memory_failures.labels(operation).inc()
 
     def count_telegram_dead_letter(self, cause: str) -> None:
         self.telegram_dead_letters.labels(cause).inc()

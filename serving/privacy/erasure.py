@@ -89,7 +89,7 @@ class PatientErasure:
         *,
         store: MemoryStore,
         audit: AuditLog,
-        on_erased: Callable[[], None] | None = None,
+        on_erased: Callable[[int], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = database
@@ -140,7 +140,7 @@ class PatientErasure:
                 session=session,
             )
         if self._on_erased is not None:
-            self._on_erased()
+            self._on_erased(patient_id)
         return receipt
 
 

@@ -39,7 +39,7 @@ class PatientData:
         self._region = phone_region
         self._export = PatientExport(database, store=memory.store, audit=audit, clock=clock)
         self._erasure = PatientErasure(
-            database, store=memory.store, audit=audit, on_erased=memory.forget_stats, clock=clock
+            database, store=memory.store, audit=audit, on_erased=memory.forget, clock=clock
         )
 
     async def remembered(self, requester: Requester, patient_id: int) -> dict[str, Any]:
@@ -81,6 +81,9 @@ class PatientData:
     async def erase(self, requester: Requester, patient_id: int) -> Receipt:
         check_patient_id(patient_id)
         phone_key = await patient_phone_key(self._backend, patient_id, region=self._region)
+        # Turns of theirs still queued for the memory writer would put nodes back after the
+        # erasure: let this process's queue run dry first.
+        await self._memory.settled()
         return await self._erasure.erase(requester, patient_id, phone_key=phone_key)
 
 

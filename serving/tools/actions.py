@@ -24,6 +24,8 @@ from serving.conversation.state import (
     SlotOffer,
 )
 from serving.conversation.turn import Button, EscalationRequest, Turn
+from serving.memory.records import OutcomeKind
+from serving.memory.turn_outcomes import visit
 from serving.practice.errors import (
     AppointmentNotFound,
     InvalidRequest,
@@ -41,6 +43,7 @@ from serving.scheduling.request import (
     later_in_the_day,
 )
 from serving.tools import slot_search
+from serving.tools.preferences import Habit, habitual_request
 from serving.tools.slot_search import SearchResult
 
 TreatmentTopic = Literal["prices", "duration"]
@@ -178,11 +181,8 @@ async def find_slots(
     if draft.treatment is None:
         return await list_treatments(turn)
     turn.state.awaiting_treatment = False
-    today = turn.now.astimezone(turn.tz).date()
     try:
-        found = await slot_search.search(
-            turn.backend, draft, providers=await turn.providers(), today=today, tz=turn.tz
-        )
+        habit, found = await _search_habit_first(turn, draft)
     except UnknownTreatmentType:
         draft.treatment = None
         return await list_treatments(turn)
@@ -222,14 +222,36 @@ async def find_slots(
         return ActionResult(
             "slots_alternatives", "\n".join([*notes, turn.message("alternatives"), *lines])
         )
-    described = _described(turn, draft, found.providers)
     key = "slots_offer_reschedule" if appointment_id else "slots_offer"
+    if habit is not None:
+        described = " ".join(filter(None, [_described(turn, draft, []), habit.words]))
+        heading = turn.message(f"memory_{key}", treatment=name, request=described)
+        return ActionResult("slots_offered", "\n".join([heading, *lines]))
+    described = _described(turn, draft, found.providers)
     heading = (
         turn.message(f"{key}_matching", treatment=name, request=described)
         if described
         else turn.message(key, treatment=name)
     )
     return ActionResult("slots_offered", "\n".join([heading, *lines]))
+
+
+async def _search_habit_first(turn: Turn, draft: SlotRequest) -> tuple[Habit | None, SearchResult]:
+    """Times for the returning patient's request with their habits added, when that finds
+    some honouring all of it; otherwise (or without memory) times for the request itself."""
+    today = turn.now.astimezone(turn.tz).date()
+    providers = await turn.providers()
+    habit = await habitual_request(turn, draft)
+    if habit is not None:
+        found = await slot_search.search(
+            turn.backend, habit.request, providers=providers, today=today, tz=turn.tz
+        )
+        if found.slots and not found.unmet:
+            return habit, found
+    found = await slot_search.search(
+        turn.backend, draft, providers=providers, today=today, tz=turn.tz
+    )
+    return None, found
 
 
 async def propose_booking(turn: Turn, slot_ref: str) -> ActionResult:
@@ -286,12 +308,13 @@ async def confirm_pending(turn: Turn) -> ActionResult:
         return ActionResult("nothing_pending", turn.message("nothing_pending"))
     turn.state.pending = None
     name = await turn.treatment_name(pending.treatment)
+    kind: OutcomeKind
     try:
         if pending.action == "book":
             done = await turn.backend.create_appointment(
                 patient.id, pending.treatment, pending.starts_at, provider_id=pending.provider_id
             )
-            key = "booked"
+            key, kind = "booked", "booked"
         elif pending.action == "reschedule" and pending.appointment_id is not None:
             done = await turn.backend.reschedule_appointment(
                 patient.id,
@@ -299,12 +322,12 @@ async def confirm_pending(turn: Turn) -> ActionResult:
                 pending.starts_at,
                 provider_id=pending.provider_id,
             )
-            key = "rescheduled"
+            key, kind = "rescheduled", "moved"
         elif pending.appointment_id is not None:
             done = await turn.backend.cancel_appointment(
                 patient.id, pending.appointment_id, reason="cancelled by the patient in chat"
             )
-            key = "cancelled"
+            key, kind = "cancelled", "cancelled"
         else:
             return ActionResult("nothing_pending", turn.message("nothing_pending"))
     except SlotUnavailable:
@@ -317,6 +340,15 @@ async def confirm_pending(turn: Turn) -> ActionResult:
         return ActionResult("refused", turn.message("booking_refused", reason=str(refused)))
     turn.state.offer = turn.state.choice = None
     turn.state.draft = type(turn.state.draft)()
+    turn.outcomes.append(
+        visit(
+            kind,
+            provider_id=done.provider_id,
+            provider_name=done.provider_name,
+            visit_at=done.starts_at,
+            appointment_id=done.id,
+        )
+    )
     text = turn.message(
         key,
         treatment=name,
