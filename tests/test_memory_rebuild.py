@@ -7,25 +7,32 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
 from serving.app import create_app
+from serving.assistant.store import Author
 from serving.cli import app
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow
 from serving.memory.rebuild import app_database_counts, rebuild
 from serving.memory.records import GraphExport
+from serving.memory.service import Memory
 from serving.memory.store import MemoryStore
 from serving.memory.turn_outcomes import conversation_facts, escalation, visit
 from tests.asgi import running
 from tests.assistant_client import DANA_PHONE, INTEGRATION_KEY, JOHN_PHONE, Patient
+from tests.bolt_server import BoltServer
+from tests.chat_app import CLINIC_MORNING
+from tests.clinic_time import today_from
 from tests.conftest import make_settings
+from tests.test_assistant_memory import PatientDevice
 
 EMERGENCY = "my face is swelling and I can't swallow"
 
@@ -166,6 +173,66 @@ async def test_a_rebuilt_graph_is_the_graph_the_turns_wrote(
         messages = len(list(await session.scalars(select(db.Message.id))))
     assert counts["Message"] == messages
     assert counts["Outcome"] == 3  # booked, moved, escalated (closed)
+
+
+@pytest.fixture(params=["sql", "neo4j"])
+async def live_app(
+    request: pytest.FixtureRequest, database_url: str, database: Database
+) -> AsyncIterator[FastAPI]:
+    """The app with its memory on each store (Neo4j: the session's Bolt server, emptied)."""
+    overrides: dict[str, Any] = {}
+    if request.param == "neo4j":
+        bolt: BoltServer = request.getfixturevalue("bolt_server")
+        overrides = {
+            "memory_backend": "neo4j",
+            "neo4j_uri": bolt.uri,
+            "neo4j_user": bolt.user,
+            "neo4j_password": bolt.password,
+            "neo4j_database": bolt.database,
+        }
+    settings = make_settings(database_url, integration_key=INTEGRATION_KEY, **overrides)
+    app = create_app(settings, database=database, clock=today_from(CLINIC_MORNING))
+    async with running(app) as http:
+        app.state.http = http
+        app.state.outbox.register("api", PatientDevice())  # where the dentist's reply goes
+        await app.state.memory.store.prepare()
+        await app.state.memory.store.clear()
+        yield app
+
+
+async def test_a_rebuild_equals_what_the_app_wrote_turn_by_turn(
+    live_app: FastAPI, database: Database
+) -> None:
+    """The app's own live path: a booking through the buttons, a question a dentist answers
+    and closes, an anonymous question."""
+    http = live_app.state.http
+    john = Patient(http, "rebuild-john", JOHN_PHONE)
+    offer = await john.send("I'd like a check-up next week")
+    proposal = await john.press(offer, "slot:")
+    done = await john.press(proposal, "confirm:")
+    assert [a["type"] for a in done["actions"]][-1] == "booked", done
+    asked = await john.send("My tooth has felt sensitive to cold since the filling, is that ok?")
+    assert asked["escalation"] is not None, asked
+    desk, dentist = live_app.state.doctor_desk, Author("Dr. Avi Cohen")
+    escalation_id = asked["escalation"]["id"]
+    conversation_id = await desk.join(escalation_id, dentist)
+    await desk.send(conversation_id, "Rinse gently and come in tomorrow.", dentist)
+    await desk.close_escalation(escalation_id, author="Dr. Avi Cohen")
+    await Patient(http, "rebuild-visitor", trusted=False).send("Where are you located?")
+    memory: Memory = live_app.state.memory
+    await memory.settled()
+    live = await memory.store.dump()
+    kinds = {n["properties"].get("kind") for n in live.nodes if n["label"] == "Outcome"}
+    assert kinds == {"booked", "escalated"}, kinds
+
+    counts = await rebuild(database, memory.store, batch=1)
+
+    assert canonical(await memory.store.dump()) == canonical(live)
+    expected = await app_database_counts(database)
+    assert (counts["Conversation"], counts["Message"]) == (
+        expected.conversations,
+        expected.messages,
+    )
 
 
 async def test_a_rebuild_drops_what_the_app_database_no_longer_has(
