@@ -23,7 +23,6 @@ from serving.db.types import utcnow
 from serving.escalation.links import DoctorLinks
 from serving.memory.rebuild import rebuild
 from serving.memory.service import Memory
-from serving.memory.sql_store import SqlMemoryStore
 from serving.memory.turn_outcomes import escalation, visit
 from serving.pubsub import PushHub
 from tests.asgi import served
@@ -375,16 +374,20 @@ async def test_memory_patterns_show_what_their_conversations_led_to(
                 assert opened is not None
                 reply.outcomes = [escalation(opened)]
     assert len(set(patterns.values())) == 3, patterns
-    store = SqlMemoryStore(database)
-    await rebuild(database, store)
+    served: Memory = staff_app.app.state.memory
+    await served.settled()
+    await rebuild(database, served.store)  # with the outcomes written above
     # Two days on, every one of them has gone quiet.
     staff_app.app.state.memory = Memory(
-        store, timezone="Asia/Jerusalem", clock=lambda: utcnow() + timedelta(days=2)
+        served.store, timezone="Asia/Jerusalem", clock=lambda: utcnow() + timedelta(days=2)
     )
-
-    for role in ("receptionist", "doctor", "admin"):
-        response = await http.get(f"{ADMIN}/memory-patterns", headers=await staff_app.headers(role))
-        assert response.status_code == 200, (role, response.text)
+    try:
+        for role in ("receptionist", "doctor", "admin"):
+            headers = await staff_app.headers(role)
+            response = await http.get(f"{ADMIN}/memory-patterns", headers=headers)
+            assert response.status_code == 200, (role, response.text)
+    finally:
+        staff_app.app.state.memory = served
     items = {item["id"]: item for item in response.json()["items"]}
     for led_to, pattern in patterns.items():
         item = items[pattern]
