@@ -24,6 +24,7 @@ from serving.db.types import utcnow
 from serving.memory.rebuild import app_database_counts, rebuild
 from serving.memory.records import GraphExport
 from serving.memory.service import Memory
+from serving.memory.sql_store import SqlMemoryStore
 from serving.memory.store import MemoryStore
 from serving.memory.turn_outcomes import conversation_facts, escalation, visit
 from tests.asgi import running
@@ -296,8 +297,15 @@ async def test_check_says_behind_until_rebuild_then_up_to_date(
     database_url: str, database: Database
 ) -> None:
     settings = make_settings(database_url, integration_key=INTEGRATION_KEY)
-    async with running(create_app(settings)) as client:
+    app = create_app(settings)
+    async with running(app) as client:
         await Patient(client, user_id="memory-cli", trusted=False).send("Are you open today?")
+        memory: Memory = app.state.memory
+        await memory.settled()
+    kept = await _in_thread(dental, "memory", "check")  # the live path wrote the turn
+    assert kept.exit_code == 0, kept.output
+    assert kept.stdout.strip().endswith("up to date")
+    await SqlMemoryStore(database).clear()  # writes lost while the store was out of reach
 
     behind = await _in_thread(dental, "memory", "check")
     assert behind.exit_code == 1, behind.output
