@@ -261,6 +261,9 @@ async def _probe_in_process(settings: Settings, database_url: str) -> list[str]:
             "integration_key": SecretStr(key),
             "load_demo_data": False,
             "mlflow_tracking_uri": None,
+            # The probe's turns are remembered in the scratch copy, never in the graph just
+            # restored (a Neo4j outside the database).
+            "memory_backend": "sql",
         }
     )
     # As `dental serve` does: a set from this app version may predate its newest migration.
