@@ -31,6 +31,8 @@ from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.db.types import utcnow
 from serving.demo import load_demo_clinic
+from serving.memory.records import PatternOutcomes
+from serving.memory.service import Memory
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import Patient
 from serving.settings import Settings
@@ -212,6 +214,18 @@ class ScratchClinic:
     def runtime(self) -> Runtime:
         runtime: Runtime = self.app.state.runtime()
         return runtime
+
+    @property
+    def memory(self) -> Memory:
+        memory: Memory = self.app.state.memory
+        return memory
+
+    async def pattern_outcomes(self) -> list[PatternOutcomes]:
+        """What followed each memory pattern in this clinic's memory, read now (every queued
+        write done, not the figures the app may have kept from earlier in the run)."""
+        await self.memory.settled()
+        self.memory.forget_stats()
+        return await self.memory.pattern_stats()
 
     async def reset(self) -> None:
         """Back to the demo clinic as loaded: every connection closed, the file replaced (once

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from evals.datasets import BOOKING_FIELDS, LANGUAGES, SPLITS
 from evals.memory_eval import ARMS, MAX_TURNS
 from evals.metrics import RANK, URGENCIES, Outcome, by_split_and_language, triage_metrics
+from evals.report import pattern_outcome_rows
 
 if TYPE_CHECKING:
     from evals.datasets import LabelledMessage
@@ -136,6 +137,12 @@ then, weeks later in a new conversation, ask for a visit naming neither; a scrip
 takes only a time that fits its habit. Mean turns from the request to the booking, and the
 share booked within {MAX_TURNS} turns (evals/memory_eval.py).</p>
 {_memory_table(results.metrics)}
+<h2>Pattern outcomes</h2>
+<p>From the scratch clinic's memory after the run: for each memory pattern, the
+conversations in which a patient message matched it, and the shares of them that then led to
+a visit booked or moved, to an escalation, or to nothing before going quiet (the staff
+dashboard's figures).</p>
+{_pattern_outcomes_table(results)}
 <h2>Triage misses ({sum(o.urgency != o.expected_urgency for o in results.outcomes)})</h2>
 {_triage_misses(results)}
 <h2>Failing examples ({len(results.failures)})</h2>
@@ -180,6 +187,26 @@ def _before_after_table(outcomes: Sequence[Outcome]) -> str:
         f"<table><tr><th>split · language</th>{header}<th>intent accuracy</th><th>n</th></tr>"
         + "".join(rows)
         + "</table>"
+    )
+
+
+def _pattern_outcomes_table(results: SuiteResult) -> str:
+    rows = pattern_outcome_rows(results.pattern_outcomes)
+    if not rows:
+        return "<p>No pattern was matched in the memory.</p>"
+    body = "".join(
+        f"<tr><th><code>{_e(row['pattern'])}</code></th>"
+        f'<td class="num">{row["conversations"]}</td>'
+        + "".join(
+            f'<td class="num">{_ratio(row[f"{kind}_share"])}</td>'
+            for kind in ("booked", "escalated", "dropped")
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        "<table><tr><th>pattern</th><th>conversations</th><th>booked</th><th>escalated</th>"
+        f"<th>dropped</th></tr>{body}</table>"
     )
 
 

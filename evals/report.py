@@ -7,6 +7,7 @@ from typing import Any
 
 from evals.datasets import BOOKING_FIELDS
 from evals.metrics import Outcome, by_split_and_language, summarize
+from serving.memory.records import PatternOutcomes
 
 BOOKING_SATISFACTION_FLOOR = 0.95
 """Share of the held-out booking requests whose offered times must all satisfy the request
@@ -71,6 +72,31 @@ def render_booking_report(metrics: Mapping[str, float]) -> str:
         ]
         lines.append(f"{label:18}" + "".join(f"{_fmt(value):>12}" for value in values))
     return "\n".join(lines)
+
+
+def pattern_outcome_rows(outcomes: Sequence[PatternOutcomes]) -> list[dict[str, Any]]:
+    """Per memory pattern, most conversations first: the conversations in which a patient
+    message matched it and the shares of them that then led to a booking, an escalation, or
+    to nothing before going quiet (the staff dashboard's figures, from the scratch clinic's
+    memory after the run)."""
+    rows = []
+    for found in sorted(outcomes, key=lambda o: (-o.conversations, o.pattern)):
+        total = found.conversations
+        rows.append(
+            {
+                "pattern": found.pattern,
+                "conversations": total,
+                **{
+                    f"{kind}_share": round(count / total, 3) if total else None
+                    for kind, count in (
+                        ("booked", found.booked),
+                        ("escalated", found.escalated),
+                        ("dropped", found.dropped),
+                    )
+                },
+            }
+        )
+    return rows
 
 
 _COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (

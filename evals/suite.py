@@ -65,6 +65,7 @@ from evals.report import booking_gate_failures, gate_failures
 from evals.runner import evaluate_messages
 from evals.scenarios import SCENARIOS, ScenarioResult, load_scenarios, run_scenarios
 from evals.triage_model import check_emergency_head
+from serving.memory.records import PatternOutcomes
 
 DATA_DIR = MESSAGES.parent
 Row = TypeVar("Row")
@@ -91,6 +92,9 @@ class SuiteResult:
     answers: list[AnswerScore] = field(repr=False)
     report_html: str = field(default="", repr=False)
     bookings: list[BookingOutcome] = field(default_factory=list, repr=False)
+    pattern_outcomes: list[PatternOutcomes] = field(default_factory=list, repr=False)
+    """The scratch clinic's memory after the scenarios, red team and clinic answers: what
+    followed each memory pattern (the report's "Pattern outcomes")."""
     memory: list[MemoryOutcome] = field(default_factory=list, repr=False)
 
     @property
@@ -155,6 +159,7 @@ async def run_suite(
             answers = await judge_answers(answers, judge, clinic.profile)
         bundle_version = runtime.bundle.version
         triage_model = runtime.bundle.triage_model
+        pattern_outcomes = await clinic.pattern_outcomes()
     # A clinic of its own: its clock runs at each request's day.
     booking_outcomes = await evaluate_bookings(
         bookings, architecture=architecture, bundle_path=bundle_path, model=model
@@ -176,6 +181,7 @@ async def run_suite(
         probes=probe_results,
         answers=answers,
         bookings=booking_outcomes,
+        pattern_outcomes=pattern_outcomes,
         memory=memory_outcomes,
     )
     metrics = suite_metrics(result)

@@ -35,6 +35,7 @@ def drill(
     runbook: Path,
     target: Path,
     database_url: str | None,
+    neo4j_uri: str | None,
     port: int,
     report: Path,
     note: str | None,
@@ -44,6 +45,7 @@ def drill(
         runbook=runbook,
         target=target,
         database_url=database_url,
+        neo4j_uri=neo4j_uri,
         port=port,
         report=report,
         note=note,
@@ -54,17 +56,22 @@ def drill(
 def dr_drill(
     target: str = "var/dr-drill",
     database_url: str | None = None,
+    neo4j_uri: str | None = None,
     port: int = 8765,
     backup_first: bool = False,
     runbook: str = str(RUNBOOK),
     report: str = str(DRILL_REPORT),
 ) -> dict[str, Any]:
-    """Returns the figures; raises `DrillFailed` (after writing the report) when over target."""
+    """Returns the figures; raises `DrillFailed` (after writing the report) when over target.
+    With MEMORY_BACKEND=neo4j, `neo4j_uri` names the scratch Neo4j the graph is restored
+    into (wiped first)."""
     if backup_first:
         fresh_backup()
     try:
         note = FRESH_SET_NOTE if backup_first else None
-        result = drill(Path(runbook), Path(target), database_url, port, Path(report), note)
+        result = drill(
+            Path(runbook), Path(target), database_url, neo4j_uri, port, Path(report), note
+        )
     except DrillFailed:
         if Path(report).is_file():
             create_markdown_artifact(Path(report).read_text(encoding="utf-8"), key="dr-drill")

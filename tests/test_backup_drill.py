@@ -31,6 +31,8 @@ from tests.backup_stand_ins import (  # noqa: F401
     repository_fixture,
     session_exporter_fixture,
 )
+from tests.bolt_server import BoltServer
+from tests.test_backup_memory import in_neo4j, rebuilt
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "RECOVERY_RUNBOOK.md"
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
@@ -67,6 +69,7 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
 ) -> None:
     _export(backup_settings, monkeypatch)
     monkeypatch.chdir(tmp_path)
+    graph = rebuilt(backup_settings)  # the live graph (MEMORY_BACKEND=sql, the default)
     report = tmp_path / "DR_DRILL_REPORT.md"
     scratch = tmp_path / "scratch"
     (scratch / "repository").mkdir(parents=True)
@@ -96,9 +99,50 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     assert "**Result: PASSED**" in text
     assert "a known conversation continues" in text
     assert "a known appointment is answered" in text
+    assert "restore: memory graph restored with the database (MEMORY_BACKEND=sql)" in text
+    assert f"drill: memory graph (sql, in the database): Patient {graph['Patient']}" in text
     assert "`dental backup restore --target" in text, "the runbook's own commands ran"
     assert not (scratch / "repository" / "corrupted").exists(), "restored from scratch"
     assert (scratch / "repository" / "README.md").is_file()
+
+
+@sqlite_only
+def test_with_neo4j_the_drill_restores_the_graph_into_a_scratch_store(
+    backup_settings: Settings,
+    bolt_server: BoltServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = in_neo4j(backup_settings, bolt_server)
+    _export(settings, monkeypatch)
+    for name, value in (
+        ("MEMORY_BACKEND", "neo4j"),
+        ("NEO4J_URI", bolt_server.uri),
+        ("NEO4J_USER", bolt_server.user),
+        ("NEO4J_PASSWORD", bolt_server.password),
+        ("NEO4J_DATABASE", bolt_server.database),
+    ):
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    graph = rebuilt(settings)
+    report = tmp_path / "DR_DRILL_REPORT.md"
+    drill = ["dr", "drill", "--target", str(tmp_path / "scratch"), "--runbook", str(RUNBOOK),
+             "--report", str(report), "--port", str(free_port())]  # fmt: skip
+
+    refused = CliRunner().invoke(app, drill)  # never the clinic's own graph
+    assert refused.exit_code == 1
+    assert "name the scratch Neo4j" in refused.output and "--neo4j-uri" in refused.output
+
+    # The stand-in has one Bolt server: here it is the scratch one too.
+    result = CliRunner().invoke(app, [*drill, "--backup-first", "--neo4j-uri", bolt_server.uri])
+
+    assert result.exit_code == 0, result.output
+    text = report.read_text(encoding="utf-8")
+    assert "**Result: PASSED**" in text
+    assert "- memory-graph.json: " in text, "the set held the graph"
+    assert "restore: memory graph loaded into the neo4j store; node counts match" in text
+    assert f"drill: memory graph (neo4j): Patient {graph['Patient']}, " in text
+    assert bolt_server.password not in text
 
 
 def test_a_figure_over_its_target_fails_the_drill() -> None:

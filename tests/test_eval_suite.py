@@ -31,6 +31,7 @@ from evals.scenarios import (
 from evals.suite import DATA_DIR, SuiteResult, failing_examples, run_suite
 from serving.bundle.load import load_bundle
 from serving.clinic import load_clinic_profile
+from serving.memory.records import PatternOutcomes
 from serving.safety.output_guard import OutputGuard
 from serving.settings import REPOSITORY_BUNDLE
 from tests.assistant_client import DANA_PHONE, JOHN_PHONE
@@ -196,6 +197,25 @@ async def test_the_report_is_self_contained_with_plots_and_failures(suite: Suite
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; מה המינון?" in page
     assert "<title>&lt;bundle &amp; co&gt;</title>" in page
     assert "Safety gates failed" in page and "redteam: 1 boundary violations" in page
+
+
+async def test_the_report_shows_what_followed_each_memory_pattern(suite: SuiteResult) -> None:
+    assert suite.pattern_outcomes, "the run's patient messages matched memory patterns"
+    section = suite.report_html.split("<h2>Pattern outcomes</h2>")[1].split("<h2>")[0]
+    for found in suite.pattern_outcomes:
+        assert f'<th><code>{found.pattern}</code></th><td class="num">{found.conversations}<' in (
+            section
+        )
+
+    made_up = [PatternOutcomes("<rare>", 4, booked=1, escalated=2, dropped=0)]
+    page = render_html_report(dataclasses.replace(suite, pattern_outcomes=made_up), title="t")
+    section = page.split("<h2>Pattern outcomes</h2>")[1].split("<h2>")[0]
+    assert (
+        '<tr><th><code>&lt;rare&gt;</code></th><td class="num">4</td><td class="num">0.25</td>'
+        '<td class="num">0.5</td><td class="num">0</td></tr>'
+    ) in section
+    empty = render_html_report(dataclasses.replace(suite, pattern_outcomes=[]), title="t")
+    assert "No pattern was matched in the memory." in empty
 
 
 async def test_a_wrong_expectation_fails_task_success(

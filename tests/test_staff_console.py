@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +19,11 @@ from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.staff_models import AuditEvent
 from serving.db.telegram_models import TelegramUpdate
+from serving.db.types import utcnow
 from serving.escalation.links import DoctorLinks
+from serving.memory.rebuild import rebuild
+from serving.memory.service import Memory
+from serving.memory.turn_outcomes import escalation, visit
 from serving.pubsub import PushHub
 from tests.asgi import served
 from tests.assistant_client import INTEGRATION_KEY, Patient
@@ -332,6 +337,67 @@ async def test_operations_show_what_failed_and_what_was_made(
     assert bad.status_code == 422
     for path in ("/deliveries", "/dead-letters", "/memory-patterns", "/figures"):
         assert (await http.get(ADMIN + path)).status_code == 401
+
+
+async def test_memory_patterns_show_what_their_conversations_led_to(
+    staff_app: StaffDesk, database: Database
+) -> None:
+    http = staff_app.http
+    visitors = {"booked": "memory-book", "escalated": "memory-emergency", "dropped": "memory-q"}
+    await Patient(http, visitors["booked"], trusted=False).send("I want to book a cleaning")
+    await Patient(http, visitors["escalated"], trusted=False).send(EMERGENCY)
+    await Patient(http, visitors["dropped"], trusted=False).send("What are your opening hours?")
+    patterns: dict[str, str] = {}
+    async with database.transaction() as session:
+        for led_to, visitor in visitors.items():
+            rows = (
+                await session.scalars(
+                    select(db.Message)
+                    .join(db.Conversation, db.Conversation.id == db.Message.conversation_id)
+                    .where(db.Conversation.external_user_id == visitor)
+                    .order_by(db.Message.id)
+                )
+            ).all()
+            patterns[led_to] = str(rows[0].memory_pattern)
+            reply = rows[-1]
+            if led_to == "booked" and not reply.outcomes:  # what the turn recorded
+                reply.outcomes = [
+                    visit("booked", provider_id=1, provider_name="Dr. Levi",
+                          visit_at=utcnow() + timedelta(days=3), appointment_id=reply.id)
+                ]  # fmt: skip
+            if led_to == "escalated" and not reply.outcomes:
+                opened = await session.scalar(
+                    select(db.Escalation.id).where(
+                        db.Escalation.conversation_id == reply.conversation_id
+                    )
+                )
+                assert opened is not None
+                reply.outcomes = [escalation(opened)]
+    assert len(set(patterns.values())) == 3, patterns
+    served: Memory = staff_app.app.state.memory
+    await served.settled()
+    await rebuild(database, served.store)  # with the outcomes written above
+    # Two days on, every one of them has gone quiet.
+    staff_app.app.state.memory = Memory(
+        served.store, timezone="Asia/Jerusalem", clock=lambda: utcnow() + timedelta(days=2)
+    )
+    try:
+        for role in ("receptionist", "doctor", "admin"):
+            headers = await staff_app.headers(role)
+            response = await http.get(f"{ADMIN}/memory-patterns", headers=headers)
+            assert response.status_code == 200, (role, response.text)
+    finally:
+        staff_app.app.state.memory = served
+    items = {item["id"]: item for item in response.json()["items"]}
+    for led_to, pattern in patterns.items():
+        item = items[pattern]
+        assert item["messages"] == 1  # the old field, from the app database
+        assert item["conversations"] == 1
+        shares = {k: item[f"{k}_share"] for k in ("booked", "escalated", "dropped")}
+        assert shares == {k: 1.0 if k == led_to else 0.0 for k in shares}, (led_to, item)
+    quiet = [i for i in items.values() if i["id"] not in patterns.values()]
+    assert quiet and all(i["conversations"] == 0 and i["booked_share"] is None for i in quiet)
+    assert (await http.get(f"{ADMIN}/memory-patterns")).status_code == 401
 
 
 async def test_the_audit_trail_is_for_admins(staff_app: StaffDesk) -> None:

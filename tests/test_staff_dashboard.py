@@ -116,7 +116,10 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('staff') / 'clinic.db'}"
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, _prepare(url)).result()
-    settings = make_settings(url, load_demo_data=True, integration_key=INTEGRATION_KEY)
+    # Pattern statistics read afresh: the operations page shows this module's own chats.
+    settings = make_settings(
+        url, load_demo_data=True, integration_key=INTEGRATION_KEY, memory_stats_seconds=0
+    )
     with served_in_thread(create_app(settings)) as served:
         accounts = served.app.state.staff_accounts
         for email, name, role in (
@@ -377,6 +380,11 @@ def test_book_for_a_patient(browser_for_module: Browser, clinic: ServedApp) -> N
         bars = page.locator("#figures .chart").first.locator("rect.chart__bar")
         heights = bars.evaluate_all("bars => bars.map(bar => Number(bar.getAttribute('height')))")
         assert heights[-1] > 0, heights
+        # The memory patterns say what their conversations led to: a bar and the shares.
+        outcomes = page.locator("#memory-patterns .pattern-outcomes")
+        expect(outcomes.first).to_be_visible()
+        expect(outcomes.first.locator("svg.chart__shares rect.chart__share")).to_have_count(3)
+        expect(outcomes.first).to_contain_text("%")
         screenshot(page, "operations-he-desktop")
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from serving.api.deps import AuditLogDep
 from serving.api.staff_auth import require
 from serving.console.operations import MAX_FIGURE_HOURS, Operations
+from serving.memory.service import Memory
 from serving.staff.audit import AuditContext, AuditQuery
 
 router = APIRouter(prefix="/api/v1/admin", tags=["staff console"])
@@ -53,6 +54,10 @@ class PatternOut(BaseModel):
     id: str
     description: str
     messages: int
+    conversations: int
+    booked_share: float | None
+    escalated_share: float | None
+    dropped_share: float | None
 
 
 class PatternList(BaseModel):
@@ -112,9 +117,12 @@ async def dead_letters(
 @router.get("/memory-patterns", response_model=PatternList)
 async def memory_patterns(request: Request, context: OperationsAccess) -> PatternList:
     """The served bundle's memory patterns, each with the patient messages it labelled in
-    the last 30 days."""
+    the last 30 days and, from the memory graph (90 days), the conversations in which a
+    patient message matched it and the shares of those that then led to a booking, to an
+    escalation, or to nothing before going quiet (null without such conversations)."""
     patterns = request.app.state.runtime().bundle.memory.patterns
-    found = await _operations(request).pattern_use(patterns)
+    memory: Memory = request.app.state.memory
+    found = await _operations(request).pattern_use(patterns, await memory.pattern_stats())
     return PatternList(items=[PatternOut(**vars(item)) for item in found])
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from serving import __version__
-from serving.backup import collectors
+from serving.backup import collectors, memory_graph
 from serving.backup.database import snapshot_database
 from serving.backup.encryption import SCHEME, encrypt_file, key_id, parse_recipients
 from serving.backup.manifest import (
@@ -61,6 +61,7 @@ class Collected:
     dvc: dict[str, Any] = field(default_factory=dict)
     sessions: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
 
 
 def mlflow_tracking_uri(settings: Settings) -> str | None:
@@ -84,7 +85,10 @@ def collect(
     """Every source of the set into `work`, in plaintext.
 
     Without `database` (a CI job on every push has no app database) the set holds the
-    repository, sessions and MLflow only; restoring it restores no database.
+    repository, sessions and MLflow only; restoring it restores no database. The memory graph
+    comes with the database: in it (MEMORY_BACKEND=sql), or dumped right after its snapshot
+    (neo4j: it may hold a few turns newer than the snapshot; `dental memory rebuild` makes
+    the two agree).
     """
     files: list[tuple[str, str, Path]] = []
     repository = settings.backup_repository
@@ -96,10 +100,17 @@ def collect(
         files.append((snapshot.dump.name, "database", snapshot.dump))
         files += [(path.name, "jsonl", path) for path in snapshot.exports]
         collected = Collected(set_id, work, files, snapshot.source, commit)
+        graph_file = work / memory_graph.PART_NAME
+        collected.memory, why_not = memory_graph.dump_graph(settings, graph_file)
+        if collected.memory.get("part") == memory_graph.PART_NAME:
+            files.append((graph_file.name, memory_graph.PART_KIND, graph_file))
+        if why_not is not None:
+            collected.skipped["memory-graph"] = why_not
     else:
         source = Source(NO_DATABASE, utc_iso(datetime.now(UTC)), None, None, {})
         collected = Collected(set_id, work, files, source, commit)
         collected.skipped["database"] = "not asked for (--no-database)"
+        collected.skipped["memory-graph"] = "no database in the set: it is the graph's source"
 
     tracking_uri = mlflow_tracking_uri(settings)
     store = collectors.mlflow_store(tracking_uri, work / "mlflow.tar") if tracking_uri else None
@@ -166,6 +177,7 @@ def build_manifest(collected: Collected, parts: list[Part], encryption: Encrypti
         dvc=collected.dvc,
         sessions=collected.sessions,
         skipped=collected.skipped,
+        memory=collected.memory,
     )
 
 

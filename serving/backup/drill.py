@@ -27,13 +27,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import make_url
 
 from serving.backup.database import drop_database
-from serving.backup.errors import DrillFailed
-from serving.backup.restore import RECEIPT_NAME
+from serving.backup.errors import DrillFailed, IntegrityFailure
+from serving.backup.memory_graph import clear_graph, verify_restored_graph
+from serving.backup.restore import RECEIPT_NAME, fetch_manifest
 from serving.backup.service_check import known_records, probe_service
 from serving.settings import Settings
 
@@ -58,6 +60,12 @@ _EXPORTED_SETTINGS = (
     "aws_region",
     "aws_endpoint_url",
     "timezone",
+    "memory_backend",
+    "neo4j_uri",
+    "neo4j_user",
+    "neo4j_password",
+    "neo4j_database",
+    "neo4j_timeout_seconds",
 )
 
 
@@ -148,23 +156,47 @@ def wipe(target: Path, database_url: str) -> None:
         asyncio.run(drop_database(url, url.database))
 
 
+def scratch_graph(settings: Settings, neo4j_uri: str | None) -> Settings:
+    """The settings the drill restores with: with MEMORY_BACKEND=neo4j, the scratch Neo4j at
+    `neo4j_uri` in place of the clinic's own, which a drill must never wipe."""
+    if settings.memory_backend != "neo4j":
+        if neo4j_uri is not None:
+            raise DrillFailed("--neo4j-uri is for MEMORY_BACKEND=neo4j")
+        return settings
+    if neo4j_uri is None:
+        raise DrillFailed(
+            "MEMORY_BACKEND=neo4j: name the scratch Neo4j the drill restores the graph into "
+            "with --neo4j-uri (it is wiped)"
+        )
+    return settings.model_copy(update={"neo4j_uri": neo4j_uri})
+
+
 def run_drill(
     settings: Settings,
     *,
     runbook: Path,
     target: Path,
     database_url: str | None = None,
+    neo4j_uri: str | None = None,
     port: int = 8765,
     report: Path | None = None,
     note: str | None = None,
 ) -> DrillResult:
-    """Wipe, restore by the runbook, serve, measure; write the report; fail over target."""
+    """Wipe, restore by the runbook, serve, measure; write the report; fail over target.
+    With MEMORY_BACKEND=neo4j the graph goes to the scratch Neo4j at `neo4j_uri`, wiped
+    with the rest."""
     target = target.resolve()
     url = database_url or f"sqlite+aiosqlite:///{target / 'dental.db'}"
     steps = runbook_steps(runbook)
+    settings = scratch_graph(settings, neo4j_uri)
     env = step_environment(settings, target, url, port)
 
     wipe(target, url)
+    if settings.memory_backend == "neo4j":
+        try:
+            clear_graph(settings, url)
+        except IntegrityFailure as error:
+            raise DrillFailed(str(error)) from None
     disaster = datetime.now(UTC)
     started = time.monotonic()
     timings: list[tuple[str, float]] = []
@@ -174,6 +206,7 @@ def run_drill(
         timings.append((step.title, time.monotonic() - began))
 
     receipt = json.loads((target / RECEIPT_NAME).read_text(encoding="utf-8"))
+    graph = _check_graph(settings, receipt, url)
     began = time.monotonic()
     checks = _serve_and_probe(steps[-1], env, target.parent, url, port, settings.timezone)
     timings.append((steps[-1].title, time.monotonic() - began))
@@ -199,6 +232,7 @@ def run_drill(
         steps=timings,
         checks=[
             *(f"restore: {check}" for check in receipt.get("checks", [])),
+            f"drill: {graph}",
             *(f"served app: {check}" for check in checks),
         ],
     )
@@ -207,6 +241,15 @@ def run_drill(
     if result.failures:
         raise DrillFailed("; ".join(result.failures))
     return result
+
+
+def _check_graph(settings: Settings, receipt: dict[str, Any], database_url: str) -> str:
+    """The restored memory graph against the set's manifest, read afresh from the bucket."""
+    manifest, _ = fetch_manifest(settings, receipt["set_id"])
+    try:
+        return verify_restored_graph(settings, manifest, receipt.get("memory") or {}, database_url)
+    except IntegrityFailure as error:
+        raise DrillFailed(str(error)) from None
 
 
 def describe_environment(settings: Settings, bucket: str) -> str:

@@ -71,6 +71,11 @@ class Manifest:
     sessions: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     """Parts not in this set and why (e.g. MLflow on a tracking server backs up itself)."""
+    memory: dict[str, Any] = field(default_factory=dict)
+    """Where the memory graph is (`serving.backup.memory_graph`): `backend` (sql, neo4j),
+    `part` ("database" when its tables are in the database part, its part's name, or None
+    when it is not in the set) and, for a graph part, its `counts` of nodes per label and
+    `edges`. Empty in sets made without a database or before the graph existed."""
 
     def part(self, name: str) -> Part | None:
         return next((p for p in self.parts if p.name == name), None)
@@ -95,6 +100,7 @@ class Manifest:
                 dvc=dict(data.get("dvc", {})),
                 sessions=list(data.get("sessions", [])),
                 skipped=dict(data.get("skipped", {})),
+                memory=dict(data.get("memory", {})),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityFailure(

@@ -1,11 +1,12 @@
 """Restoring a backup set into a fresh environment, and proving it serves.
 
-Order matters: the target is checked first (a live database is never overwritten unless asked),
-then every object is downloaded and checked against the manifest before any is decrypted, then
-decrypted into a private temporary directory that is removed whatever happens, and only then is
-anything written to the target. Objects missing from the primary bucket (or the bucket itself)
-are fetched from the secondary one; an object that is present but does not match its hash is
-refused, by name.
+Order matters: the target is checked first (a live database, or a memory graph store outside it
+that holds nodes, is never overwritten unless asked), then every object is downloaded and checked
+against the manifest before any is decrypted, then decrypted into a private temporary directory
+that is removed whatever happens, and only then is anything written to the target. Objects missing
+from the primary bucket (or the bucket itself) are fetched from the secondary one; an object that
+is present but does not match its hash is refused, by name. The memory graph is restored after the
+database, its source of truth (`serving.backup.memory_graph`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from alembic.util import CommandError
@@ -31,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving import __version__
-from serving.backup import collectors, database
+from serving.backup import collectors, database, memory_graph
 from serving.backup.encryption import decrypt_file, identity_opens, load_identity
 from serving.backup.errors import (
     BackupError,
@@ -259,6 +261,9 @@ async def _probe_in_process(settings: Settings, database_url: str) -> list[str]:
             "integration_key": SecretStr(key),
             "load_demo_data": False,
             "mlflow_tracking_uri": None,
+            # The probe's turns are remembered in the scratch copy, never in the graph just
+            # restored (a Neo4j outside the database).
+            "memory_backend": "sql",
         }
     )
     # As `dental serve` does: a set from this app version may predate its newest migration.
@@ -304,9 +309,10 @@ def restore_backup(
     service_check: bool = True,
     progress: Callable[[str], None] = logger.info,
 ) -> RestoreReport:
-    """Restore a set into `target` (checkout, MLflow store, session exports, JSONL exports)
-    and `database_url` (a new database), then check it. Raises a `BackupError` subclass
-    naming the problem; on any failure no plaintext is left in the temporary directory."""
+    """Restore a set into `target` (checkout, MLflow store, session exports, JSONL exports),
+    `database_url` (a new database) and the configured memory store, then check it. Raises a
+    `BackupError` subclass naming the problem; on any failure no plaintext is left in the
+    temporary directory."""
     started = time.monotonic()
     manifest, sources = fetch_manifest(settings, set_id)
     check_compatible(manifest, app_version=__version__, allow_other_version=allow_other_version)
@@ -320,6 +326,8 @@ def restore_backup(
             "--database-url postgresql+asyncpg://user@host/new_database"
         )
     check_targets(target, url, engine, overwrite=overwrite)
+    if url is not None:
+        memory_graph.check_graph_target(settings, url, overwrite=overwrite)
     progress(f"restoring set {manifest.set_id} (snapshot {manifest.source.snapshot_at})")
 
     target.mkdir(parents=True, exist_ok=True)
@@ -332,12 +340,18 @@ def restore_backup(
         progress("decrypted; every file matches the manifest")
 
         counts: dict[str, int] = {}
+        graph_check: str | None = None
+        graph_receipt: dict[str, Any] = {}
         if url is not None:
             dump = plain.get("database.sqlite") or plain["database.pgdump"]
             database.restore_database(dump, engine, url, overwrite=overwrite)
             counts = asyncio.run(database.restored_row_counts(url))
             database.compare_row_counts(manifest.source.row_counts, counts)
             progress("database restored; row counts match the manifest")
+            graph_check, graph_receipt = memory_graph.restore_graph(
+                manifest.memory, plain.get(memory_graph.PART_NAME), settings, url
+            )
+            progress(graph_check)
 
         checkout = target / "repository"
         restore_repository(plain["repository.bundle"], checkout, manifest.commit)
@@ -355,6 +369,7 @@ def restore_backup(
         "database integrity verified and row counts match"
         if url is not None
         else "no database in this set (made with --no-database)",
+        *([graph_check] if graph_check else []),
         f"repository checked out at {manifest.commit[:12]}",
     ]
     if dvc and manifest.dvc.get("remotes"):
@@ -381,6 +396,7 @@ def restore_backup(
         "checks": report.checks,
         "parts": {part.name: part.size for part in manifest.parts},
         "skipped": manifest.skipped,
+        "memory": graph_receipt,
     }
     (target / RECEIPT_NAME).write_text(json.dumps(receipt, indent=2) + "\n", encoding="utf-8")
     return report

@@ -193,6 +193,13 @@ def drill(
         str | None,
         typer.Option(help="Scratch database (default: SQLite in the target). It is DROPPED."),
     ] = None,
+    neo4j_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="With MEMORY_BACKEND=neo4j: the scratch Neo4j the memory graph is restored "
+            "into (same user and password). It is WIPED."
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port the restored app is served on.")] = 8765,
     runbook: Annotated[Path, typer.Option(help="The runbook whose commands run.")] = RUNBOOK,
     report: Annotated[Path, typer.Option(help="Where the report is written.")] = DRILL_REPORT,
@@ -215,6 +222,7 @@ def drill(
             runbook=runbook,
             target=target,
             database_url=database_url,
+            neo4j_uri=neo4j_uri,
             port=port,
             report=report,
             note=FRESH_SET_NOTE if backup_first else None,

@@ -29,6 +29,7 @@ from serving.build_info import read_build_info
 from serving.bundle.load import BundleError, load_bundle, rehash
 from serving.cli.backup import backup_app, dr_app
 from serving.cli.clinic import clinic_app, patients_app
+from serving.cli.memory import memory_app
 from serving.cli.odoo import odoo_app
 from serving.cli.oncall import escalations_app, oncall_app
 from serving.cli.secrets import secrets_app
@@ -105,6 +106,7 @@ app.add_typer(patients_app, name="patients")
 app.add_typer(escalations_app, name="escalations")
 app.add_typer(users_app, name="users")
 app.add_typer(odoo_app, name="odoo")
+app.add_typer(memory_app, name="memory")
 
 
 class CommandFailed(Exception):

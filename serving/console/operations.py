@@ -1,6 +1,7 @@
 """What the staff console shows of the service's running: messages that did not reach the
-patient, Telegram updates given up, how often each memory pattern labelled messages, and
-hourly figures. Read from the app database; ids, counts and times only (never message text).
+patient, Telegram updates given up, how often each memory pattern labelled messages and what
+its conversations led to (the memory graph's figures, passed in), and hourly figures. Read
+from the app database; ids, counts and times only (never message text).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.telegram_models import TelegramUpdate
 from serving.db.types import utcnow
+from serving.memory.records import PatternOutcomes
 
 PATTERN_WINDOW = timedelta(days=30)
 MAX_FIGURE_HOURS = 24 * 7
@@ -50,6 +52,15 @@ class PatternUse:
     id: str
     description: str
     messages: int
+    """Patient messages it labelled in the last 30 days (the app database)."""
+    conversations: int = 0
+    """Conversations of the memory's statistics window (90 days) in which a patient message
+    matched it; the shares below are of these."""
+    booked_share: float | None = None
+    """Share of those conversations that then led to a visit booked or moved."""
+    escalated_share: float | None = None
+    dropped_share: float | None = None
+    """Share that went quiet with no outcome after it."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +137,11 @@ class Operations:
                 for update_id, chat_id, received_at, attempts, error in rows
             ]
 
-    async def pattern_use(self, patterns: Sequence[MemoryPattern]) -> list[PatternUse]:
-        """Each memory pattern with how many patient messages it labelled in the last 30 days."""
+    async def pattern_use(
+        self, patterns: Sequence[MemoryPattern], outcomes: Sequence[PatternOutcomes] = ()
+    ) -> list[PatternUse]:
+        """Each memory pattern with how many patient messages it labelled in the last 30 days
+        and, from the memory's `outcomes`, what its conversations led to."""
         since = self._now() - PATTERN_WINDOW
         async with self._db.read() as session:
             rows = await session.execute(
@@ -136,7 +150,11 @@ class Operations:
                 .group_by(db.Message.memory_pattern)
             )
             counts = {str(name): int(count) for name, count in rows if name is not None}
-        return [PatternUse(p.name, p.description, counts.get(p.name, 0)) for p in patterns]
+        led_to = {o.pattern: o for o in outcomes}
+        return [
+            _pattern_use(p.name, p.description, counts.get(p.name, 0), led_to.get(p.name))
+            for p in patterns
+        ]
 
     async def figures(self, hours: int) -> HourlyFigures:
         """The last `hours` clock hours (the current one last), per hour: conversations with a
@@ -210,6 +228,23 @@ class Operations:
             reply_latency_p95_ms=[_percentile(values, 95) for values in latencies],
             bookings_by_assistant=bookings,
         )
+
+
+def _pattern_use(
+    name: str, description: str, messages: int, outcomes: PatternOutcomes | None
+) -> PatternUse:
+    if outcomes is None or outcomes.conversations == 0:
+        return PatternUse(name, description, messages)
+    total = outcomes.conversations
+    return PatternUse(
+        name,
+        description,
+        messages,
+        conversations=total,
+        booked_share=round(outcomes.booked / total, 3),
+        escalated_share=round(outcomes.escalated / total, 3),
+        dropped_share=round(outcomes.dropped / total, 3),
+    )
 
 
 def _pseudonym(chat_id: int) -> str:

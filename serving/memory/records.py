@@ -105,6 +105,8 @@ class TurnFacts:
     """The verified patient, when the conversation is bound to one (HAD)."""
     language: str
     at: datetime
+    """When these facts begin (`conversation_facts`: their earliest message). A store dates
+    the HAD edge by the earliest `at` that named the patient."""
     messages: tuple[MessageFacts, ...] = ()
     outcomes: tuple[OutcomeFacts, ...] = ()
 

@@ -66,7 +66,9 @@ def conversation_facts(
         source = answered or message
         for entry in message.outcomes or ():
             outcomes.append(_outcome(entry, source=source, at=message.created_at, by_id=by_id))
-    at = max((m.created_at for m in ordered), default=conversation.updated_at)
+    # The earliest message: the HAD edge's time is the earliest `at` naming the patient, so a
+    # conversation written turn by turn and one rebuilt at once get the same edge.
+    at = min((m.created_at for m in ordered), default=conversation.updated_at)
     return TurnFacts(
         conversation_id=conversation.id,
         channel=conversation.channel,

@@ -1,7 +1,8 @@
 /*
  * The staff dashboard's figures: small inline SVG plots drawn from the numbers of
  * /api/v1/admin/figures, with no chart library. One plot per series, hours along the bottom.
- * Exposes `window.StaffCharts.plot(container, options)`.
+ * Exposes `window.StaffCharts.plot(container, options)`, and `shares(parts)`: one bar split
+ * by shares (a memory pattern's conversations: booked, escalated, dropped).
  */
 (function () {
   "use strict";
@@ -151,5 +152,31 @@
     return figure;
   }
 
-  window.StaffCharts = { plot: plot };
+  /*
+   * A bar 120 wide split into `parts` ({kind, share from 0 to 1, text}), in order; what is
+   * left of 1 stays blank (conversations still going, or ended by an outcome counted
+   * elsewhere). Each part carries its text as a tooltip; the caller writes it out too.
+   */
+  function shares(parts) {
+    var width = 120;
+    var bar = svgNode("svg", {
+      class: "chart__shares", viewBox: "0 0 " + width + " 10", width: width, height: 10,
+      role: "img"
+    });
+    bar.appendChild(svgNode("rect", { class: "chart__shares-track", x: 0, y: 0,
+      width: width, height: 10 }));
+    var x = 0;
+    parts.forEach(function (part) {
+      var size = Math.max(0, Math.min(width - x, (part.share || 0) * width));
+      var rect = svgNode("rect", { class: "chart__share chart__share--" + part.kind, x: x, y: 0,
+        width: size, height: 10 });
+      rect.appendChild(svgNode("title", {}, part.text));
+      bar.appendChild(rect);
+      x += size;
+    });
+    bar.setAttribute("aria-label", parts.map(function (part) { return part.text; }).join(", "));
+    return bar;
+  }
+
+  window.StaffCharts = { plot: plot, shares: shares };
 })();

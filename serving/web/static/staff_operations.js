@@ -1,6 +1,6 @@
 /*
  * The staff dashboard's Operations: figures per hour, undelivered messages, dead letters,
- * memory patterns.
+ * memory patterns with what their conversations led to.
  * Registers its sections with window.StaffDesk (staff.js), which signs in, talks to the API
  * and shows them; loaded after staff.js.
  */
@@ -139,13 +139,38 @@
           desk.element("span", "setup-row__detail", item.error || "")
         ];
       });
+      var percent = function (share) {
+        return Math.round(share * 100) + "%";
+      };
       rows(nodes.patterns, data.patterns, "no_patterns", function (item) {
-        return [
+        var parts = [
           desk.element("code", null, String(item.id)),
           desk.element("span", "setup-row__detail", item.description || ""),
           desk.element("span", "muted",
             desk.fill(desk.t("message_count"), { count: item.messages }))
         ];
+        if (!item.conversations) {
+          parts.push(desk.element("span", "muted", desk.t("pattern_no_conversations")));
+          return parts;
+        }
+        var outcomes = [
+          { kind: "booked", text: desk.fill(desk.t("pattern_booked"),
+            { share: percent(item.booked_share) }), share: item.booked_share },
+          { kind: "escalated", text: desk.fill(desk.t("pattern_escalated"),
+            { share: percent(item.escalated_share) }), share: item.escalated_share },
+          { kind: "dropped", text: desk.fill(desk.t("pattern_dropped"),
+            { share: percent(item.dropped_share) }), share: item.dropped_share }
+        ];
+        var summary = desk.element("span", "pattern-outcomes");
+        summary.appendChild(desk.element("span", null,
+          desk.fill(desk.t("pattern_conversations"), { count: item.conversations })));
+        summary.appendChild(window.StaffCharts.shares(outcomes));
+        outcomes.forEach(function (outcome) {
+          summary.appendChild(desk.element("span",
+            "pattern-outcomes__share pattern-outcomes__share--" + outcome.kind, outcome.text));
+        });
+        parts.push(summary);
+        return parts;
       });
     },
     reset: function () {
