@@ -4,10 +4,11 @@
   turn's facts for one writer task per process, which writes them in order after the reply is
   on its way. The graph is rebuilt from the app database (`dental memory rebuild`), so a write
   lost to a crash or a full queue is repaired there.
-- Reading gives nothing rather than an error. Within one conversation a patient's memory is
-  reused for RECALL_SECONDS, and read afresh once this process queued an outcome of theirs (a
-  booking, an escalation), after that write is done: within a conversation, what changes
-  memory is an outcome, not another message. A new conversation always reads afresh.
+- Reading gives nothing rather than an error, and it sees this process's own writes: a read
+  for a patient with facts still queued waits for the writer first. Within one conversation a
+  patient's memory is reused for RECALL_SECONDS, and read afresh once an outcome of theirs (a
+  booking, an escalation) was written: within a conversation, what changes memory is an
+  outcome, not another message. A new conversation always reads afresh.
 - The clinic-wide pattern statistics are read at most every MEMORY_STATS_SECONDS.
 """
 
@@ -62,8 +63,8 @@ class Memory:
         self._stats_at: datetime | None = None
         self._recalled: dict[tuple[int, str], tuple[PatientMemory, datetime]] = {}
         """(patient, conversation) -> what was recalled, and when."""
-        self._queued_outcomes: Counter[int] = Counter()
-        """Patients with an outcome in the queue: their memory is not reused meanwhile."""
+        self._queued: Counter[int] = Counter()
+        """Patients with facts in the queue: a read of theirs waits for the writer."""
         self._queue: asyncio.Queue[TurnFacts] | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -90,8 +91,8 @@ class Memory:
             if self._on_failure is not None:
                 self._on_failure("write")
             return
-        if facts.patient_id is not None and facts.outcomes:
-            self._queued_outcomes[facts.patient_id] += 1
+        if facts.patient_id is not None:
+            self._queued[facts.patient_id] += 1
         self._forget_recalled(facts)
 
     async def settled(self) -> None:
@@ -116,10 +117,10 @@ class Memory:
             try:
                 await self.remember(facts)
             finally:
-                if facts.patient_id is not None and facts.outcomes:
-                    self._queued_outcomes[facts.patient_id] -= 1
-                    if self._queued_outcomes[facts.patient_id] <= 0:
-                        del self._queued_outcomes[facts.patient_id]
+                if facts.patient_id is not None:
+                    self._queued[facts.patient_id] -= 1
+                    if self._queued[facts.patient_id] <= 0:
+                        del self._queued[facts.patient_id]
                 queue.task_done()
 
     async def recall(
@@ -132,8 +133,8 @@ class Memory:
         cached = self._recalled.get(key) if key is not None else None
         if cached is not None and now - cached[1] < timedelta(seconds=RECALL_SECONDS):
             return cached[0]
-        if patient_id in self._queued_outcomes:
-            # Read what this process already queued: an outcome of the turn just answered.
+        if patient_id in self._queued:
+            # Read what this process already queued: the turn just answered, its outcome.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.settled(), CLOSE_SECONDS)
         try:
@@ -142,7 +143,7 @@ class Memory:
             self._failed("read", error)
             return None
         memory = recall(history, tz=self._tz)
-        if key is not None and patient_id not in self._queued_outcomes:
+        if key is not None and patient_id not in self._queued:
             if len(self._recalled) >= RECALLED_KEPT:
                 self._recalled.clear()
             self._recalled[key] = (memory, now)
