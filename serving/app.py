@@ -68,6 +68,7 @@ from serving.escalation.rota import OnCallRota
 from serving.integration_key import ensure_local_integration_key
 from serving.language import as_language
 from serving.memory.factory import create_memory_store
+from serving.memory.rebuild import rebuild
 from serving.memory.service import Memory
 from serving.notify import sms_transport, transports_from_settings
 from serving.observability.heap import freeze_startup_heap
@@ -305,12 +306,21 @@ def create_app(
         )
         app.state.operations = Operations(app_database, timezone=settings.timezone, clock=clock)
         odoo_report: asyncio.Task[None] | None = None
+        memory_rebuild: asyncio.Task[None] | None = None
         try:
             if settings.load_demo_data:
                 await load_demo_data(app_database, settings)
             await clinic.start(app_database, seed=settings.clinic_profile_path)
-            await follow_practice_system(store, practice_system_id(settings))
+            switched = await follow_practice_system(store, practice_system_id(settings))
             await prepare_memory(app.state.memory, app_metrics)
+            if switched:
+                # The graph still ties conversations to the old system's patient ids: rebuilt
+                # from the unbound conversations, it ties them to nobody. Not awaited: a big
+                # clinic's rebuild must not hold start-up (recall meanwhile may miss a memory,
+                # never give another patient's).
+                memory_rebuild = asyncio.create_task(
+                    rebuild_memory_after_switch(app_database, app.state.memory, app_metrics)
+                )
             await announce_first_run(app.state.clinic_setup, clinic, app.state.staff_accounts)
             # Not awaited: a slow or absent Odoo must not hold start-up.
             odoo_report = asyncio.create_task(
@@ -328,6 +338,8 @@ def create_app(
         finally:
             if odoo_report is not None:
                 odoo_report.cancel()
+            if memory_rebuild is not None:
+                memory_rebuild.cancel()
             await app.state.dispatcher.stop()
             if app.state.telegram is not None:
                 await app.state.telegram.stop()
@@ -443,20 +455,42 @@ async def close_memory(memory: Memory) -> None:
         logger.warning("the memory store did not close cleanly: %s", type(error).__name__)
 
 
-async def follow_practice_system(store: ConversationStore, system: str) -> None:
+async def follow_practice_system(store: ConversationStore, system: str) -> bool:
     """Clear the patients' bindings when the practice system changed since the last start
-    (`ConversationStore.follow_practice_system`)."""
+    (`ConversationStore.follow_practice_system`); True when bindings were cleared."""
     try:
         cleared = await store.follow_practice_system(system)
     except (DBAPIError, OSError) as exc:  # not migrated yet, or down: /ready says so
         logger.warning("could not check the practice system at start-up: %s", type(exc).__name__)
-        return
+        return False
     if cleared:
         logger.warning(
             "the practice system changed: %d conversations are no longer bound to a patient, "
             "who will prove who they are again",
             cleared,
         )
+        return True
+    return False
+
+
+async def rebuild_memory_after_switch(
+    database: Database, memory: Memory, metrics: AppMetrics
+) -> None:
+    """Rebuild the memory graph once the practice system changed (`dental memory rebuild`);
+    a store out of reach is announced and counted: run the command when it is back."""
+    await memory.settled()
+    try:
+        counts = await rebuild(database, memory.store)
+    except Exception as error:  # the app serves on; recall reads what the store holds
+        logger.warning(
+            "the memory graph could not be rebuilt after the practice system changed: %s; "
+            "run `dental memory rebuild` once the memory store answers",
+            type(error).__name__,
+        )
+        metrics.count_memory_failure("rebuild")
+        return
+    memory.forget_all()
+    logger.info("memory graph rebuilt for the new practice system: %s", counts)
 
 
 async def announce_practice_system(backend: PracticeBackend, default_duration: int) -> None:

@@ -259,6 +259,11 @@ async def test_a_failing_store_never_fails_the_caller(caplog: pytest.LogCaptureF
     assert await memory.pattern_stats() == []
 
     store.fail = False
+    assert await memory.recall(7) is None, "a failed store is not asked again at once"
+    clock.now += timedelta(seconds=31)
+    assert await memory.recall(7) is not None, "and is asked again after the back-off"
+    assert await memory.pattern_stats() == [], "nor are the statistics before they are due"
+    clock.now += timedelta(seconds=300)
     known = await memory.pattern_stats()
     assert known[0].pattern == "pain"
     store.fail = True

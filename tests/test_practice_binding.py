@@ -3,6 +3,7 @@ patient it points at, nor a switch to another practice system."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -82,3 +83,38 @@ async def test_a_patient_gone_from_odoo_is_unbound_not_a_failure(
             select(db.Conversation).where(db.Conversation.external_user_id == user)
         )
     assert row is not None and row.patient_id is None
+
+
+async def test_a_switch_of_practice_system_unties_memory_from_the_old_patients(
+    odoo: OdooStandIn, database_url: str, database: Database
+) -> None:
+    """Odoo's partner 12 is not the built-in patient 12: after a switch, memory must not give
+    one the other's history. The graph is rebuilt from the unbound conversations."""
+    builtin = make_settings(database_url, integration_key=INTEGRATION_KEY)
+    app = create_app(builtin, database=database, clock=today_from(CLINIC_MORNING))
+    async with running(app) as http:
+        await Patient(http, f"user-{uuid.uuid4().hex[:8]}", JOHN_PHONE).send(MY_INVOICES)
+        await app.state.memory.settled()
+        [john] = await app.state.practice.search_patient(phone=JOHN_PHONE)
+        remembered = await app.state.memory.store.history(john.id)
+        assert remembered.conversations, "the built-in patient's conversation is remembered"
+
+    on_odoo = make_settings(
+        database_url,
+        integration_key=INTEGRATION_KEY,
+        practice_backend="odoo",
+        odoo_url=odoo.url,
+        odoo_db=odoo.database,
+        odoo_username=odoo.api_login,
+        odoo_api_key=odoo.api_key,
+    )
+    app = create_app(on_odoo, database=database, clock=today_from(CLINIC_MORNING))
+    async with running(app):
+        store = app.state.memory.store
+        for _ in range(200):  # the rebuild runs beside start-up
+            if not (await store.history(john.id)).conversations:
+                break
+            await asyncio.sleep(0.05)
+        assert (await store.history(john.id)).conversations == ()
+        assert (await store.counts())["Patient"] == 0
+        assert (await store.counts())["Conversation"] >= 1, "the conversations are kept, unbound"

@@ -41,7 +41,12 @@ RECALLED_KEPT = 5000
 WRITE_QUEUE = 1000
 """Turns' facts waiting for the writer; beyond this a write is dropped (and counted)."""
 CLOSE_SECONDS = 5.0
-"""How long closing waits for queued writes."""
+"""How long closing (or an erasure) waits for queued writes."""
+READ_WAIT_SECONDS = 1.0
+"""How long a read waits for the patient's own queued writes before reading without them."""
+BACKOFF_SECONDS = 30.0
+"""After a failed read the store is not asked again for this long: a store that is down
+must not add its timeout to every turn."""
 
 
 class Memory:
@@ -67,6 +72,10 @@ class Memory:
         """Patients with facts in the queue: a read of theirs waits for the writer."""
         self._queue: asyncio.Queue[TurnFacts] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._written: asyncio.Condition | None = None
+        """Notified whenever a queued write is done (a read waits on the patient's own)."""
+        self._stats_lock: asyncio.Lock | None = None
+        self._reads_down_until: datetime | None = None
 
     async def remember(self, facts: TurnFacts) -> bool:
         """Write `facts` now; False (logged, counted) when the store failed."""
@@ -83,7 +92,8 @@ class Memory:
         """Queue `facts` for the writer task (started with the first); never blocks."""
         if self._queue is None:
             self._queue = asyncio.Queue(maxsize=WRITE_QUEUE)
-            self._writer = asyncio.create_task(self._write_queued(self._queue))
+            self._written = asyncio.Condition()
+            self._writer = asyncio.create_task(self._write_queued(self._queue, self._written))
         try:
             self._queue.put_nowait(facts)
         except asyncio.QueueFull:
@@ -95,23 +105,30 @@ class Memory:
             self._queued[facts.patient_id] += 1
         self._forget_recalled(facts)
 
-    async def settled(self) -> None:
-        """Wait until every queued write is done (tests, evaluations, shutdown)."""
-        if self._queue is not None:
-            await self._queue.join()
+    async def settled(self, within: float | None = None) -> bool:
+        """Wait until every queued write is done (tests, evaluations, shutdown, an erasure),
+        for at most `within` seconds; False when that ran out."""
+        if self._queue is None:
+            return True
+        try:
+            await asyncio.wait_for(self._queue.join(), within)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Finish the queued writes (for at most CLOSE_SECONDS), then close the store."""
         if self._writer is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.settled(), CLOSE_SECONDS)
+            await self.settled(CLOSE_SECONDS)
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            self._queue = self._writer = None
+            self._queue = self._writer = self._written = None
         await self.store.close()
 
-    async def _write_queued(self, queue: asyncio.Queue[TurnFacts]) -> None:
+    async def _write_queued(
+        self, queue: asyncio.Queue[TurnFacts], written: asyncio.Condition
+    ) -> None:
         while True:
             facts = await queue.get()
             try:
@@ -122,6 +139,19 @@ class Memory:
                     if self._queued[facts.patient_id] <= 0:
                         del self._queued[facts.patient_id]
                 queue.task_done()
+                async with written:
+                    written.notify_all()
+
+    async def _own_writes_done(self, patient_id: int) -> None:
+        """Wait (at most READ_WAIT_SECONDS) for the patient's queued writes, not the others'."""
+        written = self._written
+        if written is None or patient_id not in self._queued:
+            return
+        async with written:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    written.wait_for(lambda: patient_id not in self._queued), READ_WAIT_SECONDS
+                )
 
     async def recall(
         self, patient_id: int, *, conversation_id: str | None = None
@@ -133,15 +163,17 @@ class Memory:
         cached = self._recalled.get(key) if key is not None else None
         if cached is not None and now - cached[1] < timedelta(seconds=RECALL_SECONDS):
             return cached[0]
-        if patient_id in self._queued:
-            # Read what this process already queued: the turn just answered, its outcome.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.settled(), CLOSE_SECONDS)
+        if self._reads_down_until is not None and now < self._reads_down_until:
+            return None  # the store failed a moment ago: no memory this turn, no wait
+        # Read what this process already queued for them: the turn just answered, its outcome.
+        await self._own_writes_done(patient_id)
         try:
             history = await self.store.history(patient_id)
         except Exception as error:  # the turn goes on without memory
             self._failed("read", error)
+            self._reads_down_until = now + timedelta(seconds=BACKOFF_SECONDS)
             return None
+        self._reads_down_until = None
         memory = recall(history, tz=self._tz)
         if key is not None and patient_id not in self._queued:
             if len(self._recalled) >= RECALLED_KEPT:
@@ -152,6 +184,11 @@ class Memory:
     def forget(self, patient_id: int) -> None:
         """Drop what this process reuses about the patient (after an erasure)."""
         self._forget_patient(patient_id)
+        self.forget_stats()
+
+    def forget_all(self) -> None:
+        """Drop everything reused (after a rebuild)."""
+        self._recalled.clear()
         self.forget_stats()
 
     def _forget_recalled(self, facts: TurnFacts) -> None:
@@ -165,21 +202,28 @@ class Memory:
     async def pattern_stats(self) -> list[PatternOutcomes]:
         """Clinic-wide outcomes per pattern, reused for MEMORY_STATS_SECONDS; the last known
         figures (or none) when the store fails."""
-        now = self._now()
-        fresh = self._stats_at is not None and now - self._stats_at < timedelta(
+        if self._fresh_stats():
+            return self._stats or []
+        if self._stats_lock is None:
+            self._stats_lock = asyncio.Lock()
+        async with self._stats_lock:  # concurrent turns share one query
+            if self._fresh_stats():
+                return self._stats or []
+            now = self._now()
+            try:
+                self._stats = await self.store.pattern_outcomes(
+                    since=now - STATS_WINDOW, idle_before=now - IDLE_AFTER
+                )
+            except Exception as error:  # statistics are advice, never a failure
+                self._failed("stats", error)
+            # After a failure too: the last known figures serve until the next try is due.
+            self._stats_at = now
+            return self._stats or []
+
+    def _fresh_stats(self) -> bool:
+        return self._stats_at is not None and self._now() - self._stats_at < timedelta(
             seconds=self._stats_seconds
         )
-        if self._stats is not None and fresh:
-            return self._stats
-        try:
-            self._stats = await self.store.pattern_outcomes(
-                since=now - STATS_WINDOW, idle_before=now - IDLE_AFTER
-            )
-        except Exception as error:  # statistics are advice, never a failure
-            self._failed("stats", error)
-            return self._stats or []
-        self._stats_at = now
-        return self._stats
 
     def forget_stats(self) -> None:
         """Read the statistics afresh next time (after an erasure or a rebuild)."""

@@ -3,11 +3,16 @@ later on finishes the job), then the app database in one transaction, with the r
 audit entry (`memory.erase`, counts only) in that same transaction.
 
 A store that cannot be reached stops the erasure before the app database is touched
-(MemoryUnavailable, 503). What is kept, and why, is on every receipt (`KEPT`).
+(MemoryUnavailable, 503). Once the app database is done the store is erased once more: a turn
+written to memory meanwhile (another replica's, a dentist's hand-back) must not leave a node
+behind; if that second pass fails it is logged and counted, and `dental memory check` shows the
+store holding conversations the database no longer has until `dental memory rebuild`. What is
+kept, and why, is on every receipt (`KEPT`).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +33,8 @@ from serving.memory.store import MemoryStore
 from serving.privacy.holdings import Holdings, holdings
 from serving.privacy.requester import Requester, read_store, requested_by
 from serving.staff.audit import AuditLog
+
+logger = logging.getLogger(__name__)
 
 MAX_PATIENT_ID: Final = 2**31 - 1
 """Patient ids are 32-bit integers in every table that holds one."""
@@ -138,6 +145,13 @@ class PatientErasure:
                 subject=f"erasure:{receipt.id}",
                 detail={"memory_nodes": nodes, **rows},
                 session=session,
+            )
+        try:
+            await self._store.erase(patient_id, held.conversation_ids)
+        except Exception as error:  # the app database is done; the receipt stands
+            logger.warning(
+                "memory erasure's second pass failed (%s): run `dental memory check`",
+                type(error).__name__,
             )
         if self._on_erased is not None:
             self._on_erased(patient_id)

@@ -21,6 +21,9 @@ from serving.privacy.holdings import patient_phone_key
 from serving.privacy.requester import Requester, read_store
 from serving.staff.audit import AuditLog
 
+ERASURE_WAIT_SECONDS = 10.0
+"""How long an erasure waits for this process's queued memory writes."""
+
 
 class PatientData:
     def __init__(
@@ -82,8 +85,9 @@ class PatientData:
         check_patient_id(patient_id)
         phone_key = await patient_phone_key(self._backend, patient_id, region=self._region)
         # Turns of theirs still queued for the memory writer would put nodes back after the
-        # erasure: let this process's queue run dry first.
-        await self._memory.settled()
+        # erasure: let this process's queue run dry first (the erasure's second pass on the
+        # store catches what is written meanwhile).
+        await self._memory.settled(ERASURE_WAIT_SECONDS)
         return await self._erasure.erase(requester, patient_id, phone_key=phone_key)
 
 
