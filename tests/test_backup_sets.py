@@ -161,17 +161,20 @@ def test_a_set_is_created_verified_replicated_and_restored(
 def test_a_tampered_object_is_refused_by_name(
     backup_settings: Settings, buckets: Buckets, restore_url: str, tmp_path: Path, private_tmp: Path
 ) -> None:
+    """Both copies: one bad copy is healed from the other (tests/test_backup_healing.py)."""
     manifest = create_backup(backup_settings, dvc=False)
     key = f"backups/{manifest.set_id}/messages.jsonl.age"
     original = buckets.client.get_object(Bucket=buckets.primary, Key=key)["Body"].read()
-    buckets.client.put_object(Bucket=buckets.primary, Key=key, Body=original[:-1] + b"X")
+    for bucket in (buckets.primary, buckets.secondary):
+        buckets.client.put_object(Bucket=bucket, Key=key, Body=original[:-1] + b"X")
 
     with pytest.raises(IntegrityFailure, match=r"messages.jsonl.age .*does not match the manifest"):
         restore_backup(backup_settings, target=tmp_path / "t", database_url=restore_url)
     assert not Path(str(make_url(restore_url).database)).exists(), "nothing restored"
     assert not list(private_tmp.iterdir())
 
-    buckets.client.put_object(Bucket=buckets.primary, Key=key, Body=original[:100])
+    for bucket in (buckets.primary, buckets.secondary):
+        buckets.client.put_object(Bucket=bucket, Key=key, Body=original[:100])
     with pytest.raises(IntegrityFailure, match=r"messages.jsonl.age .*is truncated: 100 of"):
         restore_backup(backup_settings, target=tmp_path / "t", database_url=restore_url)
 
@@ -339,9 +342,9 @@ def test_cli_create_list_restore_and_prune_dry_run(
         for extra in ([], ["--no-database"])  # the second as the CI workflow runs it
     ]
     assert all(r.exit_code == 0 for r in created), [r.output for r in created]
-    listed = runner.invoke(app, ["backup", "list"])
+    listed = runner.invoke(app, ["backup", "list", "--all"])
     assert listed.exit_code == 0
-    ids = [line for line in listed.stdout.splitlines() if line.startswith("20")]
+    ids = [line.split()[0] for line in listed.stdout.splitlines() if line.startswith("20")]
     assert len(ids) == 2
 
     dry = runner.invoke(app, ["backup", "prune", "--dry-run"])

@@ -2,7 +2,9 @@
 
 The manifest is written last, to each bucket after that bucket's objects are verified: a set
 without a manifest is incomplete and is never listed, restored or counted as the newest good
-set. The plaintext work directory is private to the user and removed whatever happens.
+set. The plaintext work directory is private to the user and removed whatever happens. A set
+an earlier run left complete in the primary bucket only is completed in the secondary one
+after the new set (`serving.backup.replication`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from serving.backup.manifest import (
     sha256_file,
     utc_iso,
 )
+from serving.backup.replication import complete_replication
 from serving.backup.storage import BackupBucket, bucket_locations
 from serving.settings import Settings
 
@@ -224,4 +227,7 @@ def create_backup(
             as_step(copy_and_verify)(buckets[0], secondary, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for secondary in buckets[1:]:  # sets an earlier run left half-copied
+        for line in complete_replication(buckets[0], secondary, progress):
+            progress(f"replicated {line}")
     return manifest

@@ -3,10 +3,11 @@
 Order matters: the target is checked first (a live database, or a memory graph store outside it
 that holds nodes, is never overwritten unless asked), then every object is downloaded and checked
 against the manifest before any is decrypted, then decrypted into a private temporary directory
-that is removed whatever happens, and only then is anything written to the target. Objects missing
-from the primary bucket (or the bucket itself) are fetched from the secondary one; an object that
-is present but does not match its hash is refused, by name. The memory graph is restored after the
-database, its source of truth (`serving.backup.memory_graph`).
+that is removed whatever happens, and only then is anything written to the target. An object
+(or the manifest) missing or damaged in the primary bucket is taken from the secondary one when
+that copy matches, with a warning (`serving.backup.healing`); when no copy matches, the restore
+stops, naming each. The memory graph is restored after the database, its source of truth
+(`serving.backup.memory_graph`).
 """
 
 from __future__ import annotations
@@ -43,15 +44,15 @@ from serving.backup.errors import (
     SetNotFound,
     StorageUnavailable,
 )
+from serving.backup.healing import all_set_ids, fetch_object, read_manifest
 from serving.backup.manifest import (
-    MANIFEST_NAME,
     NO_DATABASE,
     Manifest,
     check_compatible,
     sha256_file,
 )
 from serving.backup.service_check import known_records, probe_service
-from serving.backup.storage import BackupBucket, StorageMissing, bucket_locations, check_object
+from serving.backup.storage import BackupBucket, bucket_locations, check_object
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.settings import Settings
@@ -92,51 +93,22 @@ def list_sets(settings: Settings) -> tuple[BackupBucket, list[str]]:
 
 
 def fetch_manifest(settings: Settings, set_id: str | None) -> tuple[Manifest, list[BackupBucket]]:
-    """The chosen (or newest) set's manifest, and the buckets to read it from, best first."""
-    failures = []
+    """The chosen (or newest) set's manifest, from whichever bucket holds a good copy
+    (`serving.backup.healing`), and the buckets to read its objects from, primary first."""
     candidates = buckets(settings)
-    for position, bucket in enumerate(candidates):
-        try:
-            ids = bucket.set_ids()
-            chosen = set_id or (ids[-1] if ids else None)
-            if chosen is None or chosen not in ids:
-                raise StorageMissing(
-                    f"{bucket.name} holds no complete set {chosen or ''}".rstrip(), missing=True
-                )
-            text = bucket.read_text(chosen, MANIFEST_NAME)
-        except StorageUnavailable as exc:
-            failures.append(str(exc))
-            logger.warning("%s; trying the next bucket", exc)
-            continue
-        manifest = Manifest.from_json(text, where=f"{chosen}/{MANIFEST_NAME} in the {bucket.name}")
-        return manifest, candidates[position:]
-    raise SetNotFound("no usable backup set: " + "; ".join(failures))
+    chosen = set_id or next(reversed(all_set_ids(candidates)), None)
+    if chosen is None:
+        raise SetNotFound("no complete backup set in any bucket")
+    return read_manifest(candidates, chosen), candidates
 
 
 def download_verified(manifest: Manifest, sources: list[BackupBucket], directory: Path) -> str:
-    """Every encrypted object, checked against the manifest; returns the bucket(s) used."""
-    used = set()
-    for part in manifest.parts:
-        target = directory / part.object
-        for position, bucket in enumerate(sources):
-            try:
-                bucket.download(manifest.set_id, part.object, target)
-            except StorageMissing as exc:
-                if position + 1 == len(sources):
-                    raise
-                logger.warning("%s; fetching it from the next bucket", exc)
-                continue
-            actual, size = sha256_file(target)
-            check_object(
-                f"{manifest.set_id}/{part.object} from the {bucket.name}",
-                actual,
-                size,
-                part.object_sha256,
-                part.object_size,
-            )
-            used.add(bucket.name)
-            break
-    return " and ".join(sorted(used))
+    """Every encrypted object, checked against the manifest, each from the first bucket whose
+    copy matches; returns the bucket(s) used."""
+    used = {
+        fetch_object(manifest, part, sources, directory / part.object) for part in manifest.parts
+    }
+    return " and ".join(sorted(bucket.name for bucket in used))
 
 
 def decrypt_verified(manifest: Manifest, directory: Path, settings: Settings) -> dict[str, Path]:

@@ -128,8 +128,8 @@ class BackupBucket:
                 self.location.bucket, self.key(set_id, object_name), str(target)
             )
 
-    def verify(self, set_id: str, object_name: str, sha256: str, size: int) -> None:
-        """Download the object again, streaming, and compare it with the manifest."""
+    def digest(self, set_id: str, object_name: str) -> tuple[str, int]:
+        """SHA-256 and size of the stored object, downloaded again and hashed as it streams."""
         digest = hashlib.sha256()
         stored = 0
         with self._errors(f"verifying {set_id}/{object_name}"):
@@ -139,9 +139,12 @@ class BackupBucket:
             for chunk in response["Body"].iter_chunks(HASH_CHUNK_BYTES):
                 digest.update(chunk)
                 stored += len(chunk)
-        check_object(
-            f"{set_id}/{object_name} in the {self.name}", digest.hexdigest(), stored, sha256, size
-        )
+        return digest.hexdigest(), stored
+
+    def verify(self, set_id: str, object_name: str, sha256: str, size: int) -> None:
+        """Download the object again, streaming, and compare it with the manifest."""
+        actual, stored = self.digest(set_id, object_name)
+        check_object(f"{set_id}/{object_name} in the {self.name}", actual, stored, sha256, size)
 
     def copy_from(self, source: BackupBucket, set_id: str, object_name: str) -> None:
         """Server-side copy (multipart for large objects) from another bucket."""
@@ -175,12 +178,29 @@ class BackupBucket:
                 self.client.delete_object(Bucket=self.location.bucket, Key=key)
         return len(keys)
 
+    def object_sizes(self, set_id: str | None = None) -> dict[str, dict[str, int]]:
+        """The size of every stored object of one set (or of all), by set id and object name.
+
+        One listing answers for every object (S3 lists sizes), where a HEAD per object would
+        ask once for each.
+        """
+        prefix = f"{self.prefix}/{set_id}/" if set_id else f"{self.prefix}/"
+        sizes: dict[str, dict[str, int]] = {}
+        for key, size in self._items(prefix):
+            parts = key[len(self.prefix) + 1 :].split("/")
+            if len(parts) == 2:  # <set id>/<object>; DVC's store lies deeper
+                sizes.setdefault(parts[0], {})[parts[1]] = size
+        return sizes
+
     def _keys(self, prefix: str) -> Iterator[str]:
+        return (key for key, _ in self._items(prefix))
+
+    def _items(self, prefix: str) -> Iterator[tuple[str, int]]:
         with self._errors("listing the backup sets"):
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.location.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    yield str(item["Key"])
+                    yield str(item["Key"]), int(item["Size"])
 
     def _errors(self, doing: str) -> _S3Errors:
         return _S3Errors(self, doing)

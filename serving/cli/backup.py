@@ -69,19 +69,82 @@ def create(
 
 
 @backup_app.command("list")
-def list_sets() -> None:
-    """List the complete sets, oldest first, from the primary bucket (the secondary if the
-    primary cannot be read)."""
-    from serving.backup.restore import list_sets as complete_sets
+def list_sets(
+    all_sets: Annotated[
+        bool,
+        typer.Option("--all", help="Also the sets without a database (code-only, from CI)."),
+    ] = False,
+) -> None:
+    """List the restore points (sets that hold a database), oldest first, from both buckets:
+    id, time made, size, replication (replicated / not replicated / primary missing or
+    damaged), last verification, contents. The last line is the newest."""
+    from serving.backup.inventory import list_backup_sets
 
     settings = operator_settings()
     try:
-        bucket, ids = complete_sets(settings)
+        inventory = list_backup_sets(settings, include_all=all_sets)
     except BackupError as exc:
         fail(str(exc))
-    _progress(f"{len(ids)} complete set(s) in the {bucket.name}")
-    for set_id in ids:
-        typer.echo(set_id)
+    hidden = f"; {inventory.not_shown} without a database not shown (--all)"
+    _progress(f"{len(inventory.sets)} set(s){hidden if inventory.not_shown else ''}")
+    for entry in inventory.sets:
+        size = "?" if entry.size is None else _bytes(entry.size)
+        fields = [entry.set_id, entry.created_at or "?", size, entry.replication]
+        typer.echo("  ".join([*fields, entry.last_verified, entry.contents]))
+
+
+def _bytes(size: int) -> str:
+    scaled, unit = float(size), "B"
+    for bigger in ("KB", "MB", "GB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, bigger
+    return f"{size} B" if unit == "B" else f"{scaled:.1f} {unit}"
+
+
+@backup_app.command("verify")
+def verify(
+    set_id: Annotated[
+        str | None, typer.Option("--set", help="The set to verify (default: every set).")
+    ] = None,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep", help="Download and hash every object (not only its presence and size)."
+        ),
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Copy a good object or manifest over a bad or missing one, then verify again.",
+        ),
+    ] = False,
+) -> None:
+    """Check both buckets' copies of every set (or one): each object present with the
+    manifest's size, or with --deep its SHA-256 too; each bucket holding the manifest. With
+    --repair, mend a bad copy from the good one in the other bucket. Records the time of the
+    verification in each set; exits 1 while anything is still wrong."""
+    from serving.backup.verify import verify_backups
+
+    settings = operator_settings()
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        report = verify_backups(
+            settings, set_id=set_id, deep=deep, repair=repair, progress=_progress
+        )
+    except BackupError as exc:
+        fail(str(exc))
+    for line in report.repaired:
+        typer.echo(f"repaired: {line}")
+    for problem in report.problems:
+        typer.echo(f"bad: {problem}")
+    depth = "every object hashed" if deep else "sizes"
+    summary = f"{len(report.sets)} set(s) verified ({depth})"
+    if not report.ok:
+        hint = "" if repair else "; `--repair` copies a good copy over a bad one"
+        fail(f"{summary}: {len(report.problems)} problem(s){hint} (docs/RECOVERY_RUNBOOK.md)")
+    typer.echo(f"{summary}: ok")
 
 
 @backup_app.command("restore")
