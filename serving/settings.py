@@ -419,6 +419,39 @@ class Settings(BaseSettings):
     backup_keep_days: int = Field(default=35, ge=1, description="Sets younger than this are kept.")
     backup_rto_target_minutes: float = Field(default=15.0, gt=0)
     backup_rpo_target_minutes: float = Field(default=60.0, gt=0)
+    # PostgreSQL point-in-time recovery with pgBackRest (docs/BACKUP.md).
+    backup_pgbackrest_passphrase: SecretStr | None = Field(
+        default=None,
+        description="Encrypts the pgBackRest repository (aes-256-cbc); from the secrets chain, "
+        "AWS secret <prefix>/backup-pgbackrest-passphrase.",
+    )
+    backup_pgbackrest_config: Path = Field(
+        default=Path("/etc/pgbackrest/pgbackrest.conf"),
+        description="Where `dental backup pitr setup` writes the pgBackRest configuration.",
+    )
+    backup_pgbackrest_stanza: str = Field(
+        default="clinic", pattern=r"^[A-Za-z0-9_-]+$", description="The cluster's stanza name."
+    )
+    backup_pgbackrest_repo_path: Path | None = Field(
+        default=None,
+        description="A local directory as the pgBackRest repository instead of the S3 buckets.",
+    )
+    backup_pgbackrest_s3_key_type: Literal["auto", "web-id", "shared"] = Field(
+        default="auto",
+        description="How pgBackRest gets S3 credentials: the instance or task role (auto), IRSA "
+        "(web-id), or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (shared).",
+    )
+    backup_pg_data_dir: Path | None = Field(
+        default=None, description="The data directory of the clinic's PostgreSQL cluster."
+    )
+    backup_pg_socket_dir: Path = Field(
+        default=Path("/var/run/postgresql"), description="The cluster's Unix socket directory."
+    )
+    backup_pg_os_user: str | None = Field(
+        default=None,
+        description="The OS user owning the cluster; pgBackRest, pg_ctl and psql run as it "
+        "(needed when the command runs as root).",
+    )
 
     @property
     def redacted_database_url(self) -> str:

@@ -71,6 +71,8 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     monkeypatch.chdir(tmp_path)
     graph = rebuilt(backup_settings)  # the live graph (MEMORY_BACKEND=sql, the default)
     report = tmp_path / "DR_DRILL_REPORT.md"
+    pitr = "## PostgreSQL point-in-time\n\nthe point-in-time drill's figures\n"
+    report.write_text(f"# an older report\n\n{pitr}", encoding="utf-8")
     scratch = tmp_path / "scratch"
     (scratch / "repository").mkdir(parents=True)
     (scratch / "repository" / "corrupted").write_text("garbage")  # the disaster's leftovers
@@ -99,6 +101,7 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     assert "**Result: PASSED**" in text
     assert "a known conversation continues" in text
     assert "a known appointment is answered" in text
+    assert "# an older report" not in text and text.endswith(f"\n\n{pitr}"), "PITR section kept"
     assert "restore: memory graph restored with the database (MEMORY_BACKEND=sql)" in text
     assert f"drill: memory graph (sql, in the database): Patient {graph['Patient']}" in text
     assert "`dental backup restore --target" in text, "the runbook's own commands ran"

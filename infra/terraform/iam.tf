@@ -5,13 +5,17 @@
 #                     assumption alerted (alerts.tf); reads and sets secrets, reads backups.
 # AgentRole           the serving app: GetSecretValue on the five named secret ARNs, nothing else.
 # BackupWriterRole    pushes to main (GitHub OIDC) and the Prefect worker: write backup sets
-#                     (encrypting needs only the age public key; it never holds the private one).
-# RecoveryDrillRole   the Prefect worker's weekly DR drill: read backup sets and the age identity.
+#                     (encrypting needs only the age public key; it never holds the private one);
+#                     on the database host, pgBackRest's WAL archiving and base backups (reads
+#                     the pgBackRest passphrase).
+# RecoveryDrillRole   the Prefect worker's weekly DR drill: read backup sets, the age identity
+#                     and the pgBackRest passphrase.
 # ReplicationRole     S3 itself: copy the primary bucket to the secondary region.
 
 locals {
   app_secret_arns      = [for secret in aws_secretsmanager_secret.app : secret.arn]
   recovery_secret_arns = [for secret in aws_secretsmanager_secret.recovery : secret.arn]
+  backup_secret_arns   = [for secret in aws_secretsmanager_secret.backup : secret.arn]
   backup_bucket_arns   = [aws_s3_bucket.backups_primary.arn, aws_s3_bucket.backups_secondary.arn]
   backup_object_arns   = [for arn in local.backup_bucket_arns : "${arn}/*"]
 }
@@ -51,7 +55,7 @@ data "aws_iam_policy_document" "human_developer" {
   statement {
     sid       = "DescribeTheClinicSecrets"
     actions   = ["secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds", "secretsmanager:GetResourcePolicy"]
-    resources = concat(local.app_secret_arns, local.recovery_secret_arns)
+    resources = concat(local.app_secret_arns, local.recovery_secret_arns, local.backup_secret_arns)
   }
 
   statement {
@@ -129,7 +133,7 @@ data "aws_iam_policy_document" "break_glass" {
       "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
       "secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds",
     ]
-    resources = concat(local.app_secret_arns, local.recovery_secret_arns)
+    resources = concat(local.app_secret_arns, local.recovery_secret_arns, local.backup_secret_arns)
   }
 
   statement {
@@ -259,6 +263,13 @@ data "aws_iam_policy_document" "backup_writer" {
     actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
     resources = local.backup_object_arns
   }
+
+  # pgBackRest on the database host: WAL archiving and base backups are encrypted with it.
+  statement {
+    sid       = "ReadThePgBackRestPassphrase"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.backup_secret_arns
+  }
 }
 
 # --- RecoveryDrillRole (the weekly DR drill restores into a scratch environment) -------------
@@ -290,9 +301,9 @@ resource "aws_iam_role_policy" "recovery_drill" {
 
 data "aws_iam_policy_document" "recovery_drill" {
   statement {
-    sid       = "ReadTheBackupKey"
+    sid       = "ReadTheBackupKeyAndThePgBackRestPassphrase"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = local.recovery_secret_arns
+    resources = concat(local.recovery_secret_arns, local.backup_secret_arns)
   }
 
   statement {

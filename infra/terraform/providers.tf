@@ -45,4 +45,8 @@ locals {
   ])
   # Read by restore only (BreakGlassRole, RecoveryDrillRole), never by the serving agent.
   recovery_secrets = toset(["backup-age-identity"])
+  # The pgBackRest repository passphrase (PostgreSQL point-in-time recovery, docs/BACKUP.md):
+  # read where WAL is archived and base backups are taken (BackupWriterRole on the database
+  # host), by the drill and in recovery; never by the serving agent.
+  backup_secrets = toset(["backup-pgbackrest-passphrase"])
 }

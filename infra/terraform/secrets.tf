@@ -22,6 +22,16 @@ resource "aws_secretsmanager_secret" "recovery" {
   recovery_window_in_days = 30
 }
 
+resource "aws_secretsmanager_secret" "backup" {
+  for_each = local.backup_secrets
+  #checkov:skip=CKV2_AWS_57:the passphrase must keep opening the pgBackRest repository's older backups and WAL; changing it is a planned re-key (new stanza), not an automatic rotation
+
+  name                    = "${var.environment}/${each.key}"
+  description             = "dental-clinic-ai ${each.key} (database host and restore only); value set out of band"
+  kms_key_id              = aws_kms_key.secrets.arn
+  recovery_window_in_days = 30
+}
+
 # Only the named roles may read values, whatever identity policies elsewhere in the account say.
 resource "aws_secretsmanager_secret_policy" "app" {
   for_each = aws_secretsmanager_secret.app
@@ -35,6 +45,13 @@ resource "aws_secretsmanager_secret_policy" "recovery" {
 
   secret_arn = each.value.arn
   policy     = data.aws_iam_policy_document.recovery_secret_readers.json
+}
+
+resource "aws_secretsmanager_secret_policy" "backup" {
+  for_each = aws_secretsmanager_secret.backup
+
+  secret_arn = each.value.arn
+  policy     = data.aws_iam_policy_document.backup_secret_readers.json
 }
 
 data "aws_iam_policy_document" "secret_readers" {
@@ -73,6 +90,26 @@ data "aws_iam_policy_document" "recovery_secret_readers" {
       test     = "StringNotEquals"
       variable = "aws:PrincipalArn"
       values   = [aws_iam_role.break_glass.arn, aws_iam_role.recovery_drill.arn]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "backup_secret_readers" {
+  statement {
+    sid     = "OnlyTheBackupWriterTheDrillAndBreakGlassReadThePassphrase"
+    effect  = "Deny"
+    actions = ["secretsmanager:GetSecretValue"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    resources = ["*"]
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:PrincipalArn"
+      values = [
+        aws_iam_role.backup_writer.arn, aws_iam_role.recovery_drill.arn, aws_iam_role.break_glass.arn,
+      ]
     }
   }
 }

@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from serving.backup.database import drop_database
 from serving.backup.errors import DrillFailed, IntegrityFailure
 from serving.backup.memory_graph import clear_graph, verify_restored_graph
+from serving.backup.pitr_report import section_of
 from serving.backup.restore import RECEIPT_NAME, fetch_manifest
 from serving.backup.service_check import known_records, probe_service
 from serving.settings import Settings
@@ -237,7 +238,8 @@ def run_drill(
         ],
     )
     if report is not None:
-        report.write_text(render_report(result), encoding="utf-8")
+        kept = section_of(report.read_text(encoding="utf-8")) if report.is_file() else ""
+        report.write_text(render_report(result) + ("\n" + kept if kept else ""), encoding="utf-8")
     if result.failures:
         raise DrillFailed("; ".join(result.failures))
     return result

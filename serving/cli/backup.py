@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from serving.backup.errors import BackupError
+from serving.cli.backup_pitr import pitr_app, pitr_drill, restore_to_time
 from serving.cli.support import fail, operator_settings
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RECOVERY_RUNBOOK.md"
@@ -31,6 +32,8 @@ dr_app = typer.Typer(
     rich_markup_mode="markdown",
     no_args_is_help=True,
 )
+backup_app.add_typer(pitr_app, name="pitr")
+dr_app.command("pitr-drill")(pitr_drill)
 
 
 def _progress(message: str) -> None:
@@ -176,12 +179,26 @@ def restore(
             help="Start the app on a scratch copy and ask it a known conversation and appointment.",
         ),
     ] = True,
+    to_time: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL point-in-time: restore the cluster as of this ISO moment (no "
+            "offset: TIMEZONE) with pgBackRest into the NEW data directory --target.",
+        ),
+    ] = None,
+    pg_port: Annotated[
+        int | None, typer.Option(help="With --to-time: the restored cluster's port.")
+    ] = None,
 ) -> None:
     """Fetch a set (primary bucket, else secondary), verify every object, decrypt with
     BACKUP_AGE_IDENTITY into a private temporary directory, restore into a fresh environment
-    and check it. Never writes over a database that holds data unless --overwrite."""
+    and check it. Never writes over a database that holds data unless --overwrite.
+    With --to-time, restore the PostgreSQL cluster to that moment instead (docs/BACKUP.md)."""
     from serving.backup.restore import restore_backup
 
+    if to_time is not None:
+        restore_to_time(to_time, target, pg_port)
+        return
     settings = operator_settings()
     logging.basicConfig(level=logging.WARNING)
     try:
