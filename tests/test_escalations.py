@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -27,6 +28,7 @@ from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.db.types import UTCDateTime, utcnow
+from serving.memory.turn_outcomes import conversation_facts, escalation
 from tests.asgi import running
 from tests.assistant_client import Patient
 from tests.conftest import make_settings
@@ -150,6 +152,52 @@ async def test_a_turn_taken_over_attaches_nothing(database: Database) -> None:
     [row] = await _escalations(database, stale.id)
     assert row.message_count == 1
     assert (row.id, row.urgency) == created
+
+
+async def test_a_silent_turn_keeps_the_escalation_it_opened_on_the_patients_message(
+    database: Database,
+) -> None:
+    """A turn that ends without a reply (a person holds the conversation) and opens an
+    escalation: its outcome is kept on the patient's message, in the turn's facts and in what
+    a rebuild reads, LED_TO from that message."""
+    store = ConversationStore(database)
+    turn = await store.open_turn(
+        "web",
+        f"silent-{uuid.uuid4().hex[:8]}",
+        language="en",
+        patient_id=None,
+        history=0,
+        text="a",
+    )
+    assert turn.message_id is not None
+    finished = await store.finish_turn(
+        turn,
+        message=PatientMessageLabels(
+            message_id=turn.message_id,
+            urgency="EMERGENCY",
+            intent="emergency",
+            memory_pattern="none",
+        ),
+        reply=replace(REPLY, text=""),
+        state=ConversationState(),
+        escalations=(EscalationRequest(urgency="EMERGENCY", summary=EMERGENCY),),
+        guard_events=(),
+    )
+    assert finished.escalation is not None
+    escalation_id = finished.escalation[0]
+    [outcome] = finished.facts.outcomes
+    assert (outcome.kind, outcome.escalation_id) == ("escalated", escalation_id)
+    assert outcome.message_id == turn.message_id
+    async with database.read() as session:
+        messages = list(
+            await session.scalars(select(db.Message).where(db.Message.conversation_id == turn.id))
+        )
+        conversation = await session.get(db.Conversation, turn.id)
+    assert [m.role for m in messages] == ["patient"]
+    assert messages[0].outcomes == [escalation(escalation_id)]
+    assert conversation is not None
+    rebuilt = conversation_facts(conversation, messages, await _escalations(database, turn.id))
+    assert rebuilt.outcomes == finished.facts.outcomes
 
 
 async def _finish(store: ConversationStore, turn: ConversationRecord) -> tuple[str, str] | None:

@@ -19,6 +19,7 @@ from serving.assistant import Assistant, IdentityProof
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.privacy_models import PatientLink
+from serving.db.telegram_models import TelegramUpdate
 from serving.db.types import utcnow
 from serving.memory.service import Memory
 from serving.memory.sql_store import SqlMemoryStore
@@ -247,7 +248,9 @@ async def test_telegram_mydata_asks_to_verify_then_sends_a_working_link(
         assert opened.json()["patient_id"] == await patient_id_of(database, DANA_PHONE)
     async with database.read() as session:
         stored = (await session.scalars(select(db.Message.text))).all()
+        outboxes = (await session.scalars(select(TelegramUpdate.outbox))).all()
     assert not any(token in text for text in stored), "the link is never a stored message"
+    assert outboxes and token not in json.dumps(outboxes), "nor, once sent, an update's outbox"
 
 
 async def test_web_chat_mydata_for_a_verified_visitor_only(clinic: Clinic) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +19,11 @@ from typer.testing import CliRunner, Result
 from serving.app import create_app
 from serving.assistant.store import Author
 from serving.cli import app
+from serving.cli.memory import differences
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.types import utcnow
+from serving.escalation.links import DoctorLinks
 from serving.memory.rebuild import app_database_counts, rebuild
 from serving.memory.records import GraphExport
 from serving.memory.service import Memory
@@ -195,7 +198,8 @@ async def live_app(
     app = create_app(settings, database=database, clock=today_from(CLINIC_MORNING))
     async with running(app) as http:
         app.state.http = http
-        app.state.outbox.register("api", PatientDevice())  # where the dentist's reply goes
+        app.state.patient_device = PatientDevice()  # where the dentist's messages go
+        app.state.outbox.register("api", app.state.patient_device)
         await app.state.memory.store.prepare()
         await app.state.memory.store.clear()
         yield app
@@ -234,6 +238,50 @@ async def test_a_rebuild_equals_what_the_app_wrote_turn_by_turn(
         expected.conversations,
         expected.messages,
     )
+
+
+async def test_what_the_dentist_books_moves_and_cancels_is_told_and_remembered(
+    live_app: FastAPI, database: Database
+) -> None:
+    """The desk's visits: each told to the patient under the dentist's name, each an outcome
+    LED_TO from that message; written live (the escalation still open), equal to a rebuild,
+    and `dental memory check` finds the store in step."""
+    http = live_app.state.http
+    john = Patient(http, "desk-john", JOHN_PHONE)
+    asked = await john.send("My tooth has felt sensitive to cold since the filling, is that ok?")
+    escalation_id = asked["escalation"]["id"]
+    async with database.transaction() as session:
+        token = await DoctorLinks(database).issue(session, escalation_id, None)
+    desk, backend = live_app.state.doctor_desk, live_app.state.practice
+    day = today_from(CLINIC_MORNING)().date() + timedelta(days=7)
+    first, *_, later = await backend.get_available_slots("cleaning", day, day)
+    booked = await desk.book(token, "cleaning", first.starts_at, first.provider_id)
+    await desk.move(token, booked.id, later.starts_at, later.provider_id)
+    await desk.cancel(token, booked.id)
+
+    told = live_app.state.patient_device.texts
+    assert len(told) == 3 and all(text.startswith("Dentist:\n") for text in told), told
+    assert "is booked for" in told[0] and "is cancelled" in told[2], told
+    memory: Memory = live_app.state.memory
+    await memory.settled()
+    [john_id] = [p.id for p in await backend.search_patient(phone=JOHN_PHONE)]
+    history = await memory.store.history(john_id)
+    visits = sorted((o for o in history.outcomes if o.kind != "escalated"), key=lambda o: o.at)
+    assert [o.kind for o in visits] == ["booked", "moved", "cancelled"]
+    assert [o.visit_at for o in visits] == [first.starts_at, later.starts_at, later.starts_at]
+    async with database.read() as session:
+        reports = list(
+            await session.scalars(
+                select(db.Message.id).where(db.Message.role == "doctor").order_by(db.Message.id)
+            )
+        )
+    assert [o.message_id for o in visits] == reports
+    assert differences(await memory.store.counts(), await app_database_counts(database)) == []
+    live = await memory.store.dump()
+
+    await rebuild(database, memory.store)
+
+    assert canonical(await memory.store.dump()) == canonical(live)
 
 
 async def test_a_rebuild_drops_what_the_app_database_no_longer_has(

@@ -15,13 +15,14 @@ import pytest
 from sqlalchemy import select
 
 from serving.app import create_app
+from serving.cli.memory import differences
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.staff_models import AuditEvent
 from serving.db.telegram_models import TelegramUpdate
 from serving.db.types import utcnow
 from serving.escalation.links import DoctorLinks
-from serving.memory.rebuild import rebuild
+from serving.memory.rebuild import app_database_counts, rebuild
 from serving.memory.service import Memory
 from serving.memory.turn_outcomes import escalation, visit
 from serving.pubsub import PushHub
@@ -32,6 +33,7 @@ from tests.redis_keys import REDIS_URL, redis_prefix_fixture  # noqa: F401
 from tests.staff_client import StaffDesk, staff_app_fixture  # noqa: F401
 from tests.telegram_client import TelegramUser, telegram_bot, telegram_settings, texts
 from tests.telegram_stand_in import BotApiStandIn, bot_api_fixture  # noqa: F401
+from tests.test_memory_rebuild import canonical
 
 ADMIN = "/api/v1/admin"
 EMERGENCY = "my face is swelling and I can't swallow"
@@ -149,6 +151,32 @@ async def test_take_over_write_and_hand_back_on_the_web_chat(
         assert "We will call you" not in json.dumps(entry.detail or {})
         if action != "conversation.search":
             assert entry.subject == item["id"]
+
+
+async def test_what_the_staff_write_is_remembered_as_they_write_it(
+    staff_app: StaffDesk, database: Database
+) -> None:
+    """A take-over with no escalation: the notice that someone joined, the staff member's
+    message, the silent turn and the hand-back notice all reach memory live, so `dental memory
+    check` finds the store in step, and the live graph is the rebuilt one."""
+    http, memory = staff_app.http, staff_app.app.state.memory
+    patient = Patient(http, "visitor-remembered", trusted=False)
+    await patient.send("What are your opening hours?")
+    url = f"{ADMIN}/conversations/{(await _conversation_of(staff_app, patient.user_id))['id']}"
+    receptionist = await staff_app.headers("receptionist")
+    assert (await http.post(f"{url}/takeover", headers=receptionist)).status_code == 200
+    written = {"text": "We open at eight."}
+    assert (await http.post(f"{url}/messages", json=written, headers=receptionist)).is_success
+    assert (await patient.send("Thanks!"))["reply"] == ""
+    assert (await http.post(f"{url}/handback", headers=receptionist)).status_code == 200
+    await memory.settled()
+
+    counts = await memory.store.counts()
+    assert differences(counts, await app_database_counts(database)) == []
+    assert counts["Message"] == 6  # a turn, 2 notices, the message, the silent turn's 1
+    live = await memory.store.dump()
+    await rebuild(database, memory.store)
+    assert canonical(await memory.store.dump()) == canonical(live)
 
 
 async def test_search_matches_message_text_and_filters(staff_app: StaffDesk) -> None:

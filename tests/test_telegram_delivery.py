@@ -5,6 +5,7 @@ a crashed replica's chat taken over, and a failing update that must not block it
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -165,6 +166,38 @@ async def test_a_half_sent_update_resumes_without_sending_twice(
         await expire_lease(database, 8004)
         await bot.drain()
         assert [c.text for c in bot_api.messages_to(8004)] == ["second, not yet"]
+
+
+async def test_a_secret_call_is_sent_after_a_crash_then_no_longer_stored(
+    database_url: str, database: Database, bot_api: BotApiStandIn
+) -> None:
+    """A patient's data link planned but not sent when the replica died is sent by the next;
+    once sent, the update's outbox keeps the call without its text."""
+    async with telegram_bot(telegram_settings(database_url, bot_api), bot_api) as bot:
+        user = TelegramUser(bot, 8007)
+        message = user.message_update(text="/mydata")
+        await hold_chat(database, 8007, lease=timedelta(minutes=5))
+        await bot.app.state.telegram.inbox.accept(message)
+        link = "https://clinic.example/my-data?lang=en#" + "s" * 43
+        outbox = [
+            Outgoing("send_message", {"chat_id": 8007, "text": "a reply"}).to_json(),
+            Outgoing("send_message", {"chat_id": 8007, "text": link}, secret=True).to_json(),
+        ]
+        async with database.transaction() as session:  # as a replica left it when it died
+            await session.execute(
+                update(TelegramUpdate)
+                .where(TelegramUpdate.update_id == message["update_id"])
+                .values(outbox=outbox, sent=0, attempts=1)
+            )
+        await expire_lease(database, 8007)
+        await bot.drain()
+        assert [c.text for c in bot_api.messages_to(8007)] == ["a reply", link]
+        async with database.read() as session:
+            row = await session.get(TelegramUpdate, message["update_id"])
+        assert row is not None and (row.status, row.sent) == ("done", 2)
+        assert row.outbox is not None and row.outbox[0] == outbox[0]
+        assert "s" * 43 not in json.dumps(row.outbox)
+        assert row.outbox[1]["params"]["chat_id"] == 8007
 
 
 async def test_a_failing_update_is_retried_then_apologised_for(

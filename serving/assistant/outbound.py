@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from serving.assistant.buttons import validate_button
 from serving.assistant.store import Author, ConversationStore
@@ -114,16 +114,23 @@ class Outbox:
         buttons: Sequence[Button] = (),
         *,
         author: Author | None = None,
+        outcomes: Sequence[dict[str, Any]] = (),
     ) -> Sent:
         """`send_text`, saying which message it stored; with an `author`, the message is a
         dentist's or a staff member's, shown with their name (in the conversation's history
-        and to the patient)."""
+        and to the patient), and may carry the `outcomes` it reports (see
+        `ConversationStore.add_outbound_message`)."""
         text = outbound_text(text)
         for button in buttons:
             validate_button(button.data)
         channel, to = await self._route(conversation_id)
         message_id = await self._store.add_outbound_message(
-            conversation_id, text=text, language=to.language, kind="text", author=author
+            conversation_id,
+            text=text,
+            language=to.language,
+            kind="text",
+            author=author,
+            outcomes=outcomes,
         )
         # Who is writing, on every channel: the patient tells a person from the assistant.
         shown = text if author is None else f"{author.name}:\n{text}"

@@ -379,10 +379,15 @@ class ConversationStore:
         language: str,
         kind: str,
         author: Author | None = None,
+        outcomes: Sequence[dict[str, Any]] = (),
     ) -> int:
         """Store a message sent to the patient outside a turn (a reminder, a dentist's or a
         staff member's reply), so the conversation's history shows it like any reply. With an
-        `author` it is that person's message (their role, their name)."""
+        `author` it is that person's message (their role, their name), and may carry the
+        `outcomes` it reports (`serving.memory.turn_outcomes`: a visit the dentist booked);
+        ValueError for outcomes without an author, nothing stored."""
+        if outcomes and author is None:
+            raise ValueError("only a dentist's or staff member's message carries outcomes")
         async with self._db.transaction() as session:
             row = db.Message(
                 conversation_id=conversation_id,
@@ -392,6 +397,7 @@ class ConversationStore:
                 language=language,
                 intent=f"outbound_{kind}",
                 model="outbound",
+                outcomes=list(outcomes) or None,
             )
             session.add(row)
             await session.execute(
@@ -455,7 +461,8 @@ class ConversationStore:
         nothing stored) when the turn's lease was taken over meanwhile.
 
         The reply keeps the turn's outcomes, and `escalation(id)` when the turn opened the
-        conversation's escalation (rather than attaching to the one already open).
+        conversation's escalation (rather than attaching to the one already open); a turn
+        with no reply (a person holds the conversation) keeps them on the patient's message.
         """
         escalation: tuple[str, str] | None = None
         opened: db.Escalation | None = None
@@ -515,6 +522,13 @@ class ConversationStore:
                 session.add(stored)
                 await session.flush()
                 reply_id = stored.id
+            elif outcomes:  # kept on the message the silent turn answered
+                await session.execute(
+                    update(db.Message)
+                    .where(db.Message.id == message.message_id)
+                    .execution_options(synchronize_session=False)
+                    .values(outcomes=outcomes)
+                )
             for kind, reasons in guard_events:
                 session.add(
                     db.GuardEvent(conversation_id=conversation.id, kind=kind, reasons=reasons)

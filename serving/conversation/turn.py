@@ -5,6 +5,7 @@ Tools read the patient from here, never from model output: a model cannot name s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +33,20 @@ def catalog_text(
         clinic_phone=clinic.phone,
         urgent_line=clinic.urgent_line,
         **values,
+    )
+
+
+def local_when(message: Callable[..., str], local: datetime) -> str:
+    """A clinic-local time as patients read it, e.g. "Tue 1 Dec at 10:00", from `message`
+    (key, **values) -> a catalog text in the patient's language."""
+    months = message("month_names").split()
+    return message(
+        "when",
+        weekday=message(f"weekday_{local.weekday()}"),
+        day=local.day,
+        month=months[local.month - 1],
+        month_num=local.month,
+        time=local.strftime("%H:%M"),
     )
 
 
@@ -126,16 +141,7 @@ class Turn:
 
     def when(self, moment: datetime) -> str:
         """A clinic-local time as patients read it, e.g. "Tue 1 Dec at 10:00"."""
-        local = moment.astimezone(self.tz)
-        months = self.message("month_names").split()
-        return self.message(
-            "when",
-            weekday=self.message(f"weekday_{local.weekday()}"),
-            day=local.day,
-            month=months[local.month - 1],
-            month_num=local.month,
-            time=local.strftime("%H:%M"),
-        )
+        return local_when(self.message, moment.astimezone(self.tz))
 
     def provider(self, name: str, name_he: str) -> str:
         return name_he if self.language == "he" else name

@@ -322,9 +322,10 @@ class Message(Base):
     """[[text, data], ...] of the reply's buttons, in order."""
     actions: Mapped[list[str] | None] = mapped_column(JSON)
     outcomes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    """On a reply: what its turn did that memory learns from (serving.memory.turn_outcomes):
-    [{"kind": "booked"|"moved"|"cancelled", "provider_id", "provider_name", "visit_at",
-    "appointment_id"}, {"kind": "escalated", "escalation_id"}]."""
+    """What memory learns from (serving.memory.turn_outcomes): on a reply, what its turn did; on
+    a patient message, what its turn did without a reply; on a dentist's message, the booking
+    it reports: [{"kind": "booked"|"moved"|"cancelled", "provider_id", "provider_name",
+    "visit_at", "appointment_id"}, {"kind": "escalated", "escalation_id"}]."""
     triage_decided_by: Mapped[str | None] = mapped_column(String(160))
     """On a patient message: what set its urgency — rule ids, `model:<version>` or a fail-safe."""
     triage_score: Mapped[float | None] = mapped_column(Float)

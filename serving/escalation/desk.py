@@ -1,6 +1,8 @@
 """The dentist's side of an escalated conversation: read the history and the patient's card,
-write to the patient on the conversation's own channel, book for the patient, and hand the
-conversation back.
+write to the patient on the conversation's own channel, book for the patient (who is told,
+under the dentist's name), and hand the conversation back. Every message the desk stores
+queues the conversation for memory (`Memory.remember_later`), so the graph keeps up with what
+dentists and staff write, not only with the turns.
 
 Who acts (an `Author`: a name, and whether they write as a dentist or as staff) is separate
 from how they were let in: the token methods (`open`, `post`, `close`, ...) serve a private
@@ -22,8 +24,10 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import defer
 
-from serving.assistant import Author, Outbox, outbound_text
+from serving.assistant import Author, NoChannel, Outbox, outbound_text
+from serving.conversation.turn import local_when
 from serving.db import models as db
 from serving.db.engine import Database
 from serving.db.escalation_models import DoctorLink
@@ -43,8 +47,9 @@ from serving.escalation.views import (
     SlotView,
     TreatmentView,
 )
+from serving.memory.records import OutcomeKind
 from serving.memory.service import Memory
-from serving.memory.turn_outcomes import conversation_facts
+from serving.memory.turn_outcomes import conversation_facts, visit
 from serving.observability.metrics import AppMetrics
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import Appointment
@@ -58,6 +63,13 @@ HISTORY_LIMIT = 300
 SLOT_LIMIT = 40
 Catalog = Callable[..., str]
 """(language, key, **values) -> the bundle's text, for what the patient is told."""
+REPORTS: dict[OutcomeKind, str] = {
+    "booked": "booked",
+    "moved": "rescheduled",
+    "cancelled": "cancelled",
+}
+"""The catalog text telling the patient of a visit the dentist booked, moved or cancelled: the
+one the assistant sends when it does the same."""
 
 
 class PatientNotIdentified(LookupError):
@@ -241,7 +253,7 @@ class DoctorDesk:
         first one tells the patient the dentist joined). InvalidOutbound for an empty or
         too long text (nothing sent)."""
         access = await self.access(token)
-        doctor = Author(access.doctor_name or "Dentist", "doctor")
+        doctor = _dentist(access)
         text = outbound_text(text)  # checked before anything is marked or sent
         now = self._now()
         await self._mark_opened(access, now)
@@ -294,6 +306,7 @@ class DoctorDesk:
                 else self.catalog(language, "staff_joined", staff=author.name)
             )
             await self._outbox.send(conversation_id, notice)
+            await self._remember(conversation_id)
             await self._feed.escalation_changed(escalation_id)
 
     async def send(
@@ -302,6 +315,7 @@ class DoctorDesk:
         """`author`'s message to the patient on the conversation's channel, as stored, and
         whether the channel took it. InvalidOutbound (nothing sent), NoChannel."""
         sent = await self._outbox.send(conversation_id, text, author=author)
+        await self._remember(conversation_id)
         await announce(self._hub, conversation_id)
         [message] = [
             m
@@ -313,6 +327,7 @@ class DoctorDesk:
     async def send_notice(self, conversation_id: str, text: str) -> None:
         """A notice from the clinic (who joined or left) to the patient."""
         await self._outbox.send(conversation_id, text)
+        await self._remember(conversation_id)
         await announce(self._hub, conversation_id)
 
     async def close(self, token: str) -> bool:
@@ -393,9 +408,11 @@ class DoctorDesk:
         return True
 
     async def _remember(self, conversation_id: str) -> None:
-        """Write the whole conversation to memory again at its escalation's close: the upsert
-        gives the escalated outcome its close (when, and which dentist), and adds the
-        dentist's and staff's messages. A failure is memory's own (counted, never raised)."""
+        """Queue the whole conversation for memory after the desk stored a message in it (a
+        dentist's or staff member's, a notice of who joined or left, a visit's report) or
+        closed its escalation: the upsert adds the new messages and outcomes, and gives the
+        escalated outcome its close (when, and which dentist). Written after the request, in
+        order with the turns' writes; a failure is memory's own (counted, never raised)."""
         if self._memory is None:
             return
         async with self._db.read() as session:
@@ -403,13 +420,18 @@ class DoctorDesk:
             if conversation is None:
                 return
             messages = await session.scalars(
-                select(db.Message).where(db.Message.conversation_id == conversation_id)
+                select(db.Message)
+                .options(
+                    defer(db.Message.text, raiseload=True),
+                    defer(db.Message.buttons, raiseload=True),
+                )
+                .where(db.Message.conversation_id == conversation_id)
             )
             escalations = await session.scalars(
                 select(db.Escalation).where(db.Escalation.conversation_id == conversation_id)
             )
             facts = conversation_facts(conversation, list(messages), list(escalations))
-        await self._memory.remember(facts)
+        self._memory.remember_later(facts)
 
     # --- booking for the patient ---------------------------------------------------------
 
@@ -443,7 +465,7 @@ class DoctorDesk:
             provider_id=provider_id,
             notes=f"Booked by {access.doctor_name or 'the on-call dentist'} from an escalation",
         )
-        await announce(self._hub, access.conversation_id)
+        await self._report(access, "booked", appointment)
         return _appointment_view(appointment, access.doctor_language or "en", self._tz)
 
     async def move(
@@ -454,6 +476,7 @@ class DoctorDesk:
         appointment = await self._backend.reschedule_appointment(
             patient_id, appointment_id, starts_at, provider_id=provider_id
         )
+        await self._report(access, "moved", appointment)
         return _appointment_view(appointment, access.doctor_language or "en", self._tz)
 
     async def cancel(self, token: str, appointment_id: int) -> AppointmentView:
@@ -462,7 +485,47 @@ class DoctorDesk:
         appointment = await self._backend.cancel_appointment(
             patient_id, appointment_id, reason=f"Cancelled by {access.doctor_name or 'a dentist'}"
         )
+        await self._report(access, "cancelled", appointment)
         return _appointment_view(appointment, access.doctor_language or "en", self._tz)
+
+    async def _report(
+        self, access: LinkAccess, kind: OutcomeKind, appointment: Appointment
+    ) -> None:
+        """Tell the patient, under the dentist's name, of the visit the dentist booked, moved
+        or cancelled. That message carries the outcome, as a turn's reply carries the turn's,
+        and the conversation goes to memory. A conversation no channel reaches (the keyed
+        chat API) is not told, and memory learns nothing of it (logged)."""
+        async with self._db.read() as session:
+            language = await session.scalar(
+                select(db.Conversation.language).where(db.Conversation.id == access.conversation_id)
+            )
+        he = language == "he"
+
+        def text(key: str, **values: object) -> str:
+            return self.catalog(language, key, **values)
+
+        report = text(
+            REPORTS[kind],
+            treatment=appointment.treatment_name_he if he else appointment.treatment_name.lower(),
+            when=local_when(text, appointment.starts_at.astimezone(self._tz)),
+            provider=appointment.provider_name_he if he else appointment.provider_name,
+        )
+        outcome = visit(
+            kind,
+            provider_id=appointment.provider_id,
+            provider_name=appointment.provider_name,
+            visit_at=appointment.starts_at,
+            appointment_id=appointment.id,
+        )
+        try:
+            await self._outbox.send(
+                access.conversation_id, report, author=_dentist(access), outcomes=(outcome,)
+            )
+        except NoChannel:
+            logger.warning("a visit the dentist %s was not reported: no channel", kind)
+        else:
+            await self._remember(access.conversation_id)
+        await announce(self._hub, access.conversation_id)
 
     async def _identified_patient(self, access: LinkAccess) -> int:
         async with self._db.transaction() as session:
@@ -476,6 +539,11 @@ class DoctorDesk:
                 "the patient has not proved who they are in this conversation"
             )
         return int(patient_id)
+
+
+def _dentist(access: LinkAccess) -> Author:
+    """Who writes to the patient through the link."""
+    return Author(access.doctor_name or "Dentist", "doctor")
 
 
 def _escalation_view(row: db.Escalation, tz: ZoneInfo) -> EscalationView:

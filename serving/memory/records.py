@@ -77,8 +77,9 @@ class MessageFacts:
 @dataclass(frozen=True)
 class OutcomeFacts:
     id: str
-    """Stable across rebuilds: `<kind>:<message id>` for a turn's action, `escalation:<id>` for
-    an escalation, so writing the same facts twice changes nothing."""
+    """Stable across rebuilds: `<kind>:<id of the message it LED_TO from>` for a visit booked,
+    moved or cancelled, `escalation:<id>` for an escalation, so writing the same facts twice
+    changes nothing."""
     kind: OutcomeKind
     at: datetime
     message_id: int | None

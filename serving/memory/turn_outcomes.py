@@ -2,9 +2,16 @@
 escalation's close) and for `dental memory rebuild`, so a rebuilt graph is the graph the turns
 wrote.
 
-A reply's `messages.outcomes` (JSON) says what its turn did: `visit(...)` entries for a visit
-booked, moved or cancelled, `escalation(...)` for an escalation the turn opened. An outcome
-LED_TO from the patient message the reply answered (the latest patient message before it).
+A message's `messages.outcomes` (JSON) says what was done: `visit(...)` entries for a visit
+booked, moved or cancelled, `escalation(...)` for an escalation opened. Where they are kept,
+and the message each outcome LED_TO from:
+
+- a turn's reply: what the turn did; from the patient message it answered (the latest patient
+  message before it);
+- a patient message: what its turn did when the turn ended without a reply (an escalation
+  opened while a person holds the conversation); from that message;
+- a dentist's message: what the dentist did from the escalation's desk (a visit booked, moved
+  or cancelled for the patient), which that message tells the patient; from that message.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ def visit(
     visit_at: datetime,
     appointment_id: int,
 ) -> dict[str, Any]:
-    """A reply's outcome entry for a visit booked, moved or cancelled."""
+    """An outcome entry for a visit booked, moved or cancelled."""
     return {
         "kind": kind,
         "provider_id": provider_id,
@@ -44,7 +51,7 @@ def visit(
 
 
 def escalation(escalation_id: str) -> dict[str, Any]:
-    """A reply's outcome entry for the escalation its turn opened."""
+    """An outcome entry for the escalation a turn opened."""
     return {"kind": "escalated", "escalation_id": escalation_id}
 
 
@@ -53,8 +60,8 @@ def conversation_facts(
     messages: Sequence[Message],
     escalations: Sequence[Escalation] = (),
 ) -> TurnFacts:
-    """The facts of `messages` (of `conversation`, in the order written), their replies'
-    outcomes, and the state of the escalations those name (open, or closed by whom)."""
+    """The facts of `messages` (of `conversation`, in the order written), their outcomes, and
+    the state of the escalations those name (open, or closed by whom)."""
     ordered = sorted(messages, key=lambda m: m.id)
     by_id = {e.id: e for e in escalations}
     outcomes: list[OutcomeFacts] = []
@@ -62,8 +69,8 @@ def conversation_facts(
     for message in ordered:
         if message.role == "patient":
             answered = message
-            continue
-        source = answered or message
+        # Only a turn's reply answers a message; what anyone else recorded came from their own.
+        source = (answered or message) if message.role == "assistant" else message
         for entry in message.outcomes or ():
             outcomes.append(_outcome(entry, source=source, at=message.created_at, by_id=by_id))
     # The earliest message: the HAD edge's time is the earliest `at` naming the patient, so a

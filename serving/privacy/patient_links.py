@@ -3,7 +3,11 @@
 Asked for in a chat bound to a verified patient (Telegram `/mydata`, or the same text in the
 web chat), it opens that one patient's memory, export and erasure for `PATIENT_LINK_MINUTES`
 (30). The token is 256 random bits; only its SHA-256 is stored, and it travels in the URL's
-fragment, which browsers never send to a server nor put in a Referer. It is never logged.
+fragment, which browsers never send to a server nor put in a Referer. It is never logged, and
+the answer carrying it is never a conversation message. On Telegram that answer waits in the
+update's planned outbox (`telegram_updates.outbox`) only until it is sent: the mark that it
+was sent replaces it with a copy without its text (`Outgoing.secret`), so a crash before that
+mark sends the same link again, and a backup taken afterwards holds no token.
 """
 
 from __future__ import annotations

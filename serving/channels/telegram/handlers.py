@@ -279,9 +279,10 @@ class UpdateHandler:
             label = self._message_text(as_language(link.language), "telegram_share_phone_button")
             return [self._html(chat_id, escape_html(link.text), contact_spec(label))]
         # Not essential: a link that could not be delivered is only logged, never kept among
-        # the failed deliveries staff read; the patient asks again.
+        # the failed deliveries staff read; the patient asks again. Secret: once sent, the
+        # update's outbox no longer holds it.
         params = {"chat_id": chat_id, "text": escape_html(link.text)}
-        return [Outgoing("send_message", params, essential=False)]
+        return [Outgoing("send_message", params, essential=False, secret=True)]
 
     async def _menu_keyboard(
         self, conversation: ConversationView, language: Language

@@ -241,12 +241,17 @@ class Inbox:
                 for update_id, kind, attempts, error, received_at in rows
             ]
 
-    async def mark_sent(self, update_id: int, sent: int) -> None:
+    async def mark_sent(
+        self, update_id: int, sent: int, *, outbox: list[dict[str, Any]] | None = None
+    ) -> None:
+        """`sent` calls of the update's outbox are sent; with `outbox`, it replaces the stored
+        one in the same statement (a sent secret call without its secret)."""
+        values: dict[str, Any] = {"sent": sent}
+        if outbox is not None:
+            values["outbox"] = outbox
         async with self._db.transaction() as session:
             await session.execute(
-                update(TelegramUpdate)
-                .where(TelegramUpdate.update_id == update_id)
-                .values(sent=sent)
+                update(TelegramUpdate).where(TelegramUpdate.update_id == update_id).values(values)
             )
 
     async def finish(self, update_id: int, status: str) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +31,8 @@ from serving.db.telegram_models import TelegramDeliveryFailure
 logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+REDACTED_TEXT = "(sent; not kept: it held a secret)"
+"""The text a sent secret call keeps in the outbox."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,15 @@ class Outgoing:
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     essential: bool = True
+    secret: bool = False
+    """The call carries a secret (a patient's link to their own data): the outbox keeps it
+    until it is sent, then only `sent_copy` (its chat, a placeholder for its text)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"method": self.method, "params": self.params, "essential": self.essential}
+        data = {"method": self.method, "params": self.params, "essential": self.essential}
+        if self.secret:
+            data["secret"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
@@ -56,7 +64,12 @@ class Outgoing:
             method=str(data["method"]),
             params=dict(data["params"]),
             essential=bool(data.get("essential", True)),
+            secret=bool(data.get("secret", False)),
         )
+
+    def sent_copy(self) -> Outgoing:
+        """What the outbox keeps of a secret call once it is sent: its method and chat."""
+        return replace(self, params={"chat_id": self.params.get("chat_id"), "text": REDACTED_TEXT})
 
 
 @dataclass(frozen=True)

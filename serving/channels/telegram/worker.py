@@ -3,9 +3,11 @@
 
 An update is planned once (the handler's calls are saved as its outbox before anything is
 sent) and each call is marked sent as it goes, so a retry after a crash or an error resumes
-where it stopped: nothing is answered twice. An update is dead-lettered (status `failed`, its
-reason kept, an apology as its outbox) at once when it cannot be parsed, or when its last
-attempt fails; so one bad update never blocks its chat.
+where it stopped: nothing is answered twice. A secret call (a patient's data link) stays in
+the outbox only until it is sent: its mark replaces it with a copy without the text. An
+update is dead-lettered (status `failed`, its reason kept, an apology as its outbox) at once
+when it cannot be parsed, or when its last attempt fails; so one bad update never blocks its
+chat.
 """
 
 from __future__ import annotations
@@ -186,10 +188,13 @@ class ChatWorker:
                 await self._inbox.save_outbox(item.update_id, outbox)
                 planned = True
             for index in range(item.sent, len(outbox)):
-                await self._sender.deliver(
-                    Outgoing.from_json(outbox[index]), update_id=item.update_id
-                )
-                await self._inbox.mark_sent(item.update_id, index + 1)
+                call = Outgoing.from_json(outbox[index])
+                await self._sender.deliver(call, update_id=item.update_id)
+                if call.secret:  # the mark and the secret's removal commit together
+                    outbox[index] = call.sent_copy().to_json()
+                    await self._inbox.mark_sent(item.update_id, index + 1, outbox=outbox)
+                else:
+                    await self._inbox.mark_sent(item.update_id, index + 1)
             status = "failed" if item.error is not None else "done" if outbox else "ignored"
             await self._inbox.finish(item.update_id, status)
             return True
