@@ -45,11 +45,12 @@ from serving.backup.errors import (
 )
 from serving.backup.manifest import (
     MANIFEST_NAME,
-    NO_DATABASE,
     Manifest,
     check_compatible,
+    describe_contents,
     sha256_file,
 )
+from serving.backup.restore_points import buckets_holding, newest_restore_point
 from serving.backup.service_check import known_records, probe_service
 from serving.backup.storage import BackupBucket, StorageMissing, bucket_locations, check_object
 from serving.db.engine import Database
@@ -92,16 +93,18 @@ def list_sets(settings: Settings) -> tuple[BackupBucket, list[str]]:
 
 
 def fetch_manifest(settings: Settings, set_id: str | None) -> tuple[Manifest, list[BackupBucket]]:
-    """The chosen (or newest) set's manifest, and the buckets to read it from, best first."""
+    """The chosen set's manifest (by default the newest set that holds a database), and the
+    buckets to read it from, best first."""
     failures = []
-    candidates = buckets(settings)
+    candidates = buckets_holding(settings, set_id)
     for position, bucket in enumerate(candidates):
         try:
             ids = bucket.set_ids()
-            chosen = set_id or (ids[-1] if ids else None)
+            chosen = set_id or newest_restore_point(bucket, ids)
             if chosen is None or chosen not in ids:
                 raise StorageMissing(
-                    f"{bucket.name} holds no complete set {chosen or ''}".rstrip(), missing=True
+                    f"{bucket.name} holds no complete set {chosen or 'with a database'}",
+                    missing=True,
                 )
             text = bucket.read_text(chosen, MANIFEST_NAME)
         except StorageUnavailable as exc:
@@ -305,6 +308,7 @@ def restore_backup(
     database_url: str | None = None,
     overwrite: bool = False,
     allow_other_version: bool = False,
+    without_database: bool = False,
     dvc: bool = True,
     service_check: bool = True,
     progress: Callable[[str], None] = logger.info,
@@ -312,13 +316,21 @@ def restore_backup(
     """Restore a set into `target` (checkout, MLflow store, session exports, JSONL exports),
     `database_url` (a new database) and the configured memory store, then check it. Raises a
     `BackupError` subclass naming the problem; on any failure no plaintext is left in the
-    temporary directory."""
+    temporary directory. A set without a database restores no clinic data: it is refused
+    unless `without_database` says that is what is wanted."""
     started = time.monotonic()
     manifest, sources = fetch_manifest(settings, set_id)
     check_compatible(manifest, app_version=__version__, allow_other_version=allow_other_version)
     engine = manifest.source.database_engine
     url = database_url or default_database_url(manifest, target)
-    if engine == NO_DATABASE:
+    if not manifest.contents.holds_database:
+        if not without_database:
+            raise RestoreRefused(
+                f"set {manifest.set_id} holds no database ({describe_contents(manifest)}): "
+                "restoring it brings back no clinic data. Restore a set with a database (leave "
+                "out --set for the newest), or pass --without-database to restore only its "
+                "repository and files"
+            )
         url = None
     elif url is None:
         raise RestoreRefused(
@@ -393,6 +405,7 @@ def restore_backup(
         "snapshot_at": report.snapshot_at,
         "newest_record_at": report.newest_record_at,
         "row_counts": report.row_counts,
+        "database_restored": url is not None,
         "checks": report.checks,
         "parts": {part.name: part.size for part in manifest.parts},
         "skipped": manifest.skipped,
