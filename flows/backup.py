@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from serving.backup.create import create_backup
-from serving.backup.manifest import Manifest
+from serving.backup.manifest import Manifest, describe_contents
 from serving.settings import load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +36,8 @@ def render_summary(manifest: Manifest) -> str:
         "",
         f"App {manifest.app_version}, commit `{manifest.commit[:12]}`, "
         f"{manifest.source.database_engine} snapshot as of {manifest.source.snapshot_at}.",
+        "",
+        f"Holds: {describe_contents(manifest)}.",
         "",
         "| part | bytes | SHA-256 |",
         "|---|---|---|",

@@ -1,7 +1,7 @@
 """The `dr_drill` flow: "repository corrupted, laptop lost, database gone", timed.
 
-Wipes a scratch environment, restores the newest backup set from S3 by running the commands of
-docs/RECOVERY_RUNBOOK.md, serves the restored app, measures RTO and RPO, writes
+Wipes a scratch environment, restores the newest set that holds a database from S3 by running
+the commands of docs/RECOVERY_RUNBOOK.md, serves the restored app, measures RTO and RPO, writes
 docs/DR_DRILL_REPORT.md and fails when a figure is over its target (serving.backup.drill).
 Scheduled weekly (prefect.yaml, `dr_drill/weekly`); `dental dr drill` runs the same code.
 

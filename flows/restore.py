@@ -27,6 +27,7 @@ def restore_set(
     set_id: str | None,
     database_url: str | None,
     overwrite: bool,
+    without_database: bool,
     dvc: bool,
 ) -> RestoreReport:
     logger = get_run_logger()
@@ -36,6 +37,7 @@ def restore_set(
         set_id=set_id,
         database_url=database_url,
         overwrite=overwrite,
+        without_database=without_database,
         dvc=dvc,
         progress=logger.info,
     )
@@ -47,10 +49,12 @@ def restore(
     set_id: str | None = None,
     database_url: str | None = None,
     overwrite: bool = False,
+    without_database: bool = False,
     dvc: bool = True,
 ) -> dict[str, Any]:
-    """Restore the set (the newest by default) into `target` and a new database."""
-    report = restore_set(Path(target), set_id, database_url, overwrite, dvc)
+    """Restore the set (by default the newest that holds a database) into `target` and a new
+    database; a set without a database only with `without_database`."""
+    report = restore_set(Path(target), set_id, database_url, overwrite, without_database, dvc)
     create_markdown_artifact(
         "\n".join(
             [

@@ -345,22 +345,25 @@ def test_cli_create_list_restore_and_prune_dry_run(
     listed = runner.invoke(app, ["backup", "list", "--all"])
     assert listed.exit_code == 0
     ids = [line.split()[0] for line in listed.stdout.splitlines() if line.startswith("20")]
-    assert len(ids) == 2
+    full_set, ci_set = (r.stdout.strip().splitlines()[-1] for r in created)
+    assert ids == [full_set, ci_set], "--all: the code-only set too"
+    restore_points = runner.invoke(app, ["backup", "list"]).stdout.splitlines()
+    assert [line.split()[0] for line in restore_points if line.startswith("20")] == [full_set]
 
     dry = runner.invoke(app, ["backup", "prune", "--dry-run"])
     assert dry.exit_code == 0
-    assert f"delete {ids[0]}" not in dry.stdout  # both are younger than a day: kept
-    assert runner.invoke(app, ["backup", "list"]).stdout.count("20") >= 2
+    assert "backups/code/: keep 1, delete 0" in dry.stdout  # code-only sets: their own policy
+    assert f"delete {full_set}" not in dry.stdout  # both are younger than a day: kept
+    assert f"delete {ci_set}" not in dry.stdout
+    assert runner.invoke(app, ["backup", "list"]).stdout.count(full_set) == 1
 
-    ci_set = created[1].stdout.strip().splitlines()[-1]
-    restored = runner.invoke(
-        app, ["backup", "restore", "--set", ci_set, "--target", str(tmp_path / "ci"), "--no-dvc"]
-    )  # the private key from the environment, as an operator would give it
+    restore_ci = ["backup", "restore", "--set", ci_set, "--target", str(tmp_path / "ci")]
+    restore_ci += ["--no-dvc", "--without-database"]
+    restored = runner.invoke(app, restore_ci)
+    # the private key from the environment, as an operator would give it
     assert "BACKUP_AGE_IDENTITY" in restored.output, "no key given: named"
     monkeypatch.setenv("BACKUP_AGE_IDENTITY", age_keys[1])
-    restored = runner.invoke(
-        app, ["backup", "restore", "--set", ci_set, "--target", str(tmp_path / "ci"), "--no-dvc"]
-    )
+    restored = runner.invoke(app, restore_ci)
     assert restored.exit_code == 0, restored.output
     assert "no database in this set" in restored.stdout
     assert (tmp_path / "ci" / "repository" / "README.md").is_file()

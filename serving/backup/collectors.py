@@ -124,9 +124,10 @@ def configure_dvc_remote(repository: Path, location: BucketLocation, prefix: str
 def dvc_push(repository: Path, locations: list[BucketLocation], prefix: str) -> dict[str, Any]:
     """`dvc push` of data/ to every backup bucket.
 
-    Returns the remotes' URLs by bucket role, and the outputs that could not be pushed because
-    this machine never built them (not in its DVC cache): the restore expects exactly those to
-    be missing, and `dvc repro` rebuilds them from the sources in git.
+    Returns the remotes' URLs by bucket role, the outputs whose data was pushed, and those
+    that could not be because this machine never built them (not in its DVC cache): the
+    restore expects exactly those to be missing, and `dvc repro` rebuilds them from the
+    sources in git.
     """
     remotes = {}
     for location in locations:
@@ -134,7 +135,14 @@ def dvc_push(repository: Path, locations: list[BucketLocation], prefix: str) -> 
         with _dvc_errors(repository, "push"), _dvc_repo(repository) as repo:
             repo.push(remote=name)
         remotes[location.role] = dvc_remote_url(location, prefix)
-    return {"remotes": remotes, "not_in_backup": dvc_outputs_not_in_cache(repository)}
+    with _dvc_errors(repository, "outputs"), _dvc_repo(repository) as repo:
+        tracked = {str(output) for output in repo.index.outs}
+    missing = dvc_outputs_not_in_cache(repository)
+    return {
+        "remotes": remotes,
+        "outputs": sorted(tracked - set(missing)),
+        "not_in_backup": missing,
+    }
 
 
 def dvc_pull(repository: Path, location: BucketLocation, prefix: str) -> list[str]:

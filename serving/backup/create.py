@@ -19,6 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 from serving import __version__
 from serving.backup import collectors, memory_graph
+from serving.backup.bundle_version import bundle_version_at
+from serving.backup.contents import build_contents
 from serving.backup.database import snapshot_database
 from serving.backup.encryption import SCHEME, encrypt_file, key_id, parse_recipients
 from serving.backup.manifest import (
@@ -29,11 +31,13 @@ from serving.backup.manifest import (
     Manifest,
     Part,
     Source,
+    database_contents,
     new_set_id,
     sha256_file,
     utc_iso,
 )
 from serving.backup.replication import complete_replication
+from serving.backup.restore_points import buckets_at, set_prefix
 from serving.backup.storage import BackupBucket, bucket_locations
 from serving.settings import Settings
 
@@ -65,6 +69,7 @@ class Collected:
     sessions: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     memory: dict[str, Any] = field(default_factory=dict)
+    bundle_version: str | None = None
 
 
 def mlflow_tracking_uri(settings: Settings) -> str | None:
@@ -114,6 +119,7 @@ def collect(
         collected = Collected(set_id, work, files, source, commit)
         collected.skipped["database"] = "not asked for (--no-database)"
         collected.skipped["memory-graph"] = "no database in the set: it is the graph's source"
+    collected.bundle_version = bundle_version_at(repository, commit)
 
     tracking_uri = mlflow_tracking_uri(settings)
     store = collectors.mlflow_store(tracking_uri, work / "mlflow.tar") if tracking_uri else None
@@ -177,6 +183,13 @@ def build_manifest(collected: Collected, parts: list[Part], encryption: Encrypti
         source=collected.source,
         encryption=encryption,
         parts=parts,
+        contents=build_contents(
+            database_contents(collected.source),
+            bundle=collected.bundle_version,
+            dvc=collected.dvc,
+            sessions=collected.sessions,
+            memory=collected.memory,
+        ),
         dvc=collected.dvc,
         sessions=collected.sessions,
         skipped=collected.skipped,
@@ -209,9 +222,10 @@ def create_backup(
     """One complete, verified, replicated set.
 
     `as_step` wraps each step; the `backup` flow passes Prefect's `task`, so the flow and the
-    command run this one sequence.
+    command run this one sequence. A set without the database is code only and goes under
+    its own prefix (`serving.backup.restore_points`): never a restore point.
     """
-    buckets = [BackupBucket(loc, settings.backup_prefix) for loc in bucket_locations(settings)]
+    buckets = buckets_at(settings, set_prefix(settings, database=database))
     parse_recipients(settings.backup_age_recipients)  # fail before collecting anything
     set_id = new_set_id()
     work = prepare_work_dir(settings, set_id)

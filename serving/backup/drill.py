@@ -5,6 +5,10 @@ the fenced blocks marked ```` ```bash drill ```` in order, then the block marked
 ```` ```bash drill-serve ````, which starts the app on the restored data. So the runbook cannot
 drift from the code: a command that no longer works fails the drill.
 
+The restore takes the newest set that holds a database; a drill that restored no database, or
+whose served app had no known conversation or appointment to be asked about, fails: a drill
+that checked nothing of the clinic's proves nothing.
+
 RTO is measured from the disaster (the moment the scratch environment is wiped) until the
 restored app answers `/health`, continues a known conversation and tells a patient their
 known appointment. RPO is the disaster time minus the time the restored data is current as of
@@ -37,7 +41,7 @@ from serving.backup.errors import DrillFailed, IntegrityFailure
 from serving.backup.memory_graph import clear_graph, verify_restored_graph
 from serving.backup.pitr_report import section_of
 from serving.backup.restore import RECEIPT_NAME, fetch_manifest
-from serving.backup.service_check import known_records, probe_service
+from serving.backup.service_check import clinic_data_not_checked, known_records, probe_service
 from serving.settings import Settings
 
 STEP_TIMEOUT_SECONDS = 1800
@@ -99,10 +103,12 @@ class DrillResult:
     skipped: dict[str, str] = field(default_factory=dict)
     steps: list[tuple[str, float]] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+    """What the drill could not check, and why: each one fails it."""
 
     @property
     def failures(self) -> list[str]:
-        found = []
+        found = [f"not checked: {what}" for what in self.not_checked]
         if self.rto_seconds > self.rto_target_seconds:
             found.append(
                 f"RTO {self.rto_seconds:.0f} s is over the {self.rto_target_seconds:.0f} s target"
@@ -213,6 +219,9 @@ def run_drill(
     timings.append((steps[-1].title, time.monotonic() - began))
     rto = time.monotonic() - started
     served = datetime.now(UTC)
+    not_checked = clinic_data_not_checked(checks)
+    if not receipt.get("database_restored"):
+        not_checked = [f"the clinic's data: set {receipt['set_id']} holds no database"]
 
     snapshot_at = datetime.fromisoformat(receipt["snapshot_at"])
     result = DrillResult(
@@ -236,6 +245,7 @@ def run_drill(
             f"drill: {graph}",
             *(f"served app: {check}" for check in checks),
         ],
+        not_checked=not_checked,
     )
     if report is not None:
         kept = section_of(report.read_text(encoding="utf-8")) if report.is_file() else ""

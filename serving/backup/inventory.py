@@ -4,8 +4,9 @@ what it holds, its size, whether both copies are whole, and when it was last ver
 A set is listed when either bucket holds its manifest, so a set whose primary copy is lost or
 damaged is still found. Its replication is read from one listing per bucket (sizes, not
 hashes: a flipped byte shows only in a deep verification, whose outcome is listed too).
-Restore points are the sets that hold a database; the others (the CI's code-only sets) are
-counted and listed only when asked for.
+Restore points are the sets that hold a database; the others (the CI's code-only sets, under
+their own prefix: `serving.backup.restore_points`, and code-only sets made before that split)
+are counted and listed only when asked for.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 
 from serving.backup.errors import IntegrityFailure, StorageUnavailable
 from serving.backup.healing import all_set_ids, choose_manifest, manifest_copies
-from serving.backup.manifest import NO_DATABASE, Manifest
+from serving.backup.manifest import describe_contents
 from serving.backup.replication import NO_COMPLETE_COPY, replication_status
-from serving.backup.storage import BackupBucket, bucket_locations
+from serving.backup.restore_points import buckets_at, code_only_buckets
+from serving.backup.storage import BackupBucket
 from serving.backup.verify import last_verification
 from serving.settings import Settings
 
@@ -44,24 +46,24 @@ class Inventory:
 
 
 def list_backup_sets(settings: Settings, *, include_all: bool = False) -> Inventory:
-    sources = [BackupBucket(loc, settings.backup_prefix) for loc in bucket_locations(settings)]
-    ids = all_set_ids(sources)
-    stored = {bucket.name: _stored_sizes(bucket) for bucket in sources}
     listed, not_shown = [], 0
-    for set_id in ids:
-        entry = _listing(sources, set_id, stored)
-        if entry.restore_point or include_all:
-            listed.append(entry)
-        else:
-            not_shown += 1
+    places = [buckets_at(settings, settings.backup_prefix), code_only_buckets(settings)]
+    for sources in places:
+        try:
+            ids = all_set_ids(sources)
+        except StorageUnavailable:
+            if sources is places[0]:
+                raise
+            continue  # no code-only sets readable: the restore points are what matters
+        stored = {bucket.name: _stored_sizes(bucket) for bucket in sources}
+        for set_id in ids:
+            entry = _listing(sources, set_id, stored)
+            if entry.restore_point or include_all:
+                listed.append(entry)
+            else:
+                not_shown += 1
+    listed.sort(key=lambda entry: entry.set_id)
     return Inventory(listed, not_shown)
-
-
-def contents_of(manifest: Manifest) -> str:
-    """The database engine (or none) and the parts of the set."""
-    engine = manifest.source.database_engine
-    database = "no database" if engine == NO_DATABASE else f"{engine} database"
-    return f"{database}: {', '.join(part.name for part in manifest.parts)}"
 
 
 def describe_verification(record: dict[str, Any] | None) -> str:
@@ -89,8 +91,8 @@ def _listing(
     return SetListing(
         set_id=set_id,
         created_at=manifest.created_at,
-        contents=contents_of(manifest),
-        restore_point=manifest.source.database_engine != NO_DATABASE,
+        contents=describe_contents(manifest),
+        restore_point=manifest.contents.holds_database,
         size=sum(part.object_size for part in manifest.parts),
         replication=replication_status(manifest, copies, sizes),
         last_verified=verified,

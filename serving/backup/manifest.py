@@ -3,6 +3,10 @@
 The manifest is stored unencrypted next to the encrypted parts so that every object can be
 verified before anything is decrypted; it therefore holds hashes, sizes, counts and versions,
 never patient data or secrets.
+
+Schema 2 adds `contents` (`serving.backup.contents`): what the set holds, and so whether it is a
+restore point. Schema-1 manifests are still read: their contents are derived from what they
+record (a set whose `source.database_engine` is "none" holds no database).
 """
 
 from __future__ import annotations
@@ -15,9 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from serving.backup.contents import (
+    Contents,
+    DatabaseContents,
+    build_contents,
+    contents_from_dict,
+)
 from serving.backup.errors import IncompatibleSet, IntegrityFailure
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 HASH_CHUNK_BYTES = 1024 * 1024
 NO_DATABASE = "none"
@@ -67,6 +78,7 @@ class Manifest:
     source: Source
     encryption: Encryption
     parts: list[Part]
+    contents: Contents
     dvc: dict[str, Any] = field(default_factory=dict)
     sessions: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -88,37 +100,66 @@ class Manifest:
         """Parse a manifest; a damaged one is an `IntegrityFailure` naming `where`."""
         try:
             data = json.loads(text)
+            source = Source(**data["source"])
+            dvc = dict(data.get("dvc", {}))
+            sessions = list(data.get("sessions", []))
+            memory = dict(data.get("memory", {}))
+            contents = (
+                contents_from_dict(data["contents"])
+                if "contents" in data
+                else build_contents(
+                    database_contents(source),
+                    bundle=None,
+                    dvc=dvc,
+                    sessions=sessions,
+                    memory=memory,
+                )
+            )
             return cls(
                 schema_version=int(data["schema_version"]),
                 set_id=str(data["set_id"]),
                 app_version=str(data["app_version"]),
                 commit=str(data["commit"]),
                 created_at=str(data["created_at"]),
-                source=Source(**data["source"]),
+                source=source,
                 encryption=Encryption(**data["encryption"]),
                 parts=[Part(**p) for p in data["parts"]],
-                dvc=dict(data.get("dvc", {})),
-                sessions=list(data.get("sessions", [])),
+                contents=contents,
+                dvc=dvc,
+                sessions=sessions,
                 skipped=dict(data.get("skipped", {})),
-                memory=dict(data.get("memory", {})),
+                memory=memory,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IntegrityFailure(
                 f"{where} is not a readable backup manifest ({type(exc).__name__})"
             ) from None
 
 
+def database_contents(source: Source) -> DatabaseContents:
+    """The `contents.database` section of a set taken from `source`."""
+    if source.database_engine == NO_DATABASE:
+        return DatabaseContents(present=False)
+    return DatabaseContents(True, source.database_engine, source.snapshot_at, source.row_counts)
+
+
+def describe_contents(manifest: Manifest) -> str:
+    """What the set holds, in one short line (for `dental backup list` and reports)."""
+    return manifest.contents.describe()
+
+
 def check_compatible(manifest: Manifest, *, app_version: str, allow_other_version: bool) -> None:
     """Refuse a set this code cannot restore faithfully.
 
-    Another schema version cannot be read. Another app version may have another database
-    schema; restoring it with this code could migrate or misread it, so it is refused unless
-    the operator says otherwise (the bundle holds the matching code: check it out first).
+    A schema this code does not know cannot be read. Another app version may have another
+    database schema; restoring it with this code could migrate or misread it, so it is refused
+    unless the operator says otherwise (the bundle holds the matching code: check it out first).
     """
-    if manifest.schema_version != SCHEMA_VERSION:
+    if manifest.schema_version not in READABLE_SCHEMAS:
         raise IncompatibleSet(
             f"set {manifest.set_id} has manifest schema {manifest.schema_version}; this "
-            f"version of dental-clinic-ai reads schema {SCHEMA_VERSION}"
+            f"version of dental-clinic-ai reads schemas "
+            f"{', '.join(str(v) for v in READABLE_SCHEMAS)}"
         )
     if manifest.app_version != app_version and not allow_other_version:
         raise IncompatibleSet(

@@ -46,11 +46,12 @@ from serving.backup.errors import (
 )
 from serving.backup.healing import all_set_ids, fetch_object, read_manifest
 from serving.backup.manifest import (
-    NO_DATABASE,
     Manifest,
     check_compatible,
+    describe_contents,
     sha256_file,
 )
+from serving.backup.restore_points import buckets_holding
 from serving.backup.service_check import known_records, probe_service
 from serving.backup.storage import BackupBucket, bucket_locations, check_object
 from serving.db.engine import Database
@@ -93,13 +94,18 @@ def list_sets(settings: Settings) -> tuple[BackupBucket, list[str]]:
 
 
 def fetch_manifest(settings: Settings, set_id: str | None) -> tuple[Manifest, list[BackupBucket]]:
-    """The chosen (or newest) set's manifest, from whichever bucket holds a good copy
-    (`serving.backup.healing`), and the buckets to read its objects from, primary first."""
-    candidates = buckets(settings)
-    chosen = set_id or next(reversed(all_set_ids(candidates)), None)
-    if chosen is None:
-        raise SetNotFound("no complete backup set in any bucket")
-    return read_manifest(candidates, chosen), candidates
+    """The chosen set's manifest (by default the newest set that holds a database), from
+    whichever bucket holds a good copy (`serving.backup.healing`), and the buckets to read its
+    objects from, primary first."""
+    candidates = buckets_holding(settings, set_id)
+    if set_id is not None:
+        return read_manifest(candidates, set_id), candidates
+    for chosen in reversed(all_set_ids(candidates)):
+        manifest = read_manifest(candidates, chosen)
+        if manifest.contents.holds_database:
+            return manifest, candidates
+        logger.warning("set %s holds no database: not a restore point, passed over", chosen)
+    raise SetNotFound("no backup set with a database in any bucket")
 
 
 def download_verified(manifest: Manifest, sources: list[BackupBucket], directory: Path) -> str:
@@ -277,6 +283,7 @@ def restore_backup(
     database_url: str | None = None,
     overwrite: bool = False,
     allow_other_version: bool = False,
+    without_database: bool = False,
     dvc: bool = True,
     service_check: bool = True,
     progress: Callable[[str], None] = logger.info,
@@ -284,13 +291,21 @@ def restore_backup(
     """Restore a set into `target` (checkout, MLflow store, session exports, JSONL exports),
     `database_url` (a new database) and the configured memory store, then check it. Raises a
     `BackupError` subclass naming the problem; on any failure no plaintext is left in the
-    temporary directory."""
+    temporary directory. A set without a database restores no clinic data: it is refused
+    unless `without_database` says that is what is wanted."""
     started = time.monotonic()
     manifest, sources = fetch_manifest(settings, set_id)
     check_compatible(manifest, app_version=__version__, allow_other_version=allow_other_version)
     engine = manifest.source.database_engine
     url = database_url or default_database_url(manifest, target)
-    if engine == NO_DATABASE:
+    if not manifest.contents.holds_database:
+        if not without_database:
+            raise RestoreRefused(
+                f"set {manifest.set_id} holds no database ({describe_contents(manifest)}): "
+                "restoring it brings back no clinic data. Restore a set with a database (leave "
+                "out --set for the newest), or pass --without-database to restore only its "
+                "repository and files"
+            )
         url = None
     elif url is None:
         raise RestoreRefused(
@@ -365,6 +380,7 @@ def restore_backup(
         "snapshot_at": report.snapshot_at,
         "newest_record_at": report.newest_record_at,
         "row_counts": report.row_counts,
+        "database_restored": url is not None,
         "checks": report.checks,
         "parts": {part.name: part.size for part in manifest.parts},
         "skipped": manifest.skipped,

@@ -26,6 +26,13 @@ PROBE_QUESTION = "when is my appointment?"
 `my_appointments`). A probe input, not user-facing text."""
 PROBE_CHANNELS = ("api", "web")
 """Conversations the chat API can continue: trusted integrations (`api`) and the web chat."""
+KNOWN_CONVERSATION_CHECK = "a known conversation continues"
+KNOWN_APPOINTMENT_CHECK = "a known appointment is answered"
+CLINIC_DATA_CHECKS = {
+    KNOWN_CONVERSATION_CHECK: "a known conversation (the restored database holds none)",
+    KNOWN_APPOINTMENT_CHECK: "a known appointment (the restored database holds no upcoming one)",
+}
+"""The checks that prove the clinic's data is served, and what is missing when one cannot run."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ async def probe_service(
             raise IntegrityFailure(
                 "the restored app did not find a known conversation: it started a new one"
             )
-        checked.append("a known conversation continues")
+        checked.append(KNOWN_CONVERSATION_CHECK)
 
     if known.patient_phone is not None and known.appointment_local_time is not None:
         response = await client.post(
@@ -119,5 +126,10 @@ async def probe_service(
                 "the restored app did not tell a patient their known next appointment "
                 f"(status {response.status_code}, intent {reply.get('intent')!r})"
             )
-        checked.append("a known appointment is answered")
+        checked.append(KNOWN_APPOINTMENT_CHECK)
     return checked
+
+
+def clinic_data_not_checked(checked: list[str]) -> list[str]:
+    """What the probe could not ask about (it ran no check on it), from its `checked` list."""
+    return [missing for check, missing in CLINIC_DATA_CHECKS.items() if check not in checked]

@@ -50,6 +50,12 @@ class Manifest(BaseModel):
     content_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     description: str = ""
 
+    @property
+    def label(self) -> str:
+        """What every reply records: name, semantic version and the start of the hash."""
+        digest = self.content_hash.removeprefix("sha256:")
+        return f"{self.name}@{self.version}+{digest[:12]}"
+
 
 class MemoryPattern(BaseModel):
     """A named kind of interaction, used to label conversations for memory and review."""
@@ -96,9 +102,8 @@ class Bundle:
 
     @property
     def version(self) -> str:
-        """What every reply records: name, semantic version and the start of the hash."""
-        digest = self.manifest.content_hash.removeprefix("sha256:")
-        return f"{self.manifest.name}@{self.manifest.version}+{digest[:12]}"
+        """What every reply records (`Manifest.label`)."""
+        return self.manifest.label
 
     def prompt(self, agent: str, language: str) -> str:
         return self.prompts[f"{agent}.{language}"]

@@ -49,7 +49,8 @@ def create(
         bool,
         typer.Option(
             "--database/--no-database",
-            help="Snapshot DATABASE_URL (off for a CI job that has no app database).",
+            help="Snapshot DATABASE_URL (off for a CI job that has no app database: the set "
+            "is then code only, kept under <BACKUP_PREFIX>/code, never a restore point).",
         ),
     ] = True,
 ) -> None:
@@ -156,7 +157,8 @@ def restore(
         Path, typer.Option(help="A new directory: the checkout, MLflow store, exports go here.")
     ],
     set_id: Annotated[
-        str | None, typer.Option("--set", help="The set to restore (default: the newest).")
+        str | None,
+        typer.Option("--set", help="The set to restore (default: the newest with a database)."),
     ] = None,
     database_url: Annotated[
         str | None,
@@ -170,6 +172,14 @@ def restore(
     ] = False,
     allow_other_version: Annotated[
         bool, typer.Option(help="Restore a set made by another app version.")
+    ] = False,
+    without_database: Annotated[
+        bool,
+        typer.Option(
+            "--without-database",
+            help="Restore a --set that holds no database (a code-only set): its repository "
+            "and files, no clinic data.",
+        ),
     ] = False,
     dvc: Annotated[bool, typer.Option("--dvc/--no-dvc", help="`dvc pull` data/.")] = True,
     service_check: Annotated[
@@ -209,6 +219,7 @@ def restore(
             database_url=database_url,
             overwrite=overwrite,
             allow_other_version=allow_other_version,
+            without_database=without_database,
             dvc=dvc,
             service_check=service_check,
             progress=_progress,
@@ -229,20 +240,24 @@ def prune(
     ] = False,
 ) -> None:
     """Apply the retention policy (BACKUP_KEEP_LAST newest sets, and every set younger than
-    BACKUP_KEEP_DAYS) to each bucket. The newest complete set is never deleted. The plan is
-    listed first; with --dry-run nothing is deleted."""
+    BACKUP_KEEP_DAYS) to each bucket, to restore points and code-only sets apart. The newest
+    complete set of each is never deleted. The plan is listed first; with --dry-run nothing
+    is deleted."""
     from serving.backup.restore import buckets
+    from serving.backup.restore_points import code_only_buckets
     from serving.backup.retention import apply_retention, plan_retention
 
     settings = operator_settings()
     try:
-        for bucket in buckets(settings):
+        for bucket in [*buckets(settings), *code_only_buckets(settings)]:
             plan = plan_retention(
                 bucket.set_ids(),
                 keep_last=settings.backup_keep_last,
                 keep_days=settings.backup_keep_days,
             )
-            typer.echo(f"{bucket.name}: keep {len(plan.keep)}, delete {len(plan.delete)}")
+            typer.echo(
+                f"{bucket.name}, {bucket.prefix}/: keep {len(plan.keep)}, delete {len(plan.delete)}"
+            )
             for set_id in plan.delete:
                 typer.echo(f"  delete {set_id}")
             if not dry_run and plan.delete:
@@ -284,7 +299,8 @@ def drill(
     runbook: Annotated[Path, typer.Option(help="The runbook whose commands run.")] = RUNBOOK,
     report: Annotated[Path, typer.Option(help="Where the report is written.")] = DRILL_REPORT,
     backup_first: Annotated[
-        bool, typer.Option(help="Make a fresh backup set first (else the newest set is used).")
+        bool,
+        typer.Option(help="Make a fresh backup set first (else the newest with a database)."),
     ] = False,
 ) -> None:
     """Simulate "repository corrupted, laptop lost, database gone": wipe the scratch
