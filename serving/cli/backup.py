@@ -54,11 +54,13 @@ def create(
     exports, MLflow store; encrypt to BACKUP_AGE_RECIPIENTS, upload to BACKUP_BUCKET, verify,
     copy to BACKUP_SECONDARY_BUCKET, verify. Prints the set id."""
     from serving.backup.create import create_backup
+    from serving.backup.termination import sigterm_stops_the_run
 
     settings = operator_settings()
     logging.basicConfig(level=logging.WARNING)
     try:
-        manifest = create_backup(settings, dvc=dvc, database=database, progress=_progress)
+        with sigterm_stops_the_run():  # a stopped run removes its plaintext on the way out
+            manifest = create_backup(settings, dvc=dvc, database=database, progress=_progress)
     except BackupError as exc:
         fail(str(exc))
     for part in manifest.parts:
@@ -118,21 +120,23 @@ def restore(
     BACKUP_AGE_IDENTITY into a private temporary directory, restore into a fresh environment
     and check it. Never writes over a database that holds data unless --overwrite."""
     from serving.backup.restore import restore_backup
+    from serving.backup.termination import sigterm_stops_the_run
 
     settings = operator_settings()
     logging.basicConfig(level=logging.WARNING)
     try:
-        report = restore_backup(
-            settings,
-            target=target,
-            set_id=set_id,
-            database_url=database_url,
-            overwrite=overwrite,
-            allow_other_version=allow_other_version,
-            dvc=dvc,
-            service_check=service_check,
-            progress=_progress,
-        )
+        with sigterm_stops_the_run():  # a stopped restore removes its plaintext on the way out
+            report = restore_backup(
+                settings,
+                target=target,
+                set_id=set_id,
+                database_url=database_url,
+                overwrite=overwrite,
+                allow_other_version=allow_other_version,
+                dvc=dvc,
+                service_check=service_check,
+                progress=_progress,
+            )
     except BackupError as exc:
         fail(str(exc))
     typer.echo(f"restored {report.set_id} from the {report.bucket} in {report.seconds:.1f} s")
