@@ -207,6 +207,13 @@ def drill(
     port: Annotated[int, typer.Option(help="Port the restored app is served on.")] = 8765,
     runbook: Annotated[Path, typer.Option(help="The runbook whose commands run.")] = RUNBOOK,
     report: Annotated[Path, typer.Option(help="Where the report is written.")] = DRILL_REPORT,
+    deployments: Annotated[
+        Path | None,
+        typer.Option(
+            help="The Prefect deployments whose backup schedule gives the worst-case RPO "
+            "(default: this checkout's prefect.yaml)."
+        ),
+    ] = None,
     backup_first: Annotated[
         bool, typer.Option(help="Make a fresh backup set first (else the newest set is used).")
     ] = False,
@@ -230,9 +237,12 @@ def drill(
             port=port,
             report=report,
             note=FRESH_SET_NOTE if backup_first else None,
+            deployments=deployments,
         )
     except BackupError as exc:
         fail(str(exc))
     typer.echo(f"RTO {result.rto_seconds:.1f} s (target {result.rto_target_seconds:.0f} s)")
     typer.echo(f"RPO {result.rpo_seconds:.1f} s (target {result.rpo_target_seconds:.0f} s)")
+    if result.schedule is not None:
+        typer.echo(f"RPO worst case {result.schedule.seconds:.0f} s: {result.schedule.describe()}")
     typer.echo(f"report: {report}")
