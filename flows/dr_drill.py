@@ -39,6 +39,7 @@ def drill(
     port: int,
     report: Path,
     note: str | None,
+    deployments: Path | None,
 ) -> DrillResult:
     return run_drill(
         load_settings(),
@@ -49,6 +50,7 @@ def drill(
         port=port,
         report=report,
         note=note,
+        deployments=deployments,
     )
 
 
@@ -61,8 +63,10 @@ def dr_drill(
     backup_first: bool = False,
     runbook: str = str(RUNBOOK),
     report: str = str(DRILL_REPORT),
+    deployments: str | None = None,
 ) -> dict[str, Any]:
-    """Returns the figures; raises `DrillFailed` (after writing the report) when over target.
+    """Returns the figures; raises `DrillFailed` (after writing the report) when over target,
+    the backup schedule's worst case included (`deployments`: default this prefect.yaml).
     With MEMORY_BACKEND=neo4j, `neo4j_uri` names the scratch Neo4j the graph is restored
     into (wiped first)."""
     if backup_first:
@@ -70,7 +74,14 @@ def dr_drill(
     try:
         note = FRESH_SET_NOTE if backup_first else None
         result = drill(
-            Path(runbook), Path(target), database_url, neo4j_uri, port, Path(report), note
+            Path(runbook),
+            Path(target),
+            database_url,
+            neo4j_uri,
+            port,
+            Path(report),
+            note,
+            Path(deployments) if deployments else None,
         )
     except DrillFailed:
         if Path(report).is_file():
@@ -81,6 +92,7 @@ def dr_drill(
     return {
         "rto_seconds": result.rto_seconds,
         "rpo_seconds": result.rpo_seconds,
+        "schedule_rpo_seconds": result.schedule.seconds if result.schedule else None,
         "set_id": result.set_id,
     }
 

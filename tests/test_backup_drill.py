@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from evals.bench.local_process import free_port
 from flows.backup import backup
+from serving.backup.create import create_backup
 from serving.backup.drill import DrillResult, render_report, runbook_steps
 from serving.backup.errors import DrillFailed
 from serving.backup.restore import list_sets
@@ -36,6 +37,18 @@ from tests.test_backup_memory import in_neo4j, rebuilt
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "RECOVERY_RUNBOOK.md"
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+HALF_HOURLY = (
+    "deployments:\n"
+    "  - entrypoint: flows/backup.py:backup\n"
+    '    schedules: [{cron: "*/30 * * * *", timezone: UTC}]\n'
+)
+"""Backups often enough for the one-hour RPO target (the drill reads the schedule)."""
+
+
+def _half_hourly(tmp_path: Path) -> str:
+    path = tmp_path / "prefect.yaml"
+    path.write_text(HALF_HOURLY, encoding="utf-8")
+    return str(path)
 
 
 def _export(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,6 +104,8 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
             str(RUNBOOK),
             "--report",
             str(report),
+            "--deployments",
+            _half_hourly(tmp_path),
         ],
     )
 
@@ -99,6 +114,7 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     assert "RTO " in result.stdout and "RPO " in result.stdout
     text = report.read_text(encoding="utf-8")
     assert "**Result: PASSED**" in text
+    assert "| RPO, worst case (the backup schedule's longest gap) | 30 min 0 s |" in text
     assert "a known conversation continues" in text
     assert "a known appointment is answered" in text
     assert "# an older report" not in text and text.endswith(f"\n\n{pitr}"), "PITR section kept"
@@ -130,7 +146,8 @@ def test_with_neo4j_the_drill_restores_the_graph_into_a_scratch_store(
     graph = rebuilt(settings)
     report = tmp_path / "DR_DRILL_REPORT.md"
     drill = ["dr", "drill", "--target", str(tmp_path / "scratch"), "--runbook", str(RUNBOOK),
-             "--report", str(report), "--port", str(free_port())]  # fmt: skip
+             "--report", str(report), "--port", str(free_port()),
+             "--deployments", _half_hourly(tmp_path)]  # fmt: skip
 
     refused = CliRunner().invoke(app, drill)  # never the clinic's own graph
     assert refused.exit_code == 1
@@ -146,6 +163,30 @@ def test_with_neo4j_the_drill_restores_the_graph_into_a_scratch_store(
     assert "restore: memory graph loaded into the neo4j store; node counts match" in text
     assert f"drill: memory graph (neo4j): Patient {graph['Patient']}, " in text
     assert bolt_server.password not in text
+
+
+@sqlite_only
+def test_a_fresh_set_does_not_hide_a_nightly_schedule(
+    backup_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This repository's prefect.yaml backs up nightly: a drill right after a backup measures
+    seconds, and still fails the one-hour target on the schedule's worst case."""
+    _export(backup_settings, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    create_backup(backup_settings, dvc=False)  # as the nightly run just did
+    report = tmp_path / "DR_DRILL_REPORT.md"
+    result = CliRunner().invoke(
+        app,
+        ["dr", "drill", "--target", str(tmp_path / "scratch"), "--port", str(free_port()),
+         "--runbook", str(RUNBOOK), "--report", str(report)],
+    )  # fmt: skip
+
+    assert result.exit_code == 1, result.output
+    assert "worst-case RPO 90000 s (its longest gap between backups)" in result.output
+    text = report.read_text(encoding="utf-8")
+    assert "**Result: FAILED: the backup schedule's worst-case RPO 90000 s" in text
+    assert "| RPO, worst case (the backup schedule's longest gap) | 25 h 0 min |" in text
+    assert "a known appointment is answered" in text, "the restore itself worked"
 
 
 def test_a_figure_over_its_target_fails_the_drill() -> None:

@@ -2,15 +2,14 @@
 
 The manifest is written last, to each bucket after that bucket's objects are verified: a set
 without a manifest is incomplete and is never listed, restored or counted as the newest good
-set. The plaintext work directory is private to the user and removed whatever happens. A set
-an earlier run left complete in the primary bucket only is completed in the secondary one
-after the new set (`serving.backup.replication`).
+set. The plaintext work directory is private to the user and removed whatever happens
+(`serving.backup.workdir`). A set an earlier run left complete in the primary bucket only is
+completed in the secondary one after the new set (`serving.backup.replication`).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from serving.backup.manifest import (
 from serving.backup.replication import complete_replication
 from serving.backup.restore_points import buckets_at, set_prefix
 from serving.backup.storage import BackupBucket, bucket_locations
+from serving.backup.workdir import open_work_dir, purge_stale
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -79,12 +79,6 @@ def mlflow_tracking_uri(settings: Settings) -> str | None:
     if LOCAL_MLFLOW_DATABASE.is_file():
         return f"sqlite:///{LOCAL_MLFLOW_DATABASE.as_posix()}"
     return None
-
-
-def prepare_work_dir(settings: Settings, set_id: str) -> Path:
-    work = settings.backup_work_dir / set_id
-    work.mkdir(parents=True, mode=0o700)
-    return work
 
 
 def collect(
@@ -225,13 +219,16 @@ def create_backup(
     command run this one sequence. A set without the database is code only and goes under
     its own prefix (`serving.backup.restore_points`): never a restore point.
     """
+    purge_stale(settings.backup_work_dir)  # left by a run that was killed
     buckets = buckets_at(settings, set_prefix(settings, database=database))
     parse_recipients(settings.backup_age_recipients)  # fail before collecting anything
     set_id = new_set_id()
-    work = prepare_work_dir(settings, set_id)
+    work_dir = open_work_dir(settings.backup_work_dir, set_id)
+    work = work_dir.path
     try:
         progress(f"collecting set {set_id}")
         collected = as_step(collect)(settings, set_id, work, dvc=dvc, database=database)
+        work_dir.seal()
         parts, encryption = as_step(encrypt)(collected, settings.backup_age_recipients)
         manifest = build_manifest(collected, parts, encryption)
         progress(f"uploading to the {buckets[0].name} and verifying")
@@ -240,7 +237,7 @@ def create_backup(
             progress(f"copying to the {secondary.name} and verifying")
             as_step(copy_and_verify)(buckets[0], secondary, manifest)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        work_dir.remove()
     for secondary in buckets[1:]:  # sets an earlier run left half-copied
         for line in complete_replication(buckets[0], secondary, progress):
             progress(f"replicated {line}")

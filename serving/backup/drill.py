@@ -12,7 +12,10 @@ that checked nothing of the clinic's proves nothing.
 RTO is measured from the disaster (the moment the scratch environment is wiped) until the
 restored app answers `/health`, continues a known conversation and tells a patient their
 known appointment. RPO is the disaster time minus the time the restored data is current as of
-(the set's consistent snapshot): what the clinic would have lost.
+(the set's consistent snapshot): what the clinic would have lost. That figure depends on when
+the drill happens to run, so the drill also reports the schedule's worst case, the longest gap
+between scheduled backups (`serving.backup.schedule_rpo`), and fails when either is over the
+target.
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ from serving.backup.errors import DrillFailed, IntegrityFailure
 from serving.backup.memory_graph import clear_graph, verify_restored_graph
 from serving.backup.pitr_report import section_of
 from serving.backup.restore import RECEIPT_NAME, fetch_manifest
+from serving.backup.schedule_rpo import ScheduleGap, schedule_worst_case
 from serving.backup.service_check import clinic_data_not_checked, known_records, probe_service
 from serving.settings import Settings
 
+DEPLOYMENTS = Path(__file__).resolve().parents[2] / "prefect.yaml"
+"""Where the backup schedule is read from: the Prefect deployments of this checkout."""
 STEP_TIMEOUT_SECONDS = 1800
 SERVE_TIMEOUT_SECONDS = 120
 _FENCE = re.compile(r"^```bash (drill|drill-serve)\s*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
@@ -99,6 +105,7 @@ class DrillResult:
     database_engine: str
     environment: str = ""
     note: str | None = None
+    schedule: ScheduleGap | None = None  # None: not read (a result built by hand)
     parts: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     steps: list[tuple[str, float]] = field(default_factory=list)
@@ -116,6 +123,11 @@ class DrillResult:
         if self.rpo_seconds > self.rpo_target_seconds:
             found.append(
                 f"RPO {self.rpo_seconds:.0f} s is over the {self.rpo_target_seconds:.0f} s target"
+            )
+        if self.schedule is not None and self.schedule.seconds > self.rpo_target_seconds:
+            found.append(
+                f"the backup schedule's worst-case RPO {self.schedule.seconds:.0f} s (its "
+                f"longest gap between backups) is over the {self.rpo_target_seconds:.0f} s target"
             )
         return found
 
@@ -188,13 +200,17 @@ def run_drill(
     port: int = 8765,
     report: Path | None = None,
     note: str | None = None,
+    deployments: Path | None = None,
 ) -> DrillResult:
     """Wipe, restore by the runbook, serve, measure; write the report; fail over target.
     With MEMORY_BACKEND=neo4j the graph goes to the scratch Neo4j at `neo4j_uri`, wiped
-    with the rest."""
+    with the rest. The backup schedule's worst case is read from `deployments` (default:
+    this checkout's prefect.yaml)."""
     target = target.resolve()
     url = database_url or f"sqlite+aiosqlite:///{target / 'dental.db'}"
     steps = runbook_steps(runbook)
+    # Read before anything is wiped: an unreadable schedule stops the drill with nothing changed.
+    schedule = schedule_worst_case(deployments or DEPLOYMENTS, datetime.now(UTC))
     settings = scratch_graph(settings, neo4j_uri)
     env = step_environment(settings, target, url, port)
 
@@ -237,6 +253,7 @@ def run_drill(
         database_engine=make_url(url).get_backend_name(),
         environment=describe_environment(settings, receipt.get("bucket", "")),
         note=note,
+        schedule=schedule,
         parts=receipt.get("parts", {}),
         skipped=receipt.get("skipped", {}),
         steps=timings,
@@ -360,6 +377,14 @@ def render_report(result: DrillResult) -> str:
         f"< {_duration(result.rto_target_seconds)} |",
         f"| RPO (disaster minus restored data's time) | {_duration(result.rpo_seconds)} | "
         f"< {_duration(result.rpo_target_seconds)} |",
+        *(
+            [
+                "| RPO, worst case (the backup schedule's longest gap) | "
+                f"{_duration(result.schedule.seconds)} | < {_duration(result.rpo_target_seconds)} |"
+            ]
+            if result.schedule
+            else []
+        ),
         "",
         f"- Where: {result.environment}",
         f"- Disaster (scratch environment wiped): {result.disaster_at}",
@@ -367,6 +392,7 @@ def render_report(result: DrillResult) -> str:
         f"- Backup set restored: `{result.set_id}`, database {result.database_engine}, "
         f"consistent as of {result.snapshot_at}"
         + (f" (newest record {result.newest_record_at})" if result.newest_record_at else ""),
+        *([f"- Backup schedule: {result.schedule.describe()}"] if result.schedule else []),
         *([f"- Note: {result.note}"] if result.note else []),
         "",
         "## What the set held",
@@ -390,8 +416,11 @@ def render_report(result: DrillResult) -> str:
 
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
+    if minutes >= 120:
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h {minutes} min"
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def result_json(result: DrillResult) -> str:
-    return json.dumps({**asdict(result), "failures": result.failures}, indent=2)
+    return json.dumps({**asdict(result), "failures": result.failures}, indent=2, default=str)

@@ -3,9 +3,10 @@
 Order matters: the target is checked first (a live database, or a memory graph store outside it
 that holds nodes, is never overwritten unless asked), then every object is downloaded and checked
 against the manifest before any is decrypted, then decrypted into a private temporary directory
-that is removed whatever happens, and only then is anything written to the target. An object
-(or the manifest) missing or damaged in the primary bucket is taken from the secondary one when
-that copy matches, with a warning (`serving.backup.healing`); when no copy matches, the restore
+(`serving.backup.workdir`: 0700, files 0600, removed whatever happens, a stale one from a killed
+restore purged by the next), and only then is anything written to the target. An object (or the
+manifest) missing or damaged in the primary bucket is taken from the secondary one when that
+copy matches, with a warning (`serving.backup.healing`); when no copy matches, the restore
 stops, naming each. The memory graph is restored after the database, its source of truth
 (`serving.backup.memory_graph`).
 """
@@ -54,12 +55,15 @@ from serving.backup.manifest import (
 from serving.backup.restore_points import buckets_holding
 from serving.backup.service_check import known_records, probe_service
 from serving.backup.storage import BackupBucket, bucket_locations, check_object
+from serving.backup.workdir import open_work_dir, purge_stale
 from serving.db.engine import Database
 from serving.db.migrate import upgrade_database
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+RESTORE_WORK_PREFIX = "dental-restore-"
+"""The restore's private download-and-decrypt directories, in the system's temporary directory."""
 RECEIPT_NAME = "RESTORED.json"
 """Written into the target after a restore: which set, as of when, and what was checked."""
 
@@ -294,6 +298,7 @@ def restore_backup(
     temporary directory. A set without a database restores no clinic data: it is refused
     unless `without_database` says that is what is wanted."""
     started = time.monotonic()
+    purge_stale(Path(tempfile.gettempdir()), RESTORE_WORK_PREFIX)  # left by a killed restore
     manifest, sources = fetch_manifest(settings, set_id)
     check_compatible(manifest, app_version=__version__, allow_other_version=allow_other_version)
     engine = manifest.source.database_engine
@@ -318,9 +323,11 @@ def restore_backup(
     progress(f"restoring set {manifest.set_id} (snapshot {manifest.source.snapshot_at})")
 
     target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="dental-restore-") as temporary:
-        work = Path(temporary)
-        work.chmod(0o700)
+    work_dir = open_work_dir(
+        Path(tempfile.gettempdir()), f"{RESTORE_WORK_PREFIX}{secrets.token_hex(6)}"
+    )
+    try:
+        work = work_dir.path
         used = download_verified(manifest, sources, work)
         progress(f"every object matches the manifest ({used})")
         plain = decrypt_verified(manifest, work, settings)
@@ -351,6 +358,8 @@ def restore_backup(
         for name in ("conversations.jsonl", "messages.jsonl"):
             if name in plain:
                 shutil.copyfile(plain[name], exports / name)
+    finally:
+        work_dir.remove()
     checks = [
         "every object's SHA-256 matches the manifest",
         "database integrity verified and row counts match"

@@ -58,11 +58,13 @@ def create(
     exports, MLflow store; encrypt to BACKUP_AGE_RECIPIENTS, upload to BACKUP_BUCKET, verify,
     copy to BACKUP_SECONDARY_BUCKET, verify. Prints the set id."""
     from serving.backup.create import create_backup
+    from serving.backup.termination import sigterm_stops_the_run
 
     settings = operator_settings()
     logging.basicConfig(level=logging.WARNING)
     try:
-        manifest = create_backup(settings, dvc=dvc, database=database, progress=_progress)
+        with sigterm_stops_the_run():  # a stopped run removes its plaintext on the way out
+            manifest = create_backup(settings, dvc=dvc, database=database, progress=_progress)
     except BackupError as exc:
         fail(str(exc))
     for part in manifest.parts:
@@ -205,6 +207,7 @@ def restore(
     and check it. Never writes over a database that holds data unless --overwrite.
     With --to-time, restore the PostgreSQL cluster to that moment instead (docs/BACKUP.md)."""
     from serving.backup.restore import restore_backup
+    from serving.backup.termination import sigterm_stops_the_run
 
     if to_time is not None:
         restore_to_time(to_time, target, pg_port)
@@ -212,18 +215,19 @@ def restore(
     settings = operator_settings()
     logging.basicConfig(level=logging.WARNING)
     try:
-        report = restore_backup(
-            settings,
-            target=target,
-            set_id=set_id,
-            database_url=database_url,
-            overwrite=overwrite,
-            allow_other_version=allow_other_version,
-            without_database=without_database,
-            dvc=dvc,
-            service_check=service_check,
-            progress=_progress,
-        )
+        with sigterm_stops_the_run():  # a stopped restore removes its plaintext on the way out
+            report = restore_backup(
+                settings,
+                target=target,
+                set_id=set_id,
+                database_url=database_url,
+                overwrite=overwrite,
+                allow_other_version=allow_other_version,
+                without_database=without_database,
+                dvc=dvc,
+                service_check=service_check,
+                progress=_progress,
+            )
     except BackupError as exc:
         fail(str(exc))
     typer.echo(f"restored {report.set_id} from the {report.bucket} in {report.seconds:.1f} s")
@@ -298,6 +302,13 @@ def drill(
     port: Annotated[int, typer.Option(help="Port the restored app is served on.")] = 8765,
     runbook: Annotated[Path, typer.Option(help="The runbook whose commands run.")] = RUNBOOK,
     report: Annotated[Path, typer.Option(help="Where the report is written.")] = DRILL_REPORT,
+    deployments: Annotated[
+        Path | None,
+        typer.Option(
+            help="The Prefect deployments whose backup schedule gives the worst-case RPO "
+            "(default: this checkout's prefect.yaml)."
+        ),
+    ] = None,
     backup_first: Annotated[
         bool,
         typer.Option(help="Make a fresh backup set first (else the newest with a database)."),
@@ -322,9 +333,12 @@ def drill(
             port=port,
             report=report,
             note=FRESH_SET_NOTE if backup_first else None,
+            deployments=deployments,
         )
     except BackupError as exc:
         fail(str(exc))
     typer.echo(f"RTO {result.rto_seconds:.1f} s (target {result.rto_target_seconds:.0f} s)")
     typer.echo(f"RPO {result.rpo_seconds:.1f} s (target {result.rpo_target_seconds:.0f} s)")
+    if result.schedule is not None:
+        typer.echo(f"RPO worst case {result.schedule.seconds:.0f} s: {result.schedule.describe()}")
     typer.echo(f"report: {report}")
