@@ -16,6 +16,7 @@ from serving.backup.drill import DrillResult, render_report, runbook_steps
 from serving.backup.errors import DrillFailed
 from serving.backup.restore import list_sets
 from serving.cli import app
+from serving.cli import backup as cli_backup
 from serving.settings import Settings
 from tests.aws_stand_in import (  # noqa: F401 - fixtures register by being imported
     aws_stand_in_fixture,
@@ -35,6 +36,7 @@ from tests.bolt_server import BoltServer
 from tests.test_backup_memory import in_neo4j, rebuilt
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "RECOVERY_RUNBOOK.md"
+DOCS_REPORT = Path(__file__).resolve().parents[1] / "docs" / "DR_DRILL_REPORT.md"
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
 
@@ -70,7 +72,7 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     _export(backup_settings, monkeypatch)
     monkeypatch.chdir(tmp_path)
     graph = rebuilt(backup_settings)  # the live graph (MEMORY_BACKEND=sql, the default)
-    report = tmp_path / "DR_DRILL_REPORT.md"
+    tracked = DOCS_REPORT.read_bytes()
     scratch = tmp_path / "scratch"
     (scratch / "repository").mkdir(parents=True)
     (scratch / "repository" / "corrupted").write_text("garbage")  # the disaster's leftovers
@@ -87,14 +89,14 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
             str(free_port()),
             "--runbook",
             str(RUNBOOK),
-            "--report",
-            str(report),
         ],
     )
 
     assert result.exit_code == 0, result.output
     print(result.stdout)  # the figures, in the test log
     assert "RTO " in result.stdout and "RPO " in result.stdout
+    report = tmp_path / "var" / "dr-drill" / "report.md"  # by default, untracked
+    assert DOCS_REPORT.read_bytes() == tracked, "the tracked report is left alone"
     text = report.read_text(encoding="utf-8")
     assert "**Result: PASSED**" in text
     assert "a known conversation continues" in text
@@ -125,7 +127,10 @@ def test_with_neo4j_the_drill_restores_the_graph_into_a_scratch_store(
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     graph = rebuilt(settings)
-    report = tmp_path / "DR_DRILL_REPORT.md"
+    report = tmp_path / "drill-report.md"
+    docs = tmp_path / "docs" / "DR_DRILL_REPORT.md"  # the tracked report, in a copy
+    docs.parent.mkdir()
+    monkeypatch.setattr(cli_backup, "DRILL_REPORT", docs)
     drill = ["dr", "drill", "--target", str(tmp_path / "scratch"), "--runbook", str(RUNBOOK),
              "--report", str(report), "--port", str(free_port())]  # fmt: skip
 
@@ -134,10 +139,14 @@ def test_with_neo4j_the_drill_restores_the_graph_into_a_scratch_store(
     assert "name the scratch Neo4j" in refused.output and "--neo4j-uri" in refused.output
 
     # The stand-in has one Bolt server: here it is the scratch one too.
-    result = CliRunner().invoke(app, [*drill, "--backup-first", "--neo4j-uri", bolt_server.uri])
+    assert not docs.exists(), "a refused drill does not touch the tracked report"
+    result = CliRunner().invoke(
+        app, [*drill, "--backup-first", "--neo4j-uri", bolt_server.uri, "--update-docs"]
+    )
 
     assert result.exit_code == 0, result.output
     text = report.read_text(encoding="utf-8")
+    assert docs.read_text(encoding="utf-8") == text, "--update-docs copies it to docs/"
     assert "**Result: PASSED**" in text
     assert "- memory-graph.json: " in text, "the set held the graph"
     assert "restore: memory graph loaded into the neo4j store; node counts match" in text

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from serving import __version__
-from serving.backup import collectors, memory_graph
+from serving.backup import collectors, memory_graph, release
 from serving.backup.database import snapshot_database
 from serving.backup.encryption import SCHEME, encrypt_file, key_id, parse_recipients
 from serving.backup.manifest import (
@@ -122,6 +122,12 @@ def collect(
             if tracking_uri
             else "no MLflow store here (MLFLOW_TRACKING_URI unset, no var/mlflow)"
         )
+
+    release_tar, why_not = release.collect_release(work / release.PART_NAME)
+    if release_tar is not None:
+        files.append((release.PART_NAME, release.PART_KIND, release_tar))
+    else:
+        collected.skipped["release"] = str(why_not)
 
     if settings.backup_session_api_url:
         token = settings.backup_session_api_token

@@ -237,6 +237,7 @@ def run_drill(
         ],
     )
     if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(render_report(result), encoding="utf-8")
     if result.failures:
         raise DrillFailed("; ".join(result.failures))

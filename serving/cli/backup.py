@@ -9,6 +9,7 @@ docs/BACKUP.md.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,8 @@ from serving.cli.support import fail, operator_settings
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RECOVERY_RUNBOOK.md"
 DRILL_REPORT = Path(__file__).resolve().parents[2] / "docs" / "DR_DRILL_REPORT.md"
+LOCAL_DRILL_REPORT = Path("var/dr-drill/report.md")
+"""Where a drill writes its report unless asked to update the tracked docs/DR_DRILL_REPORT.md."""
 
 backup_app = typer.Typer(
     help="Encrypted, verified, replicated backup sets in S3, and their restore "
@@ -35,6 +38,23 @@ dr_app = typer.Typer(
 
 def _progress(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@backup_app.command("init")
+def init() -> None:
+    """Create BACKUP_BUCKET and BACKUP_SECONDARY_BUCKET if missing and configure both:
+    versioning, default encryption (SSE-KMS with BACKUP_KMS_KEY_ID /
+    BACKUP_SECONDARY_KMS_KEY_ID, else AES256), public access blocked, a lifecycle rule for
+    pruned sets. Safe to run again."""
+    from serving.backup.bucket_setup import init_buckets
+
+    settings = operator_settings()
+    try:
+        lines = init_buckets(settings)
+    except BackupError as exc:
+        fail(str(exc))
+    for line in lines:
+        typer.echo(line)
 
 
 @backup_app.command("create")
@@ -202,18 +222,26 @@ def drill(
     ] = None,
     port: Annotated[int, typer.Option(help="Port the restored app is served on.")] = 8765,
     runbook: Annotated[Path, typer.Option(help="The runbook whose commands run.")] = RUNBOOK,
-    report: Annotated[Path, typer.Option(help="Where the report is written.")] = DRILL_REPORT,
+    report: Annotated[
+        Path, typer.Option(help="Where the report is written (untracked by default).")
+    ] = LOCAL_DRILL_REPORT,
+    update_docs: Annotated[
+        bool,
+        typer.Option(help="Also copy the report to docs/DR_DRILL_REPORT.md (to commit it)."),
+    ] = False,
     backup_first: Annotated[
         bool, typer.Option(help="Make a fresh backup set first (else the newest set is used).")
     ] = False,
 ) -> None:
     """Simulate "repository corrupted, laptop lost, database gone": wipe the scratch
     environment, restore from S3 with the runbook's own commands, serve, and measure RTO and
-    RPO. Writes the report; exits 1 when a step fails or a figure is over its target."""
+    RPO. Writes the report (to var/ unless --update-docs); exits 1 when a step fails or a
+    figure is over its target."""
     from serving.backup.create import create_backup
     from serving.backup.drill import FRESH_SET_NOTE, run_drill
 
     settings = operator_settings()
+    report.unlink(missing_ok=True)  # what is there afterwards is this run's report
     try:
         if backup_first:
             typer.echo(f"backup set {create_backup(settings, progress=_progress).set_id}")
@@ -229,6 +257,15 @@ def drill(
         )
     except BackupError as exc:
         fail(str(exc))
+    finally:
+        if update_docs:
+            publish_report(report, DRILL_REPORT)
     typer.echo(f"RTO {result.rto_seconds:.1f} s (target {result.rto_target_seconds:.0f} s)")
     typer.echo(f"RPO {result.rpo_seconds:.1f} s (target {result.rpo_target_seconds:.0f} s)")
-    typer.echo(f"report: {report}")
+    typer.echo(f"report: {report}" + (f" and {DRILL_REPORT}" if update_docs else ""))
+
+
+def publish_report(report: Path, docs: Path) -> None:
+    """Copy this run's drill report over the tracked one, if the run got as far as writing it."""
+    if report.is_file():
+        shutil.copyfile(report, docs)
