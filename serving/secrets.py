@@ -32,6 +32,18 @@ SECRET_FIELDS: tuple[str, ...] = (
     "smtp_password",
     "twilio_auth_token",
 )
+"""The settings the serving app reads through the secrets chain (AWS: `<prefix>/<name>`)."""
+
+RECOVERY_SECRET_FIELDS: tuple[str, ...] = (
+    "backup_age_identity",
+    "backup_pgbackrest_passphrase",
+)
+"""Secrets only backups and restores read (the age key that opens backup sets, pgBackRest's
+repository passphrase), never the serving app: it does not load them at start-up."""
+
+PRODUCTION_SECRET_FIELDS: tuple[str, ...] = SECRET_FIELDS + RECOVERY_SECRET_FIELDS
+"""Every secret production keeps in AWS Secrets Manager: the one list that infra/terraform
+creates and docs/RECOVERY_RUNBOOK.md and docs/SECRETS.md name (tests/test_recovery_kit.py)."""
 
 # botocore's defaults (60 s connect timeout, up to 5 legacy attempts) can hold start-up for
 # minutes when the endpoint is down; these fail within seconds yet ride out a brief blip.

@@ -26,14 +26,16 @@ from serving.secrets import (
 DEFAULT_KMS_ALIAS = "alias/dental-clinic-secrets"
 AWS_MANAGED_SECRETS_KEY = "alias/aws/secretsmanager"
 
-PRODUCTION_SECRETS: tuple[str, ...] = (
+CHECKED_BY_DEFAULT: tuple[str, ...] = (
     "openai_api_key",
     "neo4j_password",
     "odoo_api_key",
     "telegram_bot_token",
     "jwt_secret",
 )
-"""The secrets production needs in AWS (the work plan's `prod/...` names)."""
+"""What `dental secrets check` checks without `--secret`: the secrets every deployment needs
+a value for. The others of `serving.secrets.PRODUCTION_SECRET_FIELDS` (the integration key,
+the webhook secret, notices' and backups' secrets) are checked by naming them."""
 
 
 @dataclass(frozen=True)

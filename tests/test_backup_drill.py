@@ -17,6 +17,7 @@ from serving.backup.drill import DrillResult, render_report, runbook_steps
 from serving.backup.errors import DrillFailed
 from serving.backup.restore import list_sets
 from serving.cli import app
+from serving.cli import backup as cli_backup
 from serving.settings import Settings
 from tests.aws_stand_in import (  # noqa: F401 - fixtures register by being imported
     aws_stand_in_fixture,
@@ -36,6 +37,7 @@ from tests.bolt_server import BoltServer
 from tests.test_backup_memory import in_neo4j, rebuilt
 
 RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "RECOVERY_RUNBOOK.md"
+DOCS_REPORT = Path(__file__).resolve().parents[1] / "docs" / "DR_DRILL_REPORT.md"
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 HALF_HOURLY = (
     "deployments:\n"
@@ -83,9 +85,7 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     _export(backup_settings, monkeypatch)
     monkeypatch.chdir(tmp_path)
     graph = rebuilt(backup_settings)  # the live graph (MEMORY_BACKEND=sql, the default)
-    report = tmp_path / "DR_DRILL_REPORT.md"
-    pitr = "## PostgreSQL point-in-time\n\nthe point-in-time drill's figures\n"
-    report.write_text(f"# an older report\n\n{pitr}", encoding="utf-8")
+    tracked = DOCS_REPORT.read_bytes()
     scratch = tmp_path / "scratch"
     (scratch / "repository").mkdir(parents=True)
     (scratch / "repository" / "corrupted").write_text("garbage")  # the disaster's leftovers
@@ -102,8 +102,6 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
             str(free_port()),
             "--runbook",
             str(RUNBOOK),
-            "--report",
-            str(report),
             "--deployments",
             _half_hourly(tmp_path),
         ],
@@ -112,12 +110,13 @@ def test_the_drill_restores_by_the_runbook_and_reports_rto_and_rpo(
     assert result.exit_code == 0, result.output
     print(result.stdout)  # the figures, in the test log
     assert "RTO " in result.stdout and "RPO " in result.stdout
+    report = tmp_path / "var" / "dr-drill" / "report.md"  # by default, untracked
+    assert DOCS_REPORT.read_bytes() == tracked, "the tracked report is left alone"
     text = report.read_text(encoding="utf-8")
     assert "**Result: PASSED**" in text
     assert "| RPO, worst case (the backup schedule's longest gap) | 30 min 0 s |" in text
     assert "a known conversation continues" in text
     assert "a known appointment is answered" in text
-    assert "# an older report" not in text and text.endswith(f"\n\n{pitr}"), "PITR section kept"
     assert "restore: memory graph restored with the database (MEMORY_BACKEND=sql)" in text
     assert f"drill: memory graph (sql, in the database): Patient {graph['Patient']}" in text
     assert "`dental backup restore --target" in text, "the runbook's own commands ran"
@@ -144,7 +143,10 @@ def test_with_neo4j_the_drill_restores_the_graph_into_a_scratch_store(
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     graph = rebuilt(settings)
-    report = tmp_path / "DR_DRILL_REPORT.md"
+    report = tmp_path / "drill-report.md"
+    docs = tmp_path / "docs" / "DR_DRILL_REPORT.md"  # the tracked report, in a copy
+    docs.parent.mkdir()
+    monkeypatch.setattr(cli_backup, "DRILL_REPORT", docs)
     drill = ["dr", "drill", "--target", str(tmp_path / "scratch"), "--runbook", str(RUNBOOK),
              "--report", str(report), "--port", str(free_port()),
              "--deployments", _half_hourly(tmp_path)]  # fmt: skip
@@ -154,10 +156,14 @@ def test_with_neo4j_the_drill_restores_the_graph_into_a_scratch_store(
     assert "name the scratch Neo4j" in refused.output and "--neo4j-uri" in refused.output
 
     # The stand-in has one Bolt server: here it is the scratch one too.
-    result = CliRunner().invoke(app, [*drill, "--backup-first", "--neo4j-uri", bolt_server.uri])
+    assert not docs.exists(), "a refused drill does not touch the tracked report"
+    result = CliRunner().invoke(
+        app, [*drill, "--backup-first", "--neo4j-uri", bolt_server.uri, "--update-docs"]
+    )
 
     assert result.exit_code == 0, result.output
     text = report.read_text(encoding="utf-8")
+    assert docs.read_text(encoding="utf-8") == text, "--update-docs copies it to docs/"
     assert "**Result: PASSED**" in text
     assert "- memory-graph.json: " in text, "the set held the graph"
     assert "restore: memory graph loaded into the neo4j store; node counts match" in text
@@ -226,3 +232,19 @@ def test_the_backup_flow_makes_a_set(
     _, ids = list_sets(backup_settings)
     assert ids == [result["set_id"]]
     assert "database.sqlite" in result["parts"]
+
+
+def test_publishing_a_drill_report_keeps_the_point_in_time_section(tmp_path: Path) -> None:
+    docs = tmp_path / "DR_DRILL_REPORT.md"
+    pitr = "## PostgreSQL point-in-time\n\nthe point-in-time drill's figures\n"
+    docs.write_text(f"# an older report\n\n{pitr}", encoding="utf-8")
+    report = tmp_path / "report.md"
+    report.write_text("# the new drill report\n", encoding="utf-8")
+
+    cli_backup.publish_report(report, docs)
+
+    text = docs.read_text(encoding="utf-8")
+    assert "# an older report" not in text and text.startswith("# the new drill report")
+    assert text.endswith(f"\n{pitr}"), "the point-in-time section is kept"
+    cli_backup.publish_report(tmp_path / "never-written.md", docs)
+    assert docs.read_text(encoding="utf-8") == text, "no report: the tracked one is left alone"

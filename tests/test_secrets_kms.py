@@ -23,7 +23,7 @@ from typer.testing import CliRunner, Result
 
 from serving.cli import app
 from serving.secrets import SECRET_FIELDS, secret_name
-from serving.secrets_check import DEFAULT_KMS_ALIAS, PRODUCTION_SECRETS
+from serving.secrets_check import CHECKED_BY_DEFAULT, DEFAULT_KMS_ALIAS
 from serving.settings import Settings, load_settings
 from tests.aws_stand_in import (  # noqa: F401 - fixtures register by being imported
     REGION,
@@ -35,7 +35,7 @@ from tests.aws_stand_in import (  # noqa: F401 - fixtures register by being impo
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-VALUES = {field: f"value-of-{field}-Xq93-never-printed" for field in PRODUCTION_SECRETS}
+VALUES = {field: f"value-of-{field}-Xq93-never-printed" for field in CHECKED_BY_DEFAULT}
 
 
 @dataclass
@@ -88,7 +88,7 @@ def kms(aws_stand_in: AwsStandIn) -> Iterator[Kms]:
 @pytest.fixture
 def provisioned(kms: Kms) -> Kms:
     """The five production secrets, each encrypted with the CMK."""
-    for field in PRODUCTION_SECRETS:
+    for field in CHECKED_BY_DEFAULT:
         kms.create_secret(field)
     return kms
 
@@ -104,10 +104,10 @@ def test_the_app_reads_cmk_encrypted_secrets_through_the_chain(
 
     settings = load_settings()
 
-    for field in PRODUCTION_SECRETS:
+    for field in CHECKED_BY_DEFAULT:
         secret = getattr(settings, field)
         assert secret is not None and secret.get_secret_value() == VALUES[field]
-    for field in PRODUCTION_SECRETS:
+    for field in CHECKED_BY_DEFAULT:
         described = provisioned.secrets.client.describe_secret(SecretId=secret_name("prod", field))
         key = provisioned.client.describe_key(KeyId=described["KmsKeyId"])["KeyMetadata"]
         assert key["KeyId"] == provisioned.key_id
@@ -123,7 +123,7 @@ def test_check_passes_when_every_secret_uses_the_cmk(provisioned: Kms) -> None:
         f"{DEFAULT_KMS_ALIAS}: customer-managed, enabled, rotation on (key {provisioned.key_id})"
     )
     assert sorted(lines[1:-1]) == sorted(
-        f"{secret_name('prod', field)}: ok" for field in PRODUCTION_SECRETS
+        f"{secret_name('prod', field)}: ok" for field in CHECKED_BY_DEFAULT
     )
     assert lines[-1] == "5 secrets checked, 0 with problems, key ok: all good"
 
@@ -157,7 +157,7 @@ def test_check_names_each_problem_and_never_prints_a_value(kms: Kms) -> None:
 
 
 def test_check_reports_a_secret_created_without_a_value(kms: Kms) -> None:
-    for field in PRODUCTION_SECRETS:
+    for field in CHECKED_BY_DEFAULT:
         if field != "jwt_secret":
             kms.create_secret(field)
     kms.secrets.client.create_secret(Name="prod/jwt-secret", KmsKeyId=DEFAULT_KMS_ALIAS)
@@ -170,7 +170,7 @@ def test_check_reports_a_secret_created_without_a_value(kms: Kms) -> None:
 
 def test_check_refuses_a_key_without_rotation(kms: Kms) -> None:
     kms.client.disable_key_rotation(KeyId=kms.key_id)
-    for field in PRODUCTION_SECRETS:
+    for field in CHECKED_BY_DEFAULT:
         kms.create_secret(field)
 
     result = check()
@@ -233,7 +233,7 @@ def test_env_example_names_the_secrets_without_values() -> None:
         for match in re.finditer(r"^([A-Z0-9_]+)=(.*)$", text, re.MULTILINE)
     }
 
-    for name in PRODUCTION_SECRETS:
+    for name in CHECKED_BY_DEFAULT:
         assert name.upper() in assignments, f"{name.upper()} is not listed in .env.example"
     filled = {name for name in _secret_variables() if assignments.get(name, "").strip()}
     assert filled == set()

@@ -31,15 +31,17 @@ locals {
     managed-by  = "terraform"
   })
 
-  # The work plan's secret names; the app derives them as <prefix>/<field-with-dashes>
-  # (serving/secrets.py). Values are never set here: see README.md, "Setting secret values".
+  # Exactly serving/secrets.py's lists, as <prefix>/<field-with-dashes>: SECRET_FIELDS here,
+  # RECOVERY_SECRET_FIELDS below (tests/test_recovery_kit.py compares them). Values are never
+  # set here: see README.md, "Setting secret values".
   app_secrets = toset([
     "openai-api-key",
-    "neo4j-password",
-    "odoo-api-key",
     "telegram-bot-token",
     "telegram-webhook-secret",
     "jwt-secret",
+    "neo4j-password",
+    "odoo-api-key",
+    "integration-key",
     "smtp-password",
     "twilio-auth-token",
   ])

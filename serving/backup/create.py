@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from serving import __version__
-from serving.backup import collectors, memory_graph
+from serving.backup import collectors, memory_graph, release
 from serving.backup.bundle_version import bundle_version_at
 from serving.backup.contents import build_contents
 from serving.backup.database import snapshot_database
@@ -125,6 +125,12 @@ def collect(
             if tracking_uri
             else "no MLflow store here (MLFLOW_TRACKING_URI unset, no var/mlflow)"
         )
+
+    release_tar, why_not = release.collect_release(work / release.PART_NAME)
+    if release_tar is not None:
+        files.append((release.PART_NAME, release.PART_KIND, release_tar))
+    else:
+        collected.skipped["release"] = str(why_not)
 
     if settings.backup_session_api_url:
         token = settings.backup_session_api_token

@@ -265,6 +265,7 @@ def run_drill(
         not_checked=not_checked,
     )
     if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
         kept = section_of(report.read_text(encoding="utf-8")) if report.is_file() else ""
         report.write_text(render_report(result) + ("\n" + kept if kept else ""), encoding="utf-8")
     if result.failures:

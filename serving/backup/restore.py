@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving import __version__
-from serving.backup import collectors, database, memory_graph
+from serving.backup import collectors, database, memory_graph, release
 from serving.backup.encryption import decrypt_file, identity_opens, load_identity
 from serving.backup.errors import (
     BackupError,
@@ -353,6 +353,8 @@ def restore_backup(
             extract(plain["mlflow.tar"], checkout / "var" / "mlflow")
         if "sessions.tar" in plain:
             extract(plain["sessions.tar"], target)
+        if release.PART_NAME in plain:  # the app's wheel and lock files, for the next recovery
+            extract(plain[release.PART_NAME], target)
         exports = target / "exports"
         exports.mkdir(exist_ok=True)
         for name in ("conversations.jsonl", "messages.jsonl"):

@@ -20,6 +20,8 @@ from serving.cli.support import fail, operator_settings
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RECOVERY_RUNBOOK.md"
 DRILL_REPORT = Path(__file__).resolve().parents[2] / "docs" / "DR_DRILL_REPORT.md"
+LOCAL_DRILL_REPORT = Path("var/dr-drill/report.md")
+"""Where a drill writes its report unless asked to update the tracked docs/DR_DRILL_REPORT.md."""
 
 backup_app = typer.Typer(
     help="Encrypted, verified, replicated backup sets in S3, and their restore "
@@ -38,6 +40,23 @@ dr_app.command("pitr-drill")(pitr_drill)
 
 def _progress(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@backup_app.command("init")
+def init() -> None:
+    """Create BACKUP_BUCKET and BACKUP_SECONDARY_BUCKET if missing and configure both:
+    versioning, default encryption (SSE-KMS with BACKUP_KMS_KEY_ID /
+    BACKUP_SECONDARY_KMS_KEY_ID, else AES256), public access blocked, a lifecycle rule for
+    pruned sets. Safe to run again."""
+    from serving.backup.bucket_setup import init_buckets
+
+    settings = operator_settings()
+    try:
+        lines = init_buckets(settings)
+    except BackupError as exc:
+        fail(str(exc))
+    for line in lines:
+        typer.echo(line)
 
 
 @backup_app.command("create")
@@ -301,7 +320,13 @@ def drill(
     ] = None,
     port: Annotated[int, typer.Option(help="Port the restored app is served on.")] = 8765,
     runbook: Annotated[Path, typer.Option(help="The runbook whose commands run.")] = RUNBOOK,
-    report: Annotated[Path, typer.Option(help="Where the report is written.")] = DRILL_REPORT,
+    report: Annotated[
+        Path, typer.Option(help="Where the report is written (untracked by default).")
+    ] = LOCAL_DRILL_REPORT,
+    update_docs: Annotated[
+        bool,
+        typer.Option(help="Also copy the report to docs/DR_DRILL_REPORT.md (to commit it)."),
+    ] = False,
     deployments: Annotated[
         Path | None,
         typer.Option(
@@ -316,11 +341,13 @@ def drill(
 ) -> None:
     """Simulate "repository corrupted, laptop lost, database gone": wipe the scratch
     environment, restore from S3 with the runbook's own commands, serve, and measure RTO and
-    RPO. Writes the report; exits 1 when a step fails or a figure is over its target."""
+    RPO. Writes the report (to var/ unless --update-docs); exits 1 when a step fails or a
+    figure is over its target."""
     from serving.backup.create import create_backup
     from serving.backup.drill import FRESH_SET_NOTE, run_drill
 
     settings = operator_settings()
+    report.unlink(missing_ok=True)  # what is there afterwards is this run's report
     try:
         if backup_first:
             typer.echo(f"backup set {create_backup(settings, progress=_progress).set_id}")
@@ -337,8 +364,25 @@ def drill(
         )
     except BackupError as exc:
         fail(str(exc))
+    finally:
+        if update_docs:
+            publish_report(report, DRILL_REPORT)
     typer.echo(f"RTO {result.rto_seconds:.1f} s (target {result.rto_target_seconds:.0f} s)")
     typer.echo(f"RPO {result.rpo_seconds:.1f} s (target {result.rpo_target_seconds:.0f} s)")
     if result.schedule is not None:
         typer.echo(f"RPO worst case {result.schedule.seconds:.0f} s: {result.schedule.describe()}")
-    typer.echo(f"report: {report}")
+    typer.echo(f"report: {report}" + (f" and {DRILL_REPORT}" if update_docs else ""))
+
+
+def publish_report(report: Path, docs: Path) -> None:
+    """Copy this run's drill report over the tracked one, if the run got as far as writing it,
+    keeping the tracked report's point-in-time section (`dental dr pitr-drill` writes it)."""
+    if not report.is_file():
+        return
+    from serving.backup.pitr_report import section_of
+
+    kept = section_of(docs.read_text(encoding="utf-8")) if docs.is_file() else ""
+    text = report.read_text(encoding="utf-8")
+    if kept and kept not in text:
+        text += "\n" + kept
+    docs.write_text(text, encoding="utf-8")

@@ -10,10 +10,10 @@ import typer
 from pydantic import ValidationError
 
 from serving.cli.support import configuration_problems, fail
-from serving.secrets import SECRET_FIELDS, SecretsUnavailable
+from serving.secrets import PRODUCTION_SECRET_FIELDS, SecretsUnavailable
 from serving.secrets_check import (
+    CHECKED_BY_DEFAULT,
     DEFAULT_KMS_ALIAS,
-    PRODUCTION_SECRETS,
     SecretsChecker,
     render_report,
 )
@@ -39,9 +39,9 @@ def secrets_check(
         list[str] | None,
         typer.Option(
             "--secret",
-            help="A settings field to check (repeatable); default: the five production "
-            "secrets (openai_api_key, neo4j_password, odoo_api_key, telegram_bot_token, "
-            "jwt_secret).",
+            help="A secret to check, by settings field (repeatable), any of the production "
+            "secrets in docs/SECRETS.md; default: openai_api_key, neo4j_password, "
+            "odoo_api_key, telegram_bot_token, jwt_secret.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as a JSON object.")] = False,
@@ -52,10 +52,11 @@ def secrets_check(
     name prefix come from the settings (AWS_REGION, AWS_ENDPOINT_URL, AWS_SECRETS_PREFIX).
     Exits 1 when anything is wrong.
     """
-    fields = tuple(secret) if secret else PRODUCTION_SECRETS
-    unknown = [field for field in fields if field not in SECRET_FIELDS]
+    fields = tuple(secret) if secret else CHECKED_BY_DEFAULT
+    unknown = [field for field in fields if field not in PRODUCTION_SECRET_FIELDS]
     if unknown:
-        fail(f"unknown secret {', '.join(unknown)}; choose from {', '.join(SECRET_FIELDS)}")
+        choices = ", ".join(PRODUCTION_SECRET_FIELDS)
+        fail(f"unknown secret {', '.join(unknown)}; choose from {choices}")
     try:
         # secrets_backend="env": the check describes secrets, it must never fetch their values.
         settings = load_settings(secrets_backend="env")
