@@ -23,6 +23,9 @@ from serving.cli import app
 from serving.db.engine import Database
 from serving.db.migrate import head_revision
 from serving.db.models import Provider
+from serving.memory.neo4j_store import KEY_PROPERTY
+from tests.bolt_server import BoltServer
+from tests.test_neo4j_store import run_cypher
 
 SERVE_TIMEOUT_SECONDS = 30
 
@@ -101,9 +104,57 @@ def test_db_upgrade_creates_the_tables(app_database_url: str) -> None:
 
     assert result.exit_code == 0, result.output
     assert f"at revision {head_revision()}" in result.output
+    assert "memory store (sql): prepared" in result.output
     assert {"alembic_version", "patients", "appointments", "invoices"} <= table_names(
         app_database_url
     )
+
+
+@pytest.mark.usefixtures("operator_env")
+def test_db_upgrade_prepares_the_memory_store(
+    bolt_server: BoltServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Neo4j store's constraints come with the migration, not only at the app's start."""
+    for label, key in KEY_PROPERTY.items():
+        asyncio.run(run_cypher(bolt_server, f"DROP CONSTRAINT {label.lower()}_{key} IF EXISTS"))
+    monkeypatch.setenv("MEMORY_BACKEND", "neo4j")
+    monkeypatch.setenv("NEO4J_URI", bolt_server.uri)
+    monkeypatch.setenv("NEO4J_USER", bolt_server.user)
+    monkeypatch.setenv("NEO4J_PASSWORD", bolt_server.password)
+    monkeypatch.setenv("NEO4J_DATABASE", bolt_server.database)
+
+    result = dental("db", "upgrade")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "memory store (neo4j): prepared"
+    constraints = asyncio.run(run_cypher(bolt_server, "SHOW CONSTRAINTS"))
+    unique = {(c["labelsOrTypes"][0], c["properties"][0]) for c in constraints}
+    assert unique == set(KEY_PROPERTY.items())
+
+
+@pytest.mark.usefixtures("operator_env")
+def test_db_upgrade_says_when_the_memory_store_cannot_be_prepared(
+    app_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMORY_BACKEND", "neo4j")
+    monkeypatch.setenv("NEO4J_URI", f"bolt://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("NEO4J_PASSWORD", "graph-secret-not-for-output")
+    monkeypatch.setenv("NEO4J_TIMEOUT_SECONDS", "2")
+
+    result = dental("db", "upgrade")
+
+    assert result.exit_code == 1
+    assert f"at revision {head_revision()} (newest)" in result.stdout  # the migration stands
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: the neo4j memory store cannot be prepared (neo4j prepare")
+    assert "dental db upgrade" in line
+    assert "graph-secret-not-for-output" not in result.output and "Traceback" not in result.output
+    assert "patients" in table_names(app_database_url)
+
+    monkeypatch.delenv("NEO4J_URI")
+    missing = dental("db", "upgrade")
+    assert missing.exit_code == 1
+    assert "NEO4J_URI" in missing.stderr
 
 
 @pytest.mark.usefixtures("operator_env")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from serving.memory.recall import recall
 from serving.memory.records import (
     LABELS,
     ConversationSummary,
@@ -51,7 +52,13 @@ def message(
 
 
 def booked(
-    message_id: int, minutes: float, *, provider_id: int = 3, kind: str = "booked"
+    message_id: int,
+    minutes: float,
+    *,
+    provider_id: int = 3,
+    kind: str = "booked",
+    appointment: int | None = None,
+    visit_at: datetime = datetime(2026, 3, 10, 10, 30, tzinfo=JERUSALEM),
 ) -> OutcomeFacts:
     return OutcomeFacts(
         id=f"{kind}:{message_id}",
@@ -60,7 +67,8 @@ def booked(
         message_id=message_id,
         provider_id=provider_id,
         provider_name=f"Dr. {provider_id}",
-        visit_at=datetime(2026, 3, 10, 10, 30, tzinfo=JERUSALEM),
+        visit_at=visit_at,
+        appointment_id=appointment,
     )
 
 
@@ -108,7 +116,7 @@ A_TURN = turn(
         message(10, 0, pattern="toothache", intent="book", urgency="ROUTINE"),
         message(11, 1, role="assistant"),
     ),
-    outcomes=(booked(10, 1),),
+    outcomes=(booked(10, 1, appointment=70),),
 )
 
 
@@ -156,21 +164,44 @@ async def test_facts_without_a_patient_make_no_patient(memory_store: MemoryStore
     assert keys_of(graph, "Conversation") == ["c1"]
 
 
-async def test_a_conversation_verified_later_gets_its_had_then(memory_store: MemoryStore) -> None:
+def had_edges(graph: GraphExport) -> list[tuple[str, str, str]]:
+    return [(e["from"], e["to"], e["properties"]["at"]) for e in graph.edges if e["type"] == "HAD"]
+
+
+async def test_a_conversation_verified_later_is_had_from_its_start(
+    memory_store: MemoryStore,
+) -> None:
+    """Written turn by turn (the patient verified at the second) or at once (a rebuild), the
+    conversation gets the same HAD: dated from its first message."""
     await memory_store.record(turn(patient=None, messages=(message(10, 0),)))
     await memory_store.record(turn(patient=1, minutes=5, messages=(message(12, 5),)))
     await memory_store.record(turn(patient=None, minutes=9, messages=(message(14, 9),)))
-    graph = await memory_store.dump()
-    had = [e for e in graph.edges if e["type"] == "HAD"]
-    assert had == [
-        {
-            "type": "HAD",
-            "from": "Patient:1",
-            "to": "Conversation:c1",
-            "properties": {"at": "2026-03-02T09:05:00.000000+00:00"},
-        }
+    turn_by_turn = await memory_store.dump()
+    assert had_edges(turn_by_turn) == [
+        ("Patient:1", "Conversation:c1", "2026-03-02T09:00:00.000000+00:00")
     ]
     assert [c.id for c in (await memory_store.history(1)).conversations] == ["c1"]
+
+    await memory_store.clear()
+    await memory_store.record(
+        turn(patient=1, messages=(message(10, 0), message(12, 5), message(14, 9)))
+    )
+    assert await memory_store.dump() == turn_by_turn
+
+
+async def test_an_earlier_message_written_later_moves_the_had_with_the_start(
+    memory_store: MemoryStore,
+) -> None:
+    await memory_store.record(turn(patient=1, minutes=5, messages=(message(12, 5),)))
+    await memory_store.record(turn(patient=None, minutes=-3, messages=(message(10, -3),)))
+    graph = await memory_store.dump()
+    assert had_edges(graph) == [
+        ("Patient:1", "Conversation:c1", "2026-03-02T08:57:00.000000+00:00")
+    ]
+    await memory_store.record(turn(patient=2, minutes=9, messages=(message(14, 9),)))
+    assert had_edges(await memory_store.dump()) == [
+        ("Patient:2", "Conversation:c1", "2026-03-02T08:57:00.000000+00:00")
+    ]
 
 
 async def test_a_conversation_bound_to_another_patient_moves_its_had(
@@ -262,10 +293,74 @@ async def test_a_closed_escalation_updates_its_outcome_and_keeps_its_led_to(
 async def test_a_visit_keeps_its_provider_and_time(memory_store: MemoryStore) -> None:
     await memory_store.record(A_TURN)
     (outcome,) = (await memory_store.history(1)).outcomes
-    assert outcome == booked(10, 1)
+    assert outcome == booked(10, 1, appointment=70)
     assert outcome.visit_at == datetime(2026, 3, 10, 8, 30, tzinfo=UTC)
     graph = await memory_store.dump()
     assert edges_of(graph, "WITH") == [("Outcome:booked:10", "Doctor:provider:3")]
+
+
+async def test_a_visit_keeps_its_appointment_written_again_without_it(
+    memory_store: MemoryStore,
+) -> None:
+    await memory_store.record(A_TURN)
+    await memory_store.record(turn(minutes=1, outcomes=(booked(10, 1),)))
+    (outcome,) = (await memory_store.history(1)).outcomes
+    assert outcome.appointment_id == 70
+    (node,) = [n for n in (await memory_store.export(1)).nodes if n["label"] == "Outcome"]
+    assert node["properties"]["appointment_id"] == 70
+
+
+async def test_recall_counts_a_booked_then_moved_appointment_once(
+    memory_store: MemoryStore,
+) -> None:
+    """One appointment booked, moved, moved again: one visit, at its latest time and provider,
+    teaches no preference; a cancelled one teaches nothing either."""
+    morning = datetime(2026, 3, 10, 9, 0, tzinfo=JERUSALEM)
+    await memory_store.record(
+        turn(
+            messages=(message(1, 0), message(2, 10), message(3, 20), message(4, 30)),
+            outcomes=(
+                booked(1, 1, appointment=70, visit_at=morning),
+                booked(2, 11, kind="moved", appointment=70, visit_at=morning.replace(hour=10)),
+                booked(
+                    3,
+                    21,
+                    kind="moved",
+                    provider_id=4,
+                    appointment=70,
+                    visit_at=morning.replace(hour=15),
+                ),
+                booked(4, 31, appointment=71, visit_at=morning.replace(hour=11)),
+            ),
+        )
+    )
+    await memory_store.record(
+        turn(
+            "c2",
+            minutes=100,
+            messages=(message(5, 100), message(6, 110)),
+            outcomes=(
+                booked(5, 101, appointment=72, visit_at=morning),
+                booked(6, 111, kind="cancelled", appointment=72, visit_at=morning),
+            ),
+        )
+    )
+    memory = recall(await memory_store.history(1), tz=JERUSALEM)
+    # Counted per outcome, Dr. 3 and the morning would have won four to one.
+    assert (memory.preferred_provider_id, memory.preferred_part_of_day) == (None, None)
+
+    await memory_store.record(
+        turn(
+            "c3",
+            minutes=200,
+            messages=(message(7, 200),),
+            outcomes=(
+                booked(7, 201, provider_id=4, appointment=73, visit_at=morning.replace(hour=14)),
+            ),
+        )
+    )
+    memory = recall(await memory_store.history(1), tz=JERUSALEM)
+    assert (memory.preferred_provider_id, memory.preferred_part_of_day) == (4, "afternoon")
 
 
 async def test_a_pattern_and_a_doctor_are_one_node_for_everyone(memory_store: MemoryStore) -> None:
@@ -301,7 +396,10 @@ async def three_conversations(store: MemoryStore) -> None:
             "c-new",
             minutes=200,
             messages=(message(5, 200, pattern="pain"), message(6, 210, pattern="booking")),
-            outcomes=(booked(5, 201), booked(6, 211, kind="cancelled")),
+            outcomes=(
+                booked(5, 201, appointment=71),
+                booked(6, 211, kind="cancelled", appointment=71),
+            ),
         )
     )
     await store.record(
@@ -557,6 +655,7 @@ async def test_export_holds_the_patients_nodes_and_the_shared_ones_they_point_at
                     "kind": "booked",
                     "at": "2026-03-02T09:01:00.000000+00:00",
                     "visit_at": "2026-03-10T08:30:00.000000+00:00",
+                    "appointment_id": 70,
                 },
             },
             {"label": "Patient", "key": "1", "properties": {"id": 1}},

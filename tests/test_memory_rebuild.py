@@ -209,8 +209,11 @@ async def test_a_rebuild_equals_what_the_app_wrote_turn_by_turn(
     live_app: FastAPI, database: Database
 ) -> None:
     """The app's own live path: a booking through the buttons, a question a dentist answers
-    and closes, an anonymous question."""
+    and closes, an anonymous question, and a patient verified part-way through (her first
+    turn unbound): her HAD is dated from her first message either way."""
     http = live_app.state.http
+    await Patient(http, "rebuild-dana").send("Are you open on Fridays?")
+    await Patient(http, "rebuild-dana", DANA_PHONE).send("When is my next appointment?")
     john = Patient(http, "rebuild-john", JOHN_PHONE)
     offer = await john.send("I'd like a check-up next week")
     proposal = await john.press(offer, "slot:")
@@ -229,6 +232,13 @@ async def test_a_rebuild_equals_what_the_app_wrote_turn_by_turn(
     live = await memory.store.dump()
     kinds = {n["properties"].get("kind") for n in live.nodes if n["label"] == "Outcome"}
     assert kinds == {"booked", "escalated"}, kinds
+    started = {
+        f"Conversation:{n['key']}": n["properties"]["started_at"]
+        for n in live.nodes
+        if n["label"] == "Conversation"
+    }
+    had = [(e["to"], e["properties"]["at"]) for e in live.edges if e["type"] == "HAD"]
+    assert len(had) == 2 and all(at == started[to] for to, at in had), had
 
     counts = await rebuild(database, memory.store, batch=1)
 

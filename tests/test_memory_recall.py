@@ -36,7 +36,12 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def visit(
-    n: int, *, provider_id: int, local_hour: int, kind: OutcomeKind = "booked"
+    n: int,
+    *,
+    provider_id: int,
+    local_hour: int,
+    kind: OutcomeKind = "booked",
+    appointment: int | None = None,
 ) -> OutcomeFacts:
     """The n-th outcome (later n, later `at`): a visit at `local_hour` clinic time."""
     return OutcomeFacts(
@@ -47,6 +52,7 @@ def visit(
         provider_id=provider_id,
         provider_name=f"Dr. {provider_id}",
         visit_at=datetime(2026, 4, n, local_hour, 0, tzinfo=TZ),
+        appointment_id=appointment,
     )
 
 
@@ -114,6 +120,55 @@ def test_a_tie_goes_to_the_most_recent_visit() -> None:
     )
     memory = recall(history, tz=TZ)
     assert (memory.preferred_provider_id, memory.preferred_part_of_day) == (4, "afternoon")
+
+
+def test_a_booking_and_its_move_are_one_visit_where_it_was_moved_to() -> None:
+    history = PatientHistory(
+        patient_id=7,
+        outcomes=(
+            visit(1, provider_id=3, local_hour=9, appointment=70),
+            visit(2, provider_id=3, local_hour=10, kind="moved", appointment=70),
+        ),
+    )
+    memory = recall(history, tz=TZ)
+    assert (memory.preferred_provider_id, memory.preferred_part_of_day) == (None, None)
+
+    moved_again = PatientHistory(
+        patient_id=7,
+        outcomes=(
+            *history.outcomes,
+            visit(3, provider_id=4, local_hour=15, kind="moved", appointment=70),
+            visit(4, provider_id=4, local_hour=14, appointment=71),
+        ),
+    )
+    memory = recall(moved_again, tz=TZ)
+    assert (memory.preferred_provider_id, memory.preferred_part_of_day) == (4, "afternoon")
+
+
+def test_a_cancelled_appointment_is_no_visit() -> None:
+    history = PatientHistory(
+        patient_id=7,
+        outcomes=(
+            visit(1, provider_id=3, local_hour=9, appointment=70),
+            visit(2, provider_id=3, local_hour=9, kind="cancelled", appointment=70),
+            visit(3, provider_id=3, local_hour=10, appointment=71),
+        ),
+    )
+    memory = recall(history, tz=TZ)
+    assert (memory.preferred_provider_id, memory.preferred_part_of_day) == (None, None)
+    assert len(memory.recent_outcomes) == 3  # still recalled as what happened
+
+
+def test_outcomes_naming_no_appointment_are_a_visit_each() -> None:
+    history = PatientHistory(
+        patient_id=7,
+        outcomes=(
+            visit(1, provider_id=3, local_hour=9),
+            visit(2, provider_id=3, local_hour=10, kind="moved"),
+        ),
+    )
+    memory = recall(history, tz=TZ)
+    assert (memory.preferred_provider_id, memory.preferred_part_of_day) == (3, "morning")
 
 
 def test_a_closed_escalation_is_not_open() -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import neo4j
 import pytest
@@ -224,7 +225,8 @@ async def _every_call(store: Neo4jMemoryStore) -> None:
 async def test_an_address_nothing_listens_on_is_memory_unavailable() -> None:
     (port,) = free_ports(1)
     driver = neo4j.AsyncGraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("u", "p"))
-    store = Neo4jMemoryStore(driver, database="memory", timeout=2.0)
+    # The driver retries a refused connection until the limit: keep the bulk calls' short too.
+    store = Neo4jMemoryStore(driver, database="memory", timeout=2.0, bulk_timeout=2.0)
     try:
         await _every_call(store)
     finally:
@@ -270,6 +272,208 @@ async def test_a_server_that_never_answers_gives_up_after_the_timeout(silent_por
     finally:
         await store.close()
     assert time.monotonic() - started < 5
+
+
+async def test_bulk_operations_wait_longer_than_a_turn(silent_port: int) -> None:
+    """A turn's call gives up after the store's timeout; clearing, dumping and erasing (and
+    loading's batches) wait for the bulk timeout: ten times as long unless told otherwise."""
+    driver = neo4j.AsyncGraphDatabase.driver(f"bolt://127.0.0.1:{silent_port}", auth=("u", "p"))
+    store = Neo4jMemoryStore(driver, database="memory", timeout=0.1)
+    tuned = Neo4jMemoryStore(driver, database="memory", timeout=0.1, bulk_timeout=0.3)
+    try:
+        with pytest.raises(MemoryUnavailable, match=r"limit 0\.1s"):
+            await store.history(PATIENT)
+        for call in (store.clear(), store.dump(), store.erase(PATIENT)):
+            started = time.monotonic()
+            with pytest.raises(MemoryUnavailable, match="limit 1s"):
+                await call
+            assert 0.9 < time.monotonic() - started < 5
+        with pytest.raises(MemoryUnavailable, match=r"limit 0\.3s"):
+            await tuned.clear()
+    finally:
+        await store.close()
+
+
+def clinic_graph(conversations: int, messages_each: int) -> GraphExport:
+    """A graph as `dump` gives it: patients 1-10 (patient 1 has half the conversations), five
+    patterns, three doctors, and per conversation its messages (every other one matching a
+    pattern) and one visit booked with a doctor."""
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+
+    def node(label: str, key: object, /, **properties: object) -> None:
+        nodes.append({"label": label, "key": str(key), "properties": properties})
+
+    def edge(kind: str, start: str, end: str, **properties: object) -> None:
+        edges.append({"type": kind, "from": start, "to": end, "properties": properties})
+
+    for patient in range(1, 11):
+        node("Patient", patient, id=patient)
+    for name in ("booking", "pain", "price", "hours", "cancel"):
+        node("Pattern", name, name=name)
+    for doctor in range(1, 4):
+        node("Doctor", f"provider:{doctor}", key=f"provider:{doctor}", name=f"Dr. {doctor}")
+    for c in range(conversations):
+        cid = f"c{c:05d}"
+        start, patient = at(c).isoformat(timespec="microseconds"), 1 if c % 2 else 2 + c % 9
+        last = at(c + messages_each).isoformat(timespec="microseconds")
+        node(
+            "Conversation",
+            cid,
+            id=cid,
+            channel="web",
+            language="he",
+            started_at=start,
+            last_at=last,
+        )
+        edge("HAD", f"Patient:{patient}", f"Conversation:{cid}", at=start)
+        for m in range(messages_each):
+            mid = c * messages_each + m + 1
+            moment = at(c + m).isoformat(timespec="microseconds")
+            role = "patient" if m % 2 == 0 else "assistant"
+            node("Message", mid, id=mid, role=role, at=moment, language="he")
+            edge("CONTAINS", f"Conversation:{cid}", f"Message:{mid}", at=moment)
+            if role == "patient":
+                pattern = ("booking", "pain")[c % 2]
+                edge("MATCHED", f"Message:{mid}", f"Pattern:{pattern}", at=moment)
+        oid = f"booked:{c * messages_each + 1}"
+        node("Outcome", oid, id=oid, kind="booked", at=start, visit_at=last, appointment_id=c)
+        edge("LED_TO", f"Message:{c * messages_each + 1}", f"Outcome:{oid}", at=start)
+        edge("WITH", f"Outcome:{oid}", f"Doctor:provider:{1 + c % 3}")
+    return GraphExport(
+        nodes=sorted(nodes, key=lambda n: (n["label"], n["key"])),
+        edges=sorted(edges, key=lambda e: (e["type"], e["from"], e["to"])),
+    )
+
+
+async def test_bulk_operations_on_thousands_of_nodes_run_in_batches(
+    neo4j_memory_store: Neo4jMemoryStore,
+    bolt_server: BoltServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    graph = clinic_graph(conversations=200, messages_each=8)  # 2,018 nodes, 3,000 edges
+    transactions = {"read": 0, "write": 0}
+
+    def counted(method: str, original: Any) -> Any:
+        async def run(self: neo4j.AsyncSession, *args: Any, **kwargs: Any) -> Any:
+            transactions[method] += 1
+            return await original(self, *args, **kwargs)
+
+        return run
+
+    for method, original in (
+        ("read", neo4j.AsyncSession.execute_read),
+        ("write", neo4j.AsyncSession.execute_write),
+    ):
+        monkeypatch.setattr(neo4j.AsyncSession, f"execute_{method}", counted(method, original))
+
+    store = Neo4jMemoryStore(
+        bolt_driver(bolt_server), database=bolt_server.database, timeout=5.0, batch=500
+    )
+    started = time.monotonic()
+    try:
+        await store.load(graph)
+        assert transactions["write"] >= (len(graph.nodes) + len(graph.edges)) // 500
+        assert await store.counts() == {
+            "Patient": 10,
+            "Conversation": 200,
+            "Message": 1600,
+            "Pattern": 5,
+            "Outcome": 200,
+            "Doctor": 3,
+        }
+
+        transactions["read"] = 0
+        assert await store.dump() == graph
+        assert transactions["read"] >= len(graph.nodes) // 500
+
+        transactions["write"] = 0
+        # Patient 1: 100 conversations, 800 messages, 100 outcomes.
+        assert await store.erase(1) == 1 + 100 + 800 + 100
+        assert transactions["write"] >= 1001 // 500
+        assert (await store.counts())["Message"] == 800
+        assert await store.history(1) == PatientHistory(1)
+
+        transactions["write"] = 0
+        await store.clear()
+        assert await store.counts() == dict.fromkeys(LABELS, 0)
+        assert transactions["write"] >= 1017 // 500
+    finally:
+        await store.close()
+    assert time.monotonic() - started < 60
+
+
+async def test_a_dump_leaves_out_what_is_not_whole_in_it(
+    neo4j_memory_store: Neo4jMemoryStore, bolt_server: BoltServer
+) -> None:
+    """A dump is read page by page while turns go on: a message it read without the
+    conversation that CONTAINS it (created after that label's pages) is left for the next
+    dump, with its outcome; the loaded dump is a graph either store accepts."""
+    await neo4j_memory_store.record(turn(outcomes=(booked(1, 1),)))
+    await run_cypher(
+        bolt_server,
+        "CREATE (m:Message {id: 90, role: 'patient', at: $at, language: 'he'}) "
+        "CREATE (o:Outcome {id: 'booked:90', kind: 'booked', at: $at}) "
+        "CREATE (m)-[:LED_TO {at: $at}]->(o)",
+        at=at(3),
+    )
+    dump = await neo4j_memory_store.dump()
+    assert "Message:90" not in {f"{n['label']}:{n['key']}" for n in dump.nodes}
+    assert "Outcome:booked:90" not in {f"{n['label']}:{n['key']}" for n in dump.nodes}
+    assert all("90" not in e["from"] for e in dump.edges)
+    await neo4j_memory_store.clear()
+    await neo4j_memory_store.load(dump)
+    assert await neo4j_memory_store.dump() == dump
+
+
+async def test_a_store_prepares_itself_before_its_first_write(
+    neo4j_memory_store: Neo4jMemoryStore,
+    bolt_server: BoltServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app started while the graph was out of reach, so nothing created the constraints:
+    the first write creates them, once, however many turns write at the same moment."""
+    for label, key in KEY_PROPERTY.items():
+        await run_cypher(bolt_server, f"DROP CONSTRAINT {label.lower()}_{key} IF EXISTS")
+    assert await run_cypher(bolt_server, "SHOW CONSTRAINTS") == []
+    prepared = 0
+    prepare = Neo4jMemoryStore.prepare
+
+    async def counted(self: Neo4jMemoryStore) -> None:
+        nonlocal prepared
+        prepared += 1
+        await prepare(self)
+
+    monkeypatch.setattr(Neo4jMemoryStore, "prepare", counted)
+    store = Neo4jMemoryStore(bolt_driver(bolt_server), database=bolt_server.database)
+    try:
+        await store.history(PATIENT)  # a read needs no constraint
+        assert prepared == 0
+        await asyncio.gather(
+            *(store.record(turn(f"c{n}", first_message=2 * n + 1)) for n in range(6))
+        )
+        assert prepared == 1
+        unique = {
+            (c["labelsOrTypes"][0], c["properties"][0])
+            for c in await run_cypher(bolt_server, "SHOW CONSTRAINTS")
+        }
+        assert unique == set(KEY_PROPERTY.items())
+        await store.record(turn("c9", first_message=19))
+        assert prepared == 1
+    finally:
+        await store.close()
+
+
+async def test_a_failed_preparation_is_tried_again_at_the_next_write() -> None:
+    (port,) = free_ports(1)
+    driver = neo4j.AsyncGraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("u", "p"))
+    store = Neo4jMemoryStore(driver, database="memory", timeout=1.0)
+    try:
+        for _ in range(2):
+            with pytest.raises(MemoryUnavailable, match="neo4j prepare failed"):
+                await store.record(turn())
+    finally:
+        await store.close()
 
 
 async def test_a_wrong_password_is_memory_unavailable(bolt_server: BoltServer) -> None:
@@ -456,7 +660,7 @@ async def test_a_later_verified_turn_binds_and_another_patient_takes_over(
             "type": "HAD",
             "from": f"Patient:{OTHER_PATIENT}",
             "to": "Conversation:c1",
-            "properties": {"at": "2026-03-02T09:10:00.000000+00:00"},
+            "properties": {"at": "2026-03-02T09:00:00.000000+00:00"},  # the conversation's start
         }
     ]
 

@@ -40,6 +40,8 @@ from serving.db.engine import Database
 from serving.db.migrate import MigrationStatus, migration_status, upgrade_database
 from serving.demo import DemoRefused, load_demo_clinic
 from serving.integration_key import LOCAL_KEY_FILE, ensure_local_integration_key
+from serving.memory.factory import MemoryMisconfigured, create_memory_store
+from serving.memory.store import MemoryUnavailable
 from serving.observability.logging import configure_logging
 from serving.secrets import SecretsUnavailable
 from serving.settings import REPOSITORY_BUNDLE, Settings
@@ -219,11 +221,15 @@ def version(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply all pending migrations and print the revision the database is now at."""
+    """Apply all pending migrations, print the revision the database is now at, then prepare
+    the memory store (MEMORY_BACKEND=neo4j: its constraints and indexes). Exit 1 when the
+    store cannot be prepared: the database stays upgraded, and the command can run again."""
     with _operator_errors():
         settings = operator_settings()
         status = _run_on_database(settings, _upgrade)
-    typer.echo(f"{_describe_url(settings)}: at revision {status.current} (newest)")
+        typer.echo(f"{_describe_url(settings)}: at revision {status.current} (newest)")
+        kind = _run_on_database(settings, lambda database: _prepare_memory(settings, database))
+    typer.echo(f"memory store ({kind}): prepared")
 
 
 @db_app.command("status")
@@ -274,6 +280,25 @@ async def _migration_status(database: Database) -> MigrationStatus:
 async def _upgrade(database: Database) -> MigrationStatus:
     await upgrade_database(database.engine)
     return await migration_status(database.engine)
+
+
+async def _prepare_memory(settings: Settings, database: Database) -> str:
+    """Prepare the configured memory store; its kind. CommandFailed when it cannot be."""
+    try:
+        store = create_memory_store(settings, database)
+    except MemoryMisconfigured as error:
+        raise CommandFailed(f"the memory store cannot be prepared: {error}") from None
+    try:
+        await store.prepare()
+    except MemoryUnavailable as error:
+        raise CommandFailed(
+            f"the {store.kind} memory store cannot be prepared ({error}); the assistant "
+            "answers without memory until it can be. Run `dental db upgrade` again once it "
+            "answers"
+        ) from None
+    finally:
+        await store.close()
+    return store.kind
 
 
 def _run_on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:

@@ -29,9 +29,8 @@ class MemoryConversation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
     """The HAD edge's patient (`memory_patients.id`, kept without a foreign key like
-    `conversations.patient_id`); None while the conversation is not bound."""
-    bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    """The HAD edge's `at`: the earliest turn that bound the conversation to that patient."""
+    `conversations.patient_id`); None while the conversation is not bound. The edge's `at` is
+    `started_at`."""
     channel: Mapped[str] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(8))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -98,6 +97,9 @@ class MemoryOutcome(Base):
     kind: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    appointment_id: Mapped[int | None] = mapped_column(Integer)
+    """The practice system's appointment of a visit outcome (no foreign key: it may live in
+    the clinic's own system)."""
     escalation_id: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     with_doctor: Mapped[str | None] = mapped_column(ForeignKey("memory_doctors.key"))

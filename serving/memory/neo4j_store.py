@@ -3,16 +3,21 @@ store, kept to Cypher simple enough for any Bolt server (tested on ArcadeDB's; d
 lists where it differs from Neo4j).
 
 Every value travels as a query parameter; labels, edge types and property names are the
-constants below. Each call is one managed transaction bounded by the store's timeout, and any
-driver error becomes `MemoryUnavailable` naming its class and code only: a driver's message can
-quote the statement's values. Times are stored as native datetimes in UTC, to the microsecond.
+constants below. A turn's call is one managed transaction bounded by the store's timeout
+(NEO4J_TIMEOUT_SECONDS). The operations on the whole graph (`clear`, `dump`, `load`, `erase`)
+run as many transactions of at most BATCH nodes or edges each, every one bounded by
+the longer bulk timeout, so a clinic's graph fits whatever its size; they are not atomic, and a
+failed one is run again (`dental memory rebuild`, the restore). Any driver error becomes
+`MemoryUnavailable` naming its class and code only: a driver's message can quote the
+statement's values. Times are stored as native datetimes in UTC, to the microsecond.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -66,6 +71,28 @@ INDEXES: tuple[tuple[Label, str], ...] = (
 )
 BOOKED_KINDS = frozenset({"booked", "moved"})
 MERGE_RACE_ATTEMPTS = 5
+BATCH = 1000
+"""Nodes or edges per transaction of a bulk operation."""
+BULK_TIMEOUT_FACTOR = 10.0
+"""A bulk operation's transactions may each take this many times the store's timeout."""
+DELETE_ORDER: tuple[Label, ...] = (
+    "Outcome",
+    "Message",
+    "Conversation",
+    "Patient",
+    "Pattern",
+    "Doctor",
+)
+"""`clear` removes the nodes at the far ends last: by then a Pattern or Doctor shared by
+thousands of messages has no edge left to remove with it."""
+EDGES_BY_PAGE: dict[Label, tuple[EdgeType, ...]] = {
+    "Conversation": ("HAD",),
+    "Message": ("CONTAINS", "MATCHED"),
+    "Outcome": ("LED_TO", "WITH", "RESOLVED_BY"),
+}
+"""`dump` reads each edge with the page of the node it is the only one of its type for (a
+conversation has one patient, a message one conversation and one pattern, an outcome one
+message and one doctor each way): a page's edges are as few as its nodes."""
 
 # One patient's part of the graph, edge type by edge type: every node but the Patient is the
 # far end (`b`) of exactly one of these paths.
@@ -98,9 +125,10 @@ _BIND_PATIENT = """
 MERGE (p:Patient {id: $patient_id})
 WITH p
 MATCH (c:Conversation {id: $id})
-MERGE (p)-[h:HAD]->(c)
-ON CREATE SET h.at = $at
-ON MATCH SET h.at = CASE WHEN $at < h.at THEN $at ELSE h.at END
+MERGE (p)-[:HAD]->(c)
+"""
+_HAD_FROM_START = """
+MATCH (:Patient)-[h:HAD]->(c:Conversation {id: $id}) SET h.at = c.started_at
 """
 _UPSERT_MESSAGES = """
 MATCH (c:Conversation {id: $id})
@@ -129,6 +157,7 @@ UNWIND $rows AS row
 MERGE (o:Outcome {id: row.id})
 ON CREATE SET o.kind = row.kind, o.at = row.at, o.escalation_id = row.escalation_id
 SET o.visit_at = coalesce(row.visit_at, o.visit_at),
+    o.appointment_id = coalesce(row.appointment_id, o.appointment_id),
     o.resolved_at = coalesce(row.resolved_at, o.resolved_at)
 """
 _LEAD_TO_NEW_OUTCOMES = """
@@ -169,31 +198,51 @@ def _neo4j_quiet() -> None:
 
 class Neo4jMemoryStore:
     """The `MemoryStore` on a Neo4j (or other Bolt) server; the driver is the caller's, closed
-    by `close`."""
+    by `close`. `bulk_timeout` bounds each transaction of the bulk operations (default
+    BULK_TIMEOUT_FACTOR times `timeout`), `batch` their size."""
 
     kind = "neo4j"
 
-    def __init__(self, driver: neo4j.AsyncDriver, *, database: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        driver: neo4j.AsyncDriver,
+        *,
+        database: str,
+        timeout: float = 5.0,
+        bulk_timeout: float | None = None,
+        batch: int = BATCH,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
         _neo4j_quiet()
         self._driver = driver
         self._database = database
         self._timeout = timeout
+        self._bulk_timeout = BULK_TIMEOUT_FACTOR * timeout if bulk_timeout is None else bulk_timeout
+        self._batch = batch
+        self._prepared = False
+        self._preparing = asyncio.Lock()
 
     async def prepare(self) -> None:
-        statements = [
-            f"CREATE CONSTRAINT {label.lower()}_{key} IF NOT EXISTS "
-            f"FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
-            for label, key in KEY_PROPERTY.items()
-        ] + [
-            f"CREATE INDEX {label.lower()}_{key} IF NOT EXISTS FOR (n:{label}) ON (n.{key})"
-            for label, key in INDEXES
-        ]
         # One transaction each: Neo4j does not mix a schema change with other work in one.
-        for statement in statements:
+        for statement in _SCHEMA:
             await self._write("prepare", _run_statement(statement))
+        self._prepared = True
+
+    async def _prepare_before_writing(self) -> None:
+        """Create the constraints before this store's first write when `prepare` has not
+        succeeded yet (the server was out of reach when the app started): without them,
+        concurrent turns could MERGE the same node twice. Tried once per write until it
+        succeeds, one caller at a time."""
+        if self._prepared:
+            return
+        async with self._preparing:
+            if not self._prepared:
+                await self.prepare()
 
     async def record(self, facts: TurnFacts) -> None:
         check_facts(facts)
+        await self._prepare_before_writing()
         await self._write("record", lambda tx: _record(tx, facts), merge_races=True)
 
     async def history(self, patient_id: int, *, limit: int = 50) -> PatientHistory:
@@ -211,17 +260,71 @@ class Neo4jMemoryStore:
         return await self._read("export", lambda tx: _export(tx, patient_id))
 
     async def erase(self, patient_id: int, conversation_ids: Sequence[str] = ()) -> int:
-        return await self._write("erase", lambda tx: _erase(tx, patient_id, conversation_ids))
+        """The patient's nodes are found in one transaction, then removed leaves first
+        (outcomes, messages, conversations, the patient) a batch at a time: an erasure cut
+        short is finished by running it again."""
+        found = await self._read(
+            "erase",
+            lambda tx: _erasable(tx, patient_id, conversation_ids),
+            bulk=True,
+        )
+        removed = 0
+        for label, ids in found:
+            for chunk in _chunks(ids, self._batch):
+                removed += await self._write(
+                    "erase",
+                    functools.partial(_delete_by_id, label=label, ids=chunk),
+                    bulk=True,
+                )
+        return removed
 
     async def clear(self) -> None:
-        await self._write("clear", _run_statement("MATCH (n) DETACH DELETE n"))
+        for label in (*DELETE_ORDER, None):  # None: anything else the database holds
+            remove = functools.partial(_delete_some, label=label, limit=self._batch)
+            while await self._write("clear", remove, bulk=True) == self._batch:
+                pass
 
     async def dump(self) -> GraphExport:
-        return await self._read("dump", _dump)
+        """The graph read a page of nodes (with their edges, EDGES_BY_PAGE) at a time, each
+        page one transaction; what turns wrote meanwhile may be half in it, so edges to nodes
+        it did not read, and messages or outcomes it read without their conversation or
+        message, are left out (`_whole`)."""
+        nodes: list[dict[str, Any]] = []
+        edges: list[dict[str, Any]] = []
+        for label in LABELS:
+            after: Any = None
+            while True:
+                page = functools.partial(_dump_page, label=label, after=after, limit=self._batch)
+                found, linked = await self._read("dump", page, bulk=True)
+                nodes += found
+                edges += linked
+                if len(found) < self._batch:
+                    break
+                after = found[-1]["properties"][KEY_PROPERTY[label]]
+        return _whole(nodes, edges)
 
     async def load(self, graph: GraphExport) -> None:
+        """Write a dump into an empty store, a batch of nodes or edges per transaction
+        (ValueError, and nothing written, when the store holds anything or the dump is not a
+        memory graph). A load cut short leaves part of the graph: clear and load again."""
         nodes, edges = _loadable(graph)
-        await self._write("load", lambda tx: _load(tx, nodes, edges))
+        await self._prepare_before_writing()
+        if sum((await self.counts()).values()):
+            raise ValueError("a graph loads into an empty store only (clear it first)")
+        for label in LABELS:
+            for chunk in _chunks(nodes[label], self._batch):
+                await self._write(
+                    "load",
+                    functools.partial(_create_nodes, label=label, rows=chunk),
+                    bulk=True,
+                )
+        for edge in EDGE_TYPES:
+            for chunk in _chunks(edges[edge], self._batch):
+                await self._write(
+                    "load",
+                    functools.partial(_create_edges, edge=edge, rows=chunk),
+                    bulk=True,
+                )
 
     async def counts(self) -> dict[str, int]:
         return await self._read("counts", _counts)
@@ -229,23 +332,37 @@ class Neo4jMemoryStore:
     async def close(self) -> None:
         await self._driver.close()
 
-    async def _read(self, what: str, work: Work[T]) -> T:
-        return await self._transaction(what, work, write=False)
+    async def _read(self, what: str, work: Work[T], *, bulk: bool = False) -> T:
+        return await self._transaction(what, work, write=False, bulk=bulk)
 
-    async def _write(self, what: str, work: Work[T], *, merge_races: bool = False) -> T:
-        return await self._transaction(what, work, write=True, merge_races=merge_races)
+    async def _write(
+        self,
+        what: str,
+        work: Work[T],
+        *,
+        merge_races: bool = False,
+        bulk: bool = False,
+    ) -> T:
+        return await self._transaction(what, work, write=True, merge_races=merge_races, bulk=bulk)
 
     async def _transaction(
-        self, what: str, work: Work[T], *, write: bool, merge_races: bool = False
+        self,
+        what: str,
+        work: Work[T],
+        *,
+        write: bool,
+        merge_races: bool = False,
+        bulk: bool = False,
     ) -> T:
-        """`work` in one managed transaction within the timeout. With `merge_races`, a
-        uniqueness refusal is tried again: two turns MERGE-ing the same new node at once is
-        safe on Neo4j (MERGE locks) but on ArcadeDB the later commit is refused instead; run
-        again, its MERGE finds the node."""
-        bounded = neo4j.unit_of_work(timeout=self._timeout)(work)
+        """`work` in one managed transaction within the store's timeout (`bulk`: the bulk
+        timeout). With `merge_races`, a uniqueness refusal is tried again: two turns
+        MERGE-ing the same new node at once is safe on Neo4j (MERGE locks) but on ArcadeDB the
+        later commit is refused instead; run again, its MERGE finds the node."""
+        limit = self._bulk_timeout if bulk else self._timeout
+        bounded = neo4j.unit_of_work(timeout=limit)(work)
         attempts = MERGE_RACE_ATTEMPTS if merge_races else 1
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(limit):
                 async with self._driver.session(database=self._database) as session:
                     attempt = 1
                     while True:
@@ -262,8 +379,24 @@ class Neo4jMemoryStore:
             raise MemoryUnavailable(f"neo4j {what} failed: {type(error).__name__}{code}") from error
         except (TimeoutError, OSError) as error:
             raise MemoryUnavailable(
-                f"neo4j {what} failed: {type(error).__name__} (limit {self._timeout:g}s)"
+                f"neo4j {what} failed: {type(error).__name__} (limit {limit:g}s)"
             ) from error
+
+
+_SCHEMA = [
+    f"CREATE CONSTRAINT {label.lower()}_{key} IF NOT EXISTS "
+    f"FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
+    for label, key in KEY_PROPERTY.items()
+] + [
+    f"CREATE INDEX {label.lower()}_{key} IF NOT EXISTS FOR (n:{label}) ON (n.{key})"
+    for label, key in INDEXES
+]
+"""What `prepare` creates: a uniqueness constraint per node key, and the indexes reads use."""
+
+
+def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _run_statement(statement: str) -> Work[None]:
@@ -315,8 +448,7 @@ def _maybe_utc(moment: datetime | None) -> datetime | None:
 
 async def _record(tx: neo4j.AsyncManagedTransaction, facts: TurnFacts) -> None:
     # Everything is checked before the first write: bad facts leave the graph untouched.
-    at = _utc(facts.at)
-    times = [at] + [_utc(m.at) for m in facts.messages]
+    times = [_utc(facts.at)] + [_utc(m.at) for m in facts.messages]
     messages = [
         {
             "id": m.id,
@@ -344,7 +476,9 @@ async def _record(tx: neo4j.AsyncManagedTransaction, facts: TurnFacts) -> None:
     if facts.patient_id is not None:
         bind = {"id": facts.conversation_id, "patient_id": facts.patient_id}
         await _execute(tx, _UNBIND_OTHER_PATIENT, **bind)
-        await _execute(tx, _BIND_PATIENT, at=at, **bind)
+        await _execute(tx, _BIND_PATIENT, **bind)
+    # Bound now or before, the HAD edge follows the start (which earlier facts may move).
+    await _execute(tx, _HAD_FROM_START, id=facts.conversation_id)
     if messages:
         await _execute(tx, _UPSERT_MESSAGES, id=facts.conversation_id, rows=messages)
         await _execute(tx, _UNMATCH_OTHER_PATTERNS, rows=messages)
@@ -367,6 +501,7 @@ def _outcome_row(outcome: OutcomeFacts) -> dict[str, Any]:
         "at": _utc(outcome.at),
         "message_id": outcome.message_id,
         "visit_at": _maybe_utc(outcome.visit_at),
+        "appointment_id": outcome.appointment_id,
         "escalation_id": outcome.escalation_id,
         "resolved_at": _maybe_utc(outcome.resolved_at),
         "provider": None
@@ -477,6 +612,7 @@ def _outcome_facts(row: dict[str, Any]) -> OutcomeFacts:
         provider_id=None if provider is None else int(provider.removeprefix("provider:")),
         provider_name=row["provider_name"],
         visit_at=node.get("visit_at"),
+        appointment_id=node.get("appointment_id"),
         escalation_id=node.get("escalation_id"),
         resolved_at=node.get("resolved_at"),
         resolved_by=row["resolved_by"],
@@ -537,22 +673,52 @@ async def _export(tx: neo4j.AsyncManagedTransaction, patient_id: int) -> GraphEx
     return _graph(nodes.values(), edges)
 
 
-async def _dump(tx: neo4j.AsyncManagedTransaction) -> GraphExport:
-    nodes = []
-    for label in LABELS:
-        for row in await _rows(tx, f"MATCH (n:{label}) RETURN properties(n) AS n"):
-            nodes.append(_node(label, row["n"]))
+async def _dump_page(
+    tx: neo4j.AsyncManagedTransaction, *, label: Label, after: Any, limit: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Up to `limit` nodes of `label` with keys after `after` (None: from the first), in key
+    order, and their EDGES_BY_PAGE edges."""
+    key = KEY_PROPERTY[label]
+    where = "" if after is None else f" WHERE n.{key} > $after"
+    found = await _rows(
+        tx,
+        f"MATCH (n:{label}){where} RETURN n.{key} AS k, properties(n) AS n ORDER BY k LIMIT $limit",
+        after=after,
+        limit=limit,
+    )
+    nodes = [_node(label, row["n"]) for row in found]
+    keys = [row["k"] for row in found]
     edges = []
-    for edge in EDGE_TYPES:
+    for edge in EDGES_BY_PAGE.get(label, ()) if keys else ():
         start, end = EDGE_ENDS[edge]
+        paged = f"(b:{end})" if end == label else f"(a:{start})"
         query = (
+            f"MATCH {paged} WHERE {paged[1]}.{key} IN $keys "
             f"MATCH (a:{start})-[r:{edge}]->(b:{end}) "
             f"RETURN a.{KEY_PROPERTY[start]} AS a, b.{KEY_PROPERTY[end]} AS b, "
             "properties(r) AS r"
         )
-        for row in await _rows(tx, query):
+        for row in await _rows(tx, query, keys=keys):
             edges.append(_edge(edge, row["a"], row["b"], row["r"]))
-    return _graph(nodes, edges)
+    return nodes, edges
+
+
+def _whole(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> GraphExport:
+    """A dump read page by page without what was written while it was read and is not whole
+    in it: an edge to a node it did not read, a message without its conversation, an outcome
+    without its message (`dental memory rebuild` or the next dump has them)."""
+    while True:
+        held = {f"{n['label']}:{n['key']}" for n in nodes}
+        edges = [e for e in edges if e["from"] in held and e["to"] in held]
+        attached = {e["to"] for e in edges if e["type"] in ("CONTAINS", "LED_TO")}
+        kept = [
+            n
+            for n in nodes
+            if n["label"] not in ("Message", "Outcome") or f"{n['label']}:{n['key']}" in attached
+        ]
+        if len(kept) == len(nodes):
+            return _graph(nodes, edges)
+        nodes = kept
 
 
 async def _counts(tx: neo4j.AsyncManagedTransaction) -> dict[str, int]:
@@ -599,9 +765,11 @@ def _graph(nodes: Iterable[dict[str, Any]], edges: Iterable[dict[str, Any]]) -> 
 # --- erase and load ---------------------------------------------------------------------
 
 
-async def _erase(
+async def _erasable(
     tx: neo4j.AsyncManagedTransaction, patient_id: int, conversation_ids: Sequence[str]
-) -> int:
+) -> list[tuple[Label, list[Any]]]:
+    """What erasing the patient removes, by label, in the order to remove it: outcomes,
+    messages, conversations (theirs, and `conversation_ids`), the patient."""
     bound = await _rows(
         tx,
         "MATCH (:Patient {id: $patient_id})-[:HAD]->(c:Conversation) RETURN c.id AS id",
@@ -624,19 +792,38 @@ async def _erase(
         "MATCH (m:Message)-[:LED_TO]->(o:Outcome) WHERE m.id IN $ids RETURN o.id AS id",
         ids=message_ids,
     )
-    outcome_ids = sorted({row["id"] for row in outcomes})
     patients = await _rows(
         tx, "MATCH (p:Patient {id: $patient_id}) RETURN p.id AS id", patient_id=patient_id
     )
-    for label, ids in (
-        ("Outcome", outcome_ids),
+    return [
+        ("Outcome", sorted({row["id"] for row in outcomes})),
         ("Message", message_ids),
         ("Conversation", conversations),
-        ("Patient", [patient_id] if patients else []),
-    ):
-        if ids:
-            await _execute(tx, f"MATCH (n:{label}) WHERE n.id IN $ids DETACH DELETE n", ids=ids)
-    return len(outcome_ids) + len(message_ids) + len(conversations) + len(patients)
+        ("Patient", [row["id"] for row in patients]),
+    ]
+
+
+async def _delete_by_id(
+    tx: neo4j.AsyncManagedTransaction, *, label: Label, ids: Sequence[Any]
+) -> int:
+    rows = await _rows(
+        tx,
+        f"MATCH (n:{label}) WHERE n.{KEY_PROPERTY[label]} IN $ids "
+        "DETACH DELETE n RETURN count(*) AS n",
+        ids=list(ids),
+    )
+    return int(rows[0]["n"])
+
+
+async def _delete_some(
+    tx: neo4j.AsyncManagedTransaction, *, label: Label | None, limit: int
+) -> int:
+    """Remove up to `limit` nodes of `label` (None: of any label) and their edges."""
+    node = "n" if label is None else f"n:{label}"
+    rows = await _rows(
+        tx, f"MATCH ({node}) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n", limit=limit
+    )
+    return int(rows[0]["n"])
 
 
 Loadable = dict[str, list[dict[str, Any]]]
@@ -647,6 +834,7 @@ def _loadable(graph: GraphExport) -> tuple[Loadable, Loadable]:
     not one (before anything is written)."""
     nodes: Loadable = {label: [] for label in LABELS}
     keys: dict[str, Any] = {}
+    started: dict[str, datetime | None] = {}
     for node in graph.nodes:
         label = node.get("label")
         if label not in nodes:
@@ -657,6 +845,8 @@ def _loadable(graph: GraphExport) -> tuple[Loadable, Loadable]:
             raise ValueError(f"a {label} node's key does not match its properties")
         nodes[label].append(properties)
         keys[f"{label}:{key}"] = key
+        if label == "Conversation":
+            started[f"{label}:{key}"] = properties.get("started_at")
     edges: Loadable = {edge: [] for edge in EDGE_TYPES}
     for edge in graph.edges:
         kind = edge.get("type")
@@ -668,7 +858,11 @@ def _loadable(graph: GraphExport) -> tuple[Loadable, Loadable]:
             raise ValueError(f"a {kind} edge must go from a {first} to a {second}")
         if start not in keys or end not in keys:
             raise ValueError(f"a {kind} edge names a node the graph does not hold")
-        edges[kind].append({"a": keys[start], "b": keys[end], "p": _stored(edge.get("properties"))})
+        properties = _stored(edge.get("properties"))
+        if kind == "HAD":  # dated by its conversation's start, as `record` dates it
+            at = started[end]
+            properties = {} if at is None else {"at": at}
+        edges[kind].append({"a": keys[start], "b": keys[end], "p": properties})
     return nodes, edges
 
 
@@ -685,20 +879,21 @@ def _stored(properties: Any) -> dict[str, Any]:
         raise ValueError(f"a time property is not an ISO 8601 time: {error}") from None
 
 
-async def _load(tx: neo4j.AsyncManagedTransaction, nodes: Loadable, edges: Loadable) -> None:
-    if sum((await _counts(tx)).values()):
-        raise ValueError("a graph loads into an empty store only (clear it first)")
-    for label in LABELS:
-        if rows := nodes[label]:
-            await _execute(tx, f"UNWIND $rows AS row CREATE (n:{label}) SET n = row", rows=rows)
-    for edge in EDGE_TYPES:
-        if rows := edges[edge]:
-            start, end = EDGE_ENDS[edge]
-            await _execute(
-                tx,
-                f"UNWIND $rows AS row "
-                f"MATCH (a:{start} {{{KEY_PROPERTY[start]}: row.a}}) "
-                f"MATCH (b:{end} {{{KEY_PROPERTY[end]}: row.b}}) "
-                f"CREATE (a)-[r:{edge}]->(b) SET r = row.p",
-                rows=rows,
-            )
+async def _create_nodes(
+    tx: neo4j.AsyncManagedTransaction, *, label: Label, rows: Sequence[dict[str, Any]]
+) -> None:
+    await _execute(tx, f"UNWIND $rows AS row CREATE (n:{label}) SET n = row", rows=list(rows))
+
+
+async def _create_edges(
+    tx: neo4j.AsyncManagedTransaction, *, edge: EdgeType, rows: Sequence[dict[str, Any]]
+) -> None:
+    start, end = EDGE_ENDS[edge]
+    await _execute(
+        tx,
+        f"UNWIND $rows AS row "
+        f"MATCH (a:{start} {{{KEY_PROPERTY[start]}: row.a}}) "
+        f"MATCH (b:{end} {{{KEY_PROPERTY[end]}: row.b}}) "
+        f"CREATE (a)-[r:{edge}]->(b) SET r = row.p",
+        rows=list(rows),
+    )

@@ -27,7 +27,7 @@ T = TypeVar("T")
 def recall(history: PatientHistory, *, tz: ZoneInfo) -> PatientMemory:
     """What `history` says about the patient, visit times read in the clinic's zone."""
     outcomes = sorted(history.outcomes, key=lambda o: o.at, reverse=True)
-    visits = [o for o in outcomes if o.kind in VISIT_KINDS]
+    visits = _visits(outcomes)
     provider_id, provider_name = _usual_provider(visits)
     conversations = sorted(history.conversations, key=lambda c: c.last_at, reverse=True)
     resolved = {o.escalation_id for o in outcomes if o.resolved_at is not None}
@@ -46,6 +46,23 @@ def recall(history: PatientHistory, *, tz: ZoneInfo) -> PatientMemory:
             if o.kind == "escalated" and o.escalation_id and o.escalation_id not in resolved
         ),
     )
+
+
+def _visits(outcomes: list[OutcomeFacts]) -> list[OutcomeFacts]:
+    """The visits in the calendar, newest first: each appointment once, as its latest outcome
+    left it (a booking then a move counts once, at the moved time and provider; a booking
+    then a cancellation not at all). An outcome naming no appointment is a visit of its
+    own."""
+    seen: set[int] = set()
+    visits = []
+    for outcome in outcomes:  # newest first
+        if outcome.appointment_id is not None:
+            if outcome.appointment_id in seen:
+                continue
+            seen.add(outcome.appointment_id)
+        if outcome.kind in VISIT_KINDS:
+            visits.append(outcome)
+    return visits
 
 
 def _usual_provider(visits: list[OutcomeFacts]) -> tuple[int | None, str | None]:

@@ -10,9 +10,12 @@ Nodes and edges, the same in every store:
     (:Patient {id})-[:HAD {at}]->(:Conversation {id, channel, language, started_at, last_at})
     (:Conversation)-[:CONTAINS {at}]->(:Message {id, role, at, intent, urgency, language})
     (:Message)-[:MATCHED {at}]->(:Pattern {name})
-    (:Message)-[:LED_TO {at}]->(:Outcome {id, kind, at, visit_at, escalation_id, resolved_at})
+    (:Message)-[:LED_TO {at}]->(:Outcome {id, kind, at, visit_at, appointment_id, escalation_id,
+                                          resolved_at})
     (:Outcome)-[:WITH]->(:Doctor {key, name})            a visit's provider
     (:Outcome)-[:RESOLVED_BY {at}]->(:Doctor {key, name}) the dentist who closed an escalation
+
+HAD's `at` is always its conversation's `started_at`, however late the patient was verified.
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ class OutcomeFacts:
     provider_name: str | None = None
     visit_at: datetime | None = None
     """The visit's start (UTC) for booked, moved, cancelled, no_show."""
+    appointment_id: int | None = None
+    """The practice system's appointment a visit outcome is about: a booking, its moves and
+    its cancellation share it, so recall counts each appointment once."""
     escalation_id: str | None = None
     resolved_at: datetime | None = None
     """An escalation's close; None while it is open."""
@@ -106,8 +112,10 @@ class TurnFacts:
     """The verified patient, when the conversation is bound to one (HAD)."""
     language: str
     at: datetime
-    """When these facts begin (`conversation_facts`: their earliest message). A store dates
-    the HAD edge by the earliest `at` that named the patient."""
+    """When these facts begin (`conversation_facts`: their earliest message). A conversation
+    starts at the earliest `at` or message time a store has seen, and its HAD edge is dated
+    from that start whenever the patient was named: a chat verified part-way, written turn by
+    turn, gets the same edge as one rebuilt at once."""
     messages: tuple[MessageFacts, ...] = ()
     outcomes: tuple[OutcomeFacts, ...] = ()
 

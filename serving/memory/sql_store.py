@@ -6,12 +6,13 @@ The semantics every store is held to (tests/test_memory_contract.py):
 - `record` is an upsert by id: the same facts twice leave the same graph. A conversation's
   `started_at` is the earliest time seen, `last_at` the latest, and its language that of the
   newest facts. When the facts name a patient, the Patient and its HAD exist (HAD `at`: the
-  earliest turn bound to that patient); a conversation bound to another patient moves its HAD
-  (one patient per conversation); facts without a patient leave the binding as it was.
-- An outcome already recorded keeps its LED_TO and takes any visit (`visit_at`, provider) and
-  resolution (`resolved_at`, `resolved_by`) the new facts give. A new outcome needs the id of
-  a message of this conversation (in the facts or recorded before): otherwise `ValueError`
-  and nothing of the facts is written.
+  conversation's `started_at`, whichever turn named the patient); a conversation bound to
+  another patient moves its HAD (one patient per conversation); facts without a patient leave
+  the binding as it was.
+- An outcome already recorded keeps its LED_TO and takes any visit (`visit_at`, provider,
+  `appointment_id`) and resolution (`resolved_at`, `resolved_by`) the new facts give. A new
+  outcome needs the id of a message of this conversation (in the facts or recorded before):
+  otherwise `ValueError` and nothing of the facts is written.
 - `history`: conversations newest first by `last_at` (then id), at most `limit`; the outcomes
   of those conversations newest first by `at` (then id), at most `limit`; `patterns`: the
   patient's own (role patient) messages per pattern, over all their conversations.
@@ -157,16 +158,10 @@ class SqlMemoryStore:
             ),
         }
         if bound:
-            same_patient = conversations.c.patient_id == new.patient_id
             updates["patient_id"] = new.patient_id
-            updates["bound_at"] = case(
-                (same_patient, _earlier(new.bound_at, conversations.c.bound_at)),
-                else_=new.bound_at,
-            )
         row = {
             "id": facts.conversation_id,
             "patient_id": facts.patient_id,
-            "bound_at": facts.at if bound else None,
             "channel": facts.channel,
             "language": facts.language,
             "started_at": min(times),
@@ -224,6 +219,7 @@ class SqlMemoryStore:
                 "kind": o.kind,
                 "at": o.at,
                 "visit_at": o.visit_at,
+                "appointment_id": o.appointment_id,
                 "escalation_id": o.escalation_id,
                 "resolved_at": o.resolved_at,
                 "with_doctor": with_doctor,
@@ -239,7 +235,7 @@ class SqlMemoryStore:
                 [{"key": key, "name": name} for key, name in names.items()],
             )
         insert = self._database.insert(outcomes)
-        kept = ("visit_at", "resolved_at", "with_doctor", "resolved_by_doctor")
+        kept = ("visit_at", "appointment_id", "resolved_at", "with_doctor", "resolved_by_doctor")
         await session.execute(
             insert.on_conflict_do_update(
                 index_elements=["id"],
@@ -478,6 +474,7 @@ def _outcome_facts(row: Row[Any]) -> OutcomeFacts:
         provider_id=provider_of_doctor_key(row.with_doctor) if row.with_doctor else None,
         provider_name=row.provider_name if row.with_doctor else None,
         visit_at=row.visit_at,
+        appointment_id=row.appointment_id,
         escalation_id=row.escalation_id,
         resolved_at=row.resolved_at,
         resolved_by=row.resolved_by_name if row.resolved_by_doctor else None,
@@ -515,7 +512,7 @@ def _graph(
             last_at=c.last_at,
         )
         if c.patient_id is not None:
-            edge("HAD", f"Patient:{c.patient_id}", f"Conversation:{c.id}", c.bound_at)
+            edge("HAD", f"Patient:{c.patient_id}", f"Conversation:{c.id}", c.started_at)
     for m in message_rows:
         node(
             "Message",
@@ -540,6 +537,7 @@ def _graph(
             kind=o.kind,
             at=o.at,
             visit_at=o.visit_at,
+            appointment_id=o.appointment_id,
             escalation_id=o.escalation_id,
             resolved_at=o.resolved_at,
         )
@@ -583,7 +581,6 @@ def _parse(graph: GraphExport) -> dict[str, list[dict[str, Any]]]:
             row = {
                 "id": p["id"],
                 "patient_id": None,
-                "bound_at": None,
                 "channel": p["channel"],
                 "language": p["language"],
                 "started_at": parse_iso(p["started_at"]),
@@ -609,6 +606,7 @@ def _parse(graph: GraphExport) -> dict[str, list[dict[str, Any]]]:
                 "kind": p["kind"],
                 "at": parse_iso(p["at"]),
                 "visit_at": _time(p.get("visit_at")),
+                "appointment_id": p.get("appointment_id"),
                 "escalation_id": p.get("escalation_id"),
                 "resolved_at": _time(p.get("resolved_at")),
                 "with_doctor": None,
@@ -622,12 +620,13 @@ def _parse(graph: GraphExport) -> dict[str, list[dict[str, Any]]]:
     for e in graph.edges:
         start_label, _, start = str(e["from"]).partition(":")
         end_label, _, end = str(e["to"]).partition(":")
-        at = _time(e["properties"].get("at"))
+        # An edge's time is its nodes' own (HAD: the conversation's start), yet it must be one.
+        _time(e["properties"].get("at"))
         # Both ends must be nodes of the dump: a KeyError otherwise.
         source, target = found[start_label][start], found[end_label][end]
         kind = (e["type"], start_label, end_label)
         if kind == ("HAD", "Patient", "Conversation"):
-            target.update(patient_id=source["id"], bound_at=at)
+            target["patient_id"] = source["id"]
         elif kind == ("CONTAINS", "Conversation", "Message"):
             target["conversation_id"] = source["id"]
         elif kind == ("MATCHED", "Message", "Pattern"):

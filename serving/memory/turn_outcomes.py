@@ -73,8 +73,6 @@ def conversation_facts(
         source = (answered or message) if message.role == "assistant" else message
         for entry in message.outcomes or ():
             outcomes.append(_outcome(entry, source=source, at=message.created_at, by_id=by_id))
-    # The earliest message: the HAD edge's time is the earliest `at` naming the patient, so a
-    # conversation written turn by turn and one rebuilt at once get the same edge.
     at = min((m.created_at for m in ordered), default=conversation.updated_at)
     return TurnFacts(
         conversation_id=conversation.id,
@@ -123,4 +121,5 @@ def _outcome(
         provider_id=entry.get("provider_id"),
         provider_name=entry.get("provider_name"),
         visit_at=parse_iso(entry["visit_at"]) if entry.get("visit_at") else None,
+        appointment_id=entry.get("appointment_id"),
     )

@@ -28,7 +28,6 @@ def upgrade() -> None:
         "memory_conversations",
         sa.Column("id", sa.String(length=64), primary_key=True),
         sa.Column("patient_id", sa.Integer(), nullable=True),
-        sa.Column("bound_at", UTCDateTime(), nullable=True),
         sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=False),
@@ -79,6 +78,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("visit_at", UTCDateTime(), nullable=True),
+        sa.Column("appointment_id", sa.Integer(), nullable=True),
         sa.Column("escalation_id", sa.String(length=64), nullable=True),
         sa.Column("resolved_at", UTCDateTime(), nullable=True),
         sa.Column(
