@@ -15,7 +15,8 @@ from flows.backup import backup
 from serving.backup.create import create_backup
 from serving.backup.drill import DrillResult, render_report, runbook_steps
 from serving.backup.errors import DrillFailed
-from serving.backup.restore import list_sets
+from serving.backup.healing import all_set_ids
+from serving.backup.restore import buckets
 from serving.cli import app
 from serving.cli import backup as cli_backup
 from serving.settings import Settings
@@ -229,7 +230,7 @@ def test_the_backup_flow_makes_a_set(
 ) -> None:
     _export(backup_settings, monkeypatch)
     result = backup(dvc=False)
-    _, ids = list_sets(backup_settings)
+    ids = all_set_ids(buckets(backup_settings))
     assert ids == [result["set_id"]]
     assert "database.sqlite" in result["parts"]
 

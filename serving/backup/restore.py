@@ -43,7 +43,6 @@ from serving.backup.errors import (
     IntegrityFailure,
     RestoreRefused,
     SetNotFound,
-    StorageUnavailable,
 )
 from serving.backup.healing import all_set_ids, fetch_object, read_manifest
 from serving.backup.manifest import (
@@ -83,18 +82,6 @@ class RestoreReport:
 
 def buckets(settings: Settings) -> list[BackupBucket]:
     return [BackupBucket(loc, settings.backup_prefix) for loc in bucket_locations(settings)]
-
-
-def list_sets(settings: Settings) -> tuple[BackupBucket, list[str]]:
-    """Complete sets in the first bucket that answers (primary, then secondary)."""
-    failures = []
-    for bucket in buckets(settings):
-        try:
-            return bucket, bucket.set_ids()
-        except StorageUnavailable as exc:
-            failures.append(str(exc))
-            logger.warning("%s; trying the next bucket", exc)
-    raise StorageUnavailable("no backup bucket could be read: " + "; ".join(failures))
 
 
 def fetch_manifest(settings: Settings, set_id: str | None) -> tuple[Manifest, list[BackupBucket]]:
