@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select
 
 from serving.db import (  # noqa: F401 - registers their tables on Base, as migrations/env.py
     clinic_models,
@@ -81,12 +81,20 @@ async def test_a_table_rebuilt_by_a_migration_keeps_the_rows_that_refer_to_it(
     database = Database(empty_database_url)
     try:
         await upgrade_database(database.engine, "0013")
+        # Core inserts: only the columns named (and those with defaults), all there at 0013.
         async with database.transaction() as session:
-            session.add(db.Conversation(id="c1", channel="web", external_user_id="u1"))
-            await session.flush()
-            session.add(db.Message(conversation_id="c1", role="patient", text="hi", language="en"))
-            session.add(
-                db.Escalation(
+            await session.execute(
+                insert(db.Conversation.__table__).values(
+                    id="c1", channel="web", external_user_id="u1"
+                )
+            )
+            await session.execute(
+                insert(db.Message.__table__).values(
+                    conversation_id="c1", role="patient", text="hi", language="en"
+                )
+            )
+            await session.execute(
+                insert(db.Escalation.__table__).values(
                     id="e1",
                     conversation_id="c1",
                     urgency="EMERGENCY",
@@ -101,5 +109,54 @@ async def test_a_table_rebuilt_by_a_migration_keeps_the_rows_that_refer_to_it(
             messages = await session.scalar(select(func.count()).select_from(db.Message))
             escalations = await session.scalar(select(func.count()).select_from(db.Escalation))
         assert (messages, escalations) == (1, 1)
+    finally:
+        await database.dispose()
+
+
+async def test_messages_and_escalations_take_their_conversations_binding(
+    empty_database_url: str,
+) -> None:
+    """0018: rows written before messages and escalations kept whose they were take their
+    conversation's binding then, the best that is known; unbound ones stay nobody's."""
+    database = Database(empty_database_url)
+    try:
+        await upgrade_database(database.engine, "0017")
+        async with database.transaction() as session:
+            for conversation, patient in (("bound", 7), ("unbound", None)):
+                await session.execute(
+                    insert(db.Conversation.__table__).values(
+                        id=conversation, channel="web", external_user_id=conversation,
+                        patient_id=patient,
+                    )
+                )  # fmt: skip
+                await session.execute(
+                    insert(db.Message.__table__).values(
+                        conversation_id=conversation, role="patient", text="hi", language="en"
+                    )
+                )
+                await session.execute(
+                    insert(db.Escalation.__table__).values(
+                        id=f"e-{conversation}", conversation_id=conversation,
+                        urgency="EMERGENCY", summary="s", last_summary="s",
+                    )
+                )  # fmt: skip
+
+        await upgrade_database(database.engine)
+
+        async with database.read() as session:
+            messages = {
+                conversation: patient
+                for conversation, patient in await session.execute(
+                    select(db.Message.conversation_id, db.Message.patient_id)
+                )
+            }
+            escalations = {
+                escalation: patient
+                for escalation, patient in await session.execute(
+                    select(db.Escalation.id, db.Escalation.patient_id)
+                )
+            }
+        assert messages == {"bound": 7, "unbound": None}
+        assert escalations == {"e-bound": 7, "e-unbound": None}
     finally:
         await database.dispose()

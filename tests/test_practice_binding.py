@@ -32,21 +32,34 @@ async def bound(database: Database) -> int:
     return int(count or 0)
 
 
+async def _whose(database: Database, message_id: int) -> int | None:
+    async with database.read() as session:
+        return await session.scalar(
+            select(db.Message.patient_id).where(db.Message.id == message_id)
+        )
+
+
 async def test_a_switch_of_practice_system_clears_every_binding(database: Database) -> None:
     store = ConversationStore(database)
     assert await store.follow_practice_system("builtin") == 0
     before = await bound(database)
+    conversation_id = uuid.uuid4().hex
     async with database.transaction() as session:
         session.add(
             db.Conversation(
-                id=uuid.uuid4().hex, channel="web", external_user_id="someone", patient_id=12
+                id=conversation_id, channel="web", external_user_id="someone", patient_id=12
             )
         )
+    message_id = await store.add_patient_message(
+        conversation_id, text="hello", button=None, language="en"
+    )
+    assert await _whose(database, message_id) == 12, "a message keeps whose it was"
 
     assert await store.follow_practice_system("builtin") == 0
     assert await bound(database) == before + 1
     assert await store.follow_practice_system("odoo:http://odoo.clinic/clinic") == before + 1
     assert await bound(database) == 0
+    assert await _whose(database, message_id) is None, "the old system's 12 is nobody in Odoo"
     assert await store.follow_practice_system("odoo:http://odoo.clinic/clinic") == 0
 
 

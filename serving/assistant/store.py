@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Result,
+    ScalarSelect,
     Select,
     SQLColumnExpression,
     Update,
@@ -339,8 +340,10 @@ class ConversationStore:
 
     async def follow_practice_system(self, system: str) -> int:
         """Record that patient ids now belong to `system`; when they belonged to another one,
-        clear every conversation's binding (a built-in patient 42 is not Odoo's partner 42:
-        each patient proves who they are again). Returns how many bindings were cleared."""
+        clear every conversation's binding and whose each message and escalation was (a
+        built-in patient 42 is not Odoo's partner 42: each patient proves who they are again,
+        and the new system's 42 is not handed the old one's messages). Returns how many
+        bindings were cleared."""
         async with self._db.transaction() as session:
             row = await session.get(db.PracticeSystem, 1)
             if row is None:
@@ -354,6 +357,10 @@ class ConversationStore:
                 .where(db.Conversation.patient_id.is_not(None))
                 .values(patient_id=None)
             )
+            for written in (db.Message, db.Escalation):
+                await session.execute(
+                    update(written).where(written.patient_id.is_not(None)).values(patient_id=None)
+                )
             return _rowcount(cleared)
 
     async def bind_patient(self, conversation_id: str, patient_id: int | None) -> None:
@@ -391,6 +398,7 @@ class ConversationStore:
         async with self._db.transaction() as session:
             row = db.Message(
                 conversation_id=conversation_id,
+                patient_id=_bound_patient(conversation_id),
                 role="assistant" if author is None else author.role,
                 author=None if author is None else author.name,
                 text=text,
@@ -434,6 +442,7 @@ class ConversationStore:
         async with self._db.transaction() as session:
             row = db.Message(
                 conversation_id=conversation_id,
+                patient_id=_bound_patient(conversation_id),
                 role="patient",
                 text=text,
                 button=button,
@@ -503,6 +512,7 @@ class ConversationStore:
             if reply.text:  # a turn a dentist holds may end with no reply
                 stored = db.Message(
                     conversation_id=conversation.id,
+                    patient_id=_bound_patient(conversation.id),
                     role="assistant",
                     text=reply.text,
                     language=reply.language,
@@ -548,6 +558,7 @@ class ConversationStore:
         statement = self._db.insert(db.Escalation).values(
             id=uuid.uuid4().hex,
             conversation_id=conversation_id,
+            patient_id=_bound_patient(conversation_id),
             urgency=request.urgency,
             reasons=", ".join(request.reasons),
             summary=request.summary,
@@ -601,6 +612,16 @@ async def _turn_facts(
     messages = [patient_message] if reply is None else [patient_message, reply]
     return turn_outcomes.conversation_facts(
         row, messages, escalations=() if opened is None else (opened,)
+    )
+
+
+def _bound_patient(conversation_id: str) -> ScalarSelect[int | None]:
+    """The conversation's verified patient, read in the statement that writes a message or an
+    escalation: whose it is stays on the row when the binding later changes."""
+    return (
+        select(db.Conversation.patient_id)
+        .where(db.Conversation.id == conversation_id)
+        .scalar_subquery()
     )
 
 
@@ -665,6 +686,7 @@ async def _store_text(
     # The conversation's language until the turn knows better (finish_turn labels it).
     message = db.Message(
         conversation_id=row.id,
+        patient_id=row.patient_id,
         role="patient",
         text=text,
         button=None,

@@ -305,6 +305,10 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The conversation's verified patient when the message was written (None before anyone
+    proved who they are): a conversation's binding changes, and a patient's export and erasure
+    take the messages that were theirs (serving/privacy/holdings.py)."""
     role: Mapped[str] = mapped_column(String(10))
     text: Mapped[str] = mapped_column(Text)
     button: Mapped[str | None] = mapped_column(String(64))
@@ -370,6 +374,8 @@ class Escalation(Base):
     conversation_id: Mapped[str] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
+    patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The conversation's verified patient when the escalation opened, as on messages."""
     urgency: Mapped[str] = mapped_column(String(20))
     reasons: Mapped[str] = mapped_column(Text, default="")
     """The rules that fired for the message that set the current urgency."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Delete, delete
+from sqlalchemy import Delete, Update, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from serving.db import models as db
@@ -114,7 +114,7 @@ class PatientErasure:
         check_patient_id(patient_id)
         async with self._db.read() as session:
             before = await holdings(session, patient_id, phone_key)
-        nodes = await read_store(self._store.erase(patient_id, before.conversation_ids))
+        nodes = await read_store(self._store.erase(patient_id, _remembered(before)))
         receipt_id, now = secrets.token_hex(16), self._now()
         async with self._db.transaction() as session:
             # Read again inside the transaction: a conversation bound since is erased too.
@@ -147,7 +147,7 @@ class PatientErasure:
                 session=session,
             )
         try:
-            await self._store.erase(patient_id, held.conversation_ids)
+            await self._store.erase(patient_id, _remembered(held))
         except Exception as error:  # the app database is done; the receipt stands
             logger.warning(
                 "memory erasure's second pass failed (%s): run `dental memory check`",
@@ -163,12 +163,23 @@ def check_patient_id(patient_id: int) -> None:
         raise InvalidPatientId(f"a patient id is a whole number from 1 to {MAX_PATIENT_ID}")
 
 
+def _remembered(held: Holdings) -> tuple[str, ...]:
+    """The conversations the memory store forgets: shared ones too. The graph is derived from
+    the app database; the other patient's part of a shared conversation comes back with the
+    next `dental memory rebuild` (or their next turn), the erased patient's never does."""
+    return (*held.conversation_ids, *held.shared_conversation_ids)
+
+
 async def _delete_app_rows(session: AsyncSession, held: Holdings) -> dict[str, int]:
-    """Rows deleted per table. Children before parents, each counted (the foreign keys'
-    cascades would delete them uncounted)."""
+    """Rows deleted (or, for `conversations_unbound`, updated) per table. Children before
+    parents, each counted (the foreign keys' cascades would delete them uncounted). Of a
+    shared conversation only the patient's messages and escalations go, and its binding when
+    it is theirs; the conversation and the other patient's part stay."""
     conversations, escalations = held.conversation_ids, held.escalation_ids
+    shared = held.shared_conversation_ids
     chats = held.telegram_chat_ids
-    statements: list[tuple[str, Delete]] = [
+    transcripts = (*chats, *held.shared_telegram_chat_ids)
+    statements: list[tuple[str, Delete | Update]] = [
         (
             "escalation_notifications",
             delete(EscalationNotification).where(
@@ -181,7 +192,16 @@ async def _delete_app_rows(session: AsyncSession, held: Holdings) -> dict[str, i
             "guard_events",
             delete(db.GuardEvent).where(db.GuardEvent.conversation_id.in_(conversations)),
         ),
-        ("messages", delete(db.Message).where(db.Message.conversation_id.in_(conversations))),
+        (
+            "messages",
+            delete(db.Message).where(
+                db.Message.conversation_id.in_(conversations)
+                | (
+                    db.Message.conversation_id.in_(shared)
+                    & (db.Message.patient_id == held.patient_id)
+                )
+            ),
+        ),
         (
             "patient_links",
             delete(PatientLink).where(
@@ -190,10 +210,19 @@ async def _delete_app_rows(session: AsyncSession, held: Holdings) -> dict[str, i
             ),
         ),
         ("conversations", delete(db.Conversation).where(db.Conversation.id.in_(conversations))),
-        ("telegram_updates", delete(TelegramUpdate).where(TelegramUpdate.chat_id.in_(chats))),
+        (
+            "conversations_unbound",
+            update(db.Conversation)
+            .where(db.Conversation.id.in_(shared), db.Conversation.patient_id == held.patient_id)
+            .values(patient_id=None),
+        ),
+        (
+            "telegram_updates",
+            delete(TelegramUpdate).where(TelegramUpdate.chat_id.in_(transcripts)),
+        ),
         (
             "telegram_delivery_failures",
-            delete(TelegramDeliveryFailure).where(TelegramDeliveryFailure.chat_id.in_(chats)),
+            delete(TelegramDeliveryFailure).where(TelegramDeliveryFailure.chat_id.in_(transcripts)),
         ),
         ("telegram_chats", delete(TelegramChat).where(TelegramChat.chat_id.in_(chats))),
         ("web_identity_codes", delete(WebIdentityCode).where(held.identity_codes())),
