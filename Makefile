@@ -36,8 +36,11 @@ lint: install ## ruff lint and format check, the import layers contracts (lint-i
 typecheck: install ## mypy (strict) over serving, flows, evals
 	$(BIN)/mypy
 
-pytest: install ## The test suite only (SQLite and PostgreSQL)
-	$(BIN)/pytest
+# Two workers (pytest-xdist), a whole file per worker at a time so that a file's module
+# fixtures (a PostgreSQL cluster, a git repository) are built once. PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
+pytest: install ## The test suite only (SQLite and PostgreSQL), on $(PYTEST_WORKERS) workers
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck infra-check pytest ## Everything CI runs: lint, types, infra lint, the whole suite
 

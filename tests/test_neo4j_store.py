@@ -226,7 +226,7 @@ async def test_an_address_nothing_listens_on_is_memory_unavailable() -> None:
     (port,) = free_ports(1)
     driver = neo4j.AsyncGraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("u", "p"))
     # The driver retries a refused connection until the limit: keep the bulk calls' short too.
-    store = Neo4jMemoryStore(driver, database="memory", timeout=2.0, bulk_timeout=2.0)
+    store = Neo4jMemoryStore(driver, database="memory", timeout=0.5, bulk_timeout=0.5)
     try:
         await _every_call(store)
     finally:
