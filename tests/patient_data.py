@@ -104,6 +104,7 @@ async def seed_patient(
         await session.flush()
         asked = db.Message(
             conversation_id=web_id,
+            patient_id=patient_id,  # as the app writes them: whose each row is
             role="patient",
             text=web_text,
             language="en",
@@ -118,6 +119,7 @@ async def seed_patient(
             [
                 db.Message(
                     conversation_id=web_id,
+                    patient_id=patient_id,
                     role="assistant",
                     text="A dentist will get back to you.",
                     language="en",
@@ -126,6 +128,7 @@ async def seed_patient(
                 ),
                 db.Message(
                     conversation_id=telegram_id,
+                    patient_id=patient_id,
                     role="patient",
                     text=telegram_text,
                     language="he",
@@ -138,6 +141,7 @@ async def seed_patient(
                 db.Escalation(
                     id=escalation_id,
                     conversation_id=web_id,
+                    patient_id=patient_id,
                     urgency="DOCTOR_REQUIRED",
                     summary=web_text,
                     last_summary=web_text,

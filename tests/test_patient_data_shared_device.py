@@ -5,11 +5,12 @@ app, both database engines, the SQL memory store."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from serving.db import models as db
 from serving.db.engine import Database
@@ -18,12 +19,14 @@ from tests.staff_client import StaffDesk, staff_desk
 
 NOBODYS_PHONE = "+972501111999"
 """A dialable number no patient of the demo clinic has."""
+BEFORE_PROVING = "Hello there, good morning"
 DANAS_WORDS = (
     "Could a dentist check my wisdom tooth, it aches whenever I chew on that side?",
     "Do you have parking for the clinic's patients nearby?",
 )
+JOHNS_WORDS = "Could a dentist check the filling that fell out of my molar yesterday?"
 DANAS_OWN_KIOSK = "Is the clinic open on the last day of the month?"
-JOHNS_WORDS = "Which floor is the clinic on, and is there a lift?"
+STRANGERS_WORDS = "Could a dentist look at a sore tooth of mine this week?"
 
 
 @pytest.fixture
@@ -58,14 +61,16 @@ def _exported_texts(export: dict[str, Any]) -> list[str]:
 
 
 async def _share_a_kiosk(desk: StaffDesk) -> None:
-    """Dana writes on a kiosk, then John proves his phone on it and writes; on another kiosk
-    Dana writes, then a phone that matches nobody unbinds it."""
+    """On a kiosk someone writes before proving who they are, then proves to be Dana and asks
+    a dentist something; then John proves his phone on it and asks a dentist too. On another
+    kiosk Dana writes, then a phone that matches nobody unbinds it and that stranger asks."""
+    await Patient(desk.http, user_id="kiosk-shared").send(BEFORE_PROVING)
     dana = Patient(desk.http, user_id="kiosk-shared", phone=DANA_PHONE)
     for words in DANAS_WORDS:
         await dana.send(words)
     await Patient(desk.http, user_id="kiosk-shared", phone=JOHN_PHONE).send(JOHNS_WORDS)
     await Patient(desk.http, user_id="kiosk-left", phone=DANA_PHONE).send(DANAS_OWN_KIOSK)
-    await Patient(desk.http, user_id="kiosk-left", phone=NOBODYS_PHONE).send("hello")
+    await Patient(desk.http, user_id="kiosk-left", phone=NOBODYS_PHONE).send(STRANGERS_WORDS)
 
 
 async def test_each_patient_exports_their_own_messages_of_a_shared_conversation(
@@ -77,15 +82,20 @@ async def test_each_patient_exports_their_own_messages_of_a_shared_conversation(
 
     danas = await _export(desk, dana_id)
     texts = _exported_texts(danas)
+    assert texts[0] == BEFORE_PROVING, "what she wrote before proving it was her"
     assert all(words in texts for words in (*DANAS_WORDS, DANAS_OWN_KIOSK))
-    assert JOHNS_WORDS not in texts and "hello" not in texts, "not another's, nor a stranger's"
-    assert len(danas["conversations"]) == 2, "the unbound kiosk is still hers"
-    assert [e["summary"] for e in danas["escalations"]] == [DANAS_WORDS[0]]
+    assert len(danas["conversations"]) == 2, "the kiosk she left is still hers"
+    serialized = json.dumps(danas, ensure_ascii=False)
+    assert JOHNS_WORDS not in serialized, "not another patient's, in messages or escalations"
+    assert STRANGERS_WORDS not in serialized, "nor a stranger's after her binding was cleared"
+    [escalation] = danas["escalations"]
+    assert escalation["summary"] == escalation["last_summary"] == DANAS_WORDS[0]
+    assert escalation["status"] == "closed", "closed when John claimed the kiosk"
 
     johns = await _export(desk, john_id)
     assert _exported_texts(johns)[0] == JOHNS_WORDS
-    assert not any(words in _exported_texts(johns) for words in DANAS_WORDS)
-    assert johns["escalations"] == [], "the dentist question was Dana's"
+    assert not any(words in json.dumps(johns) for words in (BEFORE_PROVING, *DANAS_WORDS))
+    assert [e["summary"] for e in johns["escalations"]] == [JOHNS_WORDS], "his own, new one"
 
 
 async def test_erasure_takes_the_patients_part_of_a_shared_conversation_and_only_that(
@@ -93,6 +103,7 @@ async def test_erasure_takes_the_patients_part_of_a_shared_conversation_and_only
 ) -> None:
     await _share_a_kiosk(desk)
     dana_id = await _patient_id(database, DANA_PHONE)
+    john_id = await _patient_id(database, JOHN_PHONE)
     before = await _texts(database)
 
     response = await desk.http.delete(
@@ -101,24 +112,44 @@ async def test_erasure_takes_the_patients_part_of_a_shared_conversation_and_only
 
     assert response.status_code == 200, response.text
     after = await _texts(database)
-    assert not any(words in after for words in (*DANAS_WORDS, DANAS_OWN_KIOSK))
-    assert JOHNS_WORDS in after, "John's part of the shared kiosk stays"
-    counts = response.json()["counts"]["app"]
-    assert counts["messages"] == len(before) - len(after)
-    assert (counts["conversations"], counts["escalations"]) == (1, 1)
+    assert not any(words in after for words in (BEFORE_PROVING, *DANAS_WORDS, DANAS_OWN_KIOSK))
+    assert JOHNS_WORDS in after and STRANGERS_WORDS in after, "others' words stay"
+    counts = response.json()["counts"]
+    assert counts["app"]["messages"] == len(before) - len(after)
+    assert (counts["app"]["conversations"], counts["app"]["escalations"]) == (0, 1)
     async with database.read() as session:
-        kiosks = dict(
-            (row.external_user_id, row.patient_id)
+        kiosks = {
+            row.external_user_id: row.patient_id
             for row in await session.execute(
                 select(db.Conversation.external_user_id, db.Conversation.patient_id)
             )
-        )
-        theirs = await session.scalar(
-            select(func.count()).select_from(db.Message).where(db.Message.patient_id == dana_id)
-        )
-    john_id = await _patient_id(database, JOHN_PHONE)
-    assert kiosks == {"kiosk-shared": john_id}, "her own kiosk is gone, the shared one is John's"
-    assert theirs == 0
+        }
+        escalations = list(await session.scalars(select(db.Escalation.summary)))
+    assert kiosks == {"kiosk-shared": john_id, "kiosk-left": None}, "both hold others' words"
+    assert sorted(escalations) == sorted([JOHNS_WORDS, STRANGERS_WORDS]), "others' stay"
     reply = await Patient(desk.http, user_id="kiosk-shared", phone=JOHN_PHONE).send(JOHNS_WORDS)
     assert reply["reply"], "John's conversation goes on"
     assert _exported_texts(await _export(desk, john_id)).count(JOHNS_WORDS) == 2
+
+
+async def test_erasing_the_patient_a_shared_conversation_is_bound_to_unbinds_it(
+    desk: StaffDesk, database: Database
+) -> None:
+    """The shared kiosk ends bound to John: erasing him leaves it (Dana's words are in it),
+    bound to no one and without its dialogue state, which can hold his words."""
+    await _share_a_kiosk(desk)
+    john_id = await _patient_id(database, JOHN_PHONE)
+
+    response = await desk.http.delete(
+        f"/api/v1/memory/{john_id}", headers=await desk.headers("admin")
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"]["unbound"] == {"conversations": 1}
+    after = await _texts(database)
+    assert JOHNS_WORDS not in after and all(words in after for words in DANAS_WORDS)
+    async with database.read() as session:
+        kiosk = await session.scalar(
+            select(db.Conversation).where(db.Conversation.external_user_id == "kiosk-shared")
+        )
+    assert kiosk is not None and kiosk.patient_id is None and kiosk.state == {}

@@ -60,6 +60,10 @@ async def test_a_switch_of_practice_system_clears_every_binding(database: Databa
     assert await store.follow_practice_system("odoo:http://odoo.clinic/clinic") == before + 1
     assert await bound(database) == 0
     assert await _whose(database, message_id) is None, "the old system's 12 is nobody in Odoo"
+    await store.bind_patient(conversation_id, 12)  # Odoo's partner 12 proves who they are
+    assert await _whose(database, message_id) is None, "not handed the old system's messages"
+    later = await store.add_patient_message(conversation_id, text="hi", button=None, language="en")
+    assert await _whose(database, later) == 12
     assert await store.follow_practice_system("odoo:http://odoo.clinic/clinic") == 0
 
 

@@ -364,7 +364,7 @@ class Assistant:
                 # Deleted or merged in the practice system since: the binding points at
                 # nobody (or, later, at someone else), so it goes, and the patient proves
                 # who they are again.
-                await self._store.bind_patient(conversation_id, None)
+                await self._store.bind_patient(conversation_id, None, claimed=False)
         memory, stats = await self._recall(patient, conversation.id)
         new_conversation = not conversation.state.greeted and not conversation.history
         remembered = starting_language(memory, new_conversation=new_conversation, text=text)

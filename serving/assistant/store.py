@@ -18,6 +18,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     Update,
     case,
+    func,
     select,
     update,
 )
@@ -258,7 +259,7 @@ class ConversationStore:
                 return _record(row, owner=None, history=[], message_id=None, answered=answered)
             row.turn_owner, row.turn_expires_at = owner, now + self.turn_lease
             if (rebind or patient_id is not None) and row.patient_id != patient_id:
-                row.patient_id = patient_id
+                await _rebind(session, row, patient_id, now=now, claimed=True)
             stored = earlier.get("patient")
             recent: list[db.Message] = []
             if history > 0:
@@ -363,11 +364,16 @@ class ConversationStore:
                 )
             return _rowcount(cleared)
 
-    async def bind_patient(self, conversation_id: str, patient_id: int | None) -> None:
+    async def bind_patient(
+        self, conversation_id: str, patient_id: int | None, *, claimed: bool = True
+    ) -> None:
+        """Bind the conversation to `patient_id` (None: to nobody). `claimed`: someone proved
+        (or failed to prove) who they are in it; False when the practice system no longer knows
+        the bound patient and the person writing is still the same (`_rebind`)."""
         async with self._db.transaction() as session:
-            row = await session.get(db.Conversation, conversation_id)
+            row = await session.get(db.Conversation, conversation_id, with_for_update=True)
             if row is not None and row.patient_id != patient_id:
-                row.patient_id = patient_id
+                await _rebind(session, row, patient_id, now=self._now(), claimed=claimed)
 
     async def addressee(self, conversation_id: str) -> tuple[str, str, str] | None:
         """The conversation's channel, user id on that channel and language (None: no such
@@ -613,6 +619,64 @@ async def _turn_facts(
     return turn_outcomes.conversation_facts(
         row, messages, escalations=() if opened is None else (opened,)
     )
+
+
+async def _rebind(
+    session: AsyncSession,
+    row: db.Conversation,
+    patient_id: int | None,
+    *,
+    now: datetime,
+    claimed: bool,
+) -> None:
+    """Change the conversation's binding, and with it whose its rows are.
+
+    - Bound to a patient: what was written since its last attributed message by someone who had
+      not yet proved who they were (and the escalation they opened) becomes theirs. Not what
+      predates the switch to this practice system: those ids meant other people.
+    - Another person claimed the conversation (another patient, or a phone that matches
+      nobody): the previous patient's open escalation closes. A dentist's reply would reach the
+      person writing now as if they were that patient, and their words would join that
+      patient's escalation and transcript.
+    """
+    previous, row.patient_id = row.patient_id, patient_id
+    if previous is not None:
+        if claimed:
+            await session.execute(
+                update(db.Escalation)
+                .where(db.Escalation.conversation_id == row.id, db.ESCALATION_UNCLOSED)
+                .execution_options(synchronize_session=False)
+                .values(status="closed", closed_at=now, notify_at=None, updated_at=now)
+            )
+        return
+    if patient_id is None:
+        return
+    since = await session.scalar(select(db.PracticeSystem.since))
+    last_attributed = (
+        select(func.coalesce(func.max(db.Message.id), 0))
+        .where(db.Message.conversation_id == row.id, db.Message.patient_id.is_not(None))
+        .scalar_subquery()
+    )
+    messages = [
+        db.Message.conversation_id == row.id,
+        db.Message.patient_id.is_(None),
+        db.Message.id > last_attributed,
+    ]
+    escalations = [
+        db.Escalation.conversation_id == row.id,
+        db.Escalation.patient_id.is_(None),
+        db.ESCALATION_UNCLOSED,
+    ]
+    if since is not None:
+        messages.append(db.Message.created_at >= since)
+        escalations.append(db.Escalation.created_at >= since)
+    for written, conditions in ((db.Message, messages), (db.Escalation, escalations)):
+        await session.execute(
+            update(written)
+            .where(*conditions)
+            .execution_options(synchronize_session=False)
+            .values(patient_id=patient_id)
+        )
 
 
 def _bound_patient(conversation_id: str) -> ScalarSelect[int | None]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Delete, Update, delete, update
+from sqlalchemy import Delete, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from serving.db import models as db
@@ -75,7 +75,8 @@ class Receipt:
     erased_at: datetime
     requested_by: str
     counts: dict[str, dict[str, int]]
-    """{"memory": {"nodes": n}, "app": {"<table>": rows}}."""
+    """{"memory": {"nodes": n}, "app": {"<table>": rows deleted}, "unbound": {"conversations":
+    n}}: conversations that hold others' messages stay, unbound from the patient."""
     kept: tuple[tuple[str, str], ...] = field(default=KEPT)
 
     def as_json(self) -> dict[str, Any]:
@@ -119,8 +120,13 @@ class PatientErasure:
         async with self._db.transaction() as session:
             # Read again inside the transaction: a conversation bound since is erased too.
             held = await holdings(session, patient_id, phone_key)
+            unbound = await _unbind(session, held)
             rows = await _delete_app_rows(session, held)
-            counts = {"memory": {"nodes": nodes}, "app": rows}
+            counts = {
+                "memory": {"nodes": nodes},
+                "app": rows,
+                "unbound": {"conversations": unbound},
+            }
             receipt = Receipt(
                 id=receipt_id,
                 patient_id=patient_id,
@@ -164,22 +170,37 @@ def check_patient_id(patient_id: int) -> None:
 
 
 def _remembered(held: Holdings) -> tuple[str, ...]:
-    """The conversations the memory store forgets: shared ones too. The graph is derived from
-    the app database; the other patient's part of a shared conversation comes back with the
+    """The conversations the memory store forgets: every one the patient wrote in. The graph
+    is derived from the app database; others' part of such a conversation comes back with the
     next `dental memory rebuild` (or their next turn), the erased patient's never does."""
-    return (*held.conversation_ids, *held.shared_conversation_ids)
+    return held.conversation_ids
+
+
+async def _unbind(session: AsyncSession, held: Holdings) -> int:
+    """Unbind the conversations that outlive the erasure (they hold others' messages) from
+    the patient, and reset their dialogue state, which can hold the patient's words and
+    appointment ids. First, so that on PostgreSQL a turn holding such a conversation commits
+    before the patient's messages are deleted (its message is then deleted too)."""
+    kept = set(held.conversation_ids) - set(held.sole_conversation_ids)
+    result = await session.execute(
+        update(db.Conversation)
+        .where(db.Conversation.id.in_(kept), db.Conversation.patient_id == held.patient_id)
+        .execution_options(synchronize_session=False)
+        .values(patient_id=None, state={})
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def _delete_app_rows(session: AsyncSession, held: Holdings) -> dict[str, int]:
-    """Rows deleted (or, for `conversations_unbound`, updated) per table. Children before
-    parents, each counted (the foreign keys' cascades would delete them uncounted). Of a
-    shared conversation only the patient's messages and escalations go, and its binding when
-    it is theirs; the conversation and the other patient's part stay."""
-    conversations, escalations = held.conversation_ids, held.escalation_ids
-    shared = held.shared_conversation_ids
-    chats = held.telegram_chat_ids
-    transcripts = (*chats, *held.shared_telegram_chat_ids)
-    statements: list[tuple[str, Delete | Update]] = [
+    """Rows deleted per table. Children before parents, each counted (the foreign keys'
+    cascades would delete them uncounted). The patient's messages and escalations go
+    wherever they are; a conversation holding only theirs goes whole, with its guard events,
+    links, raw Telegram updates and chat lease. Of a Telegram chat that also holds others'
+    messages, the processed raw updates and undelivered replies go (they hold the patient's
+    words among the others'); its pending updates, still to be answered, stay."""
+    sole, escalations = held.sole_conversation_ids, held.escalation_ids
+    chats, others = held.telegram_chat_ids, held.other_telegram_chat_ids
+    statements: list[tuple[str, Delete]] = [
         (
             "escalation_notifications",
             delete(EscalationNotification).where(
@@ -188,41 +209,33 @@ async def _delete_app_rows(session: AsyncSession, held: Holdings) -> dict[str, i
         ),
         ("doctor_links", delete(DoctorLink).where(DoctorLink.escalation_id.in_(escalations))),
         ("escalations", delete(db.Escalation).where(db.Escalation.id.in_(escalations))),
-        (
-            "guard_events",
-            delete(db.GuardEvent).where(db.GuardEvent.conversation_id.in_(conversations)),
-        ),
+        ("guard_events", delete(db.GuardEvent).where(db.GuardEvent.conversation_id.in_(sole))),
         (
             "messages",
             delete(db.Message).where(
-                db.Message.conversation_id.in_(conversations)
-                | (
-                    db.Message.conversation_id.in_(shared)
-                    & (db.Message.patient_id == held.patient_id)
-                )
+                db.Message.conversation_id.in_(held.conversation_ids),
+                db.Message.patient_id == held.patient_id,
             ),
         ),
         (
             "patient_links",
             delete(PatientLink).where(
-                (PatientLink.patient_id == held.patient_id)
-                | PatientLink.conversation_id.in_(conversations)
+                (PatientLink.patient_id == held.patient_id) | PatientLink.conversation_id.in_(sole)
             ),
         ),
-        ("conversations", delete(db.Conversation).where(db.Conversation.id.in_(conversations))),
-        (
-            "conversations_unbound",
-            update(db.Conversation)
-            .where(db.Conversation.id.in_(shared), db.Conversation.patient_id == held.patient_id)
-            .values(patient_id=None),
-        ),
+        ("conversations", delete(db.Conversation).where(db.Conversation.id.in_(sole))),
         (
             "telegram_updates",
-            delete(TelegramUpdate).where(TelegramUpdate.chat_id.in_(transcripts)),
+            delete(TelegramUpdate).where(
+                TelegramUpdate.chat_id.in_(chats)
+                | (TelegramUpdate.chat_id.in_(others) & (TelegramUpdate.status != "pending"))
+            ),
         ),
         (
             "telegram_delivery_failures",
-            delete(TelegramDeliveryFailure).where(TelegramDeliveryFailure.chat_id.in_(transcripts)),
+            delete(TelegramDeliveryFailure).where(
+                TelegramDeliveryFailure.chat_id.in_((*chats, *others))
+            ),
         ),
         ("telegram_chats", delete(TelegramChat).where(TelegramChat.chat_id.in_(chats))),
         ("web_identity_codes", delete(WebIdentityCode).where(held.identity_codes())),

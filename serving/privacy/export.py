@@ -70,9 +70,7 @@ class PatientExport:
             requester,
             "memory.export",
             patient_id=patient_id,
-            detail={
-                "conversations": len(held.conversation_ids) + len(held.shared_conversation_ids)
-            },
+            detail={"conversations": len(held.conversation_ids)},
         )
         return document
 
@@ -101,13 +99,12 @@ class PatientExport:
 
 
 async def _conversations(session: AsyncSession, held: Holdings) -> list[dict[str, Any]]:
-    """The messages that were theirs (`_theirs`) with their conversations' guard events; of
-    a shared conversation, only their messages."""
-    every = (*held.conversation_ids, *held.shared_conversation_ids)
+    """Their messages, by conversation; a sole conversation's guard events too (one holding
+    others' messages keeps its guard events, which do not say whose turn they were)."""
     rows = (
         await session.scalars(
             select(db.Conversation)
-            .where(db.Conversation.id.in_(every))
+            .where(db.Conversation.id.in_(held.conversation_ids))
             .order_by(db.Conversation.created_at, db.Conversation.id)
         )
     ).all()
@@ -115,19 +112,15 @@ async def _conversations(session: AsyncSession, held: Holdings) -> list[dict[str
         session,
         select(db.Message)
         .where(
-            db.Message.conversation_id.in_(held.conversation_ids)
-            | (
-                db.Message.conversation_id.in_(held.shared_conversation_ids)
-                & (db.Message.patient_id == held.patient_id)
-            )
+            db.Message.conversation_id.in_(held.conversation_ids),
+            db.Message.patient_id == held.patient_id,
         )
         .order_by(db.Message.id),
     )
-    messages = {key: _theirs(found, held.patient_id) for key, found in messages.items()}
     guards = await _grouped(
         session,
         select(db.GuardEvent)
-        .where(db.GuardEvent.conversation_id.in_(held.conversation_ids))
+        .where(db.GuardEvent.conversation_id.in_(held.sole_conversation_ids))
         .order_by(db.GuardEvent.id),
     )
     return [
@@ -161,20 +154,6 @@ async def _conversations(session: AsyncSession, held: Holdings) -> list[dict[str
             ],
         }
         for c in rows
-    ]
-
-
-def _theirs(messages: list[db.Message], patient_id: int) -> list[db.Message]:
-    """Of one of the patient's conversations (oldest first), the messages written while it was
-    bound to them, and those before it first was: what they wrote before proving who they
-    were. Not the unbound ones after theirs: the binding was cleared (a phone that matched
-    nobody, a failed re-verification), so whoever wrote them never proved to be the patient.
-    An erasure still deletes those with the conversation."""
-    first = next((m.id for m in messages if m.patient_id == patient_id), None)
-    return [
-        m
-        for m in messages
-        if m.patient_id == patient_id or (m.patient_id is None and (first is None or m.id < first))
     ]
 
 

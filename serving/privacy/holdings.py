@@ -1,15 +1,15 @@
-"""Where one patient's data sits in the app database: their conversations (and so their
-messages, escalations and guard events), the Telegram chats those were held in (raw updates,
-delivery failures, chat leases), the web visitors they verified as (SMS codes) and their
-private links. Export and erasure read the same holdings, so they cannot disagree.
+"""Where one patient's data sits in the app database: their messages and escalations, the
+conversations those are in (their guard events), the Telegram chats those were held in (raw
+updates, delivery failures, chat leases), the web visitors they verified as (SMS codes) and
+their private links. Export and erasure read the same holdings, so they cannot disagree.
 
-A conversation's binding changes: a visitor on a shared device proves another phone, a failed
-re-verification unbinds it. So a message and an escalation keep whose they were when written
-(`patient_id`), and a patient's conversations are those bound to them now or holding anything
-of theirs. One that also holds another patient's messages (or is bound to another patient now)
-is *shared*: only the patient's own messages and escalations in it are theirs; the rest of it
-(the other patient's messages, its guard events, its raw Telegram updates) is never exported to
-them, and only their part is erased.
+A conversation's binding changes: a visitor on a shared device proves another phone, a phone
+that matches nobody unbinds it. So each message and escalation keeps whose it is (`patient_id`:
+the verified patient when it was written, or who proved to be the writer next;
+`serving/assistant/store.py`, `_rebind`), and a patient's data is what carries their id. A
+conversation holding only theirs is *sole*: it goes whole, with its guard events, raw Telegram
+updates and chat lease. One that also holds others' messages (another patient's, or a
+stranger's written after the patient's binding was cleared) keeps those, unbound from them.
 """
 
 from __future__ import annotations
@@ -38,19 +38,17 @@ WEB = "web"
 class Holdings:
     patient_id: int
     conversation_ids: tuple[str, ...]
-    """Conversations wholly the patient's: bound to them or holding their messages, and
-    holding no other patient's."""
-    shared_conversation_ids: tuple[str, ...]
-    """Conversations that hold the patient's messages and another patient's too."""
+    """Conversations bound to the patient or holding a message or escalation of theirs."""
+    sole_conversation_ids: tuple[str, ...]
+    """Of those, the ones whose every message is theirs."""
     escalation_ids: tuple[str, ...]
-    """Every escalation of their own conversations, and theirs in shared ones."""
     telegram_chat_ids: tuple[int, ...]
-    """A private Telegram chat's id is its user's id: their own conversations' user ids."""
-    shared_telegram_chat_ids: tuple[int, ...]
-    """The shared conversations' Telegram chats: their raw updates hold the patient's words
-    among another patient's, so an erasure removes them and an export leaves them out."""
+    """The sole conversations' Telegram chats (a private chat's id is its user's id)."""
+    other_telegram_chat_ids: tuple[int, ...]
+    """The other conversations' Telegram chats: their raw updates hold the patient's words
+    among others', so an erasure removes the processed ones and an export leaves them out."""
     visitor_keys: tuple[str, ...]
-    """SHA-256 of the web visitor ids the patient's web conversations are held under."""
+    """SHA-256 of the web visitor ids the patient's sole web conversations are held under."""
     phone_key: str | None
     """SHA-256 of the patient's phone (E.164), when the practice system could say it."""
 
@@ -97,57 +95,30 @@ async def holdings(session: AsyncSession, patient_id: int, phone_key: str | None
         )
     ).all()
     ids = [row.id for row in conversations]
-    shared = await _shared(session, patient_id, ids)
-    own = [row for row in conversations if row.id not in shared]
-    own_ids = tuple(row.id for row in own)
-    escalations = (
+    others = set(
         await session.scalars(
-            select(db.Escalation.id)
-            .where(
-                db.Escalation.conversation_id.in_(own_ids)
-                | (
-                    db.Escalation.conversation_id.in_(shared)
-                    & (db.Escalation.patient_id == patient_id)
-                )
+            select(db.Message.conversation_id).where(
+                db.Message.conversation_id.in_(ids),
+                or_(db.Message.patient_id.is_(None), db.Message.patient_id != patient_id),
             )
-            .order_by(db.Escalation.created_at)
         )
-    ).all()
+    )
+    sole = [row for row in conversations if row.id not in others]
+    escalations = await session.scalars(
+        select(db.Escalation.id)
+        .where(db.Escalation.patient_id == patient_id)
+        .order_by(db.Escalation.created_at)
+    )
     return Holdings(
         patient_id=patient_id,
-        conversation_ids=own_ids,
-        shared_conversation_ids=tuple(row.id for row in conversations if row.id in shared),
-        escalation_ids=tuple(escalations),
-        telegram_chat_ids=_telegram_chats(own),
-        shared_telegram_chat_ids=_telegram_chats(
-            [row for row in conversations if row.id in shared]
-        ),
-        visitor_keys=tuple(sha256(row.external_user_id) for row in own if row.channel == WEB),
+        conversation_ids=tuple(ids),
+        sole_conversation_ids=tuple(row.id for row in sole),
+        escalation_ids=tuple(escalations.all()),
+        telegram_chat_ids=_telegram_chats(sole),
+        other_telegram_chat_ids=_telegram_chats([row for row in conversations if row.id in others]),
+        visitor_keys=tuple(sha256(row.external_user_id) for row in sole if row.channel == WEB),
         phone_key=phone_key,
     )
-
-
-async def _shared(session: AsyncSession, patient_id: int, ids: list[str]) -> set[str]:
-    """Of the patient's conversations, those bound to another patient now or holding another
-    patient's messages."""
-    others = (
-        await session.scalars(
-            select(db.Message.conversation_id)
-            .where(
-                db.Message.conversation_id.in_(ids),
-                db.Message.patient_id.is_not(None),
-                db.Message.patient_id != patient_id,
-            )
-            .union(
-                select(db.Conversation.id).where(
-                    db.Conversation.id.in_(ids),
-                    db.Conversation.patient_id.is_not(None),
-                    db.Conversation.patient_id != patient_id,
-                )
-            )
-        )
-    ).all()
-    return set(others)
 
 
 def _telegram_chats(conversations: Sequence[Row[str, str, str]]) -> tuple[int, ...]:
