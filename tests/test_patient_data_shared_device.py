@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from serving.assistant.store import ConversationStore
 from serving.db import models as db
 from serving.db.engine import Database
 from tests.assistant_client import DANA_PHONE, JOHN_PHONE, Patient
@@ -25,7 +26,7 @@ DANAS_WORDS = (
     "Do you have parking for the clinic's patients nearby?",
 )
 JOHNS_WORDS = "Could a dentist check the filling that fell out of my molar yesterday?"
-DANAS_OWN_KIOSK = "Is the clinic open on the last day of the month?"
+DANAS_OWN_KIOSK = "Could a dentist tell me whether my old crown needs replacing soon?"
 STRANGERS_WORDS = "Could a dentist look at a sore tooth of mine this week?"
 
 
@@ -63,7 +64,8 @@ def _exported_texts(export: dict[str, Any]) -> list[str]:
 async def _share_a_kiosk(desk: StaffDesk) -> None:
     """On a kiosk someone writes before proving who they are, then proves to be Dana and asks
     a dentist something; then John proves his phone on it and asks a dentist too. On another
-    kiosk Dana writes, then a phone that matches nobody unbinds it and that stranger asks."""
+    kiosk Dana asks a dentist something, then a phone that matches nobody unbinds it and that
+    stranger asks a dentist too."""
     await Patient(desk.http, user_id="kiosk-shared").send(BEFORE_PROVING)
     dana = Patient(desk.http, user_id="kiosk-shared", phone=DANA_PHONE)
     for words in DANAS_WORDS:
@@ -88,9 +90,11 @@ async def test_each_patient_exports_their_own_messages_of_a_shared_conversation(
     serialized = json.dumps(danas, ensure_ascii=False)
     assert JOHNS_WORDS not in serialized, "not another patient's, in messages or escalations"
     assert STRANGERS_WORDS not in serialized, "nor a stranger's after her binding was cleared"
-    [escalation] = danas["escalations"]
-    assert escalation["summary"] == escalation["last_summary"] == DANAS_WORDS[0]
-    assert escalation["status"] == "closed", "closed when John claimed the kiosk"
+    shared, left = danas["escalations"]
+    assert shared["summary"] == shared["last_summary"] == DANAS_WORDS[0]
+    assert shared["status"] == "closed", "closed when John proved who he is on the kiosk"
+    assert left["conversation_id"] != shared["conversation_id"]
+    assert left["status"] == "closed", "closed when the stranger's question opened their own"
 
     johns = await _export(desk, john_id)
     assert _exported_texts(johns)[0] == JOHNS_WORDS
@@ -116,7 +120,7 @@ async def test_erasure_takes_the_patients_part_of_a_shared_conversation_and_only
     assert JOHNS_WORDS in after and STRANGERS_WORDS in after, "others' words stay"
     counts = response.json()["counts"]
     assert counts["app"]["messages"] == len(before) - len(after)
-    assert (counts["app"]["conversations"], counts["app"]["escalations"]) == (0, 1)
+    assert (counts["app"]["conversations"], counts["app"]["escalations"]) == (0, 2)
     async with database.read() as session:
         kiosks = {
             row.external_user_id: row.patient_id
@@ -153,3 +157,30 @@ async def test_erasing_the_patient_a_shared_conversation_is_bound_to_unbinds_it(
             select(db.Conversation).where(db.Conversation.external_user_id == "kiosk-shared")
         )
     assert kiosk is not None and kiosk.patient_id is None and kiosk.state == {}
+
+
+async def test_the_next_patient_on_a_shared_device_starts_afresh(
+    desk: StaffDesk, database: Database
+) -> None:
+    """John, proving who he is on Dana's kiosk, is answered without her messages in the
+    turn's history (what a language model would read) and without her dialogue state: he is
+    told afresh that he is talking to a bot."""
+    await _share_a_kiosk(desk)
+    john_id = await _patient_id(database, JOHN_PHONE)
+    store = ConversationStore(database)
+
+    turn = await store.open_turn(
+        "api", "kiosk-shared", language="en", patient_id=john_id, history=50
+    )
+    await store.abandon_turn(turn)
+
+    assert [m.role for m in turn.history] == ["patient", "assistant"]
+    assert turn.history[0].text == JOHNS_WORDS
+    async with database.read() as session:
+        first_to_john = await session.scalar(
+            select(db.Message.text)
+            .where(db.Message.patient_id == john_id, db.Message.role == "assistant")
+            .order_by(db.Message.id)
+        )
+    assert first_to_john is not None
+    assert first_to_john.startswith("Hi, I'm Alex"), "a new person is told it is a bot"

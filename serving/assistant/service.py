@@ -166,6 +166,11 @@ class EscalationWatch(Protocol):
         dentist's page may be showing it)."""
         ...
 
+    async def escalation_closed(self, escalation_id: str) -> None:
+        """An escalation closed because someone other than its patient writes in its
+        conversation now (`ConversationStore`, `_close_escalations`)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Welcome:
@@ -315,6 +320,7 @@ class Assistant:
         )
         if conversation.answered is not None:
             return _replayed(conversation.id, conversation.answered)
+        await self._announce_closed(conversation.id, conversation.closed_escalations)
         finished = False
         try:
             async with renewed(
@@ -428,6 +434,7 @@ class Assistant:
             guard_events=guard_events,
         )
         escalation = finished.escalation
+        await self._announce_closed(conversation.id, finished.closed_escalations)
         await self._tell_watch(conversation, escalation)
         if self._memory is not None:  # after the commit: the graph follows the app database
             self._memory.remember_later(finished.facts)
@@ -469,6 +476,23 @@ class Assistant:
             self._memory.pattern_stats(),
         )
         return memory, {s.pattern: s for s in stats}
+
+    async def _announce_closed(self, conversation_id: str, closed: tuple[str, ...]) -> None:
+        """Escalations closed because someone else writes in their conversation now: the
+        staff console and the dentists' pages hear of it, and memory gives each its close."""
+        if not closed:
+            return
+        if self._watch is not None:
+            try:
+                for escalation_id in closed:
+                    await self._watch.escalation_closed(escalation_id)
+                await self._watch.conversation_changed(conversation_id)
+            except Exception:  # the close is stored; pages see it when they next look
+                logger.exception("the escalation watch failed after an escalation closed")
+        if self._memory is not None:
+            facts = await self._store.remembered(conversation_id)
+            if facts is not None:
+                self._memory.remember_later(facts)
 
     async def _tell_watch(
         self, conversation: ConversationRecord, escalation: tuple[str, str] | None
@@ -785,9 +809,10 @@ class Assistant:
                 channel, user_id, language=as_language(language_hint)
             )
             outcome, patient = await find_patient(self._backend, phone, self._region)
-            await self._store.bind_patient(
+            closed = await self._store.bind_patient(
                 conversation.id, patient.id if patient is not None else None
             )
+            await self._announce_closed(conversation.id, closed)
         logger.info(
             "identity asserted",
             extra={"channel": channel, "proof": proof.value, "outcome": outcome.value},

@@ -56,6 +56,8 @@ class ConversationRecord:
     taken) and this reply is what the channel sends again."""
     escalation_id: str | None = None
     """The conversation's escalation not closed yet, if any (read when a turn opens)."""
+    closed_escalations: tuple[str, ...] = ()
+    """Escalations the turn's opening closed: another patient proved who they are here."""
     held_by: str | None = None
     """Who holds the conversation: a staff member who took it over, or the dentist who joined
     its escalation (and neither handed it back). The assistant is silent but for the safety
@@ -121,6 +123,8 @@ class FinishedTurn:
     facts: TurnFacts
     """The turn's messages and outcomes as memory facts (`conversation_facts`), read in the
     transaction that stored them."""
+    closed_escalations: tuple[str, ...] = ()
+    """Another person's escalation the turn closed to open its own (`_escalate`)."""
 
 
 class ConversationBusy(RuntimeError):
@@ -258,12 +262,16 @@ class ConversationStore:
                 answered = _stored_reply(earlier["assistant"])
                 return _record(row, owner=None, history=[], message_id=None, answered=answered)
             row.turn_owner, row.turn_expires_at = owner, now + self.turn_lease
+            closed: tuple[str, ...] = ()
             if (rebind or patient_id is not None) and row.patient_id != patient_id:
-                await _rebind(session, row, patient_id, now=now, claimed=True)
+                closed = await _rebind(session, row, patient_id, now=now, claimed=True)
             stored = earlier.get("patient")
             recent: list[db.Message] = []
-            if history > 0:
-                query = select(db.Message).where(db.Message.conversation_id == row.id)
+            if history > 0:  # the person writing now's: never another patient's messages
+                query = select(db.Message).where(
+                    db.Message.conversation_id == row.id,
+                    db.Message.patient_id.is_not_distinct_from(row.patient_id),
+                )
                 if stored is not None:  # the history is what came before the message
                     query = query.where(db.Message.id < stored.id)
                 found = await session.scalars(query.order_by(db.Message.id.desc()).limit(history))
@@ -278,8 +286,11 @@ class ConversationStore:
                     .limit(1)
                 )
             ).first()
-            record = _record(
-                row, owner=owner, history=recent, message_id=message_id, idempotency_key=key
+            record = replace(
+                _record(
+                    row, owner=owner, history=recent, message_id=message_id, idempotency_key=key
+                ),
+                closed_escalations=closed,
             )
             if escalation is None:
                 return replace(record, held_by=row.held_by)
@@ -366,14 +377,20 @@ class ConversationStore:
 
     async def bind_patient(
         self, conversation_id: str, patient_id: int | None, *, claimed: bool = True
-    ) -> None:
+    ) -> tuple[str, ...]:
         """Bind the conversation to `patient_id` (None: to nobody). `claimed`: someone proved
         (or failed to prove) who they are in it; False when the practice system no longer knows
-        the bound patient and the person writing is still the same (`_rebind`)."""
+        the bound patient and the person writing is still the same (`_rebind`). The ids of
+        the escalations this closed."""
         async with self._db.transaction() as session:
             row = await session.get(db.Conversation, conversation_id, with_for_update=True)
-            if row is not None and row.patient_id != patient_id:
-                await _rebind(session, row, patient_id, now=self._now(), claimed=claimed)
+            if row is None or row.patient_id == patient_id:
+                return ()
+            return await _rebind(session, row, patient_id, now=self._now(), claimed=claimed)
+
+    async def remembered(self, conversation_id: str) -> TurnFacts | None:
+        """The whole conversation as memory facts (`whole_conversation_facts`)."""
+        return await turn_outcomes.whole_conversation_facts(self._db, conversation_id)
 
     async def addressee(self, conversation_id: str) -> tuple[str, str, str] | None:
         """The conversation's channel, user id on that channel and language (None: no such
@@ -508,8 +525,24 @@ class ConversationStore:
                 )
             )
             outcomes = list(reply.outcomes)
+            closed: tuple[str, ...] = ()
             if escalations:
                 request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
+                # Not the open escalation of someone other than the person writing now (their
+                # binding was cleared): theirs is closed, this one opens.
+                closed = await _close_escalations(
+                    session,
+                    conversation.id,
+                    self._now(),
+                    unless_whose=_bound_patient(conversation.id),
+                )
+                if closed:
+                    await session.execute(
+                        update(db.Conversation)
+                        .where(db.Conversation.id == conversation.id)
+                        .execution_options(synchronize_session=False)
+                        .values(**_let_go())
+                    )
                 escalation = await self._escalate(session, conversation.id, request)
                 if escalation[0] != conversation.escalation_id:
                     opened = await session.get(db.Escalation, escalation[0])
@@ -551,7 +584,7 @@ class ConversationStore:
                 )
             facts = await _turn_facts(session, conversation.id, message.message_id, stored, opened)
         await self._stored(conversation.id, reply_id)
-        return FinishedTurn(escalation=escalation, facts=facts)
+        return FinishedTurn(escalation=escalation, facts=facts, closed_escalations=closed)
 
     async def _escalate(
         self, session: AsyncSession, conversation_id: str, request: EscalationRequest
@@ -628,29 +661,32 @@ async def _rebind(
     *,
     now: datetime,
     claimed: bool,
-) -> None:
-    """Change the conversation's binding, and with it whose its rows are.
+) -> tuple[str, ...]:
+    """Change the conversation's binding, and with it whose its rows are; the ids of the
+    escalations this closed.
 
-    - Bound to a patient: what was written since its last attributed message by someone who had
-      not yet proved who they were (and the escalation they opened) becomes theirs. Not what
-      predates the switch to this practice system: those ids meant other people.
-    - Another person claimed the conversation (another patient, or a phone that matches
-      nobody): the previous patient's open escalation closes. A dentist's reply would reach the
-      person writing now as if they were that patient, and their words would join that
-      patient's escalation and transcript.
+    - Bound to a patient from nobody: what was written since the conversation's last
+      attributed message, by someone who had not yet proved who they were (and the escalation
+      they left open), becomes theirs. Not what predates the switch to this practice system:
+      those ids meant other people.
+    - Another patient proved who they are in it (`claimed`): the previous patient's open
+      escalation closes (`_close_escalations`) and the dialogue state starts afresh.
+    - Unbound (a phone that matches nobody, the practice system out of reach): the escalation
+      stays open for the patient to come back to; a turn that escalates while someone else
+      writes closes it then (`_escalate`).
     """
     previous, row.patient_id = row.patient_id, patient_id
     if previous is not None:
-        if claimed:
-            await session.execute(
-                update(db.Escalation)
-                .where(db.Escalation.conversation_id == row.id, db.ESCALATION_UNCLOSED)
-                .execution_options(synchronize_session=False)
-                .values(status="closed", closed_at=now, notify_at=None, updated_at=now)
-            )
-        return
+        if not claimed or patient_id is None:
+            return ()
+        row.state = {}  # the previous patient's offers, choices and words are not theirs
+        closed = await _close_escalations(session, row.id, now)
+        if closed:
+            for column, value in _let_go().items():
+                setattr(row, column, value)
+        return closed
     if patient_id is None:
-        return
+        return ()
     since = await session.scalar(select(db.PracticeSystem.since))
     last_attributed = (
         select(func.coalesce(func.max(db.Message.id), 0))
@@ -677,6 +713,38 @@ async def _rebind(
             .execution_options(synchronize_session=False)
             .values(patient_id=patient_id)
         )
+    return ()
+
+
+async def _close_escalations(
+    session: AsyncSession,
+    conversation_id: str,
+    now: datetime,
+    *,
+    unless_whose: ScalarSelect[int | None] | None = None,
+) -> tuple[str, ...]:
+    """Close the conversation's open escalation because the person writing is no longer its
+    patient (with `unless_whose`: unless it is that patient's), and let go of whoever held
+    the conversation for it: a dentist's or staff member's reply would reach the new person
+    as if they were that patient, and their words would join that patient's escalation and
+    transcript. The dentist's link then answers "closed"; no transcript is filed, since no
+    one handed it back. The ids closed; the caller lets go of the conversation (`_let_go`)."""
+    statement = update(db.Escalation).where(
+        db.Escalation.conversation_id == conversation_id, db.ESCALATION_UNCLOSED
+    )
+    if unless_whose is not None:
+        statement = statement.where(db.Escalation.patient_id.is_distinct_from(unless_whose))
+    closed = await session.scalars(
+        statement.execution_options(synchronize_session=False)
+        .values(status="closed", closed_at=now, notify_at=None, updated_at=now)
+        .returning(db.Escalation.id)
+    )
+    return tuple(closed)
+
+
+def _let_go() -> dict[str, None]:
+    """The conversation's columns that say who holds it, emptied."""
+    return {"held_by_staff_id": None, "held_by": None, "held_since": None}
 
 
 def _bound_patient(conversation_id: str) -> ScalarSelect[int | None]:

@@ -24,7 +24,6 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import defer
 
 from serving.assistant import Author, NoChannel, Outbox, outbound_text
 from serving.conversation.turn import local_when
@@ -49,7 +48,7 @@ from serving.escalation.views import (
 )
 from serving.memory.records import OutcomeKind
 from serving.memory.service import Memory
-from serving.memory.turn_outcomes import conversation_facts, visit
+from serving.memory.turn_outcomes import visit, whole_conversation_facts
 from serving.observability.metrics import AppMetrics
 from serving.practice.backend import PracticeBackend
 from serving.practice.models import Appointment
@@ -415,23 +414,9 @@ class DoctorDesk:
         order with the turns' writes; a failure is memory's own (counted, never raised)."""
         if self._memory is None:
             return
-        async with self._db.read() as session:
-            conversation = await session.get(db.Conversation, conversation_id)
-            if conversation is None:
-                return
-            messages = await session.scalars(
-                select(db.Message)
-                .options(
-                    defer(db.Message.text, raiseload=True),
-                    defer(db.Message.buttons, raiseload=True),
-                )
-                .where(db.Message.conversation_id == conversation_id)
-            )
-            escalations = await session.scalars(
-                select(db.Escalation).where(db.Escalation.conversation_id == conversation_id)
-            )
-            facts = conversation_facts(conversation, list(messages), list(escalations))
-        self._memory.remember_later(facts)
+        facts = await whole_conversation_facts(self._db, conversation_id)
+        if facts is not None:
+            self._memory.remember_later(facts)
 
     # --- booking for the patient ---------------------------------------------------------
 

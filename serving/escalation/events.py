@@ -109,3 +109,6 @@ class EscalationHooks:
 
     async def conversation_changed(self, conversation_id: str) -> None:
         await announce(self._hub, conversation_id)
+
+    async def escalation_closed(self, escalation_id: str) -> None:
+        await self._feed.escalation_changed(escalation_id)

@@ -20,6 +20,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
+from sqlalchemy import select
+from sqlalchemy.orm import defer
+
+from serving.db.engine import Database
 from serving.db.models import Conversation, Escalation, Message
 from serving.memory.records import (
     MessageFacts,
@@ -123,3 +127,23 @@ def _outcome(
         visit_at=parse_iso(entry["visit_at"]) if entry.get("visit_at") else None,
         appointment_id=entry.get("appointment_id"),
     )
+
+
+async def whole_conversation_facts(database: Database, conversation_id: str) -> TurnFacts | None:
+    """The facts of a whole conversation as the app database holds it now (None: no such
+    conversation), for what changed outside a turn: a message the desk stored, an escalation
+    closed by a dentist or because someone else claimed the conversation. Memory's upsert adds
+    what is new and gives an escalated outcome its close. Message texts are never read."""
+    async with database.read() as session:
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None:
+            return None
+        messages = await session.scalars(
+            select(Message)
+            .options(defer(Message.text, raiseload=True), defer(Message.buttons, raiseload=True))
+            .where(Message.conversation_id == conversation_id)
+        )
+        escalations = await session.scalars(
+            select(Escalation).where(Escalation.conversation_id == conversation_id)
+        )
+        return conversation_facts(conversation, list(messages), list(escalations))
