@@ -61,11 +61,11 @@ def _exported_texts(export: dict[str, Any]) -> list[str]:
     return [m["text"] for c in export["conversations"] for m in c["messages"]]
 
 
-async def _share_a_kiosk(desk: StaffDesk) -> None:
+async def _share_a_kiosk(desk: StaffDesk, database: Database) -> tuple[int, int]:
     """On a kiosk someone writes before proving who they are, then proves to be Dana and asks
     a dentist something; then John proves his phone on it and asks a dentist too. On another
     kiosk Dana asks a dentist something, then a phone that matches nobody unbinds it and that
-    stranger asks a dentist too."""
+    stranger asks a dentist too. Dana's and John's ids."""
     await Patient(desk.http, user_id="kiosk-shared").send(BEFORE_PROVING)
     dana = Patient(desk.http, user_id="kiosk-shared", phone=DANA_PHONE)
     for words in DANAS_WORDS:
@@ -73,14 +73,13 @@ async def _share_a_kiosk(desk: StaffDesk) -> None:
     await Patient(desk.http, user_id="kiosk-shared", phone=JOHN_PHONE).send(JOHNS_WORDS)
     await Patient(desk.http, user_id="kiosk-left", phone=DANA_PHONE).send(DANAS_OWN_KIOSK)
     await Patient(desk.http, user_id="kiosk-left", phone=NOBODYS_PHONE).send(STRANGERS_WORDS)
+    return await _patient_id(database, DANA_PHONE), await _patient_id(database, JOHN_PHONE)
 
 
 async def test_each_patient_exports_their_own_messages_of_a_shared_conversation(
     desk: StaffDesk, database: Database
 ) -> None:
-    await _share_a_kiosk(desk)
-    dana_id = await _patient_id(database, DANA_PHONE)
-    john_id = await _patient_id(database, JOHN_PHONE)
+    dana_id, john_id = await _share_a_kiosk(desk, database)
 
     danas = await _export(desk, dana_id)
     texts = _exported_texts(danas)
@@ -105,9 +104,7 @@ async def test_each_patient_exports_their_own_messages_of_a_shared_conversation(
 async def test_erasure_takes_the_patients_part_of_a_shared_conversation_and_only_that(
     desk: StaffDesk, database: Database
 ) -> None:
-    await _share_a_kiosk(desk)
-    dana_id = await _patient_id(database, DANA_PHONE)
-    john_id = await _patient_id(database, JOHN_PHONE)
+    dana_id, john_id = await _share_a_kiosk(desk, database)
     before = await _texts(database)
 
     response = await desk.http.delete(
@@ -141,8 +138,7 @@ async def test_erasing_the_patient_a_shared_conversation_is_bound_to_unbinds_it(
 ) -> None:
     """The shared kiosk ends bound to John: erasing him leaves it (Dana's words are in it),
     bound to no one and without its dialogue state, which can hold his words."""
-    await _share_a_kiosk(desk)
-    john_id = await _patient_id(database, JOHN_PHONE)
+    _, john_id = await _share_a_kiosk(desk, database)
 
     response = await desk.http.delete(
         f"/api/v1/memory/{john_id}", headers=await desk.headers("admin")
@@ -165,8 +161,7 @@ async def test_the_next_patient_on_a_shared_device_starts_afresh(
     """John, proving who he is on Dana's kiosk, is answered without her messages in the
     turn's history (what a language model would read) and without her dialogue state: he is
     told afresh that he is talking to a bot."""
-    await _share_a_kiosk(desk)
-    john_id = await _patient_id(database, JOHN_PHONE)
+    _, john_id = await _share_a_kiosk(desk, database)
     store = ConversationStore(database)
 
     turn = await store.open_turn(
