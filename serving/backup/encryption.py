@@ -16,7 +16,8 @@ import pyrage  # type: ignore[import-untyped]
 from pyrage import x25519
 
 from serving.backup.errors import BackupNotConfigured, DecryptionFailed
-from serving.secrets import AwsSecretsManager, SecretsUnavailable, secret_name
+from serving.backup.recovery_secret import recovery_secret
+from serving.secrets import secret_name
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,21 +57,9 @@ def load_identity(settings: Settings) -> x25519.Identity:
 
     Only restore asks for it, so serving instances never hold the key that opens backups.
     """
-    secret = settings.backup_age_identity
-    value = secret.get_secret_value().strip() if secret is not None else ""
-    where = "BACKUP_AGE_IDENTITY (environment, .env or SECRETS_DIR/backup_age_identity)"
-    if not value and settings.secrets_backend == "aws":
-        name = secret_name(settings.aws_secrets_prefix, IDENTITY_FIELD)
-        where = f"AWS secret {name!r}"
-        try:
-            store = AwsSecretsManager(
-                prefix=settings.aws_secrets_prefix,
-                region=settings.aws_region,
-                endpoint_url=settings.aws_endpoint_url,
-            )
-            value = store.fetch([IDENTITY_FIELD]).get(IDENTITY_FIELD, "").strip()
-        except SecretsUnavailable as exc:
-            raise BackupNotConfigured(f"cannot read the backup key: {exc}") from None
+    value, where = recovery_secret(
+        settings, IDENTITY_FIELD, settings.backup_age_identity, what="the backup key"
+    )
     if not value:
         raise BackupNotConfigured(
             "the backup decryption key is missing: set BACKUP_AGE_IDENTITY (environment, .env "

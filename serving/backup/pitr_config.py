@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 
 from serving.backup.errors import BackupNotConfigured
-from serving.secrets import AwsSecretsManager, SecretsUnavailable, secret_name
+from serving.backup.recovery_secret import recovery_secret
+from serving.secrets import secret_name
 from serving.settings import Settings
 
 PASSPHRASE_FIELD = "backup_pgbackrest_passphrase"  # noqa: S105 (a field name)
@@ -36,19 +37,13 @@ def load_passphrase(settings: Settings) -> str:
     """The repository passphrase: environment, .env, SECRETS_DIR, then (with
     SECRETS_BACKEND=aws) the AWS secret `<prefix>/backup-pgbackrest-passphrase`. Fetched only
     here, so serving instances never ask for it."""
-    secret = settings.backup_pgbackrest_passphrase
-    value = secret.get_secret_value().strip() if secret is not None else ""
+    value, _ = recovery_secret(
+        settings,
+        PASSPHRASE_FIELD,
+        settings.backup_pgbackrest_passphrase,
+        what="the pgBackRest passphrase",
+    )
     name = secret_name(settings.aws_secrets_prefix, PASSPHRASE_FIELD)
-    if not value and settings.secrets_backend == "aws":
-        try:
-            store = AwsSecretsManager(
-                prefix=settings.aws_secrets_prefix,
-                region=settings.aws_region,
-                endpoint_url=settings.aws_endpoint_url,
-            )
-            value = store.fetch([PASSPHRASE_FIELD]).get(PASSPHRASE_FIELD, "").strip()
-        except SecretsUnavailable as exc:
-            raise BackupNotConfigured(f"cannot read the pgBackRest passphrase: {exc}") from None
     if not value:
         raise BackupNotConfigured(
             "the pgBackRest passphrase is missing: set BACKUP_PGBACKREST_PASSPHRASE (environment, "
