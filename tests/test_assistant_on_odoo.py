@@ -42,11 +42,7 @@ async def client(
         database_url,
         integration_key=INTEGRATION_KEY,
         agent_architecture=request.param,
-        practice_backend="odoo",
-        odoo_url=odoo.url,
-        odoo_db=odoo.database,
-        odoo_username=odoo.api_login,
-        odoo_api_key=odoo.api_key,
+        **odoo.app_settings(),
     )
     app = create_app(settings, database=database, clock=today_from(CLINIC_MORNING))
     async with running(app) as http:

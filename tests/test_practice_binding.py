@@ -78,11 +78,7 @@ async def test_a_patient_gone_from_odoo_is_unbound_not_a_failure(
     settings = make_settings(
         database_url,
         integration_key=INTEGRATION_KEY,
-        practice_backend="odoo",
-        odoo_url=odoo.url,
-        odoo_db=odoo.database,
-        odoo_username=odoo.api_login,
-        odoo_api_key=odoo.api_key,
+        **odoo.app_settings(),
     )
     user = f"user-{uuid.uuid4().hex[:8]}"
     app = create_app(settings, database=database, clock=today_from(CLINIC_MORNING))
@@ -119,11 +115,7 @@ async def test_a_switch_of_practice_system_unties_memory_from_the_old_patients(
     on_odoo = make_settings(
         database_url,
         integration_key=INTEGRATION_KEY,
-        practice_backend="odoo",
-        odoo_url=odoo.url,
-        odoo_db=odoo.database,
-        odoo_username=odoo.api_login,
-        odoo_api_key=odoo.api_key,
+        **odoo.app_settings(),
     )
     app = create_app(on_odoo, database=database, clock=today_from(CLINIC_MORNING))
     async with running(app):

@@ -35,11 +35,7 @@ async def staff(
     async with staff_desk(
         database_url,
         database,
-        practice_backend="odoo",
-        odoo_url=odoo.url,
-        odoo_db=odoo.database,
-        odoo_username=odoo.api_login,
-        odoo_api_key=odoo.api_key,
+        **odoo.app_settings(),
     ) as desk:
         yield desk
 

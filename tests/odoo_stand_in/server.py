@@ -132,6 +132,17 @@ class OdooStandIn:
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
+    def app_settings(self) -> dict[str, str]:
+        """The settings that point the app at this stand-in with its API user (to pass to
+        `make_settings` or `staff_desk`)."""
+        return {
+            "practice_backend": "odoo",
+            "odoo_url": self.url,
+            "odoo_db": self.database,
+            "odoo_username": self.api_login,
+            "odoo_api_key": self.api_key,
+        }
+
     # --- for tests ----------------------------------------------------------------------
 
     def reset_calls(self) -> None:
