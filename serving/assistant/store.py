@@ -528,22 +528,7 @@ class ConversationStore:
             closed: tuple[str, ...] = ()
             if escalations:
                 request = min(escalations, key=lambda e: _URGENCY_RANK.get(e.urgency, 3))
-                # Not the open escalation of someone other than the person writing now (their
-                # binding was cleared): theirs is closed, this one opens.
-                closed = await _close_escalations(
-                    session,
-                    conversation.id,
-                    self._now(),
-                    unless_whose=_bound_patient(conversation.id),
-                )
-                if closed:
-                    await session.execute(
-                        update(db.Conversation)
-                        .where(db.Conversation.id == conversation.id)
-                        .execution_options(synchronize_session=False)
-                        .values(**_let_go())
-                    )
-                escalation = await self._escalate(session, conversation.id, request)
+                escalation, closed = await self._escalate(session, conversation.id, request)
                 if escalation[0] != conversation.escalation_id:
                     opened = await session.get(db.Escalation, escalation[0])
                     outcomes.append(turn_outcomes.escalation(escalation[0]))
@@ -588,12 +573,25 @@ class ConversationStore:
 
     async def _escalate(
         self, session: AsyncSession, conversation_id: str, request: EscalationRequest
-    ) -> tuple[str, str]:
+    ) -> tuple[tuple[str, str], tuple[str, ...]]:
         """Open the conversation's escalation, or attach the request to the one not closed yet
         (one per conversation, the database's partial unique index sees to it): one more
         message, its summary, the time, and the urgency raised if the request's is higher.
-        One statement, so two replicas attaching at once both count."""
+        One statement, so two replicas attaching at once both count. Never to the open
+        escalation of someone other than the person writing now (their binding was cleared
+        since): that one is closed first (`_close_escalations`) and this one opens.
+        The escalation's (id, urgency), and the ids closed."""
         now = self._now()
+        closed = await _close_escalations(
+            session, conversation_id, now, unless_whose=_bound_patient(conversation_id)
+        )
+        if closed:
+            await session.execute(
+                update(db.Conversation)
+                .where(db.Conversation.id == conversation_id)
+                .execution_options(synchronize_session=False)
+                .values(**_let_go())
+            )
         statement = self._db.insert(db.Escalation).values(
             id=uuid.uuid4().hex,
             conversation_id=conversation_id,
@@ -624,7 +622,7 @@ class ConversationStore:
             },
         ).returning(db.Escalation.id, db.Escalation.urgency)
         escalation_id, urgency = (await session.execute(upsert)).one()
-        return str(escalation_id), str(urgency)
+        return (str(escalation_id), str(urgency)), closed
 
     async def abandon_turn(self, conversation: ConversationRecord) -> None:
         """Give the conversation back after a turn that ended without a reply (an error)."""
